@@ -1,0 +1,161 @@
+//! The one error type of the crate: every message names the variable or path and the value
+//! that caused it, so a failing test says what to fix.
+
+use std::io;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Where a port specification came from, for error messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SpecOrigin {
+    /// The `PYSYS_PORTS` environment variable.
+    Env,
+    /// A line of the file named by `PYSYS_PORTS_FILE` (lines count from 1).
+    File {
+        /// The file's path.
+        path: PathBuf,
+        /// The line the token is on, from 1.
+        line: usize,
+    },
+}
+
+impl std::fmt::Display for SpecOrigin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SpecOrigin::Env => f.write_str("PYSYS_PORTS"),
+            SpecOrigin::File { path, line } => {
+                write!(f, "PYSYS_PORTS_FILE {}, line {line}", path.display())
+            }
+        }
+    }
+}
+
+/// Everything that can go wrong when building the pool or allocating a port.
+///
+/// Configuration errors (a bad `PYSYS_PORTS`, an unusable lock directory, an empty pool, an
+/// unknown host) are returned at once; only [`Error::Timeout`] comes after waiting.
+///
+/// ```
+/// use allocport_core::Error;
+/// fn assert_error<E: std::error::Error + Send + Sync + 'static>() {}
+/// assert_error::<Error>();
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A token of `PYSYS_PORTS` or of a `PYSYS_PORTS_FILE` line is not a port or a range.
+    #[error("{origin}: {token:?} {reason}")]
+    InvalidPortSpec {
+        /// Where the token was read.
+        origin: SpecOrigin,
+        /// The offending token, as written.
+        token: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// `PYSYS_PORTS_FILE` names a file that cannot be read.
+    #[error("PYSYS_PORTS_FILE: cannot read {path:?}: {source}")]
+    PortsFileUnreadable {
+        /// The path from the variable.
+        path: PathBuf,
+        /// Why it cannot be read.
+        source: io::Error,
+    },
+    /// `PYSYS_PORTS_FILE` names a file that is not UTF-8 text.
+    #[error("PYSYS_PORTS_FILE: {path:?} is not UTF-8 text (line {line})")]
+    PortsFileNotUtf8 {
+        /// The path from the variable.
+        path: PathBuf,
+        /// The first line that is not UTF-8, from 1.
+        line: usize,
+    },
+    /// The operating system's ephemeral port range cannot be read.
+    #[error("cannot determine the ephemeral TCP port range ({what}): {reason}")]
+    EphemeralRange {
+        /// What was read (a file, a sysctl or a command).
+        what: String,
+        /// Why it failed.
+        reason: String,
+    },
+    /// The pool would have no port in it.
+    #[error(
+        "the pool of server TCP ports is empty: {source_desc} leaves no port once the excluded ports are removed"
+    )]
+    EmptyPool {
+        /// Where the ports came from, with its value.
+        source_desc: String,
+    },
+    /// An environment variable of this crate has a value it cannot use.
+    #[error("{var}: {value:?} {reason}")]
+    InvalidEnv {
+        /// The variable's name.
+        var: &'static str,
+        /// Its value.
+        value: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The list of hosts to check is unusable (for example empty).
+    #[error("invalid host list {hosts:?}: {reason}")]
+    InvalidHosts {
+        /// The hosts as given.
+        hosts: Vec<String>,
+        /// What is wrong with them.
+        reason: String,
+    },
+    /// A host name does not resolve to an address of the family asked for.
+    #[error("host {host:?} does not resolve to an {family} address: {reason}")]
+    UnresolvableHost {
+        /// The host as given.
+        host: String,
+        /// The family asked for.
+        family: crate::AddressFamily,
+        /// The resolver's answer.
+        reason: String,
+    },
+    /// Checking a port failed for a reason other than the port being in use, e.g. an address
+    /// that is not on this machine or an address family the machine lacks.
+    #[error("cannot check port {port} on host {host:?} ({addr}): {source}")]
+    PortCheck {
+        /// The port being checked.
+        port: u16,
+        /// The host as given.
+        host: String,
+        /// The address it resolved to.
+        addr: std::net::IpAddr,
+        /// The error from `bind`.
+        source: io::Error,
+    },
+    /// The private directory that holds the cross-process lock file cannot be used.
+    #[error(
+        "lock directory {dir:?} (set ALLOCPORT_LOCK_DIR to choose another) is unusable: {reason}"
+    )]
+    LockDir {
+        /// The directory.
+        dir: PathBuf,
+        /// Why it cannot be used.
+        reason: String,
+    },
+    /// No port became free within the allocation timeout.
+    #[error(
+        "timed out after {waited:?} waiting for a free TCP server port: the pool has {pool_size} ports, \
+         {held_here} held by this process; the others are held by other processes or in use \
+         (raise the timeout with ALLOCPORT_TIMEOUT_SECS or set_allocation_timeout, or widen PYSYS_PORTS)"
+    )]
+    Timeout {
+        /// How long the allocation waited.
+        waited: Duration,
+        /// How many ports the pool has.
+        pool_size: usize,
+        /// How many of them this process holds.
+        held_here: usize,
+    },
+    /// More ports were asked for at once than the pool has.
+    #[error("{requested} ports were asked for at once but the pool has only {pool_size}")]
+    TooManyPorts {
+        /// How many were asked for.
+        requested: usize,
+        /// How many ports the pool has.
+        pool_size: usize,
+    },
+}

@@ -1,0 +1,263 @@
+//! Hosts to check a port on: resolving them once per allocation, and the bind check itself.
+
+use std::fmt;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
+
+use socket2::{Domain, Protocol, Socket, Type};
+
+use crate::error::Error;
+
+/// The address family a port is checked in, like PySys's `socketAddressFamily`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum AddressFamily {
+    /// IPv4 (`AF_INET`), the default.
+    #[default]
+    Ipv4,
+    /// IPv6 (`AF_INET6`).
+    Ipv6,
+}
+
+impl fmt::Display for AddressFamily {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            AddressFamily::Ipv4 => "IPv4",
+            AddressFamily::Ipv6 => "IPv6",
+        })
+    }
+}
+
+impl AddressFamily {
+    fn wildcard(self) -> IpAddr {
+        match self {
+            AddressFamily::Ipv4 => Ipv4Addr::UNSPECIFIED.into(),
+            AddressFamily::Ipv6 => Ipv6Addr::UNSPECIFIED.into(),
+        }
+    }
+
+    fn loopback(self) -> IpAddr {
+        match self {
+            AddressFamily::Ipv4 => Ipv4Addr::LOCALHOST.into(),
+            AddressFamily::Ipv6 => Ipv6Addr::LOCALHOST.into(),
+        }
+    }
+
+    fn matches(self, ip: &IpAddr) -> bool {
+        matches!(
+            (self, ip),
+            (AddressFamily::Ipv4, IpAddr::V4(_)) | (AddressFamily::Ipv6, IpAddr::V6(_))
+        )
+    }
+}
+
+/// One host to check, with the address it resolved to.
+#[derive(Debug, Clone)]
+pub(crate) struct CheckAddr {
+    pub(crate) host: String,
+    pub(crate) ip: IpAddr,
+}
+
+/// Resolves each host to one address of `family`:
+/// `""` is the family's wildcard address (as PySys's `""`), `localhost` its loopback address
+/// (RFC 6761; no resolver round trip on every allocation), an IP literal itself, and any other
+/// name the first address of that family the system resolver gives.
+pub(crate) fn resolve<S: AsRef<str>>(
+    hosts: &[S],
+    family: AddressFamily,
+) -> Result<Vec<CheckAddr>, Error> {
+    if hosts.is_empty() {
+        return Err(Error::InvalidHosts {
+            hosts: Vec::new(),
+            reason: "no host to check the port on".into(),
+        });
+    }
+    let mut resolved: Vec<CheckAddr> = Vec::with_capacity(hosts.len());
+    for host in hosts {
+        let host = host.as_ref();
+        let ip = resolve_one(host, family)?;
+        if !resolved.iter().any(|c| c.ip == ip) {
+            resolved.push(CheckAddr {
+                host: host.to_owned(),
+                ip,
+            });
+        }
+    }
+    Ok(resolved)
+}
+
+fn resolve_one(host: &str, family: AddressFamily) -> Result<IpAddr, Error> {
+    let unresolvable = |reason: String| Error::UnresolvableHost {
+        host: host.to_owned(),
+        family,
+        reason,
+    };
+    let trimmed = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() {
+        return Ok(family.wildcard());
+    }
+    if host.eq_ignore_ascii_case("localhost") {
+        return Ok(family.loopback());
+    }
+    if let Ok(ip) = trimmed.parse::<IpAddr>() {
+        return if family.matches(&ip) {
+            Ok(ip)
+        } else {
+            Err(unresolvable(format!("{ip} is not an {family} address")))
+        };
+    }
+    let addrs = (host, 0u16)
+        .to_socket_addrs()
+        .map_err(|e| unresolvable(e.to_string()))?;
+    let mut any = false;
+    for addr in addrs {
+        any = true;
+        if family.matches(&addr.ip()) {
+            return Ok(addr.ip());
+        }
+    }
+    Err(unresolvable(if any {
+        format!("it has no {family} address")
+    } else {
+        "no address found".into()
+    }))
+}
+
+/// What a bind check found.
+#[derive(Debug)]
+pub(crate) enum Check {
+    Free,
+    InUse,
+}
+
+/// Binds a fresh socket to `ip:port` and closes it: the port is free there if that succeeds.
+/// No `SO_REUSEADDR` (which would let the bind succeed beside a lingering socket); on Windows
+/// `SO_EXCLUSIVEADDRUSE`, so a socket bound with `SO_REUSEADDR` elsewhere cannot hide.
+pub(crate) fn check_port(addr: &CheckAddr, port: u16) -> Result<Check, Error> {
+    let error = |source: io::Error| Error::PortCheck {
+        port,
+        host: addr.host.clone(),
+        addr: addr.ip,
+        source,
+    };
+    let sockaddr = SocketAddr::new(addr.ip, port);
+    let socket = Socket::new(
+        Domain::for_address(sockaddr),
+        Type::STREAM,
+        Some(Protocol::TCP),
+    )
+    .map_err(error)?;
+    #[cfg(windows)]
+    exclusive_address_use(&socket).map_err(error)?;
+    match socket.bind(&sockaddr.into()) {
+        Ok(()) => Ok(Check::Free),
+        Err(e) if e.kind() == io::ErrorKind::AddrInUse => Ok(Check::InUse),
+        Err(e) => Err(error(e)),
+    }
+}
+
+#[cfg(windows)]
+fn exclusive_address_use(socket: &Socket) -> io::Result<()> {
+    use std::os::windows::io::AsRawSocket;
+    use windows_sys::Win32::Networking::WinSock::{
+        SO_EXCLUSIVEADDRUSE, SOCKET, SOL_SOCKET, setsockopt,
+    };
+    let on: i32 = 1;
+    // SAFETY: the socket is open for the call and `on` outlives it; the length matches its type.
+    let rc = unsafe {
+        setsockopt(
+            socket.as_raw_socket() as SOCKET,
+            SOL_SOCKET,
+            SO_EXCLUSIVEADDRUSE,
+            (&raw const on).cast(),
+            std::mem::size_of::<i32>() as i32,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_host_is_the_wildcard_and_localhost_the_loopback() {
+        let v4 = resolve(&["", "localhost"], AddressFamily::Ipv4).unwrap();
+        assert_eq!(
+            v4.iter().map(|c| c.ip).collect::<Vec<_>>(),
+            vec![IpAddr::from([0, 0, 0, 0]), IpAddr::from([127, 0, 0, 1])]
+        );
+        let v6 = resolve(&["", "LocalHost"], AddressFamily::Ipv6).unwrap();
+        assert_eq!(v6[1].ip, IpAddr::from(Ipv6Addr::LOCALHOST));
+    }
+
+    #[test]
+    fn duplicates_are_checked_once() {
+        let addrs = resolve(&["localhost", "127.0.0.1"], AddressFamily::Ipv4).unwrap();
+        assert_eq!(addrs.len(), 1);
+    }
+
+    #[test]
+    fn ip_literal_of_the_wrong_family_is_an_error() {
+        let msg = resolve(&["127.0.0.1"], AddressFamily::Ipv6)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains(r#""127.0.0.1""#) && msg.contains("IPv6"),
+            "{msg}"
+        );
+        let msg = resolve(&["[::1]"], AddressFamily::Ipv4)
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains(r#""[::1]""#) && msg.contains("IPv4"), "{msg}");
+    }
+
+    #[test]
+    fn unresolvable_host_names_the_host() {
+        let msg = resolve(&["no-such-host.invalid"], AddressFamily::Ipv4)
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains(r#""no-such-host.invalid""#), "{msg}");
+    }
+
+    #[test]
+    fn empty_host_list_is_an_error() {
+        let hosts: [&str; 0] = [];
+        assert!(matches!(
+            resolve(&hosts, AddressFamily::Ipv4),
+            Err(Error::InvalidHosts { .. })
+        ));
+    }
+
+    #[test]
+    fn bind_check_sees_a_listener() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let addr = CheckAddr {
+            host: "localhost".into(),
+            ip: IpAddr::from([127, 0, 0, 1]),
+        };
+        assert!(matches!(check_port(&addr, port).unwrap(), Check::InUse));
+        let wildcard = CheckAddr {
+            host: String::new(),
+            ip: IpAddr::from([0, 0, 0, 0]),
+        };
+        assert!(matches!(check_port(&wildcard, port).unwrap(), Check::InUse));
+        drop(listener);
+        assert!(matches!(check_port(&addr, port).unwrap(), Check::Free));
+    }
+
+    #[test]
+    fn address_not_on_this_machine_is_an_error_not_a_busy_port() {
+        // TEST-NET-1 (RFC 5737) is never assigned to a local interface.
+        let addr = CheckAddr {
+            host: "192.0.2.1".into(),
+            ip: IpAddr::from([192, 0, 2, 1]),
+        };
+        let msg = check_port(&addr, 40000).unwrap_err().to_string();
+        assert!(msg.contains("192.0.2.1") && msg.contains("40000"), "{msg}");
+    }
+}

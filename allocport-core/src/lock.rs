@@ -1,0 +1,372 @@
+//! Exclusion between processes: one byte-range lock per port on one lock file.
+//!
+//! The file lives in a private per-user directory and stays open for the life of the process,
+//! so holding a port costs no file descriptor, and the kernel drops every lock of a process
+//! that dies, even by `SIGKILL`: nothing is left to clean up. Byte `p` of the file stands for
+//! port `p`; the file itself stays empty (locks may lie beyond its end).
+//!
+//! Unix uses POSIX `fcntl` record locks; they belong to the process, so exclusion between
+//! threads of one process is the pool's job, and this module must be the only code in the
+//! process that opens the lock file (closing any descriptor of it would drop every lock).
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use crate::error::Error;
+
+/// The file in the lock directory whose bytes stand for ports.
+pub(crate) const LOCK_FILE_NAME: &str = "ports.lock";
+
+/// The lock file of this process, opened on first use and never closed.
+pub(crate) struct PortLocks {
+    file: File,
+}
+
+static LOCKS: OnceLock<PortLocks> = OnceLock::new();
+
+/// The process's lock file, opened on the first call. An unusable directory is an error every
+/// time it is asked for, never a silent fallback to no locking.
+pub(crate) fn port_locks() -> Result<&'static PortLocks, Error> {
+    if let Some(locks) = LOCKS.get() {
+        return Ok(locks);
+    }
+    let file = open_lock_file(&lock_dir()?)?;
+    Ok(LOCKS.get_or_init(|| PortLocks { file }))
+}
+
+/// The directory that holds the cross-process lock file: `ALLOCPORT_LOCK_DIR` if set, else
+/// `allocport-<uid>` in the system's temporary directory (`allocport` on Windows, where the
+/// temporary directory is already per user).
+///
+/// ```
+/// let dir = allocport_core::lock_dir().unwrap();
+/// assert!(dir.is_absolute() || std::env::var_os("ALLOCPORT_LOCK_DIR").is_some());
+/// ```
+pub fn lock_dir() -> Result<PathBuf, Error> {
+    if let Some(dir) = std::env::var_os("ALLOCPORT_LOCK_DIR").filter(|d| !d.is_empty()) {
+        return Ok(PathBuf::from(dir));
+    }
+    Ok(std::env::temp_dir().join(sys::default_dir_name()))
+}
+
+fn open_lock_file(dir: &Path) -> Result<File, Error> {
+    let unusable = |reason: String| Error::LockDir {
+        dir: dir.to_owned(),
+        reason,
+    };
+    sys::ensure_private_dir(dir).map_err(unusable)?;
+    sys::open_private_file(&dir.join(LOCK_FILE_NAME)).map_err(unusable)
+}
+
+impl PortLocks {
+    /// Takes the lock of `port` if no other process holds it; `false` if one does.
+    pub(crate) fn try_lock(&self, port: u16) -> Result<bool, std::io::Error> {
+        sys::try_lock(&self.file, port)
+    }
+
+    /// Gives the lock of `port` back.
+    pub(crate) fn unlock(&self, port: u16) {
+        if let Err(e) = sys::unlock(&self.file, port) {
+            // Not reachable in practice; the lock dies with the process anyway.
+            log::warn!("allocport: unlocking port {port} failed: {e}");
+        }
+    }
+}
+
+/// A port held by another process, as [`tcp_port_holders`] reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PortHolder {
+    /// The port.
+    pub port: u16,
+    /// The holding process, where the OS tells it (Unix does, Windows does not).
+    pub pid: Option<u32>,
+}
+
+/// The ports that other processes hold right now, in port order, read from the lock file
+/// (ports this process holds are in [`held_tcp_ports`](crate::held_tcp_ports)). It answers
+/// "why does my allocation wait?", as the `allocport status` command does.
+///
+/// ```
+/// for holder in allocport_core::tcp_port_holders().unwrap() {
+///     println!("port {} held by {:?}", holder.port, holder.pid);
+/// }
+/// ```
+pub fn tcp_port_holders() -> Result<Vec<PortHolder>, Error> {
+    let dir = lock_dir()?;
+    if let Some(locks) = LOCKS.get() {
+        // Opening and closing a second descriptor would drop this process's own locks.
+        return sys::holders(&locks.file).map_err(|e| Error::LockDir {
+            dir,
+            reason: format!("reading locks: {e}"),
+        });
+    }
+    let path = dir.join(LOCK_FILE_NAME);
+    let file = match sys::open_existing(&path) {
+        Ok(Some(file)) => file,
+        Ok(None) => return Ok(Vec::new()),
+        Err(reason) => return Err(Error::LockDir { dir, reason }),
+    };
+    sys::holders(&file).map_err(|e| Error::LockDir {
+        dir,
+        reason: format!("reading locks: {e}"),
+    })
+}
+
+#[cfg(unix)]
+mod sys {
+    use std::fs::{DirBuilder, File, OpenOptions};
+    use std::io;
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+    use std::path::Path;
+
+    use super::PortHolder;
+
+    pub(super) fn default_dir_name() -> String {
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        format!("allocport-{}", unsafe { libc::geteuid() })
+    }
+
+    fn euid() -> u32 {
+        // SAFETY: as above.
+        unsafe { libc::geteuid() }
+    }
+
+    /// Creates `dir` with mode 0700 if missing, then insists that it is a real directory (not a
+    /// symlink), owned by this user, that nobody else can enter. It changes nothing that exists.
+    pub(super) fn ensure_private_dir(dir: &Path) -> Result<(), String> {
+        match DirBuilder::new().mode(0o700).create(dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(format!("cannot create it: {e}")),
+        }
+        let meta = std::fs::symlink_metadata(dir).map_err(|e| format!("cannot inspect it: {e}"))?;
+        if meta.file_type().is_symlink() {
+            return Err("it is a symbolic link, which is not followed".into());
+        }
+        if !meta.is_dir() {
+            return Err("it is not a directory".into());
+        }
+        check_private(&meta, "0700")
+    }
+
+    fn check_private(meta: &std::fs::Metadata, wanted: &str) -> Result<(), String> {
+        if meta.uid() != euid() {
+            return Err(format!(
+                "it is owned by uid {}, not by this user (uid {})",
+                meta.uid(),
+                euid()
+            ));
+        }
+        if meta.mode() & 0o077 != 0 {
+            return Err(format!(
+                "its mode {:04o} lets other users in; it must be {wanted}",
+                meta.mode() & 0o7777
+            ));
+        }
+        Ok(())
+    }
+
+    /// Opens (creating with mode 0600) the lock file without following a symlink, and checks
+    /// it is a regular file of this user's that nobody else can touch.
+    pub(super) fn open_private_file(path: &Path) -> Result<File, String> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(path)
+            .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+        let meta = file
+            .metadata()
+            .map_err(|e| format!("cannot inspect {}: {e}", path.display()))?;
+        if !meta.is_file() {
+            return Err(format!("{} is not a regular file", path.display()));
+        }
+        check_private(&meta, "0600").map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(file)
+    }
+
+    /// Opens the lock file read-only if it exists, for reading who holds what.
+    pub(super) fn open_existing(path: &Path) -> Result<Option<File>, String> {
+        match OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(path)
+        {
+            Ok(file) => Ok(Some(file)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(format!("cannot open {}: {e}", path.display())),
+        }
+    }
+
+    fn flock(kind: libc::c_int, port: u16) -> libc::flock {
+        // SAFETY: flock is plain data; all-zero is a valid value, and the fields are set below.
+        let mut lock: libc::flock = unsafe { std::mem::zeroed() };
+        lock.l_type = kind as _;
+        lock.l_whence = libc::SEEK_SET as _;
+        lock.l_start = libc::off_t::from(port);
+        lock.l_len = 1;
+        lock
+    }
+
+    fn fcntl(file: &File, cmd: libc::c_int, lock: &mut libc::flock) -> io::Result<()> {
+        // SAFETY: the descriptor is open for the call and `lock` is a valid flock.
+        let rc = unsafe { libc::fcntl(file.as_raw_fd(), cmd, lock as *mut libc::flock) };
+        if rc == -1 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(())
+        }
+    }
+
+    pub(super) fn try_lock(file: &File, port: u16) -> io::Result<bool> {
+        match fcntl(file, libc::F_SETLK, &mut flock(libc::F_WRLCK, port)) {
+            Ok(()) => Ok(true),
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EACCES | libc::EAGAIN)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub(super) fn unlock(file: &File, port: u16) -> io::Result<()> {
+        fcntl(file, libc::F_SETLK, &mut flock(libc::F_UNLCK, port))
+    }
+
+    /// Asks, port by port, which process's lock would block a write lock (`F_GETLK`), which
+    /// tests without taking anything.
+    pub(super) fn holders(file: &File) -> io::Result<Vec<PortHolder>> {
+        let mut holders = Vec::new();
+        for port in 1..=u16::MAX {
+            let mut lock = flock(libc::F_WRLCK, port);
+            fcntl(file, libc::F_GETLK, &mut lock)?;
+            if lock.l_type as libc::c_int != libc::F_UNLCK {
+                holders.push(PortHolder {
+                    port,
+                    pid: u32::try_from(lock.l_pid).ok(),
+                });
+            }
+        }
+        Ok(holders)
+    }
+}
+
+#[cfg(windows)]
+mod sys {
+    use std::fs::{File, OpenOptions};
+    use std::io;
+    use std::os::windows::fs::OpenOptionsExt;
+    use std::os::windows::io::AsRawHandle;
+    use std::path::Path;
+
+    use windows_sys::Win32::Foundation::{ERROR_LOCK_VIOLATION, HANDLE};
+    use windows_sys::Win32::Storage::FileSystem::{
+        FILE_FLAG_OPEN_REPARSE_POINT, LOCKFILE_EXCLUSIVE_LOCK, LOCKFILE_FAIL_IMMEDIATELY,
+        LockFileEx, UnlockFileEx,
+    };
+    use windows_sys::Win32::System::IO::OVERLAPPED;
+
+    use super::PortHolder;
+
+    pub(super) fn default_dir_name() -> String {
+        "allocport".into()
+    }
+
+    /// The temporary directory is per user on Windows and its ACL keeps others out; refuse a
+    /// reparse point (symlink or junction) in place of the directory.
+    pub(super) fn ensure_private_dir(dir: &Path) -> Result<(), String> {
+        match std::fs::create_dir(dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(format!("cannot create it: {e}")),
+        }
+        let meta = std::fs::symlink_metadata(dir).map_err(|e| format!("cannot inspect it: {e}"))?;
+        if meta.file_type().is_symlink() {
+            return Err("it is a symbolic link, which is not followed".into());
+        }
+        if !meta.is_dir() {
+            return Err("it is not a directory".into());
+        }
+        Ok(())
+    }
+
+    pub(super) fn open_private_file(path: &Path) -> Result<File, String> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .custom_flags(FILE_FLAG_OPEN_REPARSE_POINT)
+            .open(path)
+            .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+        let meta = file
+            .metadata()
+            .map_err(|e| format!("cannot inspect {}: {e}", path.display()))?;
+        if !meta.is_file() {
+            return Err(format!("{} is not a regular file", path.display()));
+        }
+        Ok(file)
+    }
+
+    pub(super) fn open_existing(path: &Path) -> Result<Option<File>, String> {
+        match OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(FILE_FLAG_OPEN_REPARSE_POINT)
+            .open(path)
+        {
+            Ok(file) => Ok(Some(file)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(format!("cannot open {}: {e}", path.display())),
+        }
+    }
+
+    fn overlapped(port: u16) -> OVERLAPPED {
+        // SAFETY: OVERLAPPED is plain data; all-zero is valid, and the offset is set below.
+        let mut o: OVERLAPPED = unsafe { std::mem::zeroed() };
+        o.Anonymous.Anonymous.Offset = u32::from(port);
+        o
+    }
+
+    pub(super) fn try_lock(file: &File, port: u16) -> io::Result<bool> {
+        let mut o = overlapped(port);
+        let flags = LOCKFILE_EXCLUSIVE_LOCK | LOCKFILE_FAIL_IMMEDIATELY;
+        // SAFETY: the handle is open for the call and `o` outlives it (the call is synchronous).
+        let ok = unsafe { LockFileEx(file.as_raw_handle() as HANDLE, flags, 0, 1, 0, &mut o) };
+        if ok != 0 {
+            return Ok(true);
+        }
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() == Some(ERROR_LOCK_VIOLATION as i32) {
+            Ok(false)
+        } else {
+            Err(e)
+        }
+    }
+
+    pub(super) fn unlock(file: &File, port: u16) -> io::Result<()> {
+        let mut o = overlapped(port);
+        // SAFETY: as in try_lock.
+        let ok = unsafe { UnlockFileEx(file.as_raw_handle() as HANDLE, 0, 1, 0, &mut o) };
+        if ok != 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
+    }
+
+    /// Windows cannot name a lock's owner: probe each port by locking and unlocking it.
+    pub(super) fn holders(file: &File) -> io::Result<Vec<PortHolder>> {
+        let mut holders = Vec::new();
+        for port in 1..=u16::MAX {
+            if try_lock(file, port)? {
+                unlock(file, port)?;
+            } else {
+                holders.push(PortHolder { port, pid: None });
+            }
+        }
+        Ok(holders)
+    }
+}

@@ -1,0 +1,114 @@
+//! `TcpPortOwner`: a port held for as long as the value lives.
+
+use std::fmt;
+
+use crate::error::Error;
+use crate::host::{AddressFamily, resolve};
+use crate::pool::pool;
+
+/// The hosts PySys checks by default: every IPv4 interface (`""`) and localhost.
+pub const DEFAULT_HOSTS: [&str; 2] = ["", "localhost"];
+
+/// A TCP server port held by this value until it is dropped (PySys's `TCPPortOwner`).
+///
+/// While it lives no other owner, in this process or in any other process of the same user,
+/// holds the same port. When it was allocated the port could be bound on every host it was
+/// checked on; start your server on it promptly, as a program outside allocport could still
+/// take it in between.
+///
+/// ```
+/// use allocport_core::TcpPortOwner;
+/// use std::net::TcpListener;
+///
+/// let owner = TcpPortOwner::new()?;
+/// let listener = TcpListener::bind(("127.0.0.1", owner.port()))?;
+/// println!("server on port {owner}");
+/// drop(listener);
+/// owner.cleanup(); // or let it drop: the port returns to the pool either way
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct TcpPortOwner {
+    port: u16,
+}
+
+impl TcpPortOwner {
+    /// Allocates a port free on every IPv4 interface and on localhost (PySys's defaults).
+    ///
+    /// Waits up to the [allocation timeout](crate::set_allocation_timeout) when every port is
+    /// held; a configuration error (a bad `PYSYS_PORTS`, an unusable lock directory) is returned
+    /// at once.
+    pub fn new() -> Result<Self, Error> {
+        Self::with_hosts(&DEFAULT_HOSTS, AddressFamily::Ipv4)
+    }
+
+    /// Allocates a port free on each of `hosts`, in `family`. `""` stands for the family's
+    /// wildcard address, `localhost` for its loopback address; other names resolve once per call,
+    /// to addresses of the family only. Checking only the host your server will use is the
+    /// cheapest and binds nothing elsewhere.
+    ///
+    /// ```
+    /// use allocport_core::{AddressFamily, TcpPortOwner};
+    /// let owner = TcpPortOwner::with_hosts(&["localhost"], AddressFamily::Ipv4)?;
+    /// assert!(owner.port() >= 1);
+    /// # Ok::<(), allocport_core::Error>(())
+    /// ```
+    pub fn with_hosts<S: AsRef<str>>(hosts: &[S], family: AddressFamily) -> Result<Self, Error> {
+        let addrs = resolve(hosts, family)?;
+        let port = pool()?.allocate(&addrs, 1)?[0];
+        Ok(TcpPortOwner { port })
+    }
+
+    /// Allocates `n` distinct ports at once, all or none: while some are held elsewhere it takes
+    /// none and waits, so two callers that each want several never deadlock on each other.
+    ///
+    /// ```
+    /// use allocport_core::{AddressFamily, TcpPortOwner};
+    /// let owners = TcpPortOwner::many(3, &["localhost"], AddressFamily::Ipv4)?;
+    /// assert_eq!(owners.len(), 3);
+    /// # Ok::<(), allocport_core::Error>(())
+    /// ```
+    pub fn many<S: AsRef<str>>(
+        n: usize,
+        hosts: &[S],
+        family: AddressFamily,
+    ) -> Result<Vec<Self>, Error> {
+        let addrs = resolve(hosts, family)?;
+        let ports = pool()?.allocate(&addrs, n)?;
+        Ok(ports
+            .into_iter()
+            .map(|port| TcpPortOwner { port })
+            .collect())
+    }
+
+    /// The port held.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Returns the port to the pool now (PySys's `cleanup`); dropping the owner does the same.
+    pub fn cleanup(self) {}
+}
+
+impl Drop for TcpPortOwner {
+    fn drop(&mut self) {
+        // An owner exists only after the pool was built, so the pool is there to return to.
+        if let Some(pool) = crate::pool::existing_pool() {
+            pool.release(self.port);
+        }
+    }
+}
+
+impl fmt::Display for TcpPortOwner {
+    /// The bare port number, so an owner can go straight into an address or a command line.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.port, f)
+    }
+}
+
+impl fmt::Debug for TcpPortOwner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TcpPortOwner")
+            .field("port", &self.port)
+            .finish()
+    }
+}

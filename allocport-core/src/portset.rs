@@ -1,0 +1,50 @@
+//! A lock-free set of ports: one bit per port, so membership costs one atomic load.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+const WORDS: usize = 65536 / 64;
+
+pub(crate) struct PortSet([AtomicU64; WORDS]);
+
+impl PortSet {
+    /// A set holding `ports`, built at compile time so statics need no initialisation.
+    pub(crate) const fn with(ports: &[u16]) -> Self {
+        let mut bits = [0u64; WORDS];
+        let mut i = 0;
+        while i < ports.len() {
+            let (word, bit) = Self::slot(ports[i]);
+            bits[word] |= bit;
+            i += 1;
+        }
+        let mut words = [const { AtomicU64::new(0) }; WORDS];
+        let mut w = 0;
+        while w < WORDS {
+            words[w] = AtomicU64::new(bits[w]);
+            w += 1;
+        }
+        PortSet(words)
+    }
+
+    const fn slot(port: u16) -> (usize, u64) {
+        (port as usize / 64, 1 << (port % 64))
+    }
+
+    pub(crate) fn contains(&self, port: u16) -> bool {
+        let (word, bit) = Self::slot(port);
+        self.0[word].load(Ordering::Relaxed) & bit != 0
+    }
+
+    pub(crate) fn insert(&self, port: u16) {
+        let (word, bit) = Self::slot(port);
+        self.0[word].fetch_or(bit, Ordering::Relaxed);
+    }
+
+    pub(crate) fn remove(&self, port: u16) {
+        let (word, bit) = Self::slot(port);
+        self.0[word].fetch_and(!bit, Ordering::Relaxed);
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = u16> + '_ {
+        (0..=u16::MAX).filter(|&port| self.contains(port))
+    }
+}

@@ -1,0 +1,25 @@
+//! Runtime support for the code `#[with_ports]` generates. Not a public API: it may change
+//! in any release; the macro and this crate are pinned to the same version.
+
+pub use crate::{AddressFamily, Error, TcpPortOwner};
+
+/// Allocates the ports of one test, failing the test with the allocation error if it cannot.
+#[track_caller]
+pub fn allocate_for_test(
+    test: &str,
+    n: usize,
+    hosts: &[&str],
+    family: AddressFamily,
+) -> Vec<TcpPortOwner> {
+    match TcpPortOwner::many(n, hosts, family) {
+        Ok(owners) => owners,
+        Err(e) => {
+            panic!("#[with_ports({n})] on test `{test}`: could not allocate {n} TCP port(s): {e}")
+        }
+    }
+}
+
+/// The ports of `owners` as an array of the length the test asked for.
+pub fn port_array<const N: usize>(owners: &[TcpPortOwner]) -> [u16; N] {
+    std::array::from_fn(|i| owners[i].port())
+}

@@ -1,0 +1,82 @@
+//! How long an allocation waits when every port is held.
+
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use crate::error::Error;
+
+/// PySys's `WaitForAvailableTCPPort` default.
+pub const DEFAULT_ALLOCATION_TIMEOUT: Duration = Duration::from_secs(300);
+
+const UNSET: u64 = u64::MAX;
+static TIMEOUT_MS: AtomicU64 = AtomicU64::new(UNSET);
+
+/// Sets how long an allocation waits for a port when every port of the pool is held, for the
+/// whole process. Without a call it is `ALLOCPORT_TIMEOUT_SECS` (seconds, fractions allowed)
+/// or else [`DEFAULT_ALLOCATION_TIMEOUT`], 300 s as in PySys.
+///
+/// ```
+/// use std::time::Duration;
+/// allocport_core::set_allocation_timeout(Duration::from_secs(30));
+/// assert_eq!(allocport_core::allocation_timeout().unwrap(), Duration::from_secs(30));
+/// ```
+pub fn set_allocation_timeout(timeout: Duration) {
+    let ms = u64::try_from(timeout.as_millis())
+        .unwrap_or(UNSET - 1)
+        .min(UNSET - 1);
+    TIMEOUT_MS.store(ms, Ordering::Relaxed);
+}
+
+/// The allocation timeout in force: see [`set_allocation_timeout`]. A malformed
+/// `ALLOCPORT_TIMEOUT_SECS` is an error naming the variable and its value.
+pub fn allocation_timeout() -> Result<Duration, Error> {
+    match TIMEOUT_MS.load(Ordering::Relaxed) {
+        UNSET => env_timeout(),
+        ms => Ok(Duration::from_millis(ms)),
+    }
+}
+
+/// The environment's default, read once: it is consulted on every allocation.
+fn env_timeout() -> Result<Duration, Error> {
+    static FROM_ENV: OnceLock<Result<Duration, (String, String)>> = OnceLock::new();
+    let parsed = FROM_ENV.get_or_init(|| match std::env::var_os("ALLOCPORT_TIMEOUT_SECS") {
+        None => Ok(DEFAULT_ALLOCATION_TIMEOUT),
+        Some(raw) => {
+            let text = raw.to_string_lossy().into_owned();
+            parse_secs(&text).map_err(|reason| (text, reason))
+        }
+    });
+    parsed.clone().map_err(|(value, reason)| Error::InvalidEnv {
+        var: "ALLOCPORT_TIMEOUT_SECS",
+        value,
+        reason,
+    })
+}
+
+pub(crate) fn parse_secs(text: &str) -> Result<Duration, String> {
+    let secs: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| "is not a number of seconds".to_owned())?;
+    Duration::try_from_secs_f64(secs)
+        .map_err(|_| "is not a non-negative, finite number of seconds".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seconds_parse_with_fractions() {
+        assert_eq!(parse_secs(" 2.5 ").unwrap(), Duration::from_millis(2500));
+        assert_eq!(parse_secs("0").unwrap(), Duration::ZERO);
+    }
+
+    #[test]
+    fn bad_seconds_are_errors() {
+        for bad in ["", "abc", "-1", "inf", "NaN", "1e400"] {
+            assert!(parse_secs(bad).is_err(), "{bad:?}");
+        }
+    }
+}
