@@ -1,0 +1,202 @@
+//! A helper process for the integration tests: holds, tries or churns ports as told, and
+//! reports on stdout, so tests can prove exclusion between processes.
+//!
+//! - `hold N`: allocates N ports one at a time, prints `ports a,b,...`, holds them until stdin
+//!   closes.
+//! - `try [HOST...]`: allocates one port (default hosts if none given), prints `ok P` or
+//!   `err MESSAGE`.
+//! - `try-many N`: allocates N ports all or none, prints `ports a,b,...` or `err MESSAGE`.
+//! - `churn THREADS MILLIS`: threads allocate, bind a listener without SO_REUSEADDR, hold it
+//!   briefly and release, until MILLIS pass; prints `allocations A bind_failures F
+//!   double_holds D` (D: ports handed to two threads of this process at once).
+//! - `hold-and-bind N NOFILE`: lowers the open-file limit to NOFILE (0: leave it), holds N
+//!   ports, checks they are distinct and each bindable on 127.0.0.1, prints `ok N`.
+
+use std::collections::HashSet;
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use allocport_core::{AddressFamily, DEFAULT_HOSTS, Error, TcpPortOwner};
+use socket2::{Domain, Socket, Type};
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let code = match args.as_slice() {
+        ["hold", n] => hold(n.parse().expect("N")),
+        ["try", hosts @ ..] => try_one(hosts),
+        ["try-many", n] => try_many(n.parse().expect("N")),
+        ["churn", threads, millis] => churn(
+            threads.parse().expect("THREADS"),
+            millis.parse().expect("MILLIS"),
+        ),
+        ["hold-and-bind", n, nofile] => {
+            hold_and_bind(n.parse().expect("N"), nofile.parse().expect("NOFILE"))
+        }
+        _ => {
+            eprintln!("allocport-probe: unknown arguments {args:?}");
+            2
+        }
+    };
+    std::process::exit(code);
+}
+
+fn say(line: &str) {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{line}")
+        .and_then(|()| out.flush())
+        .expect("stdout");
+}
+
+fn ports_line(owners: &[TcpPortOwner]) -> String {
+    let ports: Vec<String> = owners.iter().map(ToString::to_string).collect();
+    format!("ports {}", ports.join(","))
+}
+
+fn report_err(e: &Error) -> i32 {
+    say(&format!("err {e}"));
+    1
+}
+
+fn hold(n: usize) -> i32 {
+    let mut owners = Vec::with_capacity(n);
+    for _ in 0..n {
+        match TcpPortOwner::new() {
+            Ok(owner) => owners.push(owner),
+            Err(e) => return report_err(&e),
+        }
+    }
+    say(&ports_line(&owners));
+    // Held until the test closes stdin (or kills this process).
+    let _ = std::io::stdin().read_to_end(&mut Vec::new());
+    0
+}
+
+fn try_one(hosts: &[&str]) -> i32 {
+    let hosts = if hosts.is_empty() {
+        &DEFAULT_HOSTS[..]
+    } else {
+        hosts
+    };
+    match TcpPortOwner::with_hosts(hosts, AddressFamily::Ipv4) {
+        Ok(owner) => {
+            say(&format!("ok {owner}"));
+            0
+        }
+        Err(e) => report_err(&e),
+    }
+}
+
+fn try_many(n: usize) -> i32 {
+    match TcpPortOwner::many(n, &DEFAULT_HOSTS, AddressFamily::Ipv4) {
+        Ok(owners) => {
+            say(&ports_line(&owners));
+            0
+        }
+        Err(e) => report_err(&e),
+    }
+}
+
+/// Binds like a server that does not ask for address reuse: fails if anyone else has the port.
+fn strict_bind(port: u16) -> std::io::Result<Socket> {
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None)?;
+    socket.bind(&SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)).into())?;
+    socket.listen(8)?;
+    Ok(socket)
+}
+
+fn churn(threads: usize, millis: u64) -> i32 {
+    let deadline = Instant::now() + Duration::from_millis(millis);
+    let allocations = AtomicU64::new(0);
+    let failures = AtomicU64::new(0);
+    let double_holds = AtomicU64::new(0);
+    // The ports this process's threads hold now, kept beside the pool's own bookkeeping.
+    let held = Mutex::new(HashSet::new());
+    std::thread::scope(|s| {
+        for t in 0..threads {
+            let (allocations, failures, double_holds, held) =
+                (&allocations, &failures, &double_holds, &held);
+            s.spawn(move || {
+                let mut i = 0u64;
+                while Instant::now() < deadline {
+                    let owner =
+                        TcpPortOwner::new().unwrap_or_else(|e| panic!("allocation failed: {e}"));
+                    if !held.lock().unwrap().insert(owner.port()) {
+                        eprintln!("allocport-probe: port {owner} handed to two threads at once");
+                        double_holds.fetch_add(1, Ordering::Relaxed);
+                    }
+                    match strict_bind(owner.port()) {
+                        Ok(listener) => {
+                            // Hold briefly, varying by thread so holds overlap unevenly.
+                            std::thread::sleep(Duration::from_micros(
+                                (i * 37 + t as u64 * 101) % 500,
+                            ));
+                            drop(listener);
+                        }
+                        Err(e) => {
+                            eprintln!("allocport-probe: bind of held port {owner} failed: {e}");
+                            failures.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    held.lock().unwrap().remove(&owner.port());
+                    drop(owner);
+                    allocations.fetch_add(1, Ordering::Relaxed);
+                    i += 1;
+                }
+            });
+        }
+    });
+    say(&format!(
+        "allocations {} bind_failures {} double_holds {}",
+        allocations.load(Ordering::Relaxed),
+        failures.load(Ordering::Relaxed),
+        double_holds.load(Ordering::Relaxed)
+    ));
+    0
+}
+
+fn hold_and_bind(n: usize, nofile: u64) -> i32 {
+    #[cfg(unix)]
+    if nofile > 0 {
+        let limit = libc::rlimit {
+            rlim_cur: nofile as libc::rlim_t,
+            rlim_max: nofile as libc::rlim_t,
+        };
+        // SAFETY: `limit` is a valid rlimit for the duration of the call.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) } != 0 {
+            say(&format!(
+                "err setrlimit: {}",
+                std::io::Error::last_os_error()
+            ));
+            return 1;
+        }
+    }
+    let mut owners = Vec::with_capacity(n);
+    for _ in 0..n {
+        match TcpPortOwner::new() {
+            Ok(owner) => owners.push(owner),
+            Err(e) => return report_err(&e),
+        }
+    }
+    let distinct: HashSet<u16> = owners.iter().map(TcpPortOwner::port).collect();
+    if distinct.len() != n {
+        say(&format!(
+            "err only {} distinct ports among {n}",
+            distinct.len()
+        ));
+        return 1;
+    }
+    for owner in &owners {
+        if let Err(e) = std::net::TcpListener::bind(("127.0.0.1", owner.port())) {
+            say(&format!(
+                "err held port {owner} cannot be bound on 127.0.0.1: {e}"
+            ));
+            return 1;
+        }
+    }
+    say(&format!("ok {n}"));
+    0
+}

@@ -1,0 +1,204 @@
+//! Exclusion between processes: helper processes hold, try and churn ports at the same time,
+//! and the tests check no port is ever held twice and a killed holder frees its ports at once.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use allocport_tests::{Probe, parse_ports_line};
+
+fn probe_path() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_allocport-probe"))
+}
+
+fn probe(args: &[&str], envs: &[(&str, &str)]) -> Probe {
+    Probe::spawn(probe_path(), args, envs)
+}
+
+/// Runs a probe to completion and returns its one line of output.
+fn run(args: &[&str], envs: &[(&str, &str)]) -> String {
+    let mut p = probe(args, envs);
+    let line = p.line();
+    p.wait();
+    line
+}
+
+#[test]
+fn eight_processes_holding_100_ports_each_from_a_1000_port_pool_never_share_one() {
+    let env = [
+        ("PYSYS_PORTS", "21000-21999"),
+        ("ALLOCPORT_TIMEOUT_SECS", "30"),
+    ];
+    let mut holders: Vec<Probe> = (0..8).map(|_| probe(&["hold", "100"], &env)).collect();
+    // Every holder reports while all still hold: the ports are held at the same time.
+    let mut seen = HashSet::new();
+    for holder in &holders {
+        let ports = parse_ports_line(&holder.line());
+        assert_eq!(ports.len(), 100);
+        for port in ports {
+            assert!(
+                (21000..=21999).contains(&port),
+                "port {port} is outside PYSYS_PORTS"
+            );
+            assert!(
+                seen.insert(port),
+                "port {port} is held by two processes at once"
+            );
+        }
+    }
+    assert_eq!(seen.len(), 800);
+    for holder in &mut holders {
+        holder.close_stdin();
+        assert!(holder.wait().success());
+    }
+}
+
+#[test]
+fn a_held_port_makes_another_process_wait_then_time_out_and_sigkill_frees_it_at_once() {
+    let pool = [("PYSYS_PORTS", "22000"), ("ALLOCPORT_TIMEOUT_SECS", "20")];
+    let mut holder = probe(&["hold", "1"], &pool);
+    assert_eq!(parse_ports_line(&holder.line()), vec![22000]);
+
+    let start = Instant::now();
+    let waiting = run(
+        &["try"],
+        &[("PYSYS_PORTS", "22000"), ("ALLOCPORT_TIMEOUT_SECS", "0.5")],
+    );
+    let waited = start.elapsed();
+    assert!(waiting.starts_with("err timed out after"), "{waiting}");
+    assert!(waiting.contains("the pool has 1 ports"), "{waiting}");
+    assert!(
+        waited >= Duration::from_millis(500),
+        "gave up after {waited:?}, before the timeout"
+    );
+
+    holder.kill(); // SIGKILL: no destructor runs, only the kernel frees the lock.
+    let after = run(
+        &["try"],
+        &[("PYSYS_PORTS", "22000"), ("ALLOCPORT_TIMEOUT_SECS", "0")],
+    );
+    assert_eq!(after, "ok 22000");
+}
+
+#[test]
+fn sigkilled_holder_of_100_ports_frees_all_of_them_at_once() {
+    let range = "22100-22199";
+    let mut holder = probe(
+        &["hold", "100"],
+        &[("PYSYS_PORTS", range), ("ALLOCPORT_TIMEOUT_SECS", "20")],
+    );
+    let held: HashSet<u16> = parse_ports_line(&holder.line()).into_iter().collect();
+    assert_eq!(held.len(), 100);
+
+    let blocked = run(
+        &["try"],
+        &[("PYSYS_PORTS", range), ("ALLOCPORT_TIMEOUT_SECS", "0")],
+    );
+    assert!(blocked.starts_with("err timed out"), "{blocked}");
+
+    holder.kill();
+    // A timeout of 0 makes one pass over the pool: every port must be free right away.
+    let line = run(
+        &["try-many", "100"],
+        &[("PYSYS_PORTS", range), ("ALLOCPORT_TIMEOUT_SECS", "0")],
+    );
+    let again: HashSet<u16> = parse_ports_line(&line).into_iter().collect();
+    assert_eq!(again, held);
+}
+
+#[test]
+fn releasing_wakes_a_process_waiting_for_the_last_port() {
+    let pool = [
+        ("PYSYS_PORTS", "22300-22304"),
+        ("ALLOCPORT_TIMEOUT_SECS", "30"),
+    ];
+    let mut holder = probe(&["hold", "5"], &pool);
+    assert_eq!(parse_ports_line(&holder.line()).len(), 5);
+    let waiter = probe(&["try"], &pool);
+    assert_eq!(
+        waiter.line_within(Duration::from_millis(300)),
+        None,
+        "got a port while all were held"
+    );
+
+    let released = Instant::now();
+    holder.close_stdin();
+    let line = waiter.line();
+    let latency = released.elapsed();
+    assert!(line.starts_with("ok 2230"), "{line}");
+    // The holder must exit first (the kernel drops its locks), then the waiter's next poll finds
+    // the port; this bound only catches a waiter that slept until its timeout.
+    assert!(latency < Duration::from_secs(5), "woke after {latency:?}");
+    eprintln!("cross-process release to wake-up: {latency:?}");
+}
+
+#[test]
+fn four_thousand_ports_held_by_one_process_are_distinct_and_bindable() {
+    assert_eq!(run(&["hold-and-bind", "4000", "0"], &[]), "ok 4000");
+}
+
+#[cfg(unix)]
+#[test]
+fn four_thousand_ports_fit_under_an_open_file_limit_of_1024() {
+    assert_eq!(run(&["hold-and-bind", "4000", "1024"], &[]), "ok 4000");
+}
+
+/// Reads a churn probe's report, checks it saw no double hold, returns its allocation count.
+fn churn_report(churner: &mut Probe) -> u64 {
+    let line = churner.line();
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    let [
+        "allocations",
+        allocations,
+        "bind_failures",
+        failures,
+        "double_holds",
+        doubles,
+    ] = fields[..]
+    else {
+        panic!("unexpected report {line:?}");
+    };
+    assert_eq!(
+        doubles, "0",
+        "a port was handed to two threads at once ({line})"
+    );
+    assert_eq!(
+        failures, "0",
+        "a held port could not be bound: it was held twice ({line})"
+    );
+    assert!(churner.wait().success());
+    allocations.parse().unwrap()
+}
+
+/// A pool of 100 ports for 64 holders at once: nearly every allocation contends with another
+/// process for the same few free ports, which is where a missing lock would show.
+const CONTENDED_POOL: [(&str, &str); 2] = [
+    ("PYSYS_PORTS", "23000-23099"),
+    ("ALLOCPORT_TIMEOUT_SECS", "30"),
+];
+
+#[test]
+fn eight_processes_of_eight_threads_churning_never_double_hold_a_port() {
+    let mut churners: Vec<Probe> = (0..8)
+        .map(|_| probe(&["churn", "8", "3000"], &CONTENDED_POOL))
+        .collect();
+    let total: u64 = churners.iter_mut().map(churn_report).sum();
+    assert!(total > 0);
+    eprintln!(
+        "8 processes x 8 threads, 100-port pool: {total} allocations in 3 s ({} per second)",
+        total / 3
+    );
+}
+
+#[test]
+fn sixty_four_threads_churning_in_one_process_never_double_hold_a_port() {
+    let mut churner = probe(
+        &["churn", "64", "3000"],
+        &[
+            ("PYSYS_PORTS", "23100-23179"),
+            ("ALLOCPORT_TIMEOUT_SECS", "30"),
+        ],
+    );
+    let total = churn_report(&mut churner);
+    eprintln!("64 threads, 80-port pool: {total} allocations in 3 s");
+}
