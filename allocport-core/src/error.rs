@@ -138,13 +138,13 @@ pub enum Error {
     },
     /// No port became free within the allocation timeout.
     #[error(
-        "timed out after {waited:?} waiting for a free TCP server port: the pool has {pool_size} ports, \
-         {held_here} held by this process; the others are held by other processes or in use \
+        "timed out after {timeout:?} waiting for a free TCP server port: the pool has {pool_size} ports, \
+         {held_here} held by this process; any others are held by other processes or in use \
          (raise the timeout with ALLOCPORT_TIMEOUT_SECS or set_allocation_timeout, or widen PYSYS_PORTS)"
     )]
     Timeout {
-        /// How long the allocation waited.
-        waited: Duration,
+        /// The allocation timeout in force.
+        timeout: Duration,
         /// How many ports the pool has.
         pool_size: usize,
         /// How many of them this process holds.

@@ -127,7 +127,7 @@ impl Pool {
             if waited >= timeout {
                 let state = self.state();
                 return Err(Error::Timeout {
-                    waited,
+                    timeout,
                     pool_size: state.size,
                     held_here: state.held,
                 });

@@ -9,6 +9,9 @@
 //! - `churn THREADS MILLIS`: threads allocate, bind a listener without SO_REUSEADDR, hold it
 //!   briefly and release, until MILLIS pass; prints `allocations A bind_failures F
 //!   double_holds D` (D: ports handed to two threads of this process at once).
+//! - `exhaust`: holds the whole pool, checks a further allocation times out with the
+//!   configured timeout, then that releasing one port wakes a waiting thread; prints
+//!   `timeout_ms T message M` and `woke_us W`.
 //! - `hold-and-bind N NOFILE`: lowers the open-file limit to NOFILE (0: leave it), holds N
 //!   ports, checks they are distinct and each bindable on 127.0.0.1, prints `ok N`.
 
@@ -33,6 +36,7 @@ fn main() {
             threads.parse().expect("THREADS"),
             millis.parse().expect("MILLIS"),
         ),
+        ["exhaust"] => exhaust(),
         ["hold-and-bind", n, nofile] => {
             hold_and_bind(n.parse().expect("N"), nofile.parse().expect("NOFILE"))
         }
@@ -154,6 +158,51 @@ fn churn(threads: usize, millis: u64) -> i32 {
         allocations.load(Ordering::Relaxed),
         failures.load(Ordering::Relaxed),
         double_holds.load(Ordering::Relaxed)
+    ));
+    0
+}
+
+fn exhaust() -> i32 {
+    let pool = allocport_core::server_tcp_ports().expect("pool").len();
+    let mut owners =
+        TcpPortOwner::many(pool, &DEFAULT_HOSTS, AddressFamily::Ipv4).expect("whole pool");
+
+    allocport_core::set_allocation_timeout(Duration::from_millis(300));
+    let start = Instant::now();
+    let err = TcpPortOwner::new().expect_err("an allocation from an exhausted pool succeeded");
+    say(&format!(
+        "timeout_ms {} message {err}",
+        start.elapsed().as_millis()
+    ));
+
+    allocport_core::set_allocation_timeout(Duration::from_secs(30));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let waiter = std::thread::spawn(move || {
+        let owner = TcpPortOwner::new();
+        tx.send(Instant::now()).expect("send");
+        owner
+    });
+    if rx.recv_timeout(Duration::from_millis(200)).is_ok() {
+        say("err the waiter got a port while the pool was exhausted");
+        return 1;
+    }
+    let released = Instant::now();
+    let freed = owners.pop().expect("one owner").port();
+    let woke = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("waiter never woke");
+    let got = waiter
+        .join()
+        .expect("waiter")
+        .expect("waiter's allocation")
+        .port();
+    if got != freed {
+        say(&format!("err waiter got {got}, not the released {freed}"));
+        return 1;
+    }
+    say(&format!(
+        "woke_us {}",
+        woke.duration_since(released).as_micros()
     ));
     0
 }
