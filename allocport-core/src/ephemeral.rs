@@ -6,6 +6,16 @@
 use crate::error::Error;
 
 /// The range IANA assigns to dynamic ports (RFC 6335), used where the OS cannot be asked.
+#[cfg_attr(
+    any(
+        windows,
+        target_os = "macos",
+        target_os = "ios",
+        target_os = "freebsd",
+        target_os = "dragonfly"
+    ),
+    allow(dead_code)
+)]
 pub(crate) const IANA_EPHEMERAL_RANGE: (u16, u16) = (49152, 65535);
 
 /// Returns the inclusive bounds `(min, max)` of the ephemeral TCP port range of this OS.

@@ -203,10 +203,12 @@ mod sys {
         }
     }
 
-    fn flock(kind: libc::c_int, port: u16) -> libc::flock {
+    /// A one-byte record lock for `port`. The lock kinds are `c_int` on Linux but `c_short`
+    /// on the BSDs, hence the widening.
+    fn flock(kind: impl Into<i64>, port: u16) -> libc::flock {
         // SAFETY: flock is plain data; all-zero is a valid value, and the fields are set below.
         let mut lock: libc::flock = unsafe { std::mem::zeroed() };
-        lock.l_type = kind as _;
+        lock.l_type = kind.into() as _;
         lock.l_whence = libc::SEEK_SET as _;
         lock.l_start = libc::off_t::from(port);
         lock.l_len = 1;
@@ -242,7 +244,7 @@ mod sys {
         for port in 1..=u16::MAX {
             let mut lock = flock(libc::F_WRLCK, port);
             fcntl(file, libc::F_GETLK, &mut lock)?;
-            if lock.l_type as libc::c_int != libc::F_UNLCK {
+            if i64::from(lock.l_type) != i64::from(libc::F_UNLCK) {
                 holders.push(PortHolder {
                     port,
                     pid: u32::try_from(lock.l_pid).ok(),

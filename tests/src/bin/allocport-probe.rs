@@ -208,6 +208,8 @@ fn exhaust() -> i32 {
 }
 
 fn hold_and_bind(n: usize, nofile: u64) -> i32 {
+    #[cfg(not(unix))]
+    let _ = nofile; // Windows has no per-process descriptor limit to lower.
     #[cfg(unix)]
     if nofile > 0 {
         let limit = libc::rlimit {
