@@ -12,6 +12,8 @@
 //! - `exhaust`: holds the whole pool, checks a further allocation times out with the
 //!   configured timeout, then that releasing one port wakes a waiting thread; prints
 //!   `timeout_ms T message M` and `woke_us W`.
+//! - `exclude-after`: allocates and releases a port, excludes it, then takes the rest of
+//!   the pool; prints `excluded P then ports a,b,... then MESSAGE` (the error for one more).
 //! - `hold-and-bind N NOFILE`: lowers the open-file limit to NOFILE (0: leave it), holds N
 //!   ports, checks they are distinct and each bindable on 127.0.0.1, prints `ok N`.
 
@@ -37,6 +39,7 @@ fn main() {
             millis.parse().expect("MILLIS"),
         ),
         ["exhaust"] => exhaust(),
+        ["exclude-after"] => exclude_after(),
         ["hold-and-bind", n, nofile] => {
             hold_and_bind(n.parse().expect("N"), nofile.parse().expect("NOFILE"))
         }
@@ -203,6 +206,22 @@ fn exhaust() -> i32 {
     say(&format!(
         "woke_us {}",
         woke.duration_since(released).as_micros()
+    ));
+    0
+}
+
+fn exclude_after() -> i32 {
+    let port = TcpPortOwner::new().expect("first allocation").port();
+    allocport_core::exclude_tcp_ports([port]);
+    let rest = allocport_core::server_tcp_ports().expect("pool").len();
+    let owners = TcpPortOwner::many(rest, &DEFAULT_HOSTS, AddressFamily::Ipv4)
+        .expect("the rest of the pool");
+    let more = TcpPortOwner::many(rest + 1, &DEFAULT_HOSTS, AddressFamily::Ipv4)
+        .expect_err("more than the pool");
+    let ports: Vec<String> = owners.iter().map(ToString::to_string).collect();
+    say(&format!(
+        "excluded {port} then ports {} then {more}",
+        ports.join(",")
     ));
     0
 }
