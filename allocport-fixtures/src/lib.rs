@@ -142,3 +142,8 @@ mod listener;
 pub use allocport_core::{AddressFamily, DEFAULT_HOSTS, Error, TcpPortOwner};
 pub use fixtures::{ipv6_tcp_port, localhost_tcp_port, tcp_listener, tcp_port, tcp_ports};
 pub use listener::{HeldTcpListener, ListenerError};
+
+// Compiles the README's examples as doctests, so the README cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeExamples;
