@@ -1,8 +1,8 @@
 //! The `#[with_ports(n)]` attribute. Use it through `allocport_core::with_ports`, whose
 //! documentation describes it; this crate only turns the attribute into code.
 //!
-//! The work is split the way it is checked: [`args`] parses what is inside the parentheses,
-//! [`validate`] checks the function against it, [`expand`] writes the wrapper. Every misuse
+//! The work is split the way it is checked: `args` parses what is inside the parentheses,
+//! `validate` checks the function against it, `expand` writes the wrapper. Every misuse
 //! becomes a spanned [`syn::Error`], emitted next to the user's unchanged function so IDEs and
 //! later type checks keep working; nothing here panics.
 
