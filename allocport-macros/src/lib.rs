@@ -3,8 +3,8 @@
 //!
 //! The work is split the way it is checked: `args` parses what is inside the parentheses,
 //! `validate` checks the function against it, `expand` writes the wrapper. Every misuse
-//! becomes a spanned [`syn::Error`], emitted next to the user's unchanged function so IDEs and
-//! later type checks keep working; nothing here panics.
+//! becomes a spanned [`syn::Error`], emitted next to the user's function (as a plain function)
+//! so IDEs and later type checks keep working; nothing here panics.
 
 mod args;
 mod errors;
@@ -20,7 +20,7 @@ pub fn with_ports(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::expand(args.into(), item.clone())
         .unwrap_or_else(|err| {
             let mut out = err.into_compile_error();
-            out.extend(item);
+            out.extend(expand::fallback(item));
             out
         })
         .into()

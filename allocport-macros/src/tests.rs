@@ -196,3 +196,28 @@ fn garbage_arguments_are_errors_not_panics() {
     let msg = error(quote!(2), quote!(fn));
     assert!(!msg.is_empty());
 }
+
+#[test]
+fn fallback_is_a_plain_function_that_still_type_checks() {
+    let out = crate::expand::fallback(quote! {
+        /// Kept.
+        #[rstest::rstest]
+        #[case(1)]
+        #[should_panic]
+        #[allow(clippy::needless_return)]
+        fn t(#[case] n: u32, ports: [u16; 2]) { body(n, ports) }
+    });
+    let file = syn::parse2::<syn::File>(out).unwrap();
+    insta::assert_snapshot!(prettyplease::unparse(&file));
+}
+
+#[test]
+fn fallback_leaves_other_items_alone() {
+    let item = quote!(
+        struct S;
+    );
+    assert_eq!(
+        crate::expand::fallback(item.clone()).to_string(),
+        item.to_string()
+    );
+}
