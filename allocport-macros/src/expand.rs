@@ -10,8 +10,8 @@ use crate::args::{self, Family};
 use crate::errors::Errors;
 use crate::validate::{self, Shape};
 
-/// Expands `#[with_ports(args)]` on `item`. On `Err`, the caller emits the error next to the
-/// unchanged item.
+/// Expands `#[with_ports(args)]` on `item`. On `Err`, the caller emits the error next to
+/// [`fallback`]`(item)`.
 pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
     let mut errors = Errors::default();
     let args = args::parse(args, &mut errors)?;
@@ -35,7 +35,7 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenS
         (Some(receiver), Some((n, n_span))) => Ok(render(func, &args, receiver, n, n_span)),
         // validate() records an error whenever it returns None, and args::parse() whenever
         // the count is missing, so finish() above has already returned.
-        _ => unreachable_ok(),
+        _ => internal_error(),
     }
 }
 
@@ -66,7 +66,7 @@ pub(crate) fn fallback(item: TokenStream) -> TokenStream {
 
 /// The error for a state the checks above rule out; an error rather than a panic, so that even
 /// a bug here shows up as a compile error on the attribute.
-fn unreachable_ok<T>() -> syn::Result<T> {
+fn internal_error<T>() -> syn::Result<T> {
     Err(syn::Error::new(
         Span::call_site(),
         "#[with_ports]: internal error, please report it with this function",
@@ -130,7 +130,7 @@ fn render(
     }
     func.sig.inputs = kept;
     let Some(param) = param else {
-        return unreachable_ok::<TokenStream>().unwrap_or_else(syn::Error::into_compile_error);
+        return internal_error::<TokenStream>().unwrap_or_else(syn::Error::into_compile_error);
     };
     let (pat, ty) = (&param.pat, &param.ty);
 

@@ -221,3 +221,27 @@ fn fallback_leaves_other_items_alone() {
         item.to_string()
     );
 }
+
+#[test]
+fn accepted_spellings_of_count_and_family() {
+    let out = pretty(
+        quote!(2usize, family = Ipv6),
+        quote!(
+            #[test]
+            fn t(ports: [u16; 2]) {}
+        ),
+    );
+    assert!(out.contains("AddressFamily::Ipv6"), "{out}");
+    assert!(
+        out.contains("        2,\n"),
+        "the count is emitted unsuffixed:\n{out}"
+    );
+    let out = pretty(
+        quote!(64511),
+        quote!(
+            #[test]
+            fn t(ports: [u16; 64511]) {}
+        ),
+    );
+    assert!(out.contains("64511"), "{out}");
+}
