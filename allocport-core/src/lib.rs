@@ -94,17 +94,138 @@ pub use spec::format_ports_spec;
 pub use stats::{PortAllocationStats, log_port_allocation_stats, port_allocation_stats};
 pub use timeout::{DEFAULT_ALLOCATION_TIMEOUT, allocation_timeout, set_allocation_timeout};
 
-/// Injects held ports into a test function: `#[with_ports(n)]`.
+/// Gives a test function `n` ports of its own: `#[with_ports(n)]`.
 ///
-/// ```ignore
+/// The attribute allocates `n` ports with [`TcpPortOwner::many`] when the test starts, passes
+/// them to one of the function's parameters, which disappears from the signature, and keeps
+/// them held until the body ends: when it returns, returns `Err`, or panics. No other test, in
+/// this process or another, gets these ports meanwhile, so tests running in parallel never
+/// start servers on the same port.
+///
+/// ```test_harness
 /// use allocport_core::with_ports;
+/// use std::net::TcpListener;
 ///
 /// #[with_ports(2)]
 /// #[test]
 /// fn two_servers(ports: [u16; 2]) {
-///     // ports[0] and ports[1] are held until the test ends
+///     let a = TcpListener::bind(("127.0.0.1", ports[0])).unwrap();
+///     let b = TcpListener::bind(("127.0.0.1", ports[1])).unwrap();
+///     // ... run the code under test against a and b
+/// }
+///
+/// #[with_ports(1)] // no test attribute: the macro adds #[test]
+/// fn one_server(port: u16) {
+///     let server = TcpListener::bind(("127.0.0.1", port)).unwrap();
+/// }
+///
+/// #[with_ports(2)]
+/// #[test]
+/// #[should_panic(expected = "boom")]
+/// fn panics(ports: [u16; 2]) {
+///     panic!("boom") // the ports are released as the test unwinds
+/// }
+///
+/// #[with_ports(2)]
+/// #[test]
+/// fn fallible(ports: [u16; 2]) -> Result<(), std::io::Error> {
+///     let server = TcpListener::bind(("127.0.0.1", ports[0]))?;
+///     Ok(())
 /// }
 /// ```
+///
+/// Async tests and rstest cases work the same way (these need `tokio` with the `macros` and
+/// `rt` features, and `rstest`, as dev-dependencies; the workspace's `tests/tests/macros_forms.rs`
+/// builds and runs both):
+///
+/// ```ignore
+/// use allocport_core::with_ports;
+///
+/// #[with_ports(3)]
+/// #[tokio::test]
+/// async fn in_async(ports: [u16; 3]) {
+///     // held across every .await until the test's future completes
+/// }
+///
+/// #[with_ports(2)]
+/// #[rstest::rstest]
+/// #[case(1)]
+/// #[case(2)]
+/// fn per_case(#[case] n: u32, ports: [u16; 2]) {
+///     // each case allocates its own ports when it runs and releases them when it ends
+/// }
+/// ```
+///
+/// # Attribute order
+///
+/// Put `#[with_ports]` **above** `#[test]`, `#[tokio::test]`, `#[rstest]` and the like.
+/// Attributes expand from the top, and those test attributes must see the function after
+/// `#[with_ports]` has taken the ports parameter away. A test attribute is one whose last path
+/// segment is `test` (`#[test]`, `#[tokio::test]`, `#[async_std::test]`, `#[test_log::test]`)
+/// or `rstest`; only when there is none does the macro add `#[test]` itself (an `async fn`
+/// without one is a compile error, as plain `#[test]` cannot run it). Placed below:
+/// - `#[rstest]` (or a `#[case]` of it) copies `#[with_ports]` onto each generated case, which
+///   has no parameter left: the macro reports that no parameter can receive the ports and
+///   states this ordering rule;
+/// - `#[test]` reports "functions used as tests can not have any arguments" before
+///   `#[with_ports]` runs;
+/// - `#[tokio::test]` happens to work (the ports are allocated before the runtime starts and
+///   held until it ends), but do not rely on it.
+///
+/// # The receiving parameter
+///
+/// It is the parameter of type `[u16; n]` (or `u16` when `n` is 1). Parameters with attributes
+/// of their own, such as rstest's `#[case]`, are never taken. When several fit, the one named
+/// `ports` or `port` is taken; `param = name` names it outright. Any irrefutable pattern works:
+/// `[http, admin]: [u16; 2]`.
+///
+/// # Options
+///
+/// | option | meaning | default |
+/// |---|---|---|
+/// | `param = name` | the parameter that receives the ports | see above |
+/// | `hosts = ["localhost", "::1"]` | the hosts each port must be free on, as in [`TcpPortOwner::with_hosts`] | [`DEFAULT_HOSTS`] |
+/// | `family = ipv4` or `ipv6` | the [`AddressFamily`] of the hosts | `ipv4` |
+///
+/// ```test_harness
+/// use allocport_core::with_ports;
+///
+/// #[with_ports(2, param = servers, hosts = ["localhost"])]
+/// #[test]
+/// fn named(servers: [u16; 2]) {}
+///
+/// #[with_ports(1, hosts = ["::1"], family = ipv6)]
+/// #[test]
+/// fn over_ipv6(port: u16) {}
+/// ```
+///
+/// # Failures
+///
+/// A misuse is a compile error pointing at the offending token, never a panic of the macro:
+/// `n` missing, zero, negative, not an integer literal or larger than 64511 (the most ports
+/// any pool can hold); no parameter that can receive the ports; an array whose length differs
+/// from `n`; an unknown option or an option with a value of the wrong type; the attribute on
+/// something other than a function. One build reports all of them.
+///
+/// ```compile_fail
+/// use allocport_core::with_ports;
+///
+/// #[with_ports(2)]
+/// #[test]
+/// fn wrong_length(ports: [u16; 3]) {} // error: the array has length 3 but ... allocates 2
+/// ```
+///
+/// When the ports cannot be allocated (a bad `PYSYS_PORTS`, or every port still held when the
+/// [allocation timeout](set_allocation_timeout) passes), the test fails with a message naming
+/// the test, `n` and the allocation error, at the line of its `#[with_ports(n)]`. Allocation
+/// may wait for other tests' ports; in an async test it blocks the runtime's thread while it
+/// waits, which happens once, before the test's own code runs.
+///
+/// # Fixtures
+///
+/// Ports follow the test: never hold a [`TcpPortOwner`] in an rstest `#[once]` fixture (or any
+/// `static`). Such a value is never dropped, so its ports would not return to the pool until
+/// the process exits.
 #[cfg(feature = "macros")]
 pub use allocport_macros::with_ports;
 

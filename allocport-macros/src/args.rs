@@ -1,0 +1,232 @@
+//! Parsing what is inside `#[with_ports(...)]`: the number of ports, then `name = value` options.
+
+use proc_macro2::{Span, TokenStream};
+use syn::parse::Parser;
+use syn::punctuated::Punctuated;
+use syn::spanned::Spanned;
+use syn::{Expr, ExprLit, Ident, Lit, LitInt, LitStr, Token, UnOp};
+
+use crate::errors::Errors;
+
+/// The most ports one test can ask for: every port from 1024 to 65535, the largest pool
+/// `PYSYS_PORTS` can describe outside the privileged ports.
+pub(crate) const MAX_PORTS: u64 = 65535 - 1024;
+
+/// The parsed attribute. A part that was missing or invalid is `None`, its error already
+/// recorded, so validation can still check everything else.
+pub(crate) struct Args {
+    /// How many ports, and the literal that said so (allocation errors point at it).
+    pub(crate) count: Option<(usize, Span)>,
+    /// `param = name`: the parameter that receives the ports.
+    pub(crate) param: Option<Ident>,
+    /// `hosts = ["localhost", "::1"]`.
+    pub(crate) hosts: Option<Vec<LitStr>>,
+    /// `family = ipv4 | ipv6`.
+    pub(crate) family: Option<Family>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Family {
+    Ipv4,
+    Ipv6,
+}
+
+const OPTIONS: &str = "`param = name`, `hosts = [\"localhost\", ...]` or `family = ipv4 | ipv6`";
+
+/// Parses the attribute's arguments, recording every error in `errors`. Only tokens that are
+/// not a comma-separated list of expressions at all fail outright.
+pub(crate) fn parse(tokens: TokenStream, errors: &mut Errors) -> syn::Result<Args> {
+    let span = first_span(&tokens);
+    let list = Punctuated::<Expr, Token![,]>::parse_terminated.parse2(tokens)?;
+    let mut args = Args {
+        count: None,
+        param: None,
+        hosts: None,
+        family: None,
+    };
+    let mut items = list.into_iter();
+    match items.next() {
+        None => errors.push(syn::Error::new(
+            span,
+            "#[with_ports] needs the number of ports, as in `#[with_ports(2)]`",
+        )),
+        Some(first @ Expr::Assign(_)) => {
+            errors.push(syn::Error::new(
+                span,
+                "#[with_ports] needs the number of ports first, as in `#[with_ports(2, ...)]`",
+            ));
+            if let Err(err) = parse_option(first, &mut args) {
+                errors.push(err);
+            }
+        }
+        Some(first) => match parse_count(&first) {
+            Ok(count) => args.count = Some(count),
+            Err(err) => errors.push(err),
+        },
+    }
+    for item in items {
+        if let Err(err) = parse_option(item, &mut args) {
+            errors.push(err);
+        }
+    }
+    Ok(args)
+}
+
+fn first_span(tokens: &TokenStream) -> Span {
+    tokens
+        .clone()
+        .into_iter()
+        .next()
+        .map_or_else(Span::call_site, |t| t.span())
+}
+
+fn parse_count(expr: &Expr) -> syn::Result<(usize, Span)> {
+    match expr {
+        Expr::Lit(ExprLit {
+            lit: Lit::Int(lit), ..
+        }) => count_from(lit),
+        Expr::Unary(unary) if matches!(unary.op, UnOp::Neg(_)) => Err(syn::Error::new_spanned(
+            expr,
+            format!(
+                "the number of ports must be a positive integer, not `{}`",
+                quote::ToTokens::to_token_stream(expr)
+                    .to_string()
+                    .replace(' ', "")
+            ),
+        )),
+        Expr::Path(path) => Err(syn::Error::new_spanned(
+            expr,
+            format!(
+                "the number of ports must be an integer literal such as `2`; the macro cannot read the value of `{}`",
+                quote::ToTokens::to_token_stream(path)
+                    .to_string()
+                    .replace(' ', "")
+            ),
+        )),
+        _ => Err(syn::Error::new_spanned(
+            expr,
+            "the number of ports must be an integer literal such as `2`",
+        )),
+    }
+}
+
+fn count_from(lit: &LitInt) -> syn::Result<(usize, Span)> {
+    let too_large = || {
+        syn::Error::new_spanned(
+            lit,
+            format!(
+                "#[with_ports({lit})] asks for more ports than any pool can hold: at most {MAX_PORTS} (ports 1024-65535)"
+            ),
+        )
+    };
+    // Digits only: a suffix such as `2usize` changes nothing, and parsing as u128 tells an
+    // absurdly large literal ("too large") from a malformed one.
+    let value: u128 = lit.base10_digits().parse().map_err(|_| too_large())?;
+    if value == 0 {
+        return Err(syn::Error::new_spanned(
+            lit,
+            "#[with_ports(0)] allocates nothing: the number of ports must be at least 1",
+        ));
+    }
+    if value > u128::from(MAX_PORTS) {
+        return Err(too_large());
+    }
+    let value = usize::try_from(value).map_err(|_| too_large())?;
+    Ok((value, lit.span()))
+}
+
+fn parse_option(expr: Expr, args: &mut Args) -> syn::Result<()> {
+    let Expr::Assign(assign) = expr else {
+        return Err(syn::Error::new_spanned(
+            &expr,
+            format!("expected an option after the number of ports: {OPTIONS}"),
+        ));
+    };
+    let name = single_ident(&assign.left).ok_or_else(|| {
+        syn::Error::new_spanned(&assign.left, format!("unknown option: expected {OPTIONS}"))
+    })?;
+    let value = &*assign.right;
+    let duplicate =
+        || syn::Error::new_spanned(&name, format!("option `{name}` is given more than once"));
+    match name.to_string().as_str() {
+        "param" => {
+            let ident = single_ident(value).ok_or_else(|| {
+                wrong_value(
+                    value,
+                    "`param` takes a parameter name, as in `param = ports`",
+                )
+            })?;
+            if args.param.replace(ident).is_some() {
+                return Err(duplicate());
+            }
+        }
+        "hosts" => {
+            let hosts = parse_hosts(value)?;
+            if args.hosts.replace(hosts).is_some() {
+                return Err(duplicate());
+            }
+        }
+        "family" => {
+            let family = single_ident(value)
+                .and_then(|ident| match ident.to_string().as_str() {
+                    "ipv4" | "Ipv4" => Some(Family::Ipv4),
+                    "ipv6" | "Ipv6" => Some(Family::Ipv6),
+                    _ => None,
+                })
+                .ok_or_else(|| {
+                    wrong_value(
+                        value,
+                        "`family` takes `ipv4` or `ipv6`, as in `family = ipv6`",
+                    )
+                })?;
+            if args.family.replace(family).is_some() {
+                return Err(duplicate());
+            }
+        }
+        other => {
+            return Err(syn::Error::new_spanned(
+                &name,
+                format!("unknown option `{other}`: expected {OPTIONS}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn parse_hosts(value: &Expr) -> syn::Result<Vec<LitStr>> {
+    const HELP: &str =
+        "`hosts` takes an array of string literals, as in `hosts = [\"localhost\", \"::1\"]`";
+    let Expr::Array(array) = value else {
+        return Err(wrong_value(value, HELP));
+    };
+    let mut hosts = Vec::new();
+    for elem in &array.elems {
+        match elem {
+            Expr::Lit(ExprLit {
+                lit: Lit::Str(host),
+                ..
+            }) => hosts.push(host.clone()),
+            _ => return Err(wrong_value(elem, HELP)),
+        }
+    }
+    if hosts.is_empty() {
+        return Err(syn::Error::new(
+            array.span(),
+            "`hosts` needs at least one host; `\"\"` stands for every interface, `\"localhost\"` for loopback",
+        ));
+    }
+    Ok(hosts)
+}
+
+fn wrong_value(value: &Expr, help: &str) -> syn::Error {
+    syn::Error::new_spanned(value, help)
+}
+
+fn single_ident(expr: &Expr) -> Option<Ident> {
+    match expr {
+        Expr::Path(path) if path.attrs.is_empty() && path.qself.is_none() => {
+            path.path.get_ident().cloned()
+        }
+        _ => None,
+    }
+}

@@ -1,0 +1,247 @@
+//! Unit tests of the expansion (snapshots) and of the checks trybuild cannot reach.
+
+use proc_macro2::TokenStream;
+use quote::quote;
+
+use crate::expand::expand;
+
+fn pretty(args: TokenStream, item: TokenStream) -> String {
+    let out = expand(args, item).unwrap_or_else(|e| panic!("unexpected error: {e}"));
+    let file = syn::parse2::<syn::File>(out).unwrap_or_else(|e| panic!("output is not items: {e}"));
+    prettyplease::unparse(&file)
+}
+
+fn error(args: TokenStream, item: TokenStream) -> String {
+    match expand(args, item) {
+        Ok(out) => panic!("expected an error, got {out}"),
+        Err(err) => err
+            .into_iter()
+            .map(|e| e.to_string())
+            .collect::<Vec<_>>()
+            .join("\n"),
+    }
+}
+
+#[test]
+fn expansion_of_two_ports_under_test() {
+    insta::assert_snapshot!(pretty(
+        quote!(2),
+        quote! {
+            #[test]
+            fn two(ports: [u16; 2]) {
+                start(ports);
+            }
+        },
+    ));
+}
+
+#[test]
+fn expansion_adds_test_attribute_and_passes_options() {
+    insta::assert_snapshot!(pretty(
+        quote!(1, hosts = ["localhost", "::1"], family = ipv6),
+        quote! {
+            /// Documented.
+            fn one(port: u16) -> Result<(), std::io::Error> {
+                Ok(())
+            }
+        },
+    ));
+}
+
+#[test]
+fn expansion_keeps_rstest_cases_and_async() {
+    insta::assert_snapshot!(pretty(
+        quote!(2),
+        quote! {
+            #[rstest::rstest]
+            #[case(1)]
+            #[tokio::test]
+            async fn per_case(#[case] n: u32, ports: [u16; 2]) {
+                serve(n, ports).await;
+            }
+        },
+    ));
+}
+
+#[test]
+fn test_attribute_is_added_only_when_missing() {
+    for attr in [
+        quote!(#[test]),
+        quote!(#[tokio::test]),
+        quote!(#[tokio::test(flavor = "multi_thread")]),
+        quote!(#[async_std::test]),
+        quote!(#[rstest]),
+        quote!(#[rstest::rstest]),
+    ] {
+        let out = pretty(quote!(1), quote!(#attr fn t(port: u16) {}));
+        assert!(
+            !out.contains("prelude::v1::test"),
+            "added #[test] despite {attr}:\n{out}"
+        );
+    }
+    for attr in [
+        quote!(#[ignore]),
+        quote!(#[should_panic]),
+        quote!(#[testing]),
+    ] {
+        let out = pretty(quote!(1), quote!(#attr fn t(port: u16) {}));
+        assert!(
+            out.contains("#[::core::prelude::v1::test]"),
+            "no #[test] added with only {attr}:\n{out}"
+        );
+    }
+}
+
+#[test]
+fn below_rstest_is_reported_with_the_ordering_rule() {
+    // What #[with_ports] receives when #[rstest] sits above it: a generated case, whose
+    // `ports` argument rstest already turned into a fixture.
+    let msg = error(
+        quote!(2),
+        quote! {
+            #[test]
+            fn case_1() {
+                let n = 1;
+                let ports = ports::default();
+                misplaced(n, ports)
+            }
+        },
+    );
+    assert!(
+        msg.contains("has no parameter to receive the ports"),
+        "{msg}"
+    );
+    assert!(msg.contains("must be placed above #[test]"), "{msg}");
+}
+
+#[test]
+fn u16_alias_spellings_are_accepted() {
+    for ty in [
+        quote!(u16),
+        quote!(core::primitive::u16),
+        quote!(::std::primitive::u16),
+    ] {
+        let out = pretty(quote!(1), quote!(#[test] fn t(port: #ty) {}));
+        assert!(out.contains("single_port"), "{ty}:\n{out}");
+    }
+    let out = pretty(
+        quote!(2),
+        quote!(
+            #[test]
+            fn t(ports: [::core::primitive::u16; 2]) {}
+        ),
+    );
+    let flat: String = out.split_whitespace().collect();
+    assert!(flat.contains("port_array::<2"), "{out}");
+}
+
+#[test]
+fn parameters_claimed_by_other_attributes_are_not_taken() {
+    // `#[case] p: u16` belongs to rstest even though it has the right type.
+    let msg = error(
+        quote!(1),
+        quote!(
+            #[rstest]
+            #[case(0)]
+            fn t(#[case] p: u16) {}
+        ),
+    );
+    assert!(msg.contains("no parameter to receive"), "{msg}");
+    let out = pretty(
+        quote!(1),
+        quote!(
+            #[rstest]
+            #[case(0)]
+            fn t(#[case] p: u16, port: u16) {}
+        ),
+    );
+    assert!(out.contains("fn t(#[case] p: u16)"), "{out}");
+}
+
+#[test]
+fn non_literal_array_length_is_left_to_the_type_checker() {
+    let out = pretty(
+        quote!(2),
+        quote!(
+            #[test]
+            fn t(ports: [u16; N]) {}
+        ),
+    );
+    assert!(out.contains("let ports: [u16; N] ="), "{out}");
+}
+
+#[test]
+fn garbage_arguments_are_errors_not_panics() {
+    for args in [
+        quote!(,),
+        quote!(2,,),
+        quote!(2 3),
+        quote!(=),
+        quote!(2, hosts =),
+        quote!(2, hosts = [,]),
+        quote!(2, family = ipv6::x),
+        quote!(2, a::b = 1),
+        quote!(2, param = ports.x),
+        quote!(18446744073709551616),
+    ] {
+        let msg = error(
+            args.clone(),
+            quote!(
+                #[test]
+                fn t(ports: [u16; 2]) {}
+            ),
+        );
+        assert!(!msg.is_empty(), "{args}");
+    }
+    let msg = error(quote!(2), quote!(fn));
+    assert!(!msg.is_empty());
+}
+
+#[test]
+fn fallback_is_a_plain_function_that_still_type_checks() {
+    let out = crate::expand::fallback(quote! {
+        /// Kept.
+        #[rstest::rstest]
+        #[case(1)]
+        #[should_panic]
+        #[allow(clippy::needless_return)]
+        fn t(#[case] n: u32, ports: [u16; 2]) { body(n, ports) }
+    });
+    let file = syn::parse2::<syn::File>(out).unwrap();
+    insta::assert_snapshot!(prettyplease::unparse(&file));
+}
+
+#[test]
+fn fallback_leaves_other_items_alone() {
+    let item = quote!(
+        struct S;
+    );
+    assert_eq!(
+        crate::expand::fallback(item.clone()).to_string(),
+        item.to_string()
+    );
+}
+
+#[test]
+fn accepted_spellings_of_count_and_family() {
+    let out = pretty(
+        quote!(2usize, family = Ipv6),
+        quote!(
+            #[test]
+            fn t(ports: [u16; 2]) {}
+        ),
+    );
+    assert!(out.contains("AddressFamily::Ipv6"), "{out}");
+    assert!(
+        out.contains("        2,\n"),
+        "the count is emitted unsuffixed:\n{out}"
+    );
+    let out = pretty(
+        quote!(64511),
+        quote!(
+            #[test]
+            fn t(ports: [u16; 64511]) {}
+        ),
+    );
+    assert!(out.contains("64511"), "{out}");
+}

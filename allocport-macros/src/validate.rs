@@ -1,0 +1,241 @@
+//! Checking the function against the attribute: which parameter receives the ports, whether
+//! its type fits the number asked for, and whether the test attributes allow the expansion.
+
+use syn::spanned::Spanned;
+use syn::{Attribute, Expr, ExprLit, FnArg, ItemFn, Lit, Pat, PatType, Type};
+
+use crate::args::Args;
+use crate::errors::Errors;
+
+/// How the receiving parameter takes the ports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Shape {
+    /// `[u16; n]`.
+    Array,
+    /// `u16`, for one port.
+    Single,
+}
+
+/// The parameter that receives the ports: its index in the signature and its shape.
+pub(crate) struct Receiver {
+    pub(crate) index: usize,
+    pub(crate) shape: Shape,
+}
+
+/// What a parameter's type looks like to the macro. Types are compared by their tokens: a
+/// type alias of `[u16; 2]` is not recognised, but `param = name` still accepts it as long as
+/// it is written `[u16; n]` or `u16`.
+enum TypeShape<'a> {
+    /// `[u16; len]`; `len` is `Some` when it is an integer literal the macro can read.
+    Array(Option<u128>, &'a Expr),
+    Single,
+    Other,
+}
+
+fn type_shape(ty: &Type) -> TypeShape<'_> {
+    match ty {
+        Type::Array(array) if is_u16(&array.elem) => {
+            let len = match &array.len {
+                Expr::Lit(ExprLit {
+                    lit: Lit::Int(lit), ..
+                }) => lit.base10_digits().parse().ok(),
+                _ => None,
+            };
+            TypeShape::Array(len, &array.len)
+        }
+        Type::Paren(inner) => type_shape(&inner.elem),
+        Type::Group(inner) => type_shape(&inner.elem),
+        ty if is_u16(ty) => TypeShape::Single,
+        _ => TypeShape::Other,
+    }
+}
+
+/// `u16`, also spelled `core::primitive::u16` or `std::primitive::u16`.
+fn is_u16(ty: &Type) -> bool {
+    let Type::Path(path) = ty else {
+        return false;
+    };
+    if path.qself.is_some() {
+        return false;
+    }
+    let names: Vec<String> = path
+        .path
+        .segments
+        .iter()
+        .map(|s| {
+            if s.arguments.is_empty() {
+                s.ident.to_string()
+            } else {
+                String::new()
+            }
+        })
+        .collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    matches!(
+        names.as_slice(),
+        ["u16"] | ["core" | "std", "primitive", "u16"]
+    )
+}
+
+/// A test attribute: its last path segment is `test` (`#[test]`, `#[tokio::test]`,
+/// `#[async_std::test]`, `#[test_log::test]`, ...) or `rstest`.
+pub(crate) fn is_test_attr(attr: &Attribute) -> bool {
+    attr.path()
+        .segments
+        .last()
+        .is_some_and(|seg| seg.ident == "test" || seg.ident == "rstest")
+}
+
+fn param_name(param: &PatType) -> Option<String> {
+    match &*param.pat {
+        Pat::Ident(ident) => Some(ident.ident.to_string()),
+        _ => None,
+    }
+}
+
+/// The parameters named `ports` or `port`, the tie-breaker when several could receive.
+fn named_like_ports<'a>(list: &[(usize, &'a PatType)]) -> Vec<(usize, &'a PatType)> {
+    list.iter()
+        .copied()
+        .filter(|(_, t)| param_name(t).is_some_and(|p| p == "ports" || p == "port"))
+        .collect()
+}
+
+const ORDER_HINT: &str = "#[with_ports] must be placed above #[test], #[tokio::test] and #[rstest], \
+     which must see the function after the macro has taken the parameter away";
+
+/// Checks `func` against `args`, recording every problem in `errors`. Returns the receiving
+/// parameter when one could be chosen.
+pub(crate) fn validate(func: &ItemFn, args: &Args, errors: &mut Errors) -> Option<Receiver> {
+    let sig = &func.sig;
+    let n = args.count.map(|(n, _)| n);
+    let n_text = n.map_or_else(|| "n".to_owned(), |n| n.to_string());
+    let example = if n == Some(1) {
+        "port: u16".to_owned()
+    } else {
+        format!("ports: [u16; {n_text}]")
+    };
+
+    if sig.asyncness.is_some() && !func.attrs.iter().any(is_test_attr) {
+        errors.push(syn::Error::new_spanned(
+            sig.asyncness,
+            "#[with_ports] would add #[test], which cannot run an async fn: \
+             put an async test attribute such as #[tokio::test] below #[with_ports]",
+        ));
+    }
+
+    let typed: Vec<(usize, &PatType)> = sig
+        .inputs
+        .iter()
+        .enumerate()
+        .filter_map(|(i, arg)| match arg {
+            FnArg::Typed(t) => Some((i, t)),
+            FnArg::Receiver(_) => None,
+        })
+        .collect();
+
+    let chosen = if let Some(name) = &args.param {
+        let found = typed
+            .iter()
+            .find(|(_, t)| param_name(t).is_some_and(|p| name == &p));
+        if found.is_none() {
+            let names: Vec<String> = typed.iter().filter_map(|(_, t)| param_name(t)).collect();
+            errors.push(syn::Error::new_spanned(
+                name,
+                if names.is_empty() {
+                    format!("`{}` has no parameter named `{name}`", sig.ident)
+                } else {
+                    format!(
+                        "`{}` has no parameter named `{name}` (its parameters: {})",
+                        sig.ident,
+                        names.join(", ")
+                    )
+                },
+            ));
+        }
+        found.copied()
+    } else {
+        // Parameters with attributes (`#[case]`, `#[values(..)]`, `#[future]`) belong to
+        // another macro, so they are never taken implicitly.
+        let free: Vec<(usize, &PatType)> = typed
+            .iter()
+            .copied()
+            .filter(|(_, t)| t.attrs.is_empty())
+            .collect();
+        let shaped: Vec<(usize, &PatType)> = free
+            .iter()
+            .copied()
+            .filter(|(_, t)| !matches!(type_shape(&t.ty), TypeShape::Other))
+            .collect();
+        let named_shaped = named_like_ports(&shaped);
+        let named_free = named_like_ports(&free);
+        if shaped.len() == 1 {
+            Some(shaped[0])
+        } else if named_shaped.len() == 1 {
+            Some(named_shaped[0])
+        } else if shaped.len() > 1 {
+            errors.push(syn::Error::new(
+                sig.paren_token.span.join(),
+                format!(
+                    "several parameters of `{}` could receive the ports: name one with \
+                     `#[with_ports({n_text}, param = name)]`",
+                    sig.ident
+                ),
+            ));
+            None
+        } else if named_free.len() == 1 {
+            // Named like the receiver but typed otherwise: the type check below says why.
+            Some(named_free[0])
+        } else {
+            let mut msg = format!(
+                "`{}` has no parameter to receive the ports: add one such as `{example}`",
+                sig.ident
+            );
+            if sig.inputs.is_empty() {
+                msg.push_str("; ");
+                msg.push_str(ORDER_HINT);
+            }
+            errors.push(syn::Error::new(sig.paren_token.span.join(), msg));
+            None
+        }
+    };
+
+    let (index, param) = chosen?;
+    let shape = match type_shape(&param.ty) {
+        TypeShape::Array(len, len_expr) => {
+            if let (Some(len), Some(n)) = (len, n) {
+                if len != n as u128 {
+                    errors.push(syn::Error::new_spanned(
+                        len_expr,
+                        format!(
+                            "the array has length {len} but #[with_ports({n})] allocates {n} port{}: \
+                             write `[u16; {n}]`",
+                            if n == 1 { "" } else { "s" }
+                        ),
+                    ));
+                }
+            }
+            Shape::Array
+        }
+        TypeShape::Single => {
+            if let Some(n) = n.filter(|&n| n != 1) {
+                errors.push(syn::Error::new_spanned(
+                    &param.ty,
+                    format!("`u16` receives one port but #[with_ports({n})] allocates {n}: write `[u16; {n}]`"),
+                ));
+            }
+            Shape::Single
+        }
+        TypeShape::Other => {
+            errors.push(syn::Error::new(
+                param.ty.span(),
+                format!(
+                    "the parameter receiving the ports must be of type `[u16; {n_text}]`{}",
+                    if n == Some(1) { " or `u16`" } else { "" },
+                ),
+            ));
+            return None;
+        }
+    };
+    Some(Receiver { index, shape })
+}
