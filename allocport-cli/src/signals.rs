@@ -1,0 +1,97 @@
+//! Forwarding SIGINT, SIGTERM and SIGHUP from allocport to the command it runs, so that
+//! stopping allocport stops the command, and allocport lives (holding the ports) until the
+//! command is gone.
+//!
+//! The handler itself forwards with `kill`, which is async-signal-safe, so no thread or pipe is
+//! needed. A signal that comes before the command exists is remembered and forwarded as soon as
+//! it does; each signal is forwarded once, whoever (handler or main thread) sees it first.
+
+use std::io;
+use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
+
+const FORWARDED: [libc::c_int; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
+
+/// The command's pid while it runs and is not yet reaped (so the pid cannot be reused), else 0.
+static CHILD: AtomicI32 = AtomicI32::new(0);
+/// One bit per entry of `FORWARDED`: received and not yet forwarded.
+static PENDING: AtomicU32 = AtomicU32::new(0);
+
+fn bit(signal: libc::c_int) -> u32 {
+    FORWARDED
+        .iter()
+        .position(|&s| s == signal)
+        .map_or(0, |i| 1 << i)
+}
+
+extern "C" fn on_signal(signal: libc::c_int) {
+    let bit = bit(signal);
+    PENDING.fetch_or(bit, Ordering::SeqCst);
+    let child = CHILD.load(Ordering::SeqCst);
+    if child > 0 && PENDING.fetch_and(!bit, Ordering::SeqCst) & bit != 0 {
+        // SAFETY: kill is async-signal-safe. The child is unreaped, so the pid is still ours
+        // and kill succeeds without touching errno, which the interrupted code may be reading.
+        unsafe { libc::kill(child, signal) };
+    }
+}
+
+/// Catches the forwarded signals from now on, instead of dying from them.
+pub(crate) fn install() -> io::Result<()> {
+    for signal in FORWARDED {
+        // SAFETY: a zeroed sigaction is a valid empty one; the handler only touches atomics and
+        // calls kill, both async-signal-safe.
+        unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
+            action.sa_flags = libc::SA_RESTART;
+            libc::sigemptyset(&mut action.sa_mask);
+            if libc::sigaction(signal, &action, std::ptr::null_mut()) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A signal received before the command started, if any (the lowest-numbered entry wins).
+pub(crate) fn received() -> Option<libc::c_int> {
+    let pending = PENDING.load(Ordering::SeqCst);
+    FORWARDED
+        .iter()
+        .enumerate()
+        .find(|&(i, _)| pending & (1 << i) != 0)
+        .map(|(_, &signal)| signal)
+}
+
+/// From now on signals go to `child`; those received before are sent now.
+pub(crate) fn forward_to(child: u32) {
+    let Ok(pid) = libc::pid_t::try_from(child) else {
+        return;
+    };
+    CHILD.store(pid, Ordering::SeqCst);
+    let pending = PENDING.swap(0, Ordering::SeqCst);
+    for (i, &signal) in FORWARDED.iter().enumerate() {
+        if pending & (1 << i) != 0 {
+            // SAFETY: plain kill of our unreaped child.
+            unsafe { libc::kill(pid, signal) };
+        }
+    }
+}
+
+/// Waits until `child` has exited without reaping it, then stops forwarding to it, so the
+/// handler never signals a pid the system has given to another process.
+pub(crate) fn wait_then_stop_forwarding(child: u32) {
+    // id_t holds any pid: u32 on most systems, i64 on FreeBSD.
+    let pid = libc::id_t::from(child);
+    loop {
+        // SAFETY: a zeroed siginfo_t is a valid buffer for waitid to fill.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: valid pointer; WNOWAIT leaves the child for Child::wait to reap.
+        let rc =
+            unsafe { libc::waitid(libc::P_PID, pid, &mut info, libc::WEXITED | libc::WNOWAIT) };
+        if rc == 0 || io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+            // On an error other than EINTR, Child::wait reports it.
+            break;
+        }
+    }
+    CHILD.store(0, Ordering::SeqCst);
+}
