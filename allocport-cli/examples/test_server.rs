@@ -5,7 +5,9 @@
 //! port), prints one line describing what it got, then exits with CODE (default 0), or with
 //! `--wait` stays up until a signal ends it (60 seconds at most, so a failed test leaves
 //! nothing running). With `--catch`, SIGINT and SIGTERM are caught: it prints
-//! `caught signal N` and exits with status 42, so a test can tell that the signal reached it.
+//! `caught signal N xCOUNT` (COUNT: how many came within 100 ms of the first) and exits with
+//! status 42, so a test can tell that the signal reached it, and how often; `--rounds R` waits
+//! for R such bursts before exiting.
 //!
 //! Try it: `cargo run -p allocport-cli --example test_server -- --echo hello 0`.
 
@@ -21,6 +23,7 @@ fn main() {
     let mut exit_code = 0;
     let mut wait = false;
     let mut catch = false;
+    let mut rounds: u32 = 1;
     let mut echo = Vec::new();
     let mut ports = Vec::new();
     let mut args = std::env::args().skip(1);
@@ -29,6 +32,7 @@ fn main() {
             "--exit" => exit_code = args.next().and_then(|c| c.parse().ok()).unwrap_or(2),
             "--wait" => wait = true,
             "--catch" => catch = true,
+            "--rounds" => rounds = args.next().and_then(|c| c.parse().ok()).unwrap_or(1),
             "--echo" => echo.push(args.next().unwrap_or_default()),
             port => match port.parse::<u16>() {
                 Ok(port) => ports.push(port),
@@ -57,10 +61,16 @@ fn main() {
         let start = Instant::now();
         while start.elapsed() < MAX_LIFETIME {
             if let Some(signal) = caught() {
-                say(&format!("caught signal {signal}"));
-                std::process::exit(42);
+                // Long enough for a duplicate (say from the terminal and from allocport both)
+                // to arrive, so a test can see that the signal came exactly once.
+                std::thread::sleep(Duration::from_millis(100));
+                say(&format!("caught signal {signal} x{}", take_count()));
+                rounds -= 1;
+                if rounds == 0 {
+                    std::process::exit(42);
+                }
             }
-            std::thread::sleep(Duration::from_millis(5));
+            std::thread::sleep(Duration::from_millis(2));
         }
         fail("--wait: no signal came within 60 seconds");
     }
@@ -103,9 +113,11 @@ mod sig {
     use std::sync::atomic::{AtomicI32, Ordering};
 
     pub(crate) static CAUGHT: AtomicI32 = AtomicI32::new(0);
+    pub(crate) static COUNT: AtomicI32 = AtomicI32::new(0);
 
     extern "C" fn on_signal(signal: libc::c_int) {
         CAUGHT.store(signal, Ordering::SeqCst);
+        COUNT.fetch_add(1, Ordering::SeqCst);
     }
 
     pub(crate) fn install() {
@@ -131,8 +143,20 @@ fn caught() -> Option<i32> {
     Some(sig::CAUGHT.load(std::sync::atomic::Ordering::SeqCst)).filter(|&s| s != 0)
 }
 
+/// How many signals came since the last call; the next `caught` waits for a new one.
+#[cfg(unix)]
+fn take_count() -> i32 {
+    sig::CAUGHT.store(0, std::sync::atomic::Ordering::SeqCst);
+    sig::COUNT.swap(0, std::sync::atomic::Ordering::SeqCst)
+}
+
 #[cfg(not(unix))]
 fn catch_signals() {}
+
+#[cfg(not(unix))]
+fn take_count() -> i32 {
+    0
+}
 
 #[cfg(not(unix))]
 fn caught() -> Option<i32> {

@@ -3,7 +3,8 @@
 //! command is gone.
 //!
 //! The handler itself forwards with `kill`, which is async-signal-safe, so no thread or pipe is
-//! needed. A signal that comes before the command exists is remembered and forwarded as soon as
+//! needed. A Ctrl-C from the terminal is not passed on where the OS tells it apart (Linux): the
+//! terminal sends it to the command as well. A signal that comes before the command exists is remembered and forwarded as soon as
 //! it does; each signal is forwarded once, whoever (handler or main thread) sees it first.
 
 use std::io;
@@ -23,7 +24,13 @@ fn bit(signal: libc::c_int) -> u32 {
         .map_or(0, |i| 1 << i)
 }
 
-extern "C" fn on_signal(signal: libc::c_int) {
+extern "C" fn on_signal(signal: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc::c_void) {
+    if signal == libc::SIGINT && from_terminal(info) && CHILD.load(Ordering::SeqCst) > 0 {
+        // Ctrl-C: the terminal signals its whole foreground process group, and the command is
+        // in ours, so it has this signal already; a second copy would make it see two
+        // (Python, for one, would break out of its clean-up).
+        return;
+    }
     let bit = bit(signal);
     PENDING.fetch_or(bit, Ordering::SeqCst);
     let child = CHILD.load(Ordering::SeqCst);
@@ -34,6 +41,22 @@ extern "C" fn on_signal(signal: libc::c_int) {
     }
 }
 
+/// Whether the kernel sent the signal (on Linux, that is how the terminal's Ctrl-C arrives),
+/// rather than a process with `kill`.
+fn from_terminal(info: *const libc::siginfo_t) -> bool {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        // SAFETY: with SA_SIGINFO the kernel passes a valid siginfo_t.
+        !info.is_null() && unsafe { (*info).si_code } == libc::SI_KERNEL
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    {
+        // Elsewhere the sender is not told apart: pass everything on.
+        let _ = info;
+        false
+    }
+}
+
 /// Catches the forwarded signals from now on, instead of dying from them.
 pub(crate) fn install() -> io::Result<()> {
     for signal in FORWARDED {
@@ -41,8 +64,10 @@ pub(crate) fn install() -> io::Result<()> {
         // calls kill, both async-signal-safe.
         unsafe {
             let mut action: libc::sigaction = std::mem::zeroed();
-            action.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
-            action.sa_flags = libc::SA_RESTART;
+            action.sa_sigaction = on_signal
+                as extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void)
+                as libc::sighandler_t;
+            action.sa_flags = libc::SA_RESTART | libc::SA_SIGINFO;
             libc::sigemptyset(&mut action.sa_mask);
             if libc::sigaction(signal, &action, std::ptr::null_mut()) != 0 {
                 return Err(io::Error::last_os_error());

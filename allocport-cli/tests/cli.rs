@@ -346,7 +346,7 @@ fn sigterm_to_allocport_reaches_the_command_and_frees_the_ports() {
     signal(running.pid(), Signal::Term);
     assert_eq!(
         running.next_line(),
-        format!("caught signal {}", libc::SIGTERM)
+        format!("caught signal {} x1", libc::SIGTERM)
     );
     // The server's own exit status once it handled the signal, not allocport's.
     assert_eq!(running.wait().code(), Some(42));
@@ -364,6 +364,66 @@ fn sigint_to_allocport_ends_a_command_that_does_not_catch_it() {
     assert_eq!(running.wait().code(), Some(128 + libc::SIGINT));
     drop(running);
     sandbox.assert_ports_free();
+}
+
+/// Ctrl-C in a terminal signals the whole foreground process group, the command included:
+/// passing it on as well would make the command see it twice (Python, for one, would then
+/// break out of its own clean-up).
+#[cfg(target_os = "linux")]
+#[test]
+fn ctrl_c_in_a_terminal_reaches_the_command_once() {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    use std::os::unix::process::CommandExt;
+
+    let sandbox = Sandbox::new(1);
+    let (mut leader, follower) = {
+        let (mut leader, mut follower) = (-1, -1);
+        // SAFETY: out-pointers to two ints; no name, termios or window size asked for.
+        let rc = unsafe {
+            libc::openpty(
+                &mut leader,
+                &mut follower,
+                std::ptr::null_mut(),
+                std::ptr::null(),
+                std::ptr::null(),
+            )
+        };
+        assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
+        // SAFETY: openpty just returned these descriptors, owned by nobody else.
+        unsafe {
+            (
+                std::fs::File::from(OwnedFd::from_raw_fd(leader)),
+                OwnedFd::from_raw_fd(follower),
+            )
+        }
+    };
+    // Whether a copy from allocport merges with the terminal's signal is a race, so try often.
+    const ROUNDS: usize = 12;
+    let rounds = ROUNDS.to_string();
+    let mut command = sandbox.exec_server(&["--wait", "--catch", "--rounds", &rounds]);
+    command.stdin(Stdio::from(follower));
+    // SAFETY: setsid and ioctl are async-signal-safe; they make the pseudo-terminal (stdin)
+    // allocport's controlling terminal, with allocport's process group in the foreground, as
+    // an interactive shell would.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut running = Running::start(command);
+    running.server_line();
+    for round in 1..=ROUNDS {
+        std::io::Write::write_all(&mut leader, b"\x03").unwrap();
+        assert_eq!(
+            running.next_line(),
+            format!("caught signal {} x1", libc::SIGINT),
+            "Ctrl-C number {round}"
+        );
+    }
+    assert_eq!(running.wait().code(), Some(42));
 }
 
 #[test]
