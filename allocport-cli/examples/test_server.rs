@@ -1,7 +1,7 @@
 //! A stand-in server for allocport-cli's integration tests, so they need nothing but Rust.
 //!
-//! `test_server [--exit CODE] [--wait] [--catch] [--echo TEXT] PORT...` listens on each PORT
-//! on every IPv4 interface, without `SO_REUSEADDR` (so the bind fails if anything else has the
+//! `test_server [--exit CODE] [--wait] [--catch] [--ipv6] [--echo TEXT] PORT...` listens on
+//! each PORT on every IPv4 interface (with `--ipv6`, on `::1`), without `SO_REUSEADDR` (so the bind fails if anything else has the
 //! port), prints one line describing what it got, then exits with CODE (default 0), or with
 //! `--wait` stays up until a signal ends it (60 seconds at most, so a failed test leaves
 //! nothing running). With `--catch`, SIGINT and SIGTERM are caught: it prints
@@ -12,7 +12,7 @@
 //! Try it: `cargo run -p allocport-cli --example test_server -- --echo hello 0`.
 
 use std::io::Write;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use socket2::{Domain, Socket, Type};
@@ -24,6 +24,7 @@ fn main() {
     let mut wait = false;
     let mut catch = false;
     let mut rounds: u32 = 1;
+    let mut ipv6 = false;
     let mut echo = Vec::new();
     let mut ports = Vec::new();
     let mut args = std::env::args().skip(1);
@@ -32,6 +33,7 @@ fn main() {
             "--exit" => exit_code = args.next().and_then(|c| c.parse().ok()).unwrap_or(2),
             "--wait" => wait = true,
             "--catch" => catch = true,
+            "--ipv6" => ipv6 = true,
             "--rounds" => rounds = args.next().and_then(|c| c.parse().ok()).unwrap_or(1),
             "--echo" => echo.push(args.next().unwrap_or_default()),
             port => match port.parse::<u16>() {
@@ -44,7 +46,7 @@ fn main() {
         catch_signals();
     }
     // Kept open until exit: the ports are in use for as long as this process lives.
-    let listeners: Vec<Socket> = ports.iter().map(|&port| listen(port)).collect();
+    let listeners: Vec<Socket> = ports.iter().map(|&port| listen(port, ipv6)).collect();
     let env = |name: &str| std::env::var(name).unwrap_or_else(|_| "-".into());
     let port_vars: Vec<String> = (0..ports.len())
         .map(|i| env(&format!("PORT_{i}")))
@@ -78,10 +80,15 @@ fn main() {
     std::process::exit(exit_code);
 }
 
-fn listen(port: u16) -> Socket {
+fn listen(port: u16, ipv6: bool) -> Socket {
     let bind = || -> std::io::Result<Socket> {
-        let socket = Socket::new(Domain::IPV4, Type::STREAM, None)?;
-        socket.bind(&SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)).into())?;
+        let addr = if ipv6 {
+            SocketAddr::from((Ipv6Addr::LOCALHOST, port))
+        } else {
+            SocketAddr::from((Ipv4Addr::UNSPECIFIED, port))
+        };
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+        socket.bind(&addr.into())?;
         socket.listen(16)?;
         Ok(socket)
     };

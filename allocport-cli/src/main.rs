@@ -136,6 +136,19 @@ fn run() -> i32 {
     }
 }
 
+/// Prints a report; a reader that went away early (`allocport status | head -1`) is no error.
+pub(crate) fn print_report(text: &str) -> Result<(), Failure> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Failure::new(
+            EXIT_FAILURE,
+            format!("cannot write to standard output: {e}"),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Help and version go to standard output as clap prints them; a real usage error becomes one
 /// line, so scripts that capture standard error see what went wrong and nothing else.
 fn usage_error(e: clap::Error) -> i32 {

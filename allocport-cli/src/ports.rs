@@ -14,8 +14,7 @@ pub(crate) fn run() -> Result<(), Failure> {
         PortSource::Os { .. } | PortSource::OsFallback { .. } => None,
         _ => allocport_core::ephemeral_tcp_port_range().ok(),
     };
-    print!("{}", report(&server, &excluded, ephemeral));
-    Ok(())
+    crate::print_report(&report(&server, &excluded, ephemeral))
 }
 
 /// The report: one `label: value` line each, so scripts can pick a line with grep.

@@ -11,8 +11,7 @@ pub(crate) fn run() -> Result<(), Failure> {
     let failed = |e: allocport_core::Error| Failure::new(crate::EXIT_FAILURE, e.to_string());
     let dir = allocport_core::lock_dir().map_err(failed)?;
     let holders = allocport_core::tcp_port_holders().map_err(failed)?;
-    print!("{}", report(&dir, &holders, &command_line));
-    Ok(())
+    crate::print_report(&report(&dir, &holders, &command_line))
 }
 
 /// The report: the lock directory, then one line per holding process.

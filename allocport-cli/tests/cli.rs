@@ -452,6 +452,42 @@ fn status_shows_who_holds_the_ports() {
 }
 
 #[test]
+fn exec_gives_up_with_125_when_every_port_stays_held() {
+    let sandbox = Sandbox::new(1);
+    let mut holder = Running::start(sandbox.exec_server(&["--wait"]));
+    holder.server_line();
+    let out = sandbox.output(&["exec", "--timeout", "0.2", "--", "allocport-never-run"]);
+    assert_eq!(out.status.code(), Some(125), "{out:?}");
+    let line = stderr_line(&out);
+    assert!(line.starts_with("allocport: timed out after"), "{line}");
+    assert!(line.contains("the pool has 1 ports"), "{line}");
+}
+
+#[test]
+fn exec_checks_the_hosts_and_family_asked_for() {
+    // Skipped where the machine has no IPv6 loopback: nothing to check there.
+    if std::net::TcpListener::bind("[::1]:0").is_err() {
+        eprintln!("no IPv6 loopback here; skipping");
+        return;
+    }
+    let sandbox = Sandbox::new(1);
+    let server = test_server();
+    let server = server.to_str().unwrap();
+    let out = sandbox.output(&[
+        "exec", "--family", "ipv6", "--hosts", "::1", "--", server, "--ipv6", "{port0}",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let line = Line::parse(&String::from_utf8(out.stdout).unwrap());
+    assert_eq!(line.ports, sandbox.ports);
+
+    // An IPv6 address is no IPv4 host: the error names it, and nothing runs.
+    let out = sandbox.output(&["exec", "--hosts", "localhost,::1", "--", server, "{port0}"]);
+    assert_eq!(out.status.code(), Some(125), "{out:?}");
+    assert!(stderr_line(&out).contains("\"::1\""), "{out:?}");
+    assert!(out.stdout.is_empty(), "{out:?}");
+}
+
+#[test]
 fn bad_pysys_ports_is_one_line_naming_the_variable_and_the_token() {
     let sandbox = Sandbox::new(1);
     for (args, code) in [(&["exec", "--", "true"][..], 125), (&["ports"][..], 1)] {
