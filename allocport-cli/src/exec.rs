@@ -82,6 +82,12 @@ fn run_to_end(command: &mut Command, program: &OsString) -> Result<ExitStatus, F
             format!("cannot catch signals to pass them on: {e}"),
         )
     })?;
+    let held = signals::hold().map_err(|e| {
+        Failure::new(
+            EXIT_NO_PORTS,
+            format!("cannot hold signals back while starting {program:?}: {e}"),
+        )
+    })?;
     if let Some(signal) = signals::received() {
         // Told to stop before the command started: do not start it at all.
         return Err(Failure::new(
@@ -89,8 +95,10 @@ fn run_to_end(command: &mut Command, program: &OsString) -> Result<ExitStatus, F
             format!("signal {signal} received before {program:?} started; not running it"),
         ));
     }
+    held.unhold_in(command);
     let mut child = command.spawn().map_err(|e| spawn_failure(program, &e))?;
     signals::forward_to(child.id());
+    drop(held);
     signals::wait_then_stop_forwarding(child.id());
     child.wait().map_err(|e| wait_failure(program, &e))
 }

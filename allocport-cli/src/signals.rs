@@ -77,6 +77,56 @@ pub(crate) fn install() -> io::Result<()> {
     Ok(())
 }
 
+/// The forwarded signals held back (left pending) while the command starts, so none is handled
+/// between the fork and [`forward_to`]: a Ctrl-C then would be judged as coming before the
+/// command existed, and passed on although the command had it from the terminal already.
+pub(crate) struct Held {
+    previous: libc::sigset_t,
+}
+
+/// Holds the forwarded signals back until the returned value is dropped.
+pub(crate) fn hold() -> io::Result<Held> {
+    // SAFETY: sigset_t values are filled by sigemptyset/pthread_sigmask before being read.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for signal in FORWARDED {
+            libc::sigaddset(&mut set, signal);
+        }
+        let mut previous: libc::sigset_t = std::mem::zeroed();
+        let rc = libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut previous);
+        if rc != 0 {
+            return Err(io::Error::from_raw_os_error(rc));
+        }
+        Ok(Held { previous })
+    }
+}
+
+impl Held {
+    /// Makes the command start with the signal mask allocport started with, not the held one.
+    pub(crate) fn unhold_in(&self, command: &mut std::process::Command) {
+        use std::os::unix::process::CommandExt;
+        let previous = self.previous;
+        // SAFETY: pthread_sigmask is async-signal-safe and the closure allocates nothing.
+        unsafe {
+            command.pre_exec(move || {
+                let rc = libc::pthread_sigmask(libc::SIG_SETMASK, &previous, std::ptr::null_mut());
+                if rc != 0 {
+                    return Err(io::Error::from_raw_os_error(rc));
+                }
+                Ok(())
+            });
+        }
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        // SAFETY: restores the mask saved by `hold`; signals held meanwhile are handled now.
+        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &self.previous, std::ptr::null_mut()) };
+    }
+}
+
 /// A signal received before the command started, if any (the lowest-numbered entry wins).
 pub(crate) fn received() -> Option<libc::c_int> {
     let pending = PENDING.load(Ordering::SeqCst);
