@@ -3,9 +3,10 @@
 //! command is gone.
 //!
 //! The handler itself forwards with `kill`, which is async-signal-safe, so no thread or pipe is
-//! needed. A Ctrl-C from the terminal is not passed on where the OS tells it apart (Linux): the
-//! terminal sends it to the command as well. A signal that comes before the command exists is remembered and forwarded as soon as
-//! it does; each signal is forwarded once, whoever (handler or main thread) sees it first.
+//! needed. A signal that comes before the command exists is remembered and forwarded as soon
+//! as it does; each signal is forwarded once, whoever (handler or main thread) sees it first.
+//! A Ctrl-C from the terminal is not passed on where the OS tells it apart (Linux): the
+//! terminal sends it to the command as well.
 
 use std::io;
 use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
