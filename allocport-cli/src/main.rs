@@ -1,0 +1,178 @@
+//! `allocport`: TCP server ports for programs started from scripts, from the same pool, with
+//! the same environment variables and the same cross-process locks as the allocport library,
+//! so Rust tests and shell-driven tests never get the same port.
+
+mod exec;
+mod placeholders;
+mod ports;
+#[cfg(unix)]
+mod signals;
+mod status;
+
+use std::ffi::OsString;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Exit status of `ports` and `status` when they fail.
+const EXIT_FAILURE: i32 = 1;
+/// Exit status of a usage error, as clap and most Unix tools use.
+const EXIT_USAGE: i32 = 2;
+
+const AFTER_HELP: &str = "\
+Examples:
+  # two servers on ports held until the script ends
+  allocport exec -n 2 -- ./run-test.sh --server-port {port0} --admin-port {port1}
+  # the ports also come as ALLOCPORT_PORTS=p1,p2, PORT_0=p1 and PORT_1=p2
+  allocport exec -n 1 -- sh -c 'python3 -m http.server \"$PORT_0\"'
+  # check on IPv6 loopback only
+  allocport exec -n 1 --hosts ::1 --family ipv6 -- ./server {port0}
+  # where the ports come from, and who holds which now
+  PYSYS_PORTS=2000-2100 allocport ports
+  allocport status
+
+Environment (shared with the allocport library):
+  PYSYS_PORTS             server ports, e.g. \"2000-2100, 3000\"
+  PYSYS_PORTS_FILE        a file of such specifications, one a line
+  ALLOCPORT_TIMEOUT_SECS  how long to wait when every port is held (default 300)
+  ALLOCPORT_LOCK_DIR      the private directory of the cross-process lock file
+
+Exit status: 0 on success, 1 when `ports` or `status` fail, 2 on a usage error;
+`exec` exits with the command's status (128+N if it dies from signal N), 125 when
+no ports could be allocated, 126 when the command cannot be run, 127 when it is not found.";
+
+/// Run programs on TCP server ports that no other test holds.
+#[derive(Debug, Parser)]
+#[command(name = "allocport", version, after_help = AFTER_HELP)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Hold N ports while COMMAND runs, passing them in its environment and arguments.
+    #[command(after_help = exec::AFTER_HELP)]
+    Exec(ExecArgs),
+    /// Print the server ports the pool uses, where they come from, and the excluded ports.
+    Ports,
+    /// Print which ports other processes hold now, and which processes.
+    Status,
+}
+
+#[derive(Debug, Args)]
+struct ExecArgs {
+    /// How many ports to hold (all or none).
+    #[arg(short = 'n', long = "count", value_name = "N", default_value_t = 1,
+          value_parser = clap::value_parser!(u16).range(1..))]
+    count: u16,
+    /// Comma-separated hosts each port must be free on: an empty item is the wildcard
+    /// address, `localhost` the loopback address [default: ,localhost]
+    #[arg(long, value_name = "HOSTS")]
+    hosts: Option<String>,
+    /// The address family the ports are checked in.
+    #[arg(long, value_enum, default_value_t = Family::Ipv4)]
+    family: Family,
+    /// Seconds to wait for ports when every one is held (overrides ALLOCPORT_TIMEOUT_SECS).
+    #[arg(long, value_name = "SECS")]
+    timeout: Option<f64>,
+    /// The program to run and its arguments; {port0}, {port1}, ... and {ports} are replaced.
+    #[arg(value_name = "COMMAND", required = true, trailing_var_arg = true)]
+    command: Vec<OsString>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Family {
+    Ipv4,
+    Ipv6,
+}
+
+impl From<Family> for allocport_core::AddressFamily {
+    fn from(family: Family) -> Self {
+        match family {
+            Family::Ipv4 => allocport_core::AddressFamily::Ipv4,
+            Family::Ipv6 => allocport_core::AddressFamily::Ipv6,
+        }
+    }
+}
+
+/// A failure worth one line on standard error, with the exit status it calls for.
+#[derive(Debug)]
+pub(crate) struct Failure {
+    message: String,
+    status: i32,
+}
+
+impl Failure {
+    pub(crate) fn new(status: i32, message: impl Into<String>) -> Self {
+        Failure {
+            message: message.into(),
+            status,
+        }
+    }
+}
+
+fn main() {
+    // Every value with a destructor (the port owners above all) is dropped inside `run`, so
+    // exiting here skips nothing.
+    std::process::exit(run());
+}
+
+fn run() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
+    let result = match cli.command {
+        Command::Exec(args) => exec::run(args),
+        Command::Ports => ports::run().map(|()| 0),
+        Command::Status => status::run().map(|()| 0),
+    };
+    match result {
+        Ok(status) => status,
+        Err(failure) => {
+            eprintln!("allocport: {}", failure.message);
+            failure.status
+        }
+    }
+}
+
+/// Prints a report; a reader that went away early (`allocport status | head -1`) is no error.
+pub(crate) fn print_report(text: &str) -> Result<(), Failure> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Failure::new(
+            EXIT_FAILURE,
+            format!("cannot write to standard output: {e}"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Help and version go to standard output as clap prints them; a real usage error becomes one
+/// line, so scripts that capture standard error see what went wrong and nothing else.
+fn usage_error(e: clap::Error) -> i32 {
+    use clap::error::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        // Printing can only fail on a closed stdout, where there is nobody left to tell.
+        let _ = e.print();
+        return if e.use_stderr() { EXIT_USAGE } else { 0 };
+    }
+    // clap's message is its first paragraph (a missing argument is on the line after the
+    // sentence); tips and usage come after a blank line.
+    let rendered = e.render().to_string();
+    let paragraph: Vec<&str> = rendered
+        .lines()
+        .take_while(|line| !line.trim().is_empty())
+        .map(str::trim)
+        .collect();
+    let message = paragraph.join(" ");
+    let message = message.strip_prefix("error: ").unwrap_or(&message);
+    eprintln!("allocport: {message} (see 'allocport --help')");
+    EXIT_USAGE
+}

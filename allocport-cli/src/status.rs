@@ -1,0 +1,148 @@
+//! `allocport status`: who holds which ports now, to see why an allocation waits.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use allocport_core::{PortHolder, format_ports_spec};
+
+use crate::Failure;
+
+pub(crate) fn run() -> Result<(), Failure> {
+    let failed = |e: allocport_core::Error| Failure::new(crate::EXIT_FAILURE, e.to_string());
+    let dir = allocport_core::lock_dir().map_err(failed)?;
+    let holders = allocport_core::tcp_port_holders().map_err(failed)?;
+    crate::print_report(&report(&dir, &holders, &command_line))
+}
+
+/// The report: the lock directory, then one line per holding process.
+fn report(dir: &Path, holders: &[PortHolder], command_of: &dyn Fn(u32) -> String) -> String {
+    let mut out = format!("lock dir: {}\n", dir.display());
+    if holders.is_empty() {
+        out += "no ports are held\n";
+        return out;
+    }
+    let mut by_pid: BTreeMap<Option<u32>, Vec<u16>> = BTreeMap::new();
+    for holder in holders {
+        by_pid.entry(holder.pid).or_default().push(holder.port);
+    }
+    let rows: Vec<[String; 3]> = by_pid
+        .iter()
+        .map(|(pid, ports)| {
+            [
+                pid.map_or_else(|| "?".to_owned(), |p| p.to_string()),
+                format_ports_spec(ports),
+                pid.map_or_else(String::new, command_of),
+            ]
+        })
+        .collect();
+    out += &format!(
+        "{} port{} held by {} process{}:\n",
+        holders.len(),
+        plural(holders.len(), "", "s"),
+        by_pid.len(),
+        plural(by_pid.len(), "", "es"),
+    );
+    let pid_width = rows.iter().map(|r| r[0].len()).max().unwrap_or(0).max(3);
+    let ports_width = rows.iter().map(|r| r[1].len()).max().unwrap_or(0).max(5);
+    for [pid, ports, command] in
+        std::iter::once(["PID".into(), "PORTS".into(), "COMMAND".into()]).chain(rows)
+    {
+        let line = format!("{pid:<pid_width$}  {ports:<ports_width$}  {command}");
+        out += line.trim_end();
+        out += "\n";
+    }
+    out
+}
+
+fn plural(n: usize, one: &'static str, many: &'static str) -> &'static str {
+    if n == 1 { one } else { many }
+}
+
+/// The command line of `pid`, as far as the OS tells it; empty when it does not.
+#[cfg(target_os = "linux")]
+fn command_line(pid: u32) -> String {
+    // The process may have exited since the locks were read, or belong to another user.
+    let Ok(raw) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+        return String::new();
+    };
+    raw.split(|&b| b == 0)
+        .filter(|arg| !arg.is_empty())
+        .map(|arg| quote(&String::from_utf8_lossy(arg)))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(not(target_os = "linux"))]
+fn command_line(_pid: u32) -> String {
+    String::new()
+}
+
+/// `arg` as a shell would need it, so a copied command line keeps its arguments apart.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+fn quote(arg: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "-_./=:,+@%{}".contains(c);
+    if !arg.is_empty() && arg.chars().all(plain) {
+        arg.to_owned()
+    } else {
+        format!("'{}'", arg.replace('\'', r"'\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn holder(port: u16, pid: Option<u32>) -> PortHolder {
+        PortHolder { port, pid }
+    }
+
+    #[test]
+    fn no_holders() {
+        let text = report(Path::new("/tmp/locks"), &[], &|_| unreachable!());
+        assert_eq!(text, "lock dir: /tmp/locks\nno ports are held\n");
+    }
+
+    #[test]
+    fn holders_are_grouped_by_process() {
+        let holders = [
+            holder(2000, Some(42)),
+            holder(2001, Some(42)),
+            holder(2002, Some(42)),
+            holder(2005, Some(7)),
+            holder(2010, Some(42)),
+        ];
+        let text = report(Path::new("/l"), &holders, &|pid| format!("prog-{pid} x"));
+        assert_eq!(
+            text,
+            "lock dir: /l\n\
+             5 ports held by 2 processes:\n\
+             PID  PORTS           COMMAND\n\
+             7    2005            prog-7 x\n\
+             42   2000-2002,2010  prog-42 x\n"
+        );
+    }
+
+    #[test]
+    fn unknown_pid_is_a_question_mark() {
+        let text = report(Path::new("/l"), &[holder(9, None)], &|_| unreachable!());
+        assert!(text.contains("1 port held by 1 process:\n"), "{text}");
+        assert!(text.ends_with("?    9\n"), "{text}");
+    }
+
+    #[test]
+    fn quoting_keeps_arguments_apart() {
+        assert_eq!(quote("--port={port0}"), "--port={port0}");
+        assert_eq!(quote("a b"), "'a b'");
+        assert_eq!(quote(""), "''");
+        assert_eq!(quote("it's"), r"'it'\''s'");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn command_line_of_this_process() {
+        let line = command_line(std::process::id());
+        let exe = std::env::args().next().unwrap();
+        assert!(line.starts_with(&quote(&exe)), "{line:?} vs {exe:?}");
+        assert_eq!(command_line(u32::MAX), "");
+    }
+}

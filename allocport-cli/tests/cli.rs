@@ -1,0 +1,597 @@
+//! The `allocport` binary end to end: real servers on the held ports, signals, status, errors.
+//!
+//! Each test gets a sandbox: a private lock directory, and a few ports reserved for it through
+//! the library's shared pool (so no other allocport user on the machine binds them meanwhile),
+//! given to `allocport` as its whole `PYSYS_PORTS`. The tests' allocport processes therefore
+//! know exactly which ports they will get and never see each other's locks. Every wait is
+//! bounded, and a test that fails kills what it started.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::time::{Duration, Instant};
+
+use allocport_core::{TcpPortOwner, format_ports_spec};
+
+const BIN: &str = env!("CARGO_BIN_EXE_allocport");
+/// Generous: only there to turn a hang into a failure.
+const LIMIT: Duration = Duration::from_secs(30);
+
+/// The stand-in server, built by cargo with the package's examples (see examples/test_server.rs).
+fn test_server() -> PathBuf {
+    let dir = PathBuf::from(BIN).parent().unwrap().join("examples");
+    let path = dir.join(format!("test_server{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        path.exists(),
+        "{} is missing: cargo builds it with `cargo test -p allocport-cli` or \
+         `cargo build -p allocport-cli --examples`",
+        path.display()
+    );
+    path
+}
+
+struct Sandbox {
+    dir: tempfile::TempDir,
+    lock_dir: PathBuf,
+    /// Sorted, as allocport's pool would list them.
+    ports: Vec<u16>,
+    _reserved: Vec<TcpPortOwner>,
+}
+
+impl Sandbox {
+    fn new(n: usize) -> Sandbox {
+        let reserved = TcpPortOwner::many(n, &allocport_core::DEFAULT_HOSTS, Default::default())
+            .expect("reserving ports for the test");
+        let mut ports: Vec<u16> = reserved.iter().map(TcpPortOwner::port).collect();
+        ports.sort_unstable();
+        let dir = tempfile::tempdir().unwrap();
+        // allocport creates it with mode 0700, as it insists on.
+        let lock_dir = dir.path().join("locks");
+        Sandbox {
+            dir,
+            lock_dir,
+            ports,
+            _reserved: reserved,
+        }
+    }
+
+    fn spec(&self) -> String {
+        format_ports_spec(&self.ports)
+    }
+
+    fn allocport(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(BIN);
+        command
+            .args(args)
+            .env("ALLOCPORT_LOCK_DIR", &self.lock_dir)
+            .env("PYSYS_PORTS", self.spec())
+            .env_remove("PYSYS_PORTS_FILE")
+            .env("ALLOCPORT_TIMEOUT_SECS", "10")
+            .stdin(Stdio::null());
+        command
+    }
+
+    /// `allocport exec -n N -- test_server SERVER_ARGS...`, with the ports as placeholders.
+    fn exec_server(&self, server_args: &[&str]) -> Command {
+        let n = self.ports.len().to_string();
+        let server = test_server();
+        let mut args = vec!["exec", "-n", &n, "--", server.to_str().unwrap()];
+        args.extend_from_slice(server_args);
+        let placeholders: Vec<String> = (0..self.ports.len())
+            .map(|i| format!("{{port{i}}}"))
+            .collect();
+        args.extend(placeholders.iter().map(String::as_str));
+        self.allocport(&args)
+    }
+
+    fn output(&self, args: &[&str]) -> Output {
+        finish(Running::start(self.allocport(args)))
+    }
+
+    fn status_report(&self) -> String {
+        let out = self.output(&["status"]);
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// The ports are free again: another `exec` gets every one of them and a server binds them.
+    fn assert_ports_free(&self) {
+        assert!(
+            self.status_report().ends_with("no ports are held\n"),
+            "{}",
+            self.status_report()
+        );
+        let out = finish(Running::start(self.exec_server(&[])));
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        let line = Line::parse(&String::from_utf8(out.stdout).unwrap());
+        assert_eq!(sorted(&line.ports), self.ports);
+    }
+}
+
+/// A started `allocport`, killed with whatever it started if the test fails before it ends.
+struct Running {
+    child: Option<Child>,
+    lines: Receiver<String>,
+    server_pid: Option<u32>,
+}
+
+impl Running {
+    fn start(mut command: Command) -> Running {
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Running {
+            child: Some(child),
+            lines,
+            server_pid: None,
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+
+    fn next_line(&self) -> String {
+        self.lines
+            .recv_timeout(LIMIT)
+            .expect("no line from the command in time")
+    }
+
+    /// Waits for the server's first line, and remembers its pid for the cleanup.
+    fn server_line(&mut self) -> Line {
+        let line = Line::parse(&self.next_line());
+        self.server_pid = Some(line.pid);
+        line
+    }
+
+    fn wait(&mut self) -> ExitStatus {
+        let child = self.child.as_mut().unwrap();
+        let start = Instant::now();
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(start.elapsed() < LIMIT, "allocport did not exit in time");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+impl Drop for Running {
+    /// Ends what a failed test left running, the way a user would: SIGTERM to allocport, which
+    /// passes it on. The server is killed directly only while allocport, still running, keeps
+    /// it unreaped, so its pid cannot belong to another process yet.
+    fn drop(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        if matches!(child.try_wait(), Ok(None)) {
+            signal(child.id(), Signal::Term);
+            let start = Instant::now();
+            while matches!(child.try_wait(), Ok(None)) && start.elapsed() < Duration::from_secs(5) {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            if matches!(child.try_wait(), Ok(None)) {
+                if let Some(pid) = self.server_pid {
+                    signal(pid, Signal::Kill);
+                }
+                let _ = child.kill();
+            }
+        }
+        let _ = child.wait();
+    }
+}
+
+fn finish(mut running: Running) -> Output {
+    let status = running.wait();
+    let mut stderr = String::new();
+    let mut pipe = running.child.as_mut().unwrap().stderr.take().unwrap();
+    std::io::Read::read_to_string(&mut pipe, &mut stderr).unwrap();
+    let mut stdout = Vec::new();
+    // The reader thread ends with the pipe, which the exited child has closed.
+    while let Ok(line) = running.lines.recv_timeout(LIMIT) {
+        stdout.extend_from_slice(line.as_bytes());
+        stdout.push(b'\n');
+    }
+    Output {
+        status,
+        stdout,
+        stderr: stderr.into_bytes(),
+    }
+}
+
+/// What the stand-in server printed about itself.
+#[derive(Debug)]
+struct Line {
+    pid: u32,
+    ports: Vec<u16>,
+    env: String,
+    vars: String,
+    echo: String,
+}
+
+impl Line {
+    fn parse(text: &str) -> Line {
+        let field = |name: &str| -> String {
+            let start = text
+                .find(&format!("{name}="))
+                .unwrap_or_else(|| panic!("no {name}= in {text:?}"))
+                + name.len()
+                + 1;
+            let rest = &text[start..];
+            let end = if name == "echo" {
+                rest.find('\n').unwrap_or(rest.len())
+            } else {
+                rest.find(' ').unwrap_or(rest.len())
+            };
+            rest[..end].to_owned()
+        };
+        Line {
+            pid: field("pid").parse().unwrap(),
+            ports: field("ports")
+                .split(',')
+                .map(|p| p.parse().unwrap())
+                .collect(),
+            env: field("env"),
+            vars: field("vars"),
+            echo: field("echo"),
+        }
+    }
+}
+
+fn sorted(ports: &[u16]) -> Vec<u16> {
+    let mut ports = ports.to_vec();
+    ports.sort_unstable();
+    ports
+}
+
+enum Signal {
+    Kill,
+    Term,
+    #[cfg_attr(not(unix), allow(dead_code))]
+    Int,
+}
+
+#[cfg(unix)]
+fn signal(pid: u32, signal: Signal) {
+    let signal = match signal {
+        Signal::Kill => libc::SIGKILL,
+        Signal::Term => libc::SIGTERM,
+        Signal::Int => libc::SIGINT,
+    };
+    // SAFETY: plain kill of a process this test started; a gone process is fine.
+    unsafe { libc::kill(pid as libc::pid_t, signal) };
+}
+
+#[cfg(not(unix))]
+fn signal(pid: u32, _signal: Signal) {
+    let _ = Command::new("taskkill")
+        .args(["/F", "/PID", &pid.to_string()])
+        .output();
+}
+
+fn stderr_line(out: &Output) -> String {
+    let stderr = String::from_utf8(out.stderr.clone()).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "one line expected: {stderr:?}");
+    stderr.trim_end().to_owned()
+}
+
+#[test]
+fn exec_runs_a_server_on_the_held_ports_and_passes_its_exit_status() {
+    let sandbox = Sandbox::new(2);
+    let mut running = Running::start(sandbox.exec_server(&["--exit", "7", "--echo", "{ports}"]));
+    let line = running.server_line();
+    let status = running.wait();
+    assert_eq!(status.code(), Some(7), "{line:?}");
+
+    // Both ports, distinct, and the server could bind them: allocport holds only the locks.
+    assert_eq!(sorted(&line.ports), sandbox.ports);
+    let list = format!("{},{}", line.ports[0], line.ports[1]);
+    assert_eq!(line.env, list, "ALLOCPORT_PORTS");
+    assert_eq!(line.vars, list, "PORT_0,PORT_1");
+    assert_eq!(line.echo, list, "{{ports}}");
+    drop(running);
+    sandbox.assert_ports_free();
+}
+
+#[test]
+fn exit_status_zero_passes_through() {
+    let sandbox = Sandbox::new(1);
+    let out = finish(Running::start(sandbox.allocport(&[
+        "exec",
+        "--",
+        BIN,
+        "--version",
+    ])));
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("allocport "));
+}
+
+#[cfg(unix)]
+#[test]
+fn a_command_killed_by_sigkill_gives_137_and_frees_the_ports() {
+    let sandbox = Sandbox::new(2);
+    let mut running = Running::start(sandbox.exec_server(&["--wait"]));
+    let line = running.server_line();
+    assert!(
+        sandbox
+            .status_report()
+            .contains("2 ports held by 1 process")
+    );
+    signal(line.pid, Signal::Kill);
+    assert_eq!(running.wait().code(), Some(128 + libc::SIGKILL));
+    drop(running);
+    sandbox.assert_ports_free();
+}
+
+#[cfg(unix)]
+#[test]
+fn sigterm_to_allocport_reaches_the_command_and_frees_the_ports() {
+    let sandbox = Sandbox::new(2);
+    let mut running = Running::start(sandbox.exec_server(&["--wait", "--catch"]));
+    running.server_line();
+    signal(running.pid(), Signal::Term);
+    assert_eq!(
+        running.next_line(),
+        format!("caught signal {} x1", libc::SIGTERM)
+    );
+    // The server's own exit status once it handled the signal, not allocport's.
+    assert_eq!(running.wait().code(), Some(42));
+    drop(running);
+    sandbox.assert_ports_free();
+}
+
+#[cfg(unix)]
+#[test]
+fn sigint_to_allocport_ends_a_command_that_does_not_catch_it() {
+    let sandbox = Sandbox::new(2);
+    let mut running = Running::start(sandbox.exec_server(&["--wait"]));
+    running.server_line();
+    signal(running.pid(), Signal::Int);
+    assert_eq!(running.wait().code(), Some(128 + libc::SIGINT));
+    drop(running);
+    sandbox.assert_ports_free();
+}
+
+/// Ctrl-C in a terminal signals the whole foreground process group, the command included:
+/// passing it on as well would make the command see it twice (Python, for one, would then
+/// break out of its own clean-up).
+#[cfg(target_os = "linux")]
+#[test]
+fn ctrl_c_in_a_terminal_reaches_the_command_once() {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    use std::os::unix::process::CommandExt;
+
+    let sandbox = Sandbox::new(1);
+    let (mut leader, follower) = {
+        let (mut leader, mut follower) = (-1, -1);
+        // SAFETY: out-pointers to two ints; no name, termios or window size asked for.
+        let rc = unsafe {
+            libc::openpty(
+                &mut leader,
+                &mut follower,
+                std::ptr::null_mut(),
+                std::ptr::null(),
+                std::ptr::null(),
+            )
+        };
+        assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
+        // SAFETY: openpty just returned these descriptors, owned by nobody else.
+        unsafe {
+            (
+                std::fs::File::from(OwnedFd::from_raw_fd(leader)),
+                OwnedFd::from_raw_fd(follower),
+            )
+        }
+    };
+    // Whether a copy from allocport merges with the terminal's signal is a race, so try often.
+    const ROUNDS: usize = 12;
+    let rounds = ROUNDS.to_string();
+    let mut command = sandbox.exec_server(&["--wait", "--catch", "--rounds", &rounds]);
+    command.stdin(Stdio::from(follower));
+    // SAFETY: setsid and ioctl are async-signal-safe; they make the pseudo-terminal (stdin)
+    // allocport's controlling terminal, with allocport's process group in the foreground, as
+    // an interactive shell would.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut running = Running::start(command);
+    running.server_line();
+    for round in 1..=ROUNDS {
+        std::io::Write::write_all(&mut leader, b"\x03").unwrap();
+        assert_eq!(
+            running.next_line(),
+            format!("caught signal {} x1", libc::SIGINT),
+            "Ctrl-C number {round}"
+        );
+    }
+    assert_eq!(running.wait().code(), Some(42));
+}
+
+#[test]
+fn status_shows_who_holds_the_ports() {
+    let sandbox = Sandbox::new(3);
+    assert_eq!(
+        sandbox.status_report(),
+        format!(
+            "lock dir: {}\nno ports are held\n",
+            sandbox.lock_dir.display()
+        )
+    );
+    let mut running = Running::start(sandbox.exec_server(&["--wait"]));
+    running.server_line();
+    let report = sandbox.status_report();
+    assert!(report.contains("3 ports held by 1 process:\n"), "{report}");
+    let row = report
+        .lines()
+        .find(|l| l.starts_with(&format!("{} ", running.pid())))
+        .unwrap_or_else(|| panic!("no row for allocport's pid {}: {report}", running.pid()));
+    assert!(row.contains(&sandbox.spec()), "{row}");
+    if cfg!(target_os = "linux") {
+        assert!(row.contains("exec -n 3 --"), "{row}");
+        assert!(row.contains("{port2}"), "{row}");
+    }
+}
+
+#[test]
+fn exec_gives_up_with_125_when_every_port_stays_held() {
+    let sandbox = Sandbox::new(1);
+    let mut holder = Running::start(sandbox.exec_server(&["--wait"]));
+    holder.server_line();
+    let out = sandbox.output(&["exec", "--timeout", "0.2", "--", "allocport-never-run"]);
+    assert_eq!(out.status.code(), Some(125), "{out:?}");
+    let line = stderr_line(&out);
+    assert!(line.starts_with("allocport: timed out after"), "{line}");
+    assert!(line.contains("the pool has 1 ports"), "{line}");
+}
+
+#[test]
+fn exec_checks_the_hosts_and_family_asked_for() {
+    // Skipped where the machine has no IPv6 loopback: nothing to check there.
+    if std::net::TcpListener::bind("[::1]:0").is_err() {
+        eprintln!("no IPv6 loopback here; skipping");
+        return;
+    }
+    let sandbox = Sandbox::new(1);
+    let server = test_server();
+    let server = server.to_str().unwrap();
+    let out = sandbox.output(&[
+        "exec", "--family", "ipv6", "--hosts", "::1", "--", server, "--ipv6", "{port0}",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let line = Line::parse(&String::from_utf8(out.stdout).unwrap());
+    assert_eq!(line.ports, sandbox.ports);
+
+    // An IPv6 address is no IPv4 host: the error names it, and nothing runs.
+    let out = sandbox.output(&["exec", "--hosts", "localhost,::1", "--", server, "{port0}"]);
+    assert_eq!(out.status.code(), Some(125), "{out:?}");
+    assert!(stderr_line(&out).contains("\"::1\""), "{out:?}");
+    assert!(out.stdout.is_empty(), "{out:?}");
+}
+
+#[test]
+fn bad_pysys_ports_is_one_line_naming_the_variable_and_the_token() {
+    let sandbox = Sandbox::new(1);
+    for (args, code) in [(&["exec", "--", "true"][..], 125), (&["ports"][..], 1)] {
+        let mut command = sandbox.allocport(args);
+        command.env("PYSYS_PORTS", "2000-2010, 30x0");
+        let out = finish(Running::start(command));
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {out:?}");
+        let line = stderr_line(&out);
+        assert!(line.starts_with("allocport: PYSYS_PORTS"), "{line}");
+        assert!(line.contains("\"30x0\""), "{line}");
+        assert!(out.stdout.is_empty(), "{out:?}");
+    }
+}
+
+#[test]
+fn a_missing_command_exits_127_and_names_it() {
+    let sandbox = Sandbox::new(1);
+    let out = sandbox.output(&["exec", "--", "allocport-no-such-command", "{port0}"]);
+    assert_eq!(out.status.code(), Some(127));
+    let line = stderr_line(&out);
+    assert!(
+        line.starts_with("allocport: cannot run \"allocport-no-such-command\""),
+        "{line}"
+    );
+}
+
+#[test]
+fn a_placeholder_beyond_the_count_is_a_usage_error_and_runs_nothing() {
+    let sandbox = Sandbox::new(2);
+    let server = test_server();
+    let args = ["exec", "-n", "2", "--", server.to_str().unwrap(), "{port2}"];
+    let out = sandbox.output(&args);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr_line(&out).contains("{port2}, but -n 2 holds only {port0} to {port1}"));
+    assert!(out.stdout.is_empty(), "{out:?}");
+}
+
+#[test]
+fn usage_errors_are_one_line_with_status_2() {
+    let sandbox = Sandbox::new(1);
+    for args in [
+        &["exec"][..],
+        &["exec", "-n", "0", "--", "true"],
+        &["exec", "--family", "ipv5", "--", "true"],
+        &["frobnicate"],
+    ] {
+        let out = sandbox.output(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
+        assert!(stderr_line(&out).starts_with("allocport: "), "{out:?}");
+    }
+}
+
+#[test]
+fn ports_reports_the_source_the_ports_and_the_excluded_set() {
+    let sandbox = Sandbox::new(1);
+    let mut command = sandbox.allocport(&["ports"]);
+    command.env("PYSYS_PORTS", "2000-2002, 3000, 6000");
+    let out = finish(Running::start(command));
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.starts_with(
+            "source:    PYSYS_PORTS=\"2000-2002, 3000, 6000\"\n\
+             ports:     4 (2000-2002,3000)\n"
+        ),
+        "{text}"
+    );
+    // 6000 (X11) is one of the excluded ports.
+    let excluded = text.lines().find(|l| l.starts_with("excluded:")).unwrap();
+    assert!(excluded.contains("6000"), "{excluded}");
+}
+
+#[test]
+fn ports_from_a_file_and_from_the_os() {
+    let sandbox = Sandbox::new(1);
+    let file = sandbox.dir.path().join("ports.txt");
+    std::fs::write(&file, "2000-2009\n\n4000\n").unwrap();
+    let mut command = sandbox.allocport(&["ports"]);
+    command
+        .env_remove("PYSYS_PORTS")
+        .env("PYSYS_PORTS_FILE", &file);
+    let out = finish(Running::start(command));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.starts_with("source:    PYSYS_PORTS_FILE="), "{text}");
+    assert!(text.contains("ports:     11 (2000-2009,4000)\n"), "{text}");
+
+    let mut command = sandbox.allocport(&["ports"]);
+    command.env_remove("PYSYS_PORTS");
+    let out = finish(Running::start(command));
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    let (min, max) = allocport_core::ephemeral_tcp_port_range().unwrap();
+    assert!(text.contains(&format!("ephemeral: {min}-{max} ")), "{text}");
+}
+
+#[test]
+fn help_shows_examples() {
+    let sandbox = Sandbox::new(1);
+    for args in [&["--help"][..], &["exec", "--help"]] {
+        let out = sandbox.output(args);
+        assert_eq!(out.status.code(), Some(0));
+        let text = String::from_utf8(out.stdout).unwrap();
+        let examples = &text[text.find("Examples:\n").expect("an Examples section")..];
+        assert!(examples.contains("allocport exec -n 2 -- ./"), "{text}");
+        assert!(examples.contains("{port0}"), "{text}");
+    }
+}
