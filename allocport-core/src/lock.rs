@@ -10,6 +10,7 @@
 //! process that opens the lock file (closing any descriptor of it would drop every lock).
 
 use std::fs::File;
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -55,8 +56,55 @@ fn open_lock_file(dir: &Path) -> Result<File, Error> {
         dir: dir.to_owned(),
         reason,
     };
-    sys::ensure_private_dir(dir).map_err(unusable)?;
-    sys::open_private_file(&dir.join(LOCK_FILE_NAME)).map_err(unusable)
+    ensure_private_dir(dir).map_err(unusable)?;
+    open_private_file(&dir.join(LOCK_FILE_NAME)).map_err(unusable)
+}
+
+/// Creates `dir` private if missing, then insists that it is a real directory (not a symlink)
+/// that only this user can enter. It changes nothing that exists.
+fn ensure_private_dir(dir: &Path) -> Result<(), String> {
+    match sys::create_private_dir(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(format!("cannot create it: {e}")),
+    }
+    let meta = std::fs::symlink_metadata(dir).map_err(|e| format!("cannot inspect it: {e}"))?;
+    if meta.file_type().is_symlink() {
+        return Err("it is a symbolic link, which is not followed".into());
+    }
+    if !meta.is_dir() {
+        return Err("it is not a directory".into());
+    }
+    sys::check_private(&meta, "0700")
+}
+
+/// Opens the lock file, creating it private, without following a symlink, and checks it is a
+/// regular file only this user can touch.
+fn open_private_file(path: &Path) -> Result<File, String> {
+    let file = sys::no_follow_options()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| format!("cannot inspect {}: {e}", path.display()))?;
+    if !meta.is_file() {
+        return Err(format!("{} is not a regular file", path.display()));
+    }
+    sys::check_private(&meta, "0600").map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(file)
+}
+
+/// Opens the lock file read-only if it exists, for reading who holds what.
+fn open_existing(path: &Path) -> Result<Option<File>, String> {
+    match sys::no_follow_options().read(true).open(path) {
+        Ok(file) => Ok(Some(file)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(format!("cannot open {}: {e}", path.display())),
+    }
 }
 
 impl PortLocks {
@@ -102,7 +150,7 @@ pub fn tcp_port_holders() -> Result<Vec<PortHolder>, Error> {
         });
     }
     let path = dir.join(LOCK_FILE_NAME);
-    let file = match sys::open_existing(&path) {
+    let file = match open_existing(&path) {
         Ok(Some(file)) => file,
         Ok(None) => return Ok(Vec::new()),
         Err(reason) => return Err(Error::LockDir { dir, reason }),
@@ -133,25 +181,22 @@ mod sys {
         unsafe { libc::geteuid() }
     }
 
-    /// Creates `dir` with mode 0700 if missing, then insists that it is a real directory (not a
-    /// symlink), owned by this user, that nobody else can enter. It changes nothing that exists.
-    pub(super) fn ensure_private_dir(dir: &Path) -> Result<(), String> {
-        match DirBuilder::new().mode(0o700).create(dir) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(format!("cannot create it: {e}")),
-        }
-        let meta = std::fs::symlink_metadata(dir).map_err(|e| format!("cannot inspect it: {e}"))?;
-        if meta.file_type().is_symlink() {
-            return Err("it is a symbolic link, which is not followed".into());
-        }
-        if !meta.is_dir() {
-            return Err("it is not a directory".into());
-        }
-        check_private(&meta, "0700")
+    /// Creates a directory only this user can enter.
+    pub(super) fn create_private_dir(dir: &Path) -> io::Result<()> {
+        DirBuilder::new().mode(0o700).create(dir)
     }
 
-    fn check_private(meta: &std::fs::Metadata, wanted: &str) -> Result<(), String> {
+    /// Options that create a file only this user can touch and never follow a symlink.
+    pub(super) fn no_follow_options() -> OpenOptions {
+        let mut options = OpenOptions::new();
+        options
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC);
+        options
+    }
+
+    /// Insists that `meta` is this user's and that nobody else can enter or touch it.
+    pub(super) fn check_private(meta: &std::fs::Metadata, wanted: &str) -> Result<(), String> {
         if meta.uid() != euid() {
             return Err(format!(
                 "it is owned by uid {}, not by this user (uid {})",
@@ -166,41 +211,6 @@ mod sys {
             ));
         }
         Ok(())
-    }
-
-    /// Opens (creating with mode 0600) the lock file without following a symlink, and checks
-    /// it is a regular file of this user's that nobody else can touch.
-    pub(super) fn open_private_file(path: &Path) -> Result<File, String> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-            .open(path)
-            .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-        let meta = file
-            .metadata()
-            .map_err(|e| format!("cannot inspect {}: {e}", path.display()))?;
-        if !meta.is_file() {
-            return Err(format!("{} is not a regular file", path.display()));
-        }
-        check_private(&meta, "0600").map_err(|e| format!("{}: {e}", path.display()))?;
-        Ok(file)
-    }
-
-    /// Opens the lock file read-only if it exists, for reading who holds what.
-    pub(super) fn open_existing(path: &Path) -> Result<Option<File>, String> {
-        match OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-            .open(path)
-        {
-            Ok(file) => Ok(Some(file)),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(format!("cannot open {}: {e}", path.display())),
-        }
     }
 
     /// A one-byte record lock for `port`. The lock kinds are `c_int` on Linux but `c_short`
@@ -276,53 +286,21 @@ mod sys {
         "allocport".into()
     }
 
-    /// The temporary directory is per user on Windows and its ACL keeps others out; refuse a
-    /// reparse point (symlink or junction) in place of the directory.
-    pub(super) fn ensure_private_dir(dir: &Path) -> Result<(), String> {
-        match std::fs::create_dir(dir) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(format!("cannot create it: {e}")),
-        }
-        let meta = std::fs::symlink_metadata(dir).map_err(|e| format!("cannot inspect it: {e}"))?;
-        if meta.file_type().is_symlink() {
-            return Err("it is a symbolic link, which is not followed".into());
-        }
-        if !meta.is_dir() {
-            return Err("it is not a directory".into());
-        }
+    pub(super) fn create_private_dir(dir: &Path) -> io::Result<()> {
+        std::fs::create_dir(dir)
+    }
+
+    /// Options that open a reparse point (symlink, junction) itself rather than its target,
+    /// which the regular-file check then refuses.
+    pub(super) fn no_follow_options() -> OpenOptions {
+        let mut options = OpenOptions::new();
+        options.custom_flags(FILE_FLAG_OPEN_REPARSE_POINT);
+        options
+    }
+
+    /// The temporary directory is per user on Windows and its ACL keeps others out.
+    pub(super) fn check_private(_meta: &std::fs::Metadata, _wanted: &str) -> Result<(), String> {
         Ok(())
-    }
-
-    pub(super) fn open_private_file(path: &Path) -> Result<File, String> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .custom_flags(FILE_FLAG_OPEN_REPARSE_POINT)
-            .open(path)
-            .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-        let meta = file
-            .metadata()
-            .map_err(|e| format!("cannot inspect {}: {e}", path.display()))?;
-        if !meta.is_file() {
-            return Err(format!("{} is not a regular file", path.display()));
-        }
-        Ok(file)
-    }
-
-    pub(super) fn open_existing(path: &Path) -> Result<Option<File>, String> {
-        match OpenOptions::new()
-            .read(true)
-            .write(true)
-            .custom_flags(FILE_FLAG_OPEN_REPARSE_POINT)
-            .open(path)
-        {
-            Ok(file) => Ok(Some(file)),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(format!("cannot open {}: {e}", path.display())),
-        }
     }
 
     fn overlapped(port: u16) -> OVERLAPPED {
