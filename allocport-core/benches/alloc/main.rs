@@ -1,7 +1,7 @@
 //! Allocation cost against its physical floor and against `portpicker`, pool initialisation,
 //! contention between threads and processes, and cost as the pool and the held ports grow.
 //!
-//! Run: `cargo bench -p allocport-core --bench alloc` (about two minutes). It ends with one
+//! Run: `cargo bench -p allocport-core --bench alloc` (about 100 seconds). It ends with one
 //! table of medians and ratios; `allocport-core/BENCHMARKS.md` has the figures and the machine.
 //! Every figure comes from one run on the default pool (the OS-derived ports, as users get),
 //! except the pool-size sweep, whose child processes each set `PYSYS_PORTS`.
