@@ -1,0 +1,117 @@
+//! The bench binary started again as a child process, for what one process cannot measure:
+//! the first allocation (the pool is built once per process), pools of other sizes (set by
+//! `PYSYS_PORTS`, read once per process) and several processes at once.
+//!
+//! Re-running this binary rather than a separate example keeps `cargo bench --bench alloc`
+//! the one command: it always exists, built with the same profile.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use allocport_core::{AddressFamily, TcpPortOwner, port_allocation_stats};
+
+/// Set to the child's mode: `noop`, `first` or `loop`.
+pub(crate) const MODE: &str = "ALLOCPORT_BENCH_CHILD";
+/// `loop`: allocate/release pairs to time.
+pub(crate) const PAIRS: &str = "ALLOCPORT_BENCH_PAIRS";
+/// `loop`: wall-clock start (nanoseconds since the Unix epoch), so processes start together.
+pub(crate) const START_AT: &str = "ALLOCPORT_BENCH_START_AT";
+/// `loop`: `default` (`""` and `localhost`) or `localhost`, in IPv4.
+pub(crate) const HOSTS: &str = "ALLOCPORT_BENCH_HOSTS";
+
+/// Timing batches per `loop` run: the reported cost is the median batch's.
+const BATCHES: u64 = 20;
+/// A start time further ahead than this is a parent's mistake; do not sleep for it.
+const MAX_START_DELAY: Duration = Duration::from_secs(5);
+
+pub(crate) fn run(mode: &str) -> Result<String, String> {
+    match mode {
+        // The process-start floor: everything the other modes pay before main.
+        "noop" => Ok(String::new()),
+        "first" => first(),
+        "loop" => alloc_loop(),
+        other => Err(format!("{MODE}: unknown mode {other:?}")),
+    }
+}
+
+/// Times the process's first allocation (pool built, lock file opened, bind checks) and its
+/// second (bind checks only), so their difference is the one-time cost.
+fn first() -> Result<String, String> {
+    let start = Instant::now();
+    let owner = TcpPortOwner::new().map_err(|e| e.to_string())?;
+    let first = start.elapsed();
+    drop(owner);
+    let start = Instant::now();
+    let owner = TcpPortOwner::new().map_err(|e| e.to_string())?;
+    let second = start.elapsed();
+    drop(owner);
+    Ok(format!(
+        "first_ns={} second_ns={} pool={}",
+        first.as_nanos(),
+        second.as_nanos(),
+        port_allocation_stats().pool_size
+    ))
+}
+
+fn alloc_loop() -> Result<String, String> {
+    let pairs: u64 = env_number(PAIRS)?.unwrap_or(1000).max(BATCHES);
+    let localhost_only = match std::env::var(HOSTS).as_deref() {
+        Ok("localhost") => true,
+        Ok("default") | Err(_) => false,
+        Ok(other) => return Err(format!("{HOSTS}: unknown hosts {other:?}")),
+    };
+    let allocate = || {
+        if localhost_only {
+            TcpPortOwner::with_hosts(&["localhost"], AddressFamily::Ipv4)
+        } else {
+            TcpPortOwner::new()
+        }
+        .map_err(|e| e.to_string())
+    };
+
+    let start = Instant::now();
+    drop(allocate()?);
+    let first = start.elapsed();
+    let pool = port_allocation_stats().pool_size;
+
+    if let Some(at) = env_number(START_AT)? {
+        let delay = Duration::from_nanos(at).saturating_sub(since_epoch());
+        std::thread::sleep(delay.min(MAX_START_DELAY));
+    }
+    let start_epoch = since_epoch();
+    let batch = pairs / BATCHES;
+    let mut per_op = Vec::with_capacity(BATCHES as usize);
+    for _ in 0..BATCHES {
+        let start = Instant::now();
+        for _ in 0..batch {
+            drop(allocate()?);
+        }
+        per_op.push(start.elapsed().as_secs_f64() / batch as f64);
+    }
+    let end_epoch = since_epoch();
+    let median = crate::record::median_f64(per_op).unwrap_or(f64::NAN);
+    Ok(format!(
+        "first_ns={} pool={pool} median_ns={:.0} start_ns={} end_ns={} ops={}",
+        first.as_nanos(),
+        median * 1e9,
+        start_epoch.as_nanos(),
+        end_epoch.as_nanos(),
+        batch * BATCHES
+    ))
+}
+
+fn env_number(var: &str) -> Result<Option<u64>, String> {
+    match std::env::var(var) {
+        Ok(text) => text
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| format!("{var}: {text:?} is not a whole number")),
+        Err(_) => Ok(None),
+    }
+}
+
+pub(crate) fn since_epoch() -> Duration {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+}

@@ -1,0 +1,234 @@
+//! The parent side of the multi-process measurements: starts this bench binary as children
+//! (see `child.rs`), bounds every wait, and reads their one-line reports.
+
+use std::collections::HashMap;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use crate::child;
+
+/// No child may run longer than this; its allocations time out well before (see `spawn`).
+const CHILD_DEADLINE: Duration = Duration::from_secs(60);
+/// Lead time for concurrent children to start and build their pools before the common start.
+const START_LEAD: Duration = Duration::from_millis(400);
+
+/// One child's report and how long it took from spawn to exit, as the parent saw it.
+pub(crate) struct ChildRun {
+    fields: HashMap<String, String>,
+    pub(crate) wall: Duration,
+}
+
+impl ChildRun {
+    pub(crate) fn get(&self, key: &str) -> Result<u64, String> {
+        let text = self
+            .fields
+            .get(key)
+            .ok_or_else(|| format!("child report has no {key}: {:?}", self.fields))?;
+        text.parse()
+            .map_err(|_| format!("child report {key}={text:?} is not a number"))
+    }
+
+    pub(crate) fn nanos(&self, key: &str) -> Result<Duration, String> {
+        self.get(key).map(Duration::from_nanos)
+    }
+}
+
+/// A child in `mode`, with none of the parent's pool settings: each child sees only `envs`.
+fn command(mode: &str, envs: &[(&str, String)]) -> Result<Command, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("finding the bench binary: {e}"))?;
+    let mut cmd = Command::new(exe);
+    cmd.env(child::MODE, mode)
+        .env_remove("PYSYS_PORTS")
+        .env_remove("PYSYS_PORTS_FILE")
+        .env_remove("NEXTEST_TEST_GLOBAL_SLOT")
+        // A pool that stays full (another process holding everything) fails the run instead of
+        // waiting the default five minutes.
+        .env("ALLOCPORT_TIMEOUT_SECS", "10")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    for (key, value) in envs {
+        cmd.env(key, value);
+    }
+    Ok(cmd)
+}
+
+/// Starts a child and returns a receiver for its report; the wall time runs from the spawn to
+/// the moment `wait` returns, taken on the waiting thread itself.
+fn start(
+    mode: &str,
+    envs: &[(&str, String)],
+) -> Result<mpsc::Receiver<Result<ChildRun, String>>, String> {
+    let mut cmd = command(mode, envs)?;
+    let (tx, rx) = mpsc::channel();
+    let started = Instant::now();
+    let child = cmd
+        .spawn()
+        .map_err(|e| format!("starting a {mode} child: {e}"))?;
+    let pid = child.id();
+    let mode = mode.to_owned();
+    std::thread::spawn(move || {
+        let result = child.wait_with_output();
+        let wall = started.elapsed();
+        let report = match result {
+            Err(e) => Err(format!("waiting for {mode} child {pid}: {e}")),
+            Ok(out) if !out.status.success() => {
+                Err(format!("{mode} child {pid} failed: {}", out.status))
+            }
+            Ok(out) => Ok(ChildRun {
+                fields: parse_report(&String::from_utf8_lossy(&out.stdout)),
+                wall,
+            }),
+        };
+        let _ = tx.send(report);
+    });
+    let (watch_tx, watch_rx) = mpsc::channel();
+    // Forward the report, or kill the child if it overstays.
+    std::thread::spawn(move || {
+        let report = match rx.recv_timeout(CHILD_DEADLINE) {
+            Ok(report) => report,
+            Err(_) => {
+                kill(pid);
+                Err(format!(
+                    "child {pid} ran longer than {CHILD_DEADLINE:?} and was killed"
+                ))
+            }
+        };
+        let _ = watch_tx.send(report);
+    });
+    Ok(watch_rx)
+}
+
+#[cfg(unix)]
+fn kill(pid: u32) {
+    if let Ok(pid) = libc::pid_t::try_from(pid) {
+        // SAFETY: kill has no memory preconditions; `pid` is our own child, not yet reaped
+        // (the waiting thread is still blocked in wait), so it cannot have been reused.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+}
+
+#[cfg(not(unix))]
+fn kill(_pid: u32) {}
+
+fn finish(rx: mpsc::Receiver<Result<ChildRun, String>>) -> Result<ChildRun, String> {
+    // The watchdog always answers within CHILD_DEADLINE; the margin covers its own start.
+    rx.recv_timeout(CHILD_DEADLINE + Duration::from_secs(5))
+        .map_err(|_| "a child's watchdog never answered".to_owned())?
+}
+
+pub(crate) fn run_child(mode: &str, envs: &[(&str, String)]) -> Result<ChildRun, String> {
+    finish(start(mode, envs)?)
+}
+
+fn parse_report(text: &str) -> HashMap<String, String> {
+    text.split_whitespace()
+        .filter_map(|field| field.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+/// A fresh process's first allocation.
+pub(crate) struct FirstAlloc {
+    /// Spawn-to-exit of a child that does nothing, the process-start floor: median, minimum.
+    pub(crate) noop_wall: (Duration, Duration),
+    /// Spawn-to-exit of a child that allocates twice: median, minimum.
+    pub(crate) first_wall: (Duration, Duration),
+    /// The first allocation, timed inside the child.
+    pub(crate) first_inside: Duration,
+    /// The second allocation, timed inside the child.
+    pub(crate) second_inside: Duration,
+    pub(crate) pool: u64,
+    pub(crate) runs: usize,
+}
+
+/// Alternates no-op and allocating children, `runs` of each, and takes medians, so a change in
+/// machine load hits both alike.
+pub(crate) fn first_allocation(runs: usize) -> Result<FirstAlloc, String> {
+    let (mut noop, mut first, mut inside, mut second) = (vec![], vec![], vec![], vec![]);
+    let mut pool = 0;
+    for _ in 0..runs {
+        noop.push(run_child("noop", &[])?.wall);
+        let run = run_child("first", &[])?;
+        first.push(run.wall);
+        inside.push(run.nanos("first_ns")?);
+        second.push(run.nanos("second_ns")?);
+        pool = run.get("pool")?;
+    }
+    let median = |v: &[Duration]| crate::record::median_duration(v).unwrap_or_default();
+    // The minimum too: process start varies with the machine's load far more than the
+    // allocation does, and the minimum is the least disturbed run.
+    let min = |v: &[Duration]| v.iter().copied().min().unwrap_or_default();
+    Ok(FirstAlloc {
+        noop_wall: (median(&noop), min(&noop)),
+        first_wall: (median(&first), min(&first)),
+        first_inside: median(&inside),
+        second_inside: median(&second),
+        pool,
+        runs,
+    })
+}
+
+/// Allocation cost in a process whose pool is `spec` (`None`: the OS-derived default).
+pub(crate) struct PoolSizeRun {
+    pub(crate) spec: Option<&'static str>,
+    pub(crate) pool: u64,
+    pub(crate) first: Duration,
+    pub(crate) per_op: Duration,
+}
+
+pub(crate) fn pool_size(spec: Option<&'static str>, pairs: u64) -> Result<PoolSizeRun, String> {
+    let mut envs = vec![
+        (child::PAIRS, pairs.to_string()),
+        (child::HOSTS, "localhost".to_owned()),
+    ];
+    if let Some(spec) = spec {
+        envs.push(("PYSYS_PORTS", spec.to_owned()));
+    }
+    let run = run_child("loop", &envs)?;
+    Ok(PoolSizeRun {
+        spec,
+        pool: run.get("pool")?,
+        first: run.nanos("first_ns")?,
+        per_op: run.nanos("median_ns")?,
+    })
+}
+
+/// `procs` processes allocating and releasing at once with the default hosts.
+pub(crate) struct ProcsRun {
+    pub(crate) procs: usize,
+    /// All processes' allocations over the span from the first start to the last finish.
+    pub(crate) total_per_sec: f64,
+    /// The median of the processes' own median cost per allocation.
+    pub(crate) per_op: Duration,
+}
+
+pub(crate) fn processes(procs: usize, pairs: u64) -> Result<ProcsRun, String> {
+    let start_at = child::since_epoch() + START_LEAD;
+    let envs = [
+        (child::PAIRS, pairs.to_string()),
+        (child::HOSTS, "default".to_owned()),
+        (child::START_AT, start_at.as_nanos().to_string()),
+    ];
+    let pending: Vec<_> = (0..procs)
+        .map(|_| start("loop", &envs))
+        .collect::<Result<_, _>>()?;
+    let runs: Vec<ChildRun> = pending.into_iter().map(finish).collect::<Result<_, _>>()?;
+    let mut first_start = u64::MAX;
+    let mut last_end = 0;
+    let mut ops = 0;
+    let mut per_op = Vec::new();
+    for run in &runs {
+        first_start = first_start.min(run.get("start_ns")?);
+        last_end = last_end.max(run.get("end_ns")?);
+        ops += run.get("ops")?;
+        per_op.push(run.nanos("median_ns")?);
+    }
+    let span = Duration::from_nanos(last_end.saturating_sub(first_start));
+    Ok(ProcsRun {
+        procs,
+        total_per_sec: ops as f64 / span.as_secs_f64(),
+        per_op: crate::record::median_duration(&per_op).unwrap_or_default(),
+    })
+}
