@@ -1,39 +1,59 @@
-//! Exclusion between processes: one byte-range lock per port on one lock file.
+//! Exclusion between processes: one byte-range lock per port, on a few lock files.
 //!
-//! The file lives in a private per-user directory and stays open for the life of the process,
-//! so holding a port costs no file descriptor, and the kernel drops every lock of a process
-//! that dies, even by `SIGKILL`: nothing is left to clean up. Byte `p` of the file stands for
-//! port `p`; the file itself stays empty (locks may lie beyond its end).
+//! The files live in a private per-user directory and stay open for the life of the process,
+//! so holding a port costs no file descriptor of its own, and the kernel drops every lock of a
+//! process that dies, even by `SIGKILL`: nothing is left to clean up. Port `p` is byte `p` of
+//! file `ports-<p % 64>.lock`; the files themselves stay empty (locks may lie beyond the end).
+//! The kernel walks every lock on a file on each lock and unlock, so one file for all ports
+//! made an allocation cost grow with the ports held machine-wide (5x at 4,000 held); 64 files
+//! keep each list short while a process still needs at most 64 descriptors.
 //!
 //! Unix uses POSIX `fcntl` record locks; they belong to the process, so exclusion between
-//! threads of one process is the pool's job, and this module must be the only code in the
-//! process that opens the lock file (closing any descriptor of it would drop every lock).
+//! threads of one process is the pool's job. Closing *any* descriptor of a lock file drops
+//! every lock the process holds on it, so each file is opened once per process, under
+//! [`OPENING`], and never closed.
 
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 use crate::error::Error;
 
-/// The file in the lock directory whose bytes stand for ports.
-pub(crate) const LOCK_FILE_NAME: &str = "ports.lock";
+/// How many lock files the ports are spread over.
+const LOCK_FILES: usize = 64;
 
-/// The lock file of this process, opened on first use and never closed.
+/// The lock files of this process, each opened on first use and never closed.
 pub(crate) struct PortLocks {
-    file: File,
+    dir: PathBuf,
+    files: [OnceLock<File>; LOCK_FILES],
 }
 
 static LOCKS: OnceLock<PortLocks> = OnceLock::new();
 
-/// The process's lock file, opened on the first call. An unusable directory is an error every
-/// time it is asked for, never a silent fallback to no locking.
+/// Held while a lock file is opened, so that two threads never both open one and drop a copy
+/// (which would silently drop the other's locks).
+static OPENING: Mutex<()> = Mutex::new(());
+
+/// The process's lock files, their directory checked on the first call. An unusable directory
+/// is an error every time it is asked for, never a silent fallback to no locking.
 pub(crate) fn port_locks() -> Result<&'static PortLocks, Error> {
     if let Some(locks) = LOCKS.get() {
         return Ok(locks);
     }
-    let file = open_lock_file(&lock_dir()?)?;
-    Ok(LOCKS.get_or_init(|| PortLocks { file }))
+    let dir = lock_dir()?;
+    ensure_private_dir(&dir).map_err(|reason| Error::LockDir {
+        dir: dir.clone(),
+        reason,
+    })?;
+    Ok(LOCKS.get_or_init(|| PortLocks {
+        dir,
+        files: [const { OnceLock::new() }; LOCK_FILES],
+    }))
+}
+
+fn lock_file_name(port: u16) -> String {
+    format!("ports-{:02}.lock", usize::from(port) % LOCK_FILES)
 }
 
 /// The directory that holds the cross-process lock file: `ALLOCPORT_LOCK_DIR` if set, else
@@ -49,15 +69,6 @@ pub fn lock_dir() -> Result<PathBuf, Error> {
         return Ok(PathBuf::from(dir));
     }
     Ok(std::env::temp_dir().join(sys::default_dir_name()))
-}
-
-fn open_lock_file(dir: &Path) -> Result<File, Error> {
-    let unusable = |reason: String| Error::LockDir {
-        dir: dir.to_owned(),
-        reason,
-    };
-    ensure_private_dir(dir).map_err(unusable)?;
-    open_private_file(&dir.join(LOCK_FILE_NAME)).map_err(unusable)
 }
 
 /// Creates `dir` private if missing, then insists that it is a real directory (not a symlink)
@@ -98,27 +109,53 @@ fn open_private_file(path: &Path) -> Result<File, String> {
     Ok(file)
 }
 
-/// Opens the lock file read-only if it exists, for reading who holds what.
-fn open_existing(path: &Path) -> Result<Option<File>, String> {
-    match sys::no_follow_options().read(true).open(path) {
-        Ok(file) => Ok(Some(file)),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(format!("cannot open {}: {e}", path.display())),
-    }
-}
-
 impl PortLocks {
-    /// Takes the lock of `port` if no other process holds it; `false` if one does.
-    pub(crate) fn try_lock(&self, port: u16) -> Result<bool, std::io::Error> {
-        sys::try_lock(&self.file, port)
+    /// The lock file of `port`, opened on first use.
+    fn file(&self, port: u16) -> Result<&File, Error> {
+        let slot = &self.files[usize::from(port) % LOCK_FILES];
+        if let Some(file) = slot.get() {
+            return Ok(file);
+        }
+        let _opening = OPENING
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(file) = slot.get() {
+            return Ok(file);
+        }
+        let file = open_private_file(&self.dir.join(lock_file_name(port)))
+            .map_err(|reason| self.error(reason))?;
+        Ok(slot.get_or_init(|| file))
     }
 
-    /// Gives the lock of `port` back.
+    fn error(&self, reason: String) -> Error {
+        Error::LockDir {
+            dir: self.dir.clone(),
+            reason,
+        }
+    }
+
+    /// Takes the lock of `port` if no other process holds it; `false` if one does.
+    pub(crate) fn try_lock(&self, port: u16) -> Result<bool, Error> {
+        sys::try_lock(self.file(port)?, port)
+            .map_err(|e| self.error(format!("locking port {port}: {e}")))
+    }
+
+    /// Gives the lock of `port` back; its file is open, since the port was locked.
     pub(crate) fn unlock(&self, port: u16) {
-        if let Err(e) = sys::unlock(&self.file, port) {
+        if let Err(e) = self
+            .file(port)
+            .map_err(|e| e.to_string())
+            .and_then(|f| sys::unlock(f, port).map_err(|e| e.to_string()))
+        {
             // Not reachable in practice; the lock dies with the process anyway.
             log::warn!("allocport: unlocking port {port} failed: {e}");
         }
+    }
+
+    /// Which process's lock would block taking `port` (never this process's own).
+    fn holder(&self, port: u16) -> Result<Option<PortHolder>, Error> {
+        sys::holder(self.file(port)?, port)
+            .map_err(|e| self.error(format!("reading the lock of port {port}: {e}")))
     }
 }
 
@@ -131,9 +168,10 @@ pub struct PortHolder {
     pub pid: Option<u32>,
 }
 
-/// The ports that other processes hold right now, in port order, read from the lock file
+/// The ports that other processes hold right now, in port order, read from the lock files
 /// (ports this process holds are in [`held_tcp_ports`](crate::held_tcp_ports)). It answers
-/// "why does my allocation wait?", as the `allocport status` command does.
+/// "why does my allocation wait?", as the `allocport status` command does. It checks the lock
+/// directory and creates it if missing, as an allocation would.
 ///
 /// ```
 /// for holder in allocport_core::tcp_port_holders().unwrap() {
@@ -141,24 +179,14 @@ pub struct PortHolder {
 /// }
 /// ```
 pub fn tcp_port_holders() -> Result<Vec<PortHolder>, Error> {
-    let dir = lock_dir()?;
-    if let Some(locks) = LOCKS.get() {
-        // Opening and closing a second descriptor would drop this process's own locks.
-        return sys::holders(&locks.file).map_err(|e| Error::LockDir {
-            dir,
-            reason: format!("reading locks: {e}"),
-        });
+    // Through this process's own descriptors: a temporary one, once closed, would drop the
+    // locks of ports this process holds.
+    let locks = port_locks()?;
+    let mut holders = Vec::new();
+    for port in 1..=u16::MAX {
+        holders.extend(locks.holder(port)?);
     }
-    let path = dir.join(LOCK_FILE_NAME);
-    let file = match open_existing(&path) {
-        Ok(Some(file)) => file,
-        Ok(None) => return Ok(Vec::new()),
-        Err(reason) => return Err(Error::LockDir { dir, reason }),
-    };
-    sys::holders(&file).map_err(|e| Error::LockDir {
-        dir,
-        reason: format!("reading locks: {e}"),
-    })
+    Ok(holders)
 }
 
 #[cfg(unix)]
@@ -247,21 +275,18 @@ mod sys {
         fcntl(file, libc::F_SETLK, &mut flock(libc::F_UNLCK, port))
     }
 
-    /// Asks, port by port, which process's lock would block a write lock (`F_GETLK`), which
-    /// tests without taking anything.
-    pub(super) fn holders(file: &File) -> io::Result<Vec<PortHolder>> {
-        let mut holders = Vec::new();
-        for port in 1..=u16::MAX {
-            let mut lock = flock(libc::F_WRLCK, port);
-            fcntl(file, libc::F_GETLK, &mut lock)?;
-            if i64::from(lock.l_type) != i64::from(libc::F_UNLCK) {
-                holders.push(PortHolder {
-                    port,
-                    pid: u32::try_from(lock.l_pid).ok(),
-                });
-            }
+    /// Which process's lock would block a write lock on `port` (`F_GETLK`), which tests
+    /// without taking anything.
+    pub(super) fn holder(file: &File, port: u16) -> io::Result<Option<PortHolder>> {
+        let mut lock = flock(libc::F_WRLCK, port);
+        fcntl(file, libc::F_GETLK, &mut lock)?;
+        if i64::from(lock.l_type) == i64::from(libc::F_UNLCK) {
+            return Ok(None);
         }
-        Ok(holders)
+        Ok(Some(PortHolder {
+            port,
+            pid: u32::try_from(lock.l_pid).ok(),
+        }))
     }
 }
 
@@ -337,16 +362,13 @@ mod sys {
         }
     }
 
-    /// Windows cannot name a lock's owner: probe each port by locking and unlocking it.
-    pub(super) fn holders(file: &File) -> io::Result<Vec<PortHolder>> {
-        let mut holders = Vec::new();
-        for port in 1..=u16::MAX {
-            if try_lock(file, port)? {
-                unlock(file, port)?;
-            } else {
-                holders.push(PortHolder { port, pid: None });
-            }
+    /// Windows cannot name a lock's owner: probe the port by locking and unlocking it. A port
+    /// this process holds shows as held too (its lock is on the same handle).
+    pub(super) fn holder(file: &File, port: u16) -> io::Result<Option<PortHolder>> {
+        if try_lock(file, port)? {
+            unlock(file, port)?;
+            return Ok(None);
         }
-        Ok(holders)
+        Ok(Some(PortHolder { port, pid: None }))
     }
 }

@@ -234,11 +234,7 @@ impl Pool {
 
 /// Takes the cross-process lock of `port`, then checks it can be bound on every address.
 fn claim_port(locks: &PortLocks, addrs: &[CheckAddr], port: u16) -> Result<bool, Error> {
-    let locked = locks.try_lock(port).map_err(|e| Error::LockDir {
-        dir: crate::lock::lock_dir().unwrap_or_default(),
-        reason: format!("locking port {port}: {e}"),
-    })?;
-    if !locked {
+    if !locks.try_lock(port)? {
         return Ok(false);
     }
     for addr in addrs {

@@ -9,6 +9,8 @@
 //! - `churn THREADS MILLIS`: threads allocate, bind a listener without SO_REUSEADDR, hold it
 //!   briefly and release, until MILLIS pass; prints `allocations A bind_failures F
 //!   double_holds D` (D: ports handed to two threads of this process at once).
+//! - `race-first THREADS`: THREADS threads make this process's first allocations at the same
+//!   instant, then it prints `ports a,b,...` and holds them until stdin closes.
 //! - `exhaust`: holds the whole pool, checks a further allocation times out with the
 //!   configured timeout, then that releasing one port wakes a waiting thread; prints
 //!   `timeout_ms T message M` and `woke_us W`.
@@ -39,6 +41,7 @@ fn main() {
             millis.parse().expect("MILLIS"),
         ),
         ["exhaust"] => exhaust(),
+        ["race-first", threads] => race_first(threads.parse().expect("THREADS")),
         ["exclude-after"] => exclude_after(),
         ["hold-and-bind", n, nofile] => {
             hold_and_bind(n.parse().expect("N"), nofile.parse().expect("NOFILE"))
@@ -162,6 +165,27 @@ fn churn(threads: usize, millis: u64) -> i32 {
         failures.load(Ordering::Relaxed),
         double_holds.load(Ordering::Relaxed)
     ));
+    0
+}
+
+fn race_first(threads: usize) -> i32 {
+    let start = std::sync::Barrier::new(threads);
+    let owners: Vec<TcpPortOwner> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    start.wait();
+                    TcpPortOwner::new()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("thread").expect("allocation"))
+            .collect()
+    });
+    say(&ports_line(&owners));
+    let _ = std::io::stdin().read_to_end(&mut Vec::new());
     0
 }
 

@@ -1,0 +1,29 @@
+//! The first allocations of a process, made by many threads at once, must all end up locked
+//! between processes. Closing any descriptor of a lock file drops every lock the process has
+//! on it, so two threads that both opened the file, one dropping its copy, would silently
+//! unlock ports the other had just taken: other processes would then see them as free.
+
+use std::path::Path;
+
+use allocport_tests::{Probe, parse_ports_line};
+
+#[test]
+fn ports_taken_by_racing_first_allocations_are_all_locked_between_processes() {
+    let probe = Path::new(env!("CARGO_BIN_EXE_allocport-probe"));
+    for round in 0..40 {
+        let mut racer = Probe::spawn(probe, &["race-first", "16"], &[]);
+        let ports = parse_ports_line(&racer.line());
+        assert_eq!(ports.len(), 16);
+        let holders = allocport_core::tcp_port_holders().unwrap();
+        for port in &ports {
+            let holder = holders.iter().find(|h| h.port == *port);
+            assert_eq!(
+                holder.and_then(|h| h.pid),
+                Some(racer.pid()),
+                "round {round}: port {port}, held by the racing process, is not locked for it"
+            );
+        }
+        racer.close_stdin();
+        racer.wait();
+    }
+}
