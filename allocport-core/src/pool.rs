@@ -39,6 +39,8 @@ struct State {
     total: u64,
     /// Bumped by every release, so a waiter can tell whether it missed one.
     releases: u64,
+    /// Threads in `wait_for_release`: with none, a release skips the wake-up system call.
+    waiters: usize,
 }
 
 static POOL: OnceLock<Pool> = OnceLock::new();
@@ -80,6 +82,7 @@ impl Pool {
             peak: 0,
             total: 0,
             releases: 0,
+            waiters: 0,
         };
         Pool {
             state: Mutex::new(state),
@@ -219,16 +222,21 @@ impl Pool {
         state.held -= usize::from(was_held);
         state.queue.push_back(port);
         state.releases += 1;
+        let wake = state.waiters > 0;
         drop(state);
-        self.released.notify_all();
+        if wake {
+            self.released.notify_all();
+        }
     }
 
     fn wait_for_release(&self, seen_releases: u64, timeout: Duration) {
-        let state = self.state();
-        let _unused = self
+        let mut state = self.state();
+        state.waiters += 1;
+        let (mut state, _) = self
             .released
             .wait_timeout_while(state, timeout, |s| s.releases == seen_releases)
             .unwrap_or_else(|poisoned| poisoned.into_inner());
+        state.waiters -= 1;
     }
 }
 
@@ -290,7 +298,8 @@ fn shuffle(ports: &mut [u16], seed: u64) {
         z ^ (z >> 31)
     };
     for i in (1..ports.len()).rev() {
-        let j = (next() % (i as u64 + 1)) as usize;
+        // Multiply-shift instead of `%`: no division, and no modulo bias.
+        let j = ((u128::from(next()) * (i as u128 + 1)) >> 64) as usize;
         ports.swap(i, j);
     }
 }

@@ -155,16 +155,18 @@ pub(crate) fn server_ports_from(
     } else {
         os_ports(ephemeral()?)
     };
-    let ports: BTreeSet<u16> = ports.into_iter().filter(|&p| !is_excluded(p)).collect();
+    // Sorting a Vec in place is several times faster than collecting a BTreeSet, and pool
+    // initialisation is paid by every nextest test process.
+    let mut ports = ports;
+    ports.retain(|&p| !is_excluded(p));
+    ports.sort_unstable();
+    ports.dedup();
     if ports.is_empty() {
         return Err(Error::EmptyPool {
             source_desc: source.to_string(),
         });
     }
-    Ok(ServerPorts {
-        ports: ports.into_iter().collect(),
-        source,
-    })
+    Ok(ServerPorts { ports, source })
 }
 
 fn non_empty(value: Option<OsString>) -> Option<OsString> {
