@@ -288,7 +288,7 @@ fn arrange(ports: &mut [u16], slot: Option<u64>) {
 }
 
 /// Fisher-Yates with splitmix64: the pool needs an unpredictable order, not a secure one.
-fn shuffle(ports: &mut [u16], seed: u64) {
+pub(crate) fn shuffle(ports: &mut [u16], seed: u64) {
     let mut state = seed;
     let mut next = || {
         state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);

@@ -19,8 +19,8 @@ use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
 use allocport_core::{
-    AddressFamily, DEFAULT_HOSTS, TcpPortOwner, ephemeral_tcp_port_range, excluded_tcp_ports,
-    server_tcp_ports, server_tcp_ports_with_source, set_allocation_timeout,
+    AddressFamily, DEFAULT_HOSTS, TcpPortOwner, ephemeral_tcp_port_range, server_tcp_ports,
+    server_tcp_ports_with_source, set_allocation_timeout,
 };
 use criterion::{BenchmarkId, Criterion, Throughput};
 
@@ -233,8 +233,8 @@ fn paired_ratios(full: bool, ipv6: bool) -> Vec<paired::Paired> {
 }
 
 /// What building the pool costs, with the public API: the pool itself is built once per
-/// process and cannot be rebuilt, so `build_and_shuffle` repeats its work on a copy (the
-/// shuffle is the pool's own algorithm, copied below).
+/// process and cannot be rebuilt, so `build_and_shuffle` repeats its work on a copy of the
+/// ports, through the pool's own shuffle.
 fn pool_initialisation(c: &mut Criterion, rec: &Recorder) {
     let mut g = c.benchmark_group("init");
     g.bench_function("ephemeral_range", |b| {
@@ -266,68 +266,12 @@ fn pool_initialisation(c: &mut Criterion, rec: &Recorder) {
             black_box(ports);
         });
     });
-    g.bench_function("btreeset_roundtrip", |b| {
-        rec.iter(b, "init/btreeset_roundtrip", || {
-            let set: std::collections::BTreeSet<u16> = built.iter().copied().collect();
-            black_box(set.into_iter().collect::<Vec<u16>>());
-        });
-    });
-    // Candidates for a faster build, timed for the proposal in BENCHMARKS.md.
-    g.bench_function("shuffle_multiply_shift", |b| {
-        let mut seed = 1u64;
-        rec.iter(b, "init/shuffle_multiply_shift", || {
-            let mut ports = built.clone();
-            seed += 1;
-            shuffle_multiply_shift(&mut ports, seed);
-            black_box(ports);
-        });
-    });
-    let mut excluded = vec![false; 65536];
-    excluded_tcp_ports()
-        .into_iter()
-        .for_each(|p| excluded[usize::from(p)] = true);
-    g.bench_function("os_ports_without_btreeset", |b| {
-        rec.iter(b, "init/os_ports_without_btreeset", || {
-            let (min, max) = ephemeral_tcp_port_range().unwrap();
-            let ports: Vec<u16> = (1024..=u16::MAX)
-                .filter(|&p| !(min..=max).contains(&p) && !excluded[usize::from(p)])
-                .collect();
-            black_box(ports);
-        });
-    });
     g.finish();
 }
 
-/// The pool's shuffle with Lemire's multiply-shift in place of `%`: no 64-bit division.
-fn shuffle_multiply_shift(ports: &mut [u16], seed: u64) {
-    let mut state = seed;
-    let mut next = || {
-        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    };
-    for i in (1..ports.len()).rev() {
-        let j = ((u128::from(next()) * (i as u128 + 1)) >> 64) as usize;
-        ports.swap(i, j);
-    }
-}
-
-/// A copy of the pool's Fisher-Yates with splitmix64 (`allocport-core/src/pool.rs`).
+/// The pool's own shuffle.
 fn shuffle(ports: &mut [u16], seed: u64) {
-    let mut state = seed;
-    let mut next = || {
-        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    };
-    for i in (1..ports.len()).rev() {
-        let j = (next() % (i as u64 + 1)) as usize;
-        ports.swap(i, j);
-    }
+    allocport_core::__private::shuffle_ports(ports, seed);
 }
 
 /// `t` threads allocating and releasing with the default hosts; criterion's time per
@@ -399,7 +343,7 @@ fn holders(c: &mut Criterion, rec: &Recorder) {
 /// scratch file, then lock + unlock of the next unheld ports in turn, as allocation does.
 /// The `_sharded` groups do the same over 64 and 256 files, port `p` on file `p % files` (so
 /// any range of ports spreads over all of them): the kernel walks a file's whole lock list on
-/// every lock and unlock, so this is the change proposed for the lock file.
+/// every lock and unlock, which is why the pool spreads its locks over 64 files.
 #[cfg(unix)]
 fn holders_fcntl(c: &mut Criterion, rec: &Recorder) {
     let mut ports = server_tcp_ports().unwrap();
@@ -617,18 +561,6 @@ fn summary(rec: &Recorder, ipv6: bool, pairs: &[paired::Paired], p: &Processes, 
     println!(
         "| of which the shuffle (on a copy) | {} |",
         show(med("init/shuffle"))
-    );
-    println!(
-        "| of which the sorted `BTreeSet` round trip of `server_tcp_ports` (on a copy) | {} |",
-        show(med("init/btreeset_roundtrip"))
-    );
-    println!(
-        "| candidate: shuffle with multiply-shift instead of `%` | {} |",
-        show(med("init/shuffle_multiply_shift"))
-    );
-    println!(
-        "| candidate: OS pool as a filtered `Vec`, no `BTreeSet` | {} |",
-        show(med("init/os_ports_without_btreeset"))
     );
     if let Some(f) = &p.first {
         println!(
