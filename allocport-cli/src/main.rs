@@ -34,7 +34,7 @@ Environment (shared with the allocport library):
   PYSYS_PORTS             server ports, e.g. \"2000-2100, 3000\"
   PYSYS_PORTS_FILE        a file of such specifications, one a line
   ALLOCPORT_TIMEOUT_SECS  how long to wait when every port is held (default 300)
-  ALLOCPORT_LOCK_DIR      the private directory of the cross-process lock file
+  ALLOCPORT_LOCK_DIR      the private directory of the cross-process lock files
 
 Exit status: 0 on success, 1 when `ports` or `status` fail, 2 on a usage error;
 `exec` exits with the command's status (128+N if it dies from signal N), 125 when

@@ -126,7 +126,7 @@ pub enum Error {
         /// The error from `bind`.
         source: io::Error,
     },
-    /// The private directory that holds the cross-process lock file cannot be used.
+    /// The private directory that holds the cross-process lock files cannot be used.
     #[error(
         "lock directory {dir:?} (set ALLOCPORT_LOCK_DIR to choose another) is unusable: {reason}"
     )]

@@ -2,7 +2,7 @@
 //!
 //! Tests that start servers need ports nobody else is using, and when tests run in parallel,
 //! as under `cargo test` threads or cargo-nextest processes, two of them must never get the
-//! same one. `allocport` keeps one pool of server ports per process and a lock file shared by
+//! same one. `allocport` keeps one pool of server ports per process and lock files shared by
 //! every process of the user, so a port is held by at most one [`TcpPortOwner`] on the
 //! machine at a time, and returns to the pool when its owner is dropped, or when its process
 //! dies, even by `SIGKILL`.
@@ -42,7 +42,7 @@
 //! | `PYSYS_PORTS_FILE` | a UTF-8 file, one such specification a line |
 //! | neither | ports 1024-65535 outside the OS's [ephemeral range](ephemeral_tcp_port_range) |
 //! | `ALLOCPORT_TIMEOUT_SECS` | how long an allocation waits when every port is held (default 300) |
-//! | `ALLOCPORT_LOCK_DIR` | the private directory of the cross-process lock file (see [`lock_dir`]) |
+//! | `ALLOCPORT_LOCK_DIR` | the private directory of the cross-process lock files (see [`lock_dir`]) |
 //! | `ALLOCPORT_STATS=1` | print [`port_allocation_stats`] to standard error at exit |
 //!
 //! Every configuration error names the variable or file and the offending value, and comes
@@ -58,8 +58,9 @@
 //!
 //! ## Between processes
 //!
-//! The lock file holds one byte-range lock per held port, so a process holding thousands of
-//! ports uses one file descriptor, and the kernel frees a dead process's locks. Under
+//! Each held port is one byte-range lock on one of 64 lock files, so a process holding
+//! thousands of ports uses at most 64 file descriptors, and the kernel frees a dead process's
+//! locks. Under
 //! cargo-nextest, each test process starts in a different part of the pool (from
 //! `NEXTEST_TEST_GLOBAL_SLOT`), so concurrent tests rarely even try the same port.
 

@@ -56,7 +56,7 @@ fn lock_file_name(port: u16) -> String {
     format!("ports-{:02}.lock", usize::from(port) % LOCK_FILES)
 }
 
-/// The directory that holds the cross-process lock file: `ALLOCPORT_LOCK_DIR` if set, else
+/// The directory that holds the cross-process lock files: `ALLOCPORT_LOCK_DIR` if set, else
 /// `allocport-<uid>` in the system's temporary directory (`allocport` on Windows, where the
 /// temporary directory is already per user).
 ///
@@ -89,7 +89,7 @@ fn ensure_private_dir(dir: &Path) -> Result<(), String> {
     sys::check_private(&meta, "0700")
 }
 
-/// Opens the lock file, creating it private, without following a symlink, and checks it is a
+/// Opens a lock file, creating it private, without following a symlink, and checks it is a
 /// regular file only this user can touch.
 fn open_private_file(path: &Path) -> Result<File, String> {
     let file = sys::no_follow_options()

@@ -2,7 +2,7 @@
 //!
 //! Exclusion between threads comes from queue membership: a port is either in the queue, or
 //! taken out by exactly one thread (being checked, or held). Exclusion between processes comes
-//! from the lock file ([`crate::lock`]), taken before a port counts as held here.
+//! from the lock files ([`crate::lock`]), taken before a port counts as held here.
 
 use std::collections::VecDeque;
 use std::hash::{BuildHasher, RandomState};
@@ -209,7 +209,7 @@ impl Pool {
     /// can take the port from the queue while this process still holds its lock.
     pub(crate) fn release(&self, port: u16) {
         HELD.remove(port);
-        // Holding a port implies the lock file was opened, so this cannot fail.
+        // Holding a port implies its lock file was opened, so this cannot fail.
         if let Ok(locks) = port_locks() {
             self.give_back(locks, port, true);
         }
