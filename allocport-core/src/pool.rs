@@ -117,12 +117,15 @@ impl Pool {
         let start = Instant::now();
         let mut poll = FIRST_POLL;
         loop {
-            let seen_releases = self.check_can_satisfy(n)?;
+            let mut seen_releases = self.check_can_satisfy(n)?;
             let claimed = self.claim(locks, addrs, n)?;
             if claimed.len() == n {
                 self.mark_held(&claimed);
                 return Ok(claimed);
             }
+            // Giving back a partial claim counts as releases; they must not end this thread's
+            // own wait, or it would spin until the timeout.
+            seen_releases += claimed.len() as u64;
             for port in claimed {
                 self.give_back(locks, port, false);
             }

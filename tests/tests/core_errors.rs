@@ -170,3 +170,29 @@ fn exhausted_pool_times_out_in_the_configured_time_and_a_release_wakes_a_waiter(
         "a release woke the waiter only after {woke_us} us"
     );
 }
+
+#[cfg(unix)]
+#[test]
+fn waiting_for_several_ports_sleeps_instead_of_spinning() {
+    // Two ports wanted, one free: each pass claims the free one and gives it back. The wait
+    // that follows must not be cut short by that give-back, or the process spins for the whole
+    // timeout.
+    let mut p = Probe::spawn(
+        probe_path(),
+        &["wait-cpu"],
+        &[("PYSYS_PORTS", "23500-23502")],
+    );
+    let line = p.line();
+    assert!(p.wait().success(), "{line}");
+    let rest = line
+        .strip_prefix("cpu_ms ")
+        .unwrap_or_else(|| panic!("{line}"));
+    let (cpu_ms, message) = rest.split_once(" message ").unwrap();
+    assert!(message.starts_with("timed out after 1s"), "{message}");
+    let cpu_ms: u64 = cpu_ms.parse().unwrap();
+    eprintln!("CPU time while waiting 1 s for two ports: {cpu_ms} ms");
+    assert!(
+        cpu_ms < 250,
+        "the wait used {cpu_ms} ms of CPU in 1 s: it spins"
+    );
+}

@@ -16,6 +16,8 @@
 //!   `timeout_ms T message M` and `woke_us W`.
 //! - `exclude-after`: allocates and releases a port, excludes it, then takes the rest of
 //!   the pool; prints `excluded P then ports a,b,... then MESSAGE` (the error for one more).
+//! - `wait-cpu`: holds all but one port of the pool, then asks for two with a 1 s timeout;
+//!   prints `cpu_ms C message M`: the CPU time the process spent while it waited.
 //! - `hold-and-bind N NOFILE`: lowers the open-file limit to NOFILE (0: leave it), holds N
 //!   ports, checks they are distinct and each bindable on 127.0.0.1, prints `ok N`.
 
@@ -43,6 +45,7 @@ fn main() {
         ["exhaust"] => exhaust(),
         ["race-first", threads] => race_first(threads.parse().expect("THREADS")),
         ["exclude-after"] => exclude_after(),
+        ["wait-cpu"] => wait_cpu(),
         ["hold-and-bind", n, nofile] => {
             hold_and_bind(n.parse().expect("N"), nofile.parse().expect("NOFILE"))
         }
@@ -248,6 +251,36 @@ fn exclude_after() -> i32 {
         ports.join(",")
     ));
     0
+}
+
+fn wait_cpu() -> i32 {
+    let pool = allocport_core::server_tcp_ports().expect("pool").len();
+    let _held =
+        TcpPortOwner::many(pool - 1, &DEFAULT_HOSTS, AddressFamily::Ipv4).expect("all but one");
+    allocport_core::set_allocation_timeout(Duration::from_secs(1));
+    let before = cpu_time();
+    let err = TcpPortOwner::many(2, &DEFAULT_HOSTS, AddressFamily::Ipv4)
+        .expect_err("two ports from one free");
+    let spent = cpu_time().saturating_sub(before);
+    say(&format!("cpu_ms {} message {err}", spent.as_millis()));
+    0
+}
+
+/// User plus system CPU time of this process so far.
+fn cpu_time() -> Duration {
+    #[cfg(unix)]
+    {
+        // SAFETY: getrusage writes into the zeroed struct it is given.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: as above; RUSAGE_SELF is always valid.
+        unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+        let tv = |t: libc::timeval| {
+            Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
+        };
+        tv(usage.ru_utime) + tv(usage.ru_stime)
+    }
+    #[cfg(not(unix))]
+    Duration::ZERO
 }
 
 fn hold_and_bind(n: usize, nofile: u64) -> i32 {
