@@ -12,16 +12,15 @@
 //! so `cargo test -- --ignored` outside this harness does not fail on them.
 
 use std::collections::BTreeSet;
-use std::io::Read;
-use std::process::{Command, ExitStatus, Stdio};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::process::{Command, ExitStatus};
+use std::time::Duration;
 
 use allocport_core::{AddressFamily, DEFAULT_HOSTS, format_ports_spec, is_tcp_port_held};
 use allocport_fixtures::{
     HeldTcpListener, TcpPortOwner, ipv6_tcp_port, localhost_tcp_port, tcp_listener, tcp_port,
     tcp_ports,
 };
+use allocport_tests::output_within;
 use rstest::{fixture, rstest};
 
 /// Set (to the child's role) in the environment of child runs only.
@@ -276,44 +275,21 @@ fn two_free_ports() -> Vec<u16> {
 /// Runs the ignored tests of this binary whose names contain `filter`, one at a time, in a
 /// child with `role` and `pysys_ports`; kills it if it outlives [`CHILD_DEADLINE`].
 fn run_child(role: &str, filter: &str, pysys_ports: &str) -> ChildRun {
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([filter, "--ignored", "--test-threads=1", "--nocapture"])
-        .env(CHILD_ENV, role)
-        .env("PYSYS_PORTS", pysys_ports)
-        .env("ALLOCPORT_TIMEOUT_SECS", CHILD_TIMEOUT_SECS)
-        .env_remove("PYSYS_PORTS_FILE")
-        .env_remove("ALLOCPORT_STATS")
-        .env("RUST_BACKTRACE", "0")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let drain = |mut pipe: Box<dyn Read + Send>| {
-        thread::spawn(move || {
-            let mut text = String::new();
-            pipe.read_to_string(&mut text).unwrap();
-            text
-        })
-    };
-    let stdout = drain(Box::new(child.stdout.take().unwrap()));
-    let stderr = drain(Box::new(child.stderr.take().unwrap()));
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if started.elapsed() > CHILD_DEADLINE {
-            child.kill().unwrap();
-            child.wait().unwrap();
-            panic!("child run of {filter:?} still running after {CHILD_DEADLINE:?}: killed");
-        }
-        thread::sleep(Duration::from_millis(20));
-    };
+    let out = output_within(
+        Command::new(std::env::current_exe().unwrap())
+            .args([filter, "--ignored", "--test-threads=1", "--nocapture"])
+            .env(CHILD_ENV, role)
+            .env("PYSYS_PORTS", pysys_ports)
+            .env("ALLOCPORT_TIMEOUT_SECS", CHILD_TIMEOUT_SECS)
+            .env_remove("PYSYS_PORTS_FILE")
+            .env_remove("ALLOCPORT_STATS")
+            .env("RUST_BACKTRACE", "0"),
+        CHILD_DEADLINE,
+    );
     ChildRun {
-        status,
-        stdout: stdout.join().unwrap(),
-        stderr: stderr.join().unwrap(),
+        status: out.status,
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
 }
 

@@ -3,10 +3,11 @@
 //! process, so each case re-runs `needs_two` from this test binary in a child process whose
 //! environment makes the allocation fail.
 
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
+use std::time::Duration;
 
 use allocport_core::{TcpPortOwner, with_ports};
+use allocport_tests::output_within;
 
 /// The line of `needs_two`'s `#[with_ports(2)]`, where the failure must be reported.
 const ATTR_LINE: u32 = line!() + 3;
@@ -31,20 +32,7 @@ fn run_needs_two(env: &[(&str, &str)]) -> Output {
     }
     cmd.env("ALLOCPORT_TIMEOUT_SECS", "30");
     cmd.envs(env.iter().copied());
-    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("cannot start the test binary");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while child.try_wait().expect("waiting for the child").is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("the child running needs_two did not finish within 60 s");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    // The output is a few lines, far below a pipe's buffer, so the child never blocked on it.
-    child
-        .wait_with_output()
-        .expect("reading the child's output")
+    output_within(&mut cmd, Duration::from_secs(60))
 }
 
 fn stderr_and_stdout(out: &Output) -> String {
