@@ -142,13 +142,12 @@ impl PortLocks {
 
     /// Gives the lock of `port` back; its file is open, since the port was locked.
     pub(crate) fn unlock(&self, port: u16) {
-        if let Err(e) = self
-            .file(port)
-            .map_err(|e| e.to_string())
-            .and_then(|f| sys::unlock(f, port).map_err(|e| e.to_string()))
-        {
+        let unlocked = self.file(port).and_then(|file| {
+            sys::unlock(file, port).map_err(|e| self.error(format!("unlocking port {port}: {e}")))
+        });
+        if let Err(e) = unlocked {
             // Not reachable in practice; the lock dies with the process anyway.
-            log::warn!("allocport: unlocking port {port} failed: {e}");
+            log::warn!("allocport: {e}");
         }
     }
 

@@ -53,9 +53,8 @@ impl TcpPortOwner {
     /// # Ok::<(), allocport_core::Error>(())
     /// ```
     pub fn with_hosts<S: AsRef<str>>(hosts: &[S], family: AddressFamily) -> Result<Self, Error> {
-        let addrs = resolve(hosts, family)?;
-        let port = pool()?.allocate(&addrs, 1)?[0];
-        Ok(TcpPortOwner { port })
+        let mut owners = Self::many(1, hosts, family)?;
+        Ok(owners.swap_remove(0))
     }
 
     /// Allocates `n` distinct ports at once, all or none: while some are held elsewhere it takes
