@@ -130,6 +130,21 @@ fn unresolvable_host_is_named() {
     assert!(msg.contains(r#""no-such-host.invalid""#), "{msg}");
 }
 
+/// Splits a probe's `KEY N message TEXT` report into `N` and `TEXT`.
+fn figure_and_message<'a>(line: &'a str, key: &str) -> (u64, &'a str) {
+    let rest = line
+        .strip_prefix(key)
+        .and_then(|rest| rest.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("expected `{key} N message ...`, got {line:?}"));
+    let (figure, message) = rest
+        .split_once(" message ")
+        .unwrap_or_else(|| panic!("{line:?}"));
+    (
+        figure.parse().unwrap_or_else(|_| panic!("{line:?}")),
+        message,
+    )
+}
+
 #[test]
 fn exhausted_pool_times_out_in_the_configured_time_and_a_release_wakes_a_waiter() {
     let mut p = Probe::spawn(
@@ -141,11 +156,7 @@ fn exhausted_pool_times_out_in_the_configured_time_and_a_release_wakes_a_waiter(
     let woke_line = p.line();
     assert!(p.wait().success(), "{timeout_line} / {woke_line}");
 
-    let rest = timeout_line
-        .strip_prefix("timeout_ms ")
-        .unwrap_or_else(|| panic!("{timeout_line}"));
-    let (ms, message) = rest.split_once(" message ").unwrap();
-    let ms: u64 = ms.parse().unwrap();
+    let (ms, message) = figure_and_message(&timeout_line, "timeout_ms");
     assert!(
         (300..10_000).contains(&ms),
         "timed out after {ms} ms with a 300 ms timeout"
@@ -184,12 +195,8 @@ fn waiting_for_several_ports_sleeps_instead_of_spinning() {
     );
     let line = p.line();
     assert!(p.wait().success(), "{line}");
-    let rest = line
-        .strip_prefix("cpu_ms ")
-        .unwrap_or_else(|| panic!("{line}"));
-    let (cpu_ms, message) = rest.split_once(" message ").unwrap();
+    let (cpu_ms, message) = figure_and_message(&line, "cpu_ms");
     assert!(message.starts_with("timed out after 1s"), "{message}");
-    let cpu_ms: u64 = cpu_ms.parse().unwrap();
     eprintln!("CPU time while waiting 1 s for two ports: {cpu_ms} ms");
     assert!(
         cpu_ms < 250,
