@@ -1,10 +1,8 @@
-//! Hosts to check a port on: resolving them once per allocation, and the bind check itself.
+//! Hosts to check a port on, resolved once per allocation to the addresses the bind check
+//! ([`crate::probe`]) tries.
 
 use std::fmt;
-use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
-
-use socket2::{Domain, Protocol, Socket, Type};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, ToSocketAddrs};
 
 use crate::error::Error;
 
@@ -122,63 +120,6 @@ fn resolve_one(host: &str, family: AddressFamily) -> Result<IpAddr, Error> {
     }))
 }
 
-/// What a bind check found.
-#[derive(Debug)]
-pub(crate) enum Check {
-    Free,
-    InUse,
-}
-
-/// Binds a fresh socket to `ip:port` and closes it: the port is free there if that succeeds.
-/// No `SO_REUSEADDR` (which would let the bind succeed beside a lingering socket); on Windows
-/// `SO_EXCLUSIVEADDRUSE`, so a socket bound with `SO_REUSEADDR` elsewhere cannot hide.
-pub(crate) fn check_port(addr: &CheckAddr, port: u16) -> Result<Check, Error> {
-    let error = |source: io::Error| Error::PortCheck {
-        port,
-        host: addr.host.clone(),
-        addr: addr.ip,
-        source,
-    };
-    let sockaddr = SocketAddr::new(addr.ip, port);
-    let socket = Socket::new(
-        Domain::for_address(sockaddr),
-        Type::STREAM,
-        Some(Protocol::TCP),
-    )
-    .map_err(error)?;
-    #[cfg(windows)]
-    exclusive_address_use(&socket).map_err(error)?;
-    match socket.bind(&sockaddr.into()) {
-        Ok(()) => Ok(Check::Free),
-        Err(e) if e.kind() == io::ErrorKind::AddrInUse => Ok(Check::InUse),
-        Err(e) => Err(error(e)),
-    }
-}
-
-#[cfg(windows)]
-fn exclusive_address_use(socket: &Socket) -> io::Result<()> {
-    use std::os::windows::io::AsRawSocket;
-    use windows_sys::Win32::Networking::WinSock::{
-        SO_EXCLUSIVEADDRUSE, SOCKET, SOL_SOCKET, setsockopt,
-    };
-    let on: i32 = 1;
-    // SAFETY: the socket is open for the call and `on` outlives it; the length matches its type.
-    let rc = unsafe {
-        setsockopt(
-            socket.as_raw_socket() as SOCKET,
-            SOL_SOCKET,
-            SO_EXCLUSIVEADDRUSE,
-            (&raw const on).cast(),
-            std::mem::size_of::<i32>() as i32,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -230,34 +171,5 @@ mod tests {
             resolve(&hosts, AddressFamily::Ipv4),
             Err(Error::InvalidHosts { .. })
         ));
-    }
-
-    #[test]
-    fn bind_check_sees_a_listener() {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let addr = CheckAddr {
-            host: "localhost".into(),
-            ip: IpAddr::from([127, 0, 0, 1]),
-        };
-        assert!(matches!(check_port(&addr, port).unwrap(), Check::InUse));
-        let wildcard = CheckAddr {
-            host: String::new(),
-            ip: IpAddr::from([0, 0, 0, 0]),
-        };
-        assert!(matches!(check_port(&wildcard, port).unwrap(), Check::InUse));
-        drop(listener);
-        assert!(matches!(check_port(&addr, port).unwrap(), Check::Free));
-    }
-
-    #[test]
-    fn address_not_on_this_machine_is_an_error_not_a_busy_port() {
-        // TEST-NET-1 (RFC 5737) is never assigned to a local interface.
-        let addr = CheckAddr {
-            host: "192.0.2.1".into(),
-            ip: IpAddr::from([192, 0, 2, 1]),
-        };
-        let msg = check_port(&addr, 40000).unwrap_err().to_string();
-        assert!(msg.contains("192.0.2.1") && msg.contains("40000"), "{msg}");
     }
 }

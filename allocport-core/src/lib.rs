@@ -66,13 +66,23 @@
 
 #![warn(missing_docs)]
 
+// Layers, each using only those above it in this list: `env`, `error`, `portset`; `spec`,
+// `ephemeral`, `exclude`, `server_ports` (which ports); `lock`, `host`, `probe`, `claim` (taking
+// one port); `order`, `timeout`, `stats`, `pool` (the queue and the waiting); `owner` (the
+// API); `introspect` (read-only views of all of it).
+mod claim;
+mod env;
 mod ephemeral;
 mod error;
+mod exclude;
 mod host;
+mod introspect;
 mod lock;
+mod order;
 mod owner;
 mod pool;
 mod portset;
+mod probe;
 mod server_ports;
 mod spec;
 mod stats;
@@ -84,15 +94,17 @@ pub mod __private;
 
 pub use ephemeral::ephemeral_tcp_port_range;
 pub use error::{Error, SpecOrigin};
+pub use exclude::{DEFAULT_EXCLUDED_TCP_PORTS, exclude_tcp_ports, excluded_tcp_ports};
 pub use host::AddressFamily;
-pub use lock::{PortHolder, lock_dir, tcp_port_holders};
-pub use owner::{DEFAULT_HOSTS, TcpPortOwner};
-pub use server_ports::{
-    DEFAULT_EXCLUDED_TCP_PORTS, PortSource, ServerPorts, exclude_tcp_ports, excluded_tcp_ports,
-    server_tcp_ports, server_tcp_ports_with_source,
+pub use introspect::{
+    PortHolder, held_tcp_ports, is_tcp_port_held, log_port_allocation_stats, port_allocation_stats,
+    tcp_port_holders,
 };
+pub use lock::lock_dir;
+pub use owner::{DEFAULT_HOSTS, TcpPortOwner};
+pub use server_ports::{PortSource, ServerPorts, server_tcp_ports, server_tcp_ports_with_source};
 pub use spec::format_ports_spec;
-pub use stats::{PortAllocationStats, log_port_allocation_stats, port_allocation_stats};
+pub use stats::PortAllocationStats;
 pub use timeout::{DEFAULT_ALLOCATION_TIMEOUT, allocation_timeout, set_allocation_timeout};
 
 /// Gives a test function `n` ports of its own: `#[with_ports(n)]`.
@@ -229,26 +241,3 @@ pub use timeout::{DEFAULT_ALLOCATION_TIMEOUT, allocation_timeout, set_allocation
 /// the process exits.
 #[cfg(feature = "macros")]
 pub use allocport_macros::with_ports;
-
-/// The ports this process holds now, in port order.
-///
-/// ```
-/// let owner = allocport_core::TcpPortOwner::new().unwrap();
-/// assert!(allocport_core::held_tcp_ports().contains(&owner.port()));
-/// ```
-pub fn held_tcp_ports() -> Vec<u16> {
-    pool::held_here()
-}
-
-/// Whether this process holds `port` now.
-///
-/// ```
-/// let owner = allocport_core::TcpPortOwner::new().unwrap();
-/// let port = owner.port();
-/// assert!(allocport_core::is_tcp_port_held(port));
-/// drop(owner);
-/// assert!(!allocport_core::is_tcp_port_held(port));
-/// ```
-pub fn is_tcp_port_held(port: u16) -> bool {
-    pool::is_held_here(port)
-}

@@ -1,6 +1,5 @@
-//! Runtime support for the code `#[with_ports]` generates, and hooks for the benchmarks. Not a
-//! public API: it may change in any release; the macro and this crate are pinned to the same
-//! version.
+//! Runtime support for the code `#[with_ports]` generates, and nothing else. Not a public
+//! API: it may change in any release; the macro and this crate are pinned to the same version.
 
 pub use crate::{AddressFamily, DEFAULT_HOSTS, Error, TcpPortOwner};
 
@@ -34,10 +33,4 @@ pub fn port_array<const N: usize>(owners: &[TcpPortOwner]) -> [u16; N] {
 /// The port of a test that asked for one, received as a plain `u16`.
 pub fn single_port(owners: &[TcpPortOwner]) -> u16 {
     owners[0].port()
-}
-
-/// The pool's shuffle, for the benchmarks: the pool is built once per process, so they time
-/// its build by repeating this on a copy of the ports rather than on a copy of the code.
-pub fn shuffle_ports(ports: &mut [u16], seed: u64) {
-    crate::pool::shuffle(ports, seed);
 }

@@ -1,55 +1,21 @@
 //! Which ports the pool may hand out: `PYSYS_PORTS`, `PYSYS_PORTS_FILE`, or every port from
-//! 1024 up that is outside the OS's ephemeral range; always minus the excluded ports.
+//! 1024 up that is outside the OS's ephemeral range; always minus the
+//! [excluded ports](crate::excluded_tcp_ports).
 
-use std::collections::BTreeSet;
-use std::ffi::OsString;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use crate::env::{self, Env, PYSYS_PORTS, PYSYS_PORTS_FILE};
 use crate::ephemeral::ephemeral_tcp_port_range;
 use crate::error::{Error, SpecOrigin};
-use crate::portset::PortSet;
+use crate::exclude::is_excluded;
 use crate::spec::parse_spec;
-
-/// Ports some web browsers refuse to connect to, never allocated by default (PySys's
-/// `excludedTCPPorts`): a browser-driven test against a server on one of them would fail.
-pub const DEFAULT_EXCLUDED_TCP_PORTS: [u16; 17] = [
-    1719, 1720, 1723, 2049, 3659, 4045, 5060, 5061, 6000, 6566, 6665, 6666, 6667, 6668, 6669, 6697,
-    10080,
-];
 
 /// The lowest port the OS-derived pool offers: ports below it need privileges on most systems.
 const FIRST_UNPRIVILEGED_PORT: u16 = 1024;
 
 /// Below this many ports left outside the ephemeral range, the range is ignored with a warning.
 const MIN_USEFUL_POOL: usize = 50;
-
-static EXCLUDED: PortSet = PortSet::with(&DEFAULT_EXCLUDED_TCP_PORTS);
-
-/// The ports that are never allocated, process-wide; it starts as [`DEFAULT_EXCLUDED_TCP_PORTS`].
-///
-/// ```
-/// use allocport_core::{excluded_tcp_ports, DEFAULT_EXCLUDED_TCP_PORTS};
-/// assert!(DEFAULT_EXCLUDED_TCP_PORTS.iter().all(|p| excluded_tcp_ports().contains(p)));
-/// ```
-pub fn excluded_tcp_ports() -> BTreeSet<u16> {
-    EXCLUDED.iter().collect()
-}
-
-/// Adds ports to the excluded set. They leave later [`server_tcp_ports`] results, and a pool
-/// that already exists never hands them out again (ports held now stay held until dropped).
-///
-/// ```
-/// allocport_core::exclude_tcp_ports([20000, 20001]);
-/// assert!(allocport_core::excluded_tcp_ports().contains(&20001));
-/// ```
-pub fn exclude_tcp_ports(ports: impl IntoIterator<Item = u16>) {
-    ports.into_iter().for_each(|port| EXCLUDED.insert(port));
-}
-
-pub(crate) fn is_excluded(port: u16) -> bool {
-    EXCLUDED.contains(port)
-}
 
 /// Where the server ports come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,7 +81,7 @@ pub struct ServerPorts {
 /// - else ports 1024-65535 minus the [ephemeral range](ephemeral_tcp_port_range), both of its
 ///   ends included; where fewer than 50 ports would remain, 1024-49151 with a warning.
 ///
-/// The [excluded ports](excluded_tcp_ports) are removed; the result is sorted, has no
+/// The [excluded ports](crate::excluded_tcp_ports) are removed; the result is sorted, has no
 /// duplicates and is never empty: an empty result is [`Error::EmptyPool`].
 ///
 /// ```
@@ -133,23 +99,23 @@ pub fn server_tcp_ports() -> Result<Vec<u16>, Error> {
 /// println!("{} ports from {}", server.ports.len(), server.source);
 /// ```
 pub fn server_tcp_ports_with_source() -> Result<ServerPorts, Error> {
-    server_ports_from(&|name| std::env::var_os(name), &ephemeral_tcp_port_range)
+    server_ports_from(&env::process, &ephemeral_tcp_port_range)
 }
 
 /// The logic of [`server_tcp_ports_with_source`], with the environment and the OS passed in so
 /// it can be tested without touching the process's environment.
 pub(crate) fn server_ports_from(
-    env: &dyn Fn(&str) -> Option<OsString>,
+    env: Env<'_>,
     ephemeral: &dyn Fn() -> Result<(u16, u16), Error>,
 ) -> Result<ServerPorts, Error> {
-    let (ports, source) = if let Some(spec) = non_empty(env("PYSYS_PORTS")) {
+    let (ports, source) = if let Some(spec) = env::non_empty(env, PYSYS_PORTS) {
         let spec = spec.into_string().map_err(|raw| Error::InvalidEnv {
-            var: "PYSYS_PORTS",
+            var: PYSYS_PORTS,
             value: raw.to_string_lossy().into_owned(),
             reason: "is not UTF-8".to_owned(),
         })?;
         (parse_spec(&spec, &SpecOrigin::Env)?, PortSource::Env(spec))
-    } else if let Some(path) = non_empty(env("PYSYS_PORTS_FILE")) {
+    } else if let Some(path) = env::non_empty(env, PYSYS_PORTS_FILE) {
         let path = PathBuf::from(path);
         (read_ports_file(&path)?, PortSource::File(path))
     } else {
@@ -167,10 +133,6 @@ pub(crate) fn server_ports_from(
         });
     }
     Ok(ServerPorts { ports, source })
-}
-
-fn non_empty(value: Option<OsString>) -> Option<OsString> {
-    value.filter(|v| !v.is_empty())
 }
 
 fn read_ports_file(path: &Path) -> Result<Vec<u16>, Error> {
@@ -215,14 +177,11 @@ fn os_ports((eph_min, eph_max): (u16, u16)) -> (Vec<u16>, PortSource) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
+    use crate::DEFAULT_EXCLUDED_TCP_PORTS;
+    use std::ffi::OsString;
 
     fn run(vars: &[(&str, &str)], ephemeral: (u16, u16)) -> Result<ServerPorts, Error> {
-        let vars: HashMap<String, OsString> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), OsString::from(v)))
-            .collect();
-        server_ports_from(&|name| vars.get(name).cloned(), &|| Ok(ephemeral))
+        server_ports_from(&env::fake(vars), &|| Ok(ephemeral))
     }
 
     const LINUX_DEFAULT: (u16, u16) = (32768, 60999);

@@ -4,6 +4,7 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use crate::env::{self, ALLOCPORT_TIMEOUT_SECS, Env};
 use crate::error::Error;
 
 /// PySys's `WaitForAvailableTCPPort` default.
@@ -40,21 +41,28 @@ pub fn allocation_timeout() -> Result<Duration, Error> {
 /// The environment's default, read once: it is consulted on every allocation.
 fn env_timeout() -> Result<Duration, Error> {
     static FROM_ENV: OnceLock<Result<Duration, (String, String)>> = OnceLock::new();
-    let parsed = FROM_ENV.get_or_init(|| match std::env::var_os("ALLOCPORT_TIMEOUT_SECS") {
+    FROM_ENV
+        .get_or_init(|| timeout_from(&env::process))
+        .clone()
+        .map_err(|(value, reason)| Error::InvalidEnv {
+            var: ALLOCPORT_TIMEOUT_SECS,
+            value,
+            reason,
+        })
+}
+
+/// The timeout `env` sets, or the offending value and what is wrong with it.
+fn timeout_from(env: Env<'_>) -> Result<Duration, (String, String)> {
+    match env(ALLOCPORT_TIMEOUT_SECS) {
         None => Ok(DEFAULT_ALLOCATION_TIMEOUT),
         Some(raw) => {
             let text = raw.to_string_lossy().into_owned();
             parse_secs(&text).map_err(|reason| (text, reason))
         }
-    });
-    parsed.clone().map_err(|(value, reason)| Error::InvalidEnv {
-        var: "ALLOCPORT_TIMEOUT_SECS",
-        value,
-        reason,
-    })
+    }
 }
 
-pub(crate) fn parse_secs(text: &str) -> Result<Duration, String> {
+fn parse_secs(text: &str) -> Result<Duration, String> {
     let secs: f64 = text
         .trim()
         .parse()
@@ -71,6 +79,18 @@ mod tests {
     fn seconds_parse_with_fractions() {
         assert_eq!(parse_secs(" 2.5 ").unwrap(), Duration::from_millis(2500));
         assert_eq!(parse_secs("0").unwrap(), Duration::ZERO);
+    }
+
+    #[test]
+    fn the_variable_sets_the_timeout_and_a_bad_value_is_named() {
+        let env = env::fake(&[(ALLOCPORT_TIMEOUT_SECS, "1.5")]);
+        assert_eq!(timeout_from(&env), Ok(Duration::from_millis(1500)));
+        assert_eq!(
+            timeout_from(&env::fake(&[])),
+            Ok(DEFAULT_ALLOCATION_TIMEOUT)
+        );
+        let bad = env::fake(&[(ALLOCPORT_TIMEOUT_SECS, "soon")]);
+        assert_eq!(timeout_from(&bad).unwrap_err().0, "soon");
     }
 
     #[test]

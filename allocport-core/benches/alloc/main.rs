@@ -12,7 +12,6 @@ mod paired;
 mod procs;
 mod record;
 
-use std::collections::VecDeque;
 use std::hint::black_box;
 use std::process::ExitCode;
 use std::sync::Barrier;
@@ -232,9 +231,9 @@ fn paired_ratios(full: bool, ipv6: bool) -> Vec<paired::Paired> {
     out
 }
 
-/// What building the pool costs, with the public API: the pool itself is built once per
-/// process and cannot be rebuilt, so `build_and_shuffle` repeats its work on a copy of the
-/// ports, through the pool's own shuffle.
+/// The parts of building the pool that the public API can repeat. The pool itself is built
+/// once per process, with its order, so the whole build is timed in fresh processes
+/// (`procs::first_allocation`), where it runs as users get it.
 fn pool_initialisation(c: &mut Criterion, rec: &Recorder) {
     let mut g = c.benchmark_group("init");
     g.bench_function("ephemeral_range", |b| {
@@ -247,31 +246,13 @@ fn pool_initialisation(c: &mut Criterion, rec: &Recorder) {
             black_box(server_tcp_ports().unwrap());
         });
     });
-    g.bench_function("build_and_shuffle", |b| {
-        let mut seed = 1u64;
-        rec.iter(b, "init/build_and_shuffle", || {
-            let mut ports = server_tcp_ports().unwrap();
-            seed += 1;
-            shuffle(&mut ports, seed);
-            black_box(VecDeque::from(ports));
-        });
-    });
-    let built = server_tcp_ports().unwrap();
-    g.bench_function("shuffle", |b| {
-        let mut seed = 1u64;
-        rec.iter(b, "init/shuffle", || {
-            let mut ports = built.clone();
-            seed += 1;
-            shuffle(&mut ports, seed);
-            black_box(ports);
-        });
-    });
     g.finish();
 }
 
-/// The pool's own shuffle.
-fn shuffle(ports: &mut [u16], seed: u64) {
-    allocport_core::__private::shuffle_ports(ports, seed);
+/// Scatters `ports` over their range, as a shuffled pool's first ports are, in a fixed order
+/// so every run locks the same ones: sorted by a multiplicative hash (Knuth's constant).
+fn scatter(ports: &mut [u16]) {
+    ports.sort_by_key(|&p| u32::from(p).wrapping_mul(2_654_435_761));
 }
 
 /// `t` threads allocating and releasing with the default hosts; criterion's time per
@@ -339,7 +320,7 @@ fn holders(c: &mut Criterion, rec: &Recorder) {
     holders_fcntl(c, rec);
 }
 
-/// The kernel's side of holding ports, bare: `h` ports of a shuffled pool locked on one
+/// The kernel's side of holding ports, bare: `h` ports of a scattered pool locked on one
 /// scratch file, then lock + unlock of the next unheld ports in turn, as allocation does.
 /// The `_sharded` groups do the same over 64 and 256 files, port `p` on file `p % files` (so
 /// any range of ports spreads over all of them): the kernel walks a file's whole lock list on
@@ -347,7 +328,7 @@ fn holders(c: &mut Criterion, rec: &Recorder) {
 #[cfg(unix)]
 fn holders_fcntl(c: &mut Criterion, rec: &Recorder) {
     let mut ports = server_tcp_ports().unwrap();
-    shuffle(&mut ports, 7);
+    scatter(&mut ports);
     for (group, shards) in [
         ("holders_fcntl", 1),
         ("holders_fcntl_sharded", 64),
@@ -554,14 +535,6 @@ fn summary(rec: &Recorder, ipv6: bool, pairs: &[paired::Paired], p: &Processes, 
         "| `server_tcp_ports()` (OS pool) | {} |",
         show(med("init/server_tcp_ports"))
     );
-    println!(
-        "| `server_tcp_ports()` + shuffle + `VecDeque` (the pool's build) | {} |",
-        show(med("init/build_and_shuffle"))
-    );
-    println!(
-        "| of which the shuffle (on a copy) | {} |",
-        show(med("init/shuffle"))
-    );
     if let Some(f) = &p.first {
         println!(
             "| first allocation in a fresh process, timed inside ({} ports, median of {}) | {} |",
@@ -692,15 +665,15 @@ fn summary(rec: &Recorder, ipv6: bool, pairs: &[paired::Paired], p: &Processes, 
         judged(pair_ratio(2), 1.0),
         ratio(med("alloc/default_v4"), med("peer/portpicker"))
     );
+    let one_time = p
+        .first
+        .as_ref()
+        .map(|f| f.first_inside.saturating_sub(f.second_inside));
     println!(
-        "| pool initialisation under 1 ms | {} (build {}; one-time cost in a fresh process {}) |",
-        verdict(med("init/build_and_shuffle").map(|d| d < Duration::from_millis(1))),
-        show(med("init/build_and_shuffle")),
-        show(
-            p.first
-                .as_ref()
-                .map(|f| f.first_inside.saturating_sub(f.second_inside))
-        )
+        "| pool initialisation under 1 ms | {} (one-time cost in a fresh process {}; `server_tcp_ports()` {}) |",
+        verdict(one_time.map(|d| d < Duration::from_millis(1))),
+        show(one_time),
+        show(med("init/server_tcp_ports"))
     );
     let sizes_flat = smallest.map(|s| {
         p.sizes

@@ -1,0 +1,69 @@
+//! The environment variables this crate reads, and the one way it reads them.
+//!
+//! Every reader takes an [`Env`] instead of calling `std::env` itself, so unit tests hand it
+//! a fake environment: setting real variables would race with every other test thread.
+
+use std::ffi::OsString;
+
+/// Comma-separated ports and ranges for the pool.
+pub(crate) const PYSYS_PORTS: &str = "PYSYS_PORTS";
+/// A file of `PYSYS_PORTS` specifications, one a line.
+pub(crate) const PYSYS_PORTS_FILE: &str = "PYSYS_PORTS_FILE";
+/// Seconds an allocation waits when every port is held.
+pub(crate) const ALLOCPORT_TIMEOUT_SECS: &str = "ALLOCPORT_TIMEOUT_SECS";
+/// The directory of the cross-process lock files.
+pub(crate) const ALLOCPORT_LOCK_DIR: &str = "ALLOCPORT_LOCK_DIR";
+/// Set (and not `0`) to print the allocation statistics at exit.
+pub(crate) const ALLOCPORT_STATS: &str = "ALLOCPORT_STATS";
+/// cargo-nextest's number for the running test, unique among those running now.
+pub(crate) const NEXTEST_TEST_GLOBAL_SLOT: &str = "NEXTEST_TEST_GLOBAL_SLOT";
+
+/// Reads one variable by name: [`process`] in the crate, a map in unit tests.
+pub(crate) type Env<'a> = &'a dyn Fn(&str) -> Option<OsString>;
+
+/// The process's real environment.
+pub(crate) fn process(name: &str) -> Option<OsString> {
+    std::env::var_os(name)
+}
+
+/// The variable's value, treating empty as unset (as PySys does).
+pub(crate) fn non_empty(env: Env<'_>, name: &str) -> Option<OsString> {
+    env(name).filter(|value| !value.is_empty())
+}
+
+/// Whether a yes/no variable is on: set, not empty and not `0`.
+pub(crate) fn flag(env: Env<'_>, name: &str) -> bool {
+    non_empty(env, name).is_some_and(|value| value != "0")
+}
+
+/// A fake environment holding `vars`, for unit tests.
+#[cfg(test)]
+pub(crate) fn fake(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<OsString> + use<> {
+    let vars: Vec<(String, OsString)> = vars
+        .iter()
+        .map(|(k, v)| (k.to_string(), OsString::from(v)))
+        .collect();
+    move |name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_counts_as_unset() {
+        let env = fake(&[(PYSYS_PORTS, ""), (PYSYS_PORTS_FILE, "f")]);
+        assert_eq!(non_empty(&env, PYSYS_PORTS), None);
+        assert_eq!(non_empty(&env, PYSYS_PORTS_FILE), Some("f".into()));
+        assert_eq!(non_empty(&env, ALLOCPORT_STATS), None);
+    }
+
+    #[test]
+    fn a_flag_is_on_unless_unset_empty_or_zero() {
+        for (value, on) in [("1", true), ("yes", true), ("0", false), ("", false)] {
+            let env = fake(&[(ALLOCPORT_STATS, value)]);
+            assert_eq!(flag(&env, ALLOCPORT_STATS), on, "{value:?}");
+        }
+        assert!(!flag(&fake(&[]), ALLOCPORT_STATS));
+    }
+}

@@ -1,0 +1,41 @@
+//! Ports never handed out, process-wide: browsers' refused ports and the caller's additions.
+
+use std::collections::BTreeSet;
+
+use crate::portset::PortSet;
+
+/// Ports some web browsers refuse to connect to, never allocated by default (PySys's
+/// `excludedTCPPorts`): a browser-driven test against a server on one of them would fail.
+pub const DEFAULT_EXCLUDED_TCP_PORTS: [u16; 17] = [
+    1719, 1720, 1723, 2049, 3659, 4045, 5060, 5061, 6000, 6566, 6665, 6666, 6667, 6668, 6669, 6697,
+    10080,
+];
+
+static EXCLUDED: PortSet = PortSet::with(&DEFAULT_EXCLUDED_TCP_PORTS);
+
+/// The ports that are never allocated, process-wide; it starts as [`DEFAULT_EXCLUDED_TCP_PORTS`].
+///
+/// ```
+/// use allocport_core::{excluded_tcp_ports, DEFAULT_EXCLUDED_TCP_PORTS};
+/// assert!(DEFAULT_EXCLUDED_TCP_PORTS.iter().all(|p| excluded_tcp_ports().contains(p)));
+/// ```
+pub fn excluded_tcp_ports() -> BTreeSet<u16> {
+    EXCLUDED.iter().collect()
+}
+
+/// Adds ports to the excluded set. They leave later
+/// [`server_tcp_ports`](crate::server_tcp_ports) results, and a pool that already exists never
+/// hands them out again (ports held now stay held until dropped).
+///
+/// ```
+/// allocport_core::exclude_tcp_ports([20000, 20001]);
+/// assert!(allocport_core::excluded_tcp_ports().contains(&20001));
+/// ```
+pub fn exclude_tcp_ports(ports: impl IntoIterator<Item = u16>) {
+    ports.into_iter().for_each(|port| EXCLUDED.insert(port));
+}
+
+/// Whether `port` is excluded; one atomic load, as the pool asks on every take.
+pub(crate) fn is_excluded(port: u16) -> bool {
+    EXCLUDED.contains(port)
+}

@@ -1,0 +1,97 @@
+//! Unix: POSIX `fcntl` record locks and a 0700 directory owned by this user.
+
+use std::fs::{DirBuilder, File, OpenOptions};
+use std::io;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::path::Path;
+
+use super::Holder;
+
+pub(super) fn default_dir_name() -> String {
+    format!("allocport-{}", euid())
+}
+
+fn euid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+/// Creates a directory only this user can enter.
+pub(super) fn create_private_dir(dir: &Path) -> io::Result<()> {
+    DirBuilder::new().mode(0o700).create(dir)
+}
+
+/// Options that create a file only this user can touch and never follow a symlink.
+pub(super) fn no_follow_options() -> OpenOptions {
+    let mut options = OpenOptions::new();
+    options
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC);
+    options
+}
+
+/// Insists that `meta` is this user's and that nobody else can enter or touch it.
+pub(super) fn check_private(meta: &std::fs::Metadata, wanted: &str) -> Result<(), String> {
+    if meta.uid() != euid() {
+        return Err(format!(
+            "it is owned by uid {}, not by this user (uid {})",
+            meta.uid(),
+            euid()
+        ));
+    }
+    if meta.mode() & 0o077 != 0 {
+        return Err(format!(
+            "its mode {:04o} lets other users in; it must be {wanted}",
+            meta.mode() & 0o7777
+        ));
+    }
+    Ok(())
+}
+
+/// A one-byte record lock for `port`. The lock kinds are `c_int` on Linux but `c_short`
+/// on the BSDs, hence the widening.
+fn flock(kind: impl Into<i64>, port: u16) -> libc::flock {
+    // SAFETY: flock is plain data; all-zero is a valid value, and the fields are set below.
+    let mut lock: libc::flock = unsafe { std::mem::zeroed() };
+    lock.l_type = kind.into() as _;
+    lock.l_whence = libc::SEEK_SET as _;
+    lock.l_start = libc::off_t::from(port);
+    lock.l_len = 1;
+    lock
+}
+
+fn fcntl(file: &File, cmd: libc::c_int, lock: &mut libc::flock) -> io::Result<()> {
+    // SAFETY: the descriptor is open for the call and `lock` is a valid flock.
+    let rc = unsafe { libc::fcntl(file.as_raw_fd(), cmd, lock as *mut libc::flock) };
+    if rc == -1 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+pub(super) fn try_lock(file: &File, port: u16) -> io::Result<bool> {
+    match fcntl(file, libc::F_SETLK, &mut flock(libc::F_WRLCK, port)) {
+        Ok(()) => Ok(true),
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EACCES | libc::EAGAIN)) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+pub(super) fn unlock(file: &File, port: u16) -> io::Result<()> {
+    fcntl(file, libc::F_SETLK, &mut flock(libc::F_UNLCK, port))
+}
+
+/// Which process's lock would block a write lock on `port` (`F_GETLK`), which tests
+/// without taking anything.
+pub(super) fn holder(file: &File, port: u16) -> io::Result<Option<Holder>> {
+    let mut lock = flock(libc::F_WRLCK, port);
+    fcntl(file, libc::F_GETLK, &mut lock)?;
+    if i64::from(lock.l_type) == i64::from(libc::F_UNLCK) {
+        return Ok(None);
+    }
+    Ok(Some(Holder {
+        pid: u32::try_from(lock.l_pid).ok(),
+    }))
+}

@@ -1,0 +1,81 @@
+//! Windows: `LockFileEx` byte-range locks; the per-user temporary directory keeps others out.
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::windows::fs::OpenOptionsExt;
+use std::os::windows::io::AsRawHandle;
+use std::path::Path;
+
+use windows_sys::Win32::Foundation::{ERROR_LOCK_VIOLATION, HANDLE};
+use windows_sys::Win32::Storage::FileSystem::{
+    FILE_FLAG_OPEN_REPARSE_POINT, LOCKFILE_EXCLUSIVE_LOCK, LOCKFILE_FAIL_IMMEDIATELY, LockFileEx,
+    UnlockFileEx,
+};
+use windows_sys::Win32::System::IO::OVERLAPPED;
+
+use super::Holder;
+
+pub(super) fn default_dir_name() -> String {
+    "allocport".into()
+}
+
+pub(super) fn create_private_dir(dir: &Path) -> io::Result<()> {
+    std::fs::create_dir(dir)
+}
+
+/// Options that open a reparse point (symlink, junction) itself rather than its target,
+/// which the regular-file check then refuses.
+pub(super) fn no_follow_options() -> OpenOptions {
+    let mut options = OpenOptions::new();
+    options.custom_flags(FILE_FLAG_OPEN_REPARSE_POINT);
+    options
+}
+
+/// The temporary directory is per user on Windows and its ACL keeps others out.
+pub(super) fn check_private(_meta: &std::fs::Metadata, _wanted: &str) -> Result<(), String> {
+    Ok(())
+}
+
+fn overlapped(port: u16) -> OVERLAPPED {
+    // SAFETY: OVERLAPPED is plain data; all-zero is valid, and the offset is set below.
+    let mut o: OVERLAPPED = unsafe { std::mem::zeroed() };
+    o.Anonymous.Anonymous.Offset = u32::from(port);
+    o
+}
+
+pub(super) fn try_lock(file: &File, port: u16) -> io::Result<bool> {
+    let mut o = overlapped(port);
+    let flags = LOCKFILE_EXCLUSIVE_LOCK | LOCKFILE_FAIL_IMMEDIATELY;
+    // SAFETY: the handle is open for the call and `o` outlives it (the call is synchronous).
+    let ok = unsafe { LockFileEx(file.as_raw_handle() as HANDLE, flags, 0, 1, 0, &mut o) };
+    if ok != 0 {
+        return Ok(true);
+    }
+    let e = io::Error::last_os_error();
+    if e.raw_os_error() == Some(ERROR_LOCK_VIOLATION as i32) {
+        Ok(false)
+    } else {
+        Err(e)
+    }
+}
+
+pub(super) fn unlock(file: &File, port: u16) -> io::Result<()> {
+    let mut o = overlapped(port);
+    // SAFETY: as in try_lock.
+    let ok = unsafe { UnlockFileEx(file.as_raw_handle() as HANDLE, 0, 1, 0, &mut o) };
+    if ok != 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Windows cannot name a lock's owner: probe the port by locking and unlocking it. A port
+/// this process holds shows as held too (its lock is on the same handle).
+pub(super) fn holder(file: &File, port: u16) -> io::Result<Option<Holder>> {
+    if try_lock(file, port)? {
+        unlock(file, port)?;
+        return Ok(None);
+    }
+    Ok(Some(Holder { pid: None }))
+}
