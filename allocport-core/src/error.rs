@@ -5,30 +5,7 @@ use std::io;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// Where a port specification came from, for error messages.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SpecOrigin {
-    /// The `PYSYS_PORTS` environment variable.
-    Env,
-    /// A line of the file named by `PYSYS_PORTS_FILE` (lines count from 1).
-    File {
-        /// The file's path.
-        path: PathBuf,
-        /// The line the token is on, from 1.
-        line: usize,
-    },
-}
-
-impl std::fmt::Display for SpecOrigin {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            SpecOrigin::Env => f.write_str("PYSYS_PORTS"),
-            SpecOrigin::File { path, line } => {
-                write!(f, "PYSYS_PORTS_FILE {}, line {line}", path.display())
-            }
-        }
-    }
-}
+use crate::source::PortSource;
 
 /// Everything that can go wrong when building the pool or allocating a port.
 ///
@@ -44,10 +21,12 @@ impl std::fmt::Display for SpecOrigin {
 #[non_exhaustive]
 pub enum Error {
     /// A token of `PYSYS_PORTS` or of a `PYSYS_PORTS_FILE` line is not a port or a range.
-    #[error("{origin}: {token:?} {reason}")]
+    #[error("{}: {token:?} {reason}", .origin.place(*.line))]
     InvalidPortSpec {
-        /// Where the token was read.
-        origin: SpecOrigin,
+        /// Where the token was read: [`PortSource::Env`] or [`PortSource::File`].
+        origin: PortSource,
+        /// The line of the file the token is on, from 1; `None` for `PYSYS_PORTS`.
+        line: Option<usize>,
         /// The offending token, as written.
         token: String,
         /// What is wrong with it.
@@ -79,11 +58,11 @@ pub enum Error {
     },
     /// The pool would have no port in it.
     #[error(
-        "the pool of server TCP ports is empty: {source_desc} leaves no port once the excluded ports are removed"
+        "the pool of server TCP ports is empty: {origin} leaves no port once the excluded ports are removed"
     )]
     EmptyPool {
-        /// Where the ports came from, with its value.
-        source_desc: String,
+        /// Where the ports came from.
+        origin: PortSource,
     },
     /// An environment variable of this crate has a value it cannot use.
     #[error("{var}: {value:?} {reason}")]

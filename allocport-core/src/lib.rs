@@ -66,10 +66,10 @@
 
 #![warn(missing_docs)]
 
-// Layers, each using only those above it in this list: `env`, `error`, `portset`; `spec`,
-// `ephemeral`, `exclude`, `server_ports` (which ports); `lock`, `host`, `probe`, `claim` (taking
-// one port); `order`, `timeout`, `stats`, `pool` (the queue and the waiting); `owner` (the
-// API); `introspect` (read-only views of all of it).
+// Layers, each using only those before it in this list: `env`, `source`, `error`, `portset`;
+// `spec`, `ephemeral`, `exclude`, `server_ports` (which ports); `lock`, `host`, `probe`,
+// `claim` (taking one port); `order`, `timeout`, `stats`, `pool` (the queue and the waiting);
+// `owner` (the API); `introspect` (read-only views of all of it).
 mod claim;
 mod env;
 mod ephemeral;
@@ -84,6 +84,7 @@ mod pool;
 mod portset;
 mod probe;
 mod server_ports;
+mod source;
 mod spec;
 mod stats;
 mod timeout;
@@ -93,7 +94,7 @@ mod timeout;
 pub mod __private;
 
 pub use ephemeral::ephemeral_tcp_port_range;
-pub use error::{Error, SpecOrigin};
+pub use error::Error;
 pub use exclude::{DEFAULT_EXCLUDED_TCP_PORTS, exclude_tcp_ports, excluded_tcp_ports};
 pub use host::AddressFamily;
 pub use introspect::{
@@ -102,7 +103,8 @@ pub use introspect::{
 };
 pub use lock::lock_dir;
 pub use owner::{DEFAULT_HOSTS, TcpPortOwner};
-pub use server_ports::{PortSource, ServerPorts, server_tcp_ports, server_tcp_ports_with_source};
+pub use server_ports::{ServerPorts, server_tcp_ports, server_tcp_ports_with_source};
+pub use source::PortSource;
 pub use spec::format_ports_spec;
 pub use stats::PortAllocationStats;
 pub use timeout::{DEFAULT_ALLOCATION_TIMEOUT, allocation_timeout, set_allocation_timeout};

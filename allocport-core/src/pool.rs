@@ -17,7 +17,8 @@ use crate::exclude::is_excluded;
 use crate::host::CheckAddr;
 use crate::order::{arrange, nextest_slot};
 use crate::portset::PortSet;
-use crate::server_ports::{PortSource, ServerPorts, server_tcp_ports_with_source};
+use crate::server_ports::{ServerPorts, server_tcp_ports_with_source};
+use crate::source::PortSource;
 use crate::stats::PortAllocationStats;
 use crate::timeout::allocation_timeout;
 
@@ -171,7 +172,7 @@ impl Pool {
         let size = self.usage.size.load(Relaxed);
         if size == 0 {
             return Err(Error::EmptyPool {
-                source_desc: self.source.to_string(),
+                origin: self.source.clone(),
             });
         }
         if n > size {

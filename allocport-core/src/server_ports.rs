@@ -2,13 +2,13 @@
 //! 1024 up that is outside the OS's ephemeral range; always minus the
 //! [excluded ports](crate::excluded_tcp_ports).
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 use crate::env::{self, Env, PYSYS_PORTS, PYSYS_PORTS_FILE};
 use crate::ephemeral::ephemeral_tcp_port_range;
-use crate::error::{Error, SpecOrigin};
+use crate::error::Error;
 use crate::exclude::is_excluded;
+use crate::source::PortSource;
 use crate::spec::parse_spec;
 
 /// The lowest port the OS-derived pool offers: ports below it need privileges on most systems.
@@ -16,51 +16,6 @@ const FIRST_UNPRIVILEGED_PORT: u16 = 1024;
 
 /// Below this many ports left outside the ephemeral range, the range is ignored with a warning.
 const MIN_USEFUL_POOL: usize = 50;
-
-/// Where the server ports come from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum PortSource {
-    /// The `PYSYS_PORTS` environment variable, with its value.
-    Env(String),
-    /// The file named by `PYSYS_PORTS_FILE`.
-    File(PathBuf),
-    /// Ports 1024-65535 outside the OS's ephemeral range, given inclusively.
-    Os {
-        /// The ephemeral range left out.
-        ephemeral: (u16, u16),
-    },
-    /// Ports 1024-49151, because fewer than 50 ports lie outside the OS's ephemeral range.
-    OsFallback {
-        /// The ephemeral range that left too few ports.
-        ephemeral: (u16, u16),
-    },
-}
-
-impl fmt::Display for PortSource {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            PortSource::Env(value) => write!(f, "PYSYS_PORTS={value:?}"),
-            PortSource::File(path) => {
-                write!(f, "PYSYS_PORTS_FILE={:?}", path.display().to_string())
-            }
-            PortSource::Os {
-                ephemeral: (min, max),
-            } => {
-                write!(
-                    f,
-                    "ports 1024-65535 outside the OS's ephemeral range {min}-{max}"
-                )
-            }
-            PortSource::OsFallback {
-                ephemeral: (min, max),
-            } => write!(
-                f,
-                "ports 1024-49151 (the OS's ephemeral range {min}-{max} leaves fewer than 50 ports)"
-            ),
-        }
-    }
-}
 
 /// The server ports and where they came from, as [`server_tcp_ports_with_source`] returns them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,7 +69,8 @@ pub(crate) fn server_ports_from(
             value: raw.to_string_lossy().into_owned(),
             reason: "is not UTF-8".to_owned(),
         })?;
-        (parse_spec(&spec, &SpecOrigin::Env)?, PortSource::Env(spec))
+        let source = PortSource::Env(spec.clone());
+        (parse_spec(&spec, &source, None)?, source)
     } else if let Some(path) = env::non_empty(env, PYSYS_PORTS_FILE) {
         let path = PathBuf::from(path);
         (read_ports_file(&path)?, PortSource::File(path))
@@ -128,9 +84,7 @@ pub(crate) fn server_ports_from(
     ports.sort_unstable();
     ports.dedup();
     if ports.is_empty() {
-        return Err(Error::EmptyPool {
-            source_desc: source.to_string(),
-        });
+        return Err(Error::EmptyPool { origin: source });
     }
     Ok(ServerPorts { ports, source })
 }
@@ -140,6 +94,7 @@ fn read_ports_file(path: &Path) -> Result<Vec<u16>, Error> {
         path: path.to_owned(),
         source,
     })?;
+    let origin = PortSource::File(path.to_owned());
     let mut ports = Vec::new();
     for (index, line) in bytes.split(|&b| b == b'\n').enumerate() {
         let line_number = index + 1;
@@ -147,11 +102,8 @@ fn read_ports_file(path: &Path) -> Result<Vec<u16>, Error> {
             path: path.to_owned(),
             line: line_number,
         })?;
-        let origin = SpecOrigin::File {
-            path: path.to_owned(),
-            line: line_number,
-        };
-        ports.extend(parse_spec(line.trim_end_matches('\r'), &origin)?);
+        let line = line.trim_end_matches('\r');
+        ports.extend(parse_spec(line, &origin, Some(line_number))?);
     }
     Ok(ports)
 }

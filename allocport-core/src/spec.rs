@@ -1,22 +1,29 @@
 //! Parsing of `PYSYS_PORTS` specifications: comma-separated ports and inclusive `min-max`
 //! ranges, with white space allowed around numbers and dashes.
 
-use crate::error::{Error, SpecOrigin};
+use crate::error::Error;
+use crate::source::PortSource;
 
 /// Parses one specification into the ports it names, in the order written.
 ///
 /// Empty tokens (as in a trailing comma) are skipped. A reversed range such as `65020-65018`
 /// names no port and logs a warning, as PySys does.
-pub(crate) fn parse_spec(spec: &str, origin: &SpecOrigin) -> Result<Vec<u16>, Error> {
+/// `origin` and `line` say where it was read, for messages.
+pub(crate) fn parse_spec(
+    spec: &str,
+    origin: &PortSource,
+    line: Option<usize>,
+) -> Result<Vec<u16>, Error> {
     let mut ports = Vec::new();
     for token in spec.split(',') {
         if token.trim().is_empty() {
             continue;
         }
-        let (min, max) = parse_token(token, origin)?;
+        let (min, max) = parse_token(token, origin, line)?;
         if min > max {
             log::warn!(
-                "{origin}: range {:?} is reversed and names no port",
+                "{}: range {:?} is reversed and names no port",
+                origin.place(line),
                 token.trim()
             );
             continue;
@@ -27,9 +34,10 @@ pub(crate) fn parse_spec(spec: &str, origin: &SpecOrigin) -> Result<Vec<u16>, Er
 }
 
 /// Parses a port or an inclusive range into its bounds.
-fn parse_token(token: &str, origin: &SpecOrigin) -> Result<(u16, u16), Error> {
+fn parse_token(token: &str, origin: &PortSource, line: Option<usize>) -> Result<(u16, u16), Error> {
     let invalid = |reason: &str| Error::InvalidPortSpec {
         origin: origin.clone(),
+        line,
         token: token.trim().to_owned(),
         reason: reason.to_owned(),
     };
@@ -110,7 +118,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn parse(spec: &str) -> Result<Vec<u16>, Error> {
-        parse_spec(spec, &SpecOrigin::Env)
+        parse_spec(spec, &PortSource::Env(spec.to_owned()), None)
     }
 
     fn message(spec: &str) -> String {
@@ -174,11 +182,10 @@ mod tests {
 
     #[test]
     fn file_origin_names_path_and_line() {
-        let origin = SpecOrigin::File {
-            path: "/x/ports.txt".into(),
-            line: 3,
-        };
-        let msg = parse_spec("junk", &origin).unwrap_err().to_string();
+        let origin = PortSource::File("/x/ports.txt".into());
+        let msg = parse_spec("junk", &origin, Some(3))
+            .unwrap_err()
+            .to_string();
         assert_eq!(
             msg,
             r#"PYSYS_PORTS_FILE /x/ports.txt, line 3: "junk" is not a port number"#
