@@ -64,8 +64,6 @@
 //! cargo-nextest, each test process starts in a different part of the pool (from
 //! `NEXTEST_TEST_GLOBAL_SLOT`), so concurrent tests rarely even try the same port.
 
-#![warn(missing_docs)]
-
 // Layers, each using only those before it in this list: `env`, `source`, `error`, `portset`;
 // `spec`, `ephemeral`, `exclude`, `server_ports` (which ports); `lock`, `host`, `probe`,
 // `claim` (taking one port); `order`, `timeout`, `stats`, `pool` (the queue and the waiting);
