@@ -244,17 +244,17 @@ mod tests {
         assert!(err.to_string().contains("probe"));
     }
 
-    fn temp_file(name: &str, contents: &[u8]) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("allocport-unit-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join(name);
+    /// A file holding `contents`, removed with the returned directory.
+    fn temp_file(name: &str, contents: &[u8]) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(name);
         std::fs::write(&path, contents).unwrap();
-        path
+        (dir, path)
     }
 
     #[test]
     fn ports_file_with_blank_lines_and_crlf() {
-        let path = temp_file("ok.txt", b"2000\r\n\r\n2001-2002\n 3000 \n");
+        let (_dir, path) = temp_file("ok.txt", b"2000\r\n\r\n2001-2002\n 3000 \n");
         let server = run(
             &[("PYSYS_PORTS_FILE", path.to_str().unwrap())],
             LINUX_DEFAULT,
@@ -266,7 +266,7 @@ mod tests {
 
     #[test]
     fn ports_file_garbage_line_names_path_line_and_token() {
-        let path = temp_file("bad.txt", b"2000\n\nfoo\n");
+        let (_dir, path) = temp_file("bad.txt", b"2000\n\nfoo\n");
         let msg = run(
             &[("PYSYS_PORTS_FILE", path.to_str().unwrap())],
             LINUX_DEFAULT,
@@ -282,7 +282,7 @@ mod tests {
 
     #[test]
     fn ports_file_not_utf8_names_path_and_line() {
-        let path = temp_file("latin1.txt", b"2000\n\xe9\xff\n");
+        let (_dir, path) = temp_file("latin1.txt", b"2000\n\xe9\xff\n");
         let msg = run(
             &[("PYSYS_PORTS_FILE", path.to_str().unwrap())],
             LINUX_DEFAULT,
