@@ -5,6 +5,7 @@ use std::io;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::family::AddressFamily;
 use crate::source::PortSource;
 
 /// Everything that can go wrong when building the pool or allocating a port.
@@ -88,7 +89,7 @@ pub enum Error {
         /// The host as given.
         host: String,
         /// The family asked for.
-        family: crate::AddressFamily,
+        family: AddressFamily,
         /// The resolver's answer.
         reason: String,
     },

@@ -1,52 +1,10 @@
 //! Hosts to check a port on, resolved once per allocation to the addresses the bind check
 //! ([`crate::probe`]) tries.
 
-use std::fmt;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, ToSocketAddrs};
+use std::net::{IpAddr, ToSocketAddrs};
 
 use crate::error::Error;
-
-/// The address family a port is checked in, like PySys's `socketAddressFamily`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum AddressFamily {
-    /// IPv4 (`AF_INET`), the default.
-    #[default]
-    Ipv4,
-    /// IPv6 (`AF_INET6`).
-    Ipv6,
-}
-
-impl fmt::Display for AddressFamily {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            AddressFamily::Ipv4 => "IPv4",
-            AddressFamily::Ipv6 => "IPv6",
-        })
-    }
-}
-
-impl AddressFamily {
-    fn wildcard(self) -> IpAddr {
-        match self {
-            AddressFamily::Ipv4 => Ipv4Addr::UNSPECIFIED.into(),
-            AddressFamily::Ipv6 => Ipv6Addr::UNSPECIFIED.into(),
-        }
-    }
-
-    fn loopback(self) -> IpAddr {
-        match self {
-            AddressFamily::Ipv4 => Ipv4Addr::LOCALHOST.into(),
-            AddressFamily::Ipv6 => Ipv6Addr::LOCALHOST.into(),
-        }
-    }
-
-    fn matches(self, ip: &IpAddr) -> bool {
-        matches!(
-            (self, ip),
-            (AddressFamily::Ipv4, IpAddr::V4(_)) | (AddressFamily::Ipv6, IpAddr::V6(_))
-        )
-    }
-}
+use crate::family::AddressFamily;
 
 /// One host to check, with the address it resolved to.
 #[derive(Debug, Clone)]
@@ -123,6 +81,7 @@ fn resolve_one(host: &str, family: AddressFamily) -> Result<IpAddr, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::Ipv6Addr;
 
     #[test]
     fn empty_host_is_the_wildcard_and_localhost_the_loopback() {

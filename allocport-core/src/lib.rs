@@ -64,15 +64,16 @@
 //! cargo-nextest, each test process starts in a different part of the pool (from
 //! `NEXTEST_TEST_GLOBAL_SLOT`), so concurrent tests rarely even try the same port.
 
-// Layers, each using only those before it in this list: `env`, `source`, `error`, `portset`;
-// `spec`, `ephemeral`, `exclude`, `server_ports` (which ports); `lock`, `host`, `probe`,
-// `claim` (taking one port); `order`, `timeout`, `stats`, `pool` (the queue and the waiting);
-// `owner` (the API); `introspect` (read-only views of all of it).
+// Layers, each using only those before it in this list: `env`, `source`, `family`, `error`,
+// `portset`; `spec`, `ephemeral`, `exclude`, `server_ports` (which ports); `lock`, `host`,
+// `probe`, `claim` (taking one port); `order`, `timeout`, `stats`, `pool` (the queue and the
+// waiting); `owner` (the API); `introspect` (read-only views of all of it).
 mod claim;
 mod env;
 mod ephemeral;
 mod error;
 mod exclude;
+mod family;
 mod host;
 mod introspect;
 mod lock;
@@ -94,7 +95,7 @@ pub mod __private;
 pub use ephemeral::ephemeral_tcp_port_range;
 pub use error::Error;
 pub use exclude::{DEFAULT_EXCLUDED_TCP_PORTS, exclude_tcp_ports, excluded_tcp_ports};
-pub use host::AddressFamily;
+pub use family::AddressFamily;
 pub use introspect::{
     PortHolder, held_tcp_ports, is_tcp_port_held, log_port_allocation_stats, port_allocation_stats,
     tcp_port_holders,

@@ -3,7 +3,8 @@
 use std::fmt;
 
 use crate::error::Error;
-use crate::host::{AddressFamily, resolve};
+use crate::family::AddressFamily;
+use crate::host::resolve;
 use crate::pool::pool;
 
 /// The hosts PySys checks by default: every IPv4 interface (`""`) and localhost.
