@@ -40,6 +40,7 @@ pub struct PortHolder {
     /// The holding process, where the OS tells it (Unix does, Windows does not).
     pub pid: Option<u32>,
 }
+
 /// The ports that other processes hold right now, in port order, read from the lock files
 /// (ports this process holds are in [`held_tcp_ports`]). It answers
 /// "why does my allocation wait?", as the `allocport status` command does. It checks the lock
@@ -71,9 +72,9 @@ pub fn port_allocation_stats() -> PortAllocationStats {
 /// Logs the statistics at debug level through the `log` facade (target
 /// `allocport::port_allocation_stats`), like PySys's `logPortAllocationStats`, and returns them.
 ///
-/// To see them at process exit without a logger, set `ALLOCPORT_STATS=1`: the process then
-/// prints them to standard error as it exits (nextest shows a test's output when it fails, or
-/// always with `--no-capture`).
+/// To see them at process exit without a logger, set `ALLOCPORT_STATS=1` (it is read when the
+/// first allocation builds the pool): the process then prints them to standard error as it
+/// exits (nextest shows a test's output when it fails, or always with `--no-capture`).
 ///
 /// ```
 /// let stats = allocport_core::log_port_allocation_stats();
