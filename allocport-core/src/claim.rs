@@ -28,24 +28,46 @@ impl Claims {
         if !self.locks.try_lock(port)? {
             return Ok(false);
         }
-        let free = self.free_everywhere(addrs, port);
+        let free = free_everywhere(addrs, port);
         if !matches!(free, Ok(true)) {
             self.locks.unlock(port);
         }
         free
     }
 
-    fn free_everywhere(&self, addrs: &[CheckAddr], port: u16) -> Result<bool, Error> {
-        for addr in addrs {
-            if let Check::InUse = check_port(addr, port)? {
-                return Ok(false);
-            }
-        }
-        Ok(true)
-    }
-
     /// Gives back the lock of a claimed port.
     pub(crate) fn release(&self, port: u16) {
         self.locks.unlock(port);
+    }
+}
+
+/// Whether the bind check finds `port` free on every address.
+fn free_everywhere(addrs: &[CheckAddr], port: u16) -> Result<bool, Error> {
+    for addr in addrs {
+        if let Check::InUse = check_port(addr, port)? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{IpAddr, TcpListener};
+
+    #[test]
+    fn a_port_in_use_is_not_claimed_and_a_free_one_is() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let addrs = [CheckAddr {
+            host: "localhost".into(),
+            ip: IpAddr::from([127, 0, 0, 1]),
+        }];
+        let claims = Claims::open().unwrap();
+        assert!(!claims.claim(&addrs, port).unwrap());
+        drop(listener);
+        assert!(claims.claim(&addrs, port).unwrap());
+        claims.release(port);
     }
 }
