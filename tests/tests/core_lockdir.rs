@@ -7,11 +7,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
 use std::path::Path;
 use std::process::Command;
 
-use allocport_tests::{Probe, TempDir};
-
-fn probe_path() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_allocport-probe"))
-}
+use allocport_tests::{Spawn, TempDir, probe_command};
 
 fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
@@ -24,7 +20,7 @@ fn try_with_lock_dir(command: &mut Command, dir: &Path) -> String {
         .arg("try")
         .env("ALLOCPORT_LOCK_DIR", dir)
         .env("ALLOCPORT_TIMEOUT_SECS", "120");
-    let mut p = Probe::spawn_command(command);
+    let mut p = Spawn::new().start(command);
     let line = p.line();
     p.wait();
     line
@@ -32,7 +28,7 @@ fn try_with_lock_dir(command: &mut Command, dir: &Path) -> String {
 
 /// The error for lock directory `dir`, checking it names the directory and the variable.
 fn lock_dir_error(dir: &Path) -> String {
-    let line = try_with_lock_dir(&mut Command::new(probe_path()), dir);
+    let line = try_with_lock_dir(&mut probe_command(), dir);
     assert_named(&line, dir);
     line
 }
@@ -56,7 +52,7 @@ fn private_dir(path: &Path) {
 fn a_missing_lock_dir_is_created_private() {
     let tmp = TempDir::new("lockdir-new");
     let dir = tmp.path().join("locks");
-    let line = try_with_lock_dir(&mut Command::new(probe_path()), &dir);
+    let line = try_with_lock_dir(&mut probe_command(), &dir);
     assert!(line.starts_with("ok "), "{line}");
     assert_eq!(mode(&dir), 0o700);
     let files: Vec<_> = fs::read_dir(&dir)
@@ -164,12 +160,12 @@ fn an_unwritable_lock_dir_is_an_error() {
         // from a copy it can reach wherever this checkout lives.
         std::os::unix::fs::chown(&dir, Some(65534), Some(65534)).unwrap();
         let copy = tmp.path().join("allocport-probe");
-        fs::copy(probe_path(), &copy).unwrap();
+        fs::copy(probe_command().get_program(), &copy).unwrap();
         let mut command = Command::new(copy);
         command.uid(65534).gid(65534).env("TMPDIR", tmp.path());
         command
     } else {
-        Command::new(probe_path())
+        probe_command()
     };
     let line = try_with_lock_dir(&mut command, &dir);
     assert_named(&line, &dir);

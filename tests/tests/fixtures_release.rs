@@ -2,7 +2,7 @@
 //! that cannot allocate fails its test with the fixture's name and the error.
 //!
 //! The pool is built once per process from `PYSYS_PORTS`, so each check runs this test binary
-//! again as a child process (`current_exe`), with a two-port `PYSYS_PORTS`, a short
+//! again as a child process (`allocport_testkit::rerun_tests`), with a two-port `PYSYS_PORTS`, a short
 //! `ALLOCPORT_TIMEOUT_SECS`, `--ignored --test-threads=1` and a name filter: real rstest tests
 //! marked `#[ignore]` then run one after another in that process. Most of them need both ports
 //! of the pool, so a port not released by an earlier test makes a later one time out and
@@ -12,7 +12,7 @@
 //! so `cargo test -- --ignored` outside this harness does not fail on them.
 
 use std::collections::BTreeSet;
-use std::process::{Command, ExitStatus};
+use std::process::ExitStatus;
 use std::time::Duration;
 
 use allocport_core::{AddressFamily, DEFAULT_HOSTS, format_ports_spec, is_tcp_port_held};
@@ -20,6 +20,7 @@ use allocport_fixtures::{
     HeldTcpListener, TcpPortOwner, ipv6_tcp_port, localhost_tcp_port, tcp_listener, tcp_port,
     tcp_ports,
 };
+use allocport_testkit::rerun_tests;
 use allocport_tests::output_within;
 use rstest::{fixture, rstest};
 
@@ -276,8 +277,8 @@ fn two_free_ports() -> Vec<u16> {
 /// child with `role` and `pysys_ports`; kills it if it outlives [`CHILD_DEADLINE`].
 fn run_child(role: &str, filter: &str, pysys_ports: &str) -> ChildRun {
     let out = output_within(
-        Command::new(std::env::current_exe().unwrap())
-            .args([filter, "--ignored", "--test-threads=1", "--nocapture"])
+        rerun_tests(filter)
+            .arg("--ignored")
             .env(CHILD_ENV, role)
             .env("PYSYS_PORTS", pysys_ports)
             .env("ALLOCPORT_TIMEOUT_SECS", CHILD_TIMEOUT_SECS)
