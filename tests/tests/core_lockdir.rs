@@ -43,6 +43,10 @@ fn mode(path: &Path) -> u32 {
     fs::symlink_metadata(path).unwrap().mode() & 0o7777
 }
 
+fn assert_empty(dir: &Path, what: &str) {
+    assert_eq!(fs::read_dir(dir).unwrap().count(), 0, "{what}");
+}
+
 fn private_dir(path: &Path) {
     fs::create_dir(path).unwrap();
     fs::set_permissions(path, fs::Permissions::from_mode(0o700)).unwrap();
@@ -89,11 +93,7 @@ fn a_symlink_in_place_of_the_lock_dir_is_not_followed() {
     symlink(&target, &dir).unwrap();
     let line = lock_dir_error(&dir);
     assert!(line.contains("symbolic link"), "{line}");
-    assert_eq!(
-        fs::read_dir(&target).unwrap().count(),
-        0,
-        "a file was created behind the symlink"
-    );
+    assert_empty(&target, "a file was created behind the symlink");
 }
 
 #[test]
@@ -121,11 +121,7 @@ fn a_lock_dir_others_can_enter_is_refused_and_left_alone() {
     let line = lock_dir_error(&dir);
     assert!(line.contains("mode 0777"), "{line}");
     assert_eq!(mode(&dir), 0o777, "the mode was changed");
-    assert_eq!(
-        fs::read_dir(&dir).unwrap().count(),
-        0,
-        "a file was created in it"
-    );
+    assert_empty(&dir, "a file was created in it");
 }
 
 #[test]
@@ -140,11 +136,7 @@ fn a_lock_dir_owned_by_another_user_is_refused() {
     std::os::unix::fs::chown(&dir, Some(65534), Some(65534)).unwrap();
     let line = lock_dir_error(&dir);
     assert!(line.contains("owned by uid 65534"), "{line}");
-    assert_eq!(
-        fs::read_dir(&dir).unwrap().count(),
-        0,
-        "a file was created in it"
-    );
+    assert_empty(&dir, "a file was created in it");
 }
 
 #[test]
@@ -173,7 +165,7 @@ fn an_unwritable_lock_dir_is_an_error() {
         line.contains(".lock") && line.contains("ermission denied"),
         "{line}"
     );
-    assert_eq!(fs::read_dir(&dir).unwrap().count(), 0);
+    assert_empty(&dir, "a file was created in it");
 }
 
 #[test]

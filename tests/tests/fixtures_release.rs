@@ -39,9 +39,13 @@ fn in_child(role: &str) -> bool {
     std::env::var(CHILD_ENV).is_ok_and(|r| r == role)
 }
 
-/// Checks the ports a probe got come from the child's two-port pool, that this process holds
-/// them, and reports them on stderr for the parent.
-fn report(test: &str, ports: &[u16]) {
+/// In a child run of `role` (elsewhere it does nothing): checks the ports a probe got come
+/// from the child's two-port pool, that this process holds them, and reports them on stderr
+/// for the parent.
+fn report_in(role: &str, test: &str, ports: &[u16]) {
+    if !in_child(role) {
+        return;
+    }
     let pool: BTreeSet<u16> = std::env::var("PYSYS_PORTS")
         .unwrap()
         .split(',')
@@ -64,20 +68,17 @@ fn ports_of(owners: &[TcpPortOwner]) -> Vec<u16> {
 #[rstest]
 #[ignore = "run by fixture_ports_are_released_when_each_test_ends"]
 fn probe_a_tcp_port(tcp_port: TcpPortOwner) {
-    if in_child("probe") {
-        report("probe_a_tcp_port", &[tcp_port.port()]);
-    }
+    report_in("probe", "probe_a_tcp_port", &[tcp_port.port()]);
 }
 
 #[rstest]
 #[ignore = "run by fixture_ports_are_released_when_each_test_ends"]
 fn probe_b_tcp_ports_takes_the_whole_pool(tcp_ports: Vec<TcpPortOwner>) {
-    if in_child("probe") {
-        report(
-            "probe_b_tcp_ports_takes_the_whole_pool",
-            &ports_of(&tcp_ports),
-        );
-    }
+    report_in(
+        "probe",
+        "probe_b_tcp_ports_takes_the_whole_pool",
+        &ports_of(&tcp_ports),
+    );
 }
 
 #[rstest]
@@ -86,9 +87,11 @@ fn probe_c_from_tcp_port_twice(
     #[from(tcp_port)] a: TcpPortOwner,
     #[from(tcp_port)] b: TcpPortOwner,
 ) {
-    if in_child("probe") {
-        report("probe_c_from_tcp_port_twice", &[a.port(), b.port()]);
-    }
+    report_in(
+        "probe",
+        "probe_c_from_tcp_port_twice",
+        &[a.port(), b.port()],
+    );
 }
 
 #[rstest]
@@ -97,9 +100,7 @@ fn probe_c_from_tcp_port_twice(
 #[case(3)]
 #[ignore = "run by fixture_ports_are_released_when_each_test_ends"]
 fn probe_d_each_case_takes_the_whole_pool(#[case] n: u32, #[with(2)] tcp_ports: Vec<TcpPortOwner>) {
-    if in_child("probe") {
-        report(&format!("probe_d_case_{n}"), &ports_of(&tcp_ports));
-    }
+    report_in("probe", &format!("probe_d_case_{n}"), &ports_of(&tcp_ports));
 }
 
 /// Two cases taking one port each. The pool hands out the least recently released port
@@ -110,9 +111,7 @@ fn probe_d_each_case_takes_the_whole_pool(#[case] n: u32, #[with(2)] tcp_ports: 
 #[case(2)]
 #[ignore = "run by fixture_ports_are_released_when_each_test_ends"]
 fn probe_e_case_gets_a_fresh_port(#[case] n: u32, tcp_port: TcpPortOwner) {
-    if in_child("probe") {
-        report(&format!("probe_e_case_{n}"), &[tcp_port.port()]);
-    }
+    report_in("probe", &format!("probe_e_case_{n}"), &[tcp_port.port()]);
 }
 
 #[rstest]
@@ -121,23 +120,21 @@ fn probe_f_localhost_ipv6_and_listener(
     localhost_tcp_port: TcpPortOwner,
     tcp_listener: HeldTcpListener,
 ) {
-    if in_child("probe") {
-        report(
-            "probe_f_localhost_ipv6_and_listener",
-            &[localhost_tcp_port.port(), tcp_listener.port()],
-        );
-    }
+    report_in(
+        "probe",
+        "probe_f_localhost_ipv6_and_listener",
+        &[localhost_tcp_port.port(), tcp_listener.port()],
+    );
 }
 
 #[rstest]
 #[ignore = "run by fixture_ports_are_released_when_each_test_ends"]
 fn probe_g_ipv6_with_another(ipv6_tcp_port: TcpPortOwner, tcp_port: TcpPortOwner) {
-    if in_child("probe") {
-        report(
-            "probe_g_ipv6_with_another",
-            &[ipv6_tcp_port.port(), tcp_port.port()],
-        );
-    }
+    report_in(
+        "probe",
+        "probe_g_ipv6_with_another",
+        &[ipv6_tcp_port.port(), tcp_port.port()],
+    );
 }
 
 #[rstest]
@@ -145,9 +142,7 @@ fn probe_g_ipv6_with_another(ipv6_tcp_port: TcpPortOwner, tcp_port: TcpPortOwner
 #[ignore = "run by fixture_ports_are_released_when_each_test_ends"]
 async fn probe_h_async(#[with(2)] tcp_ports: Vec<TcpPortOwner>) {
     tokio::task::yield_now().await;
-    if in_child("probe") {
-        report("probe_h_async", &ports_of(&tcp_ports));
-    }
+    report_in("probe", "probe_h_async", &ports_of(&tcp_ports));
 }
 
 /// A failing test must release its ports too (the owner drops while the panic unwinds).
@@ -155,9 +150,7 @@ async fn probe_h_async(#[with(2)] tcp_ports: Vec<TcpPortOwner>) {
 #[should_panic(expected = "failing on purpose")]
 #[ignore = "run by fixture_ports_are_released_when_each_test_ends"]
 fn probe_i_panicking_test(tcp_ports: Vec<TcpPortOwner>) {
-    if in_child("probe") {
-        report("probe_i_panicking_test", &ports_of(&tcp_ports));
-    }
+    report_in("probe", "probe_i_panicking_test", &ports_of(&tcp_ports));
     panic!(
         "failing on purpose while holding {:?}",
         ports_of(&tcp_ports)
@@ -167,12 +160,11 @@ fn probe_i_panicking_test(tcp_ports: Vec<TcpPortOwner>) {
 #[rstest]
 #[ignore = "run by fixture_ports_are_released_when_each_test_ends"]
 fn probe_j_last_still_gets_the_whole_pool(tcp_ports: Vec<TcpPortOwner>) {
-    if in_child("probe") {
-        report(
-            "probe_j_last_still_gets_the_whole_pool",
-            &ports_of(&tcp_ports),
-        );
-    }
+    report_in(
+        "probe",
+        "probe_j_last_still_gets_the_whole_pool",
+        &ports_of(&tcp_ports),
+    );
 }
 
 /// The pitfall the crate guide warns about: `#[once]` never drops its value.
@@ -185,17 +177,13 @@ fn port_held_forever() -> TcpPortOwner {
 #[rstest]
 #[ignore = "run by leaking_fixture_makes_later_tests_time_out"]
 fn leak_a_once_fixture(port_held_forever: &TcpPortOwner) {
-    if in_child("leak") {
-        report("leak_a_once_fixture", &[port_held_forever.port()]);
-    }
+    report_in("leak", "leak_a_once_fixture", &[port_held_forever.port()]);
 }
 
 #[rstest]
 #[ignore = "run by leaking_fixture_makes_later_tests_time_out"]
 fn leak_b_needs_the_whole_pool(tcp_ports: Vec<TcpPortOwner>) {
-    if in_child("leak") {
-        report("leak_b_needs_the_whole_pool", &ports_of(&tcp_ports));
-    }
+    report_in("leak", "leak_b_needs_the_whole_pool", &ports_of(&tcp_ports));
 }
 
 #[rstest]
