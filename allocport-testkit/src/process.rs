@@ -227,12 +227,32 @@ impl Process {
 
     /// Waits up to `limit` for the process to exit: its status, or `None` if it still runs.
     pub fn wait_within(&mut self, limit: Duration) -> Option<ExitStatus> {
+        self.wait_for(limit)
+            .unwrap_or_else(|e| panic!("{}: cannot check its state: {e}", self.name))
+    }
+
+    /// The exit status if the process has exited (reaping it), else `None`.
+    fn try_status(&mut self) -> Option<ExitStatus> {
+        self.wait_within(Duration::ZERO)
+    }
+
+    /// [`Process::wait_within`], with an error where the state cannot be checked (the drop
+    /// must not panic).
+    fn wait_for(&mut self, limit: Duration) -> std::io::Result<Option<ExitStatus>> {
         let start = Instant::now();
         loop {
-            if let Some(status) = self.try_status() {
-                return Some(status);
+            if self.status.is_none() {
+                self.status = self.child.try_wait()?;
             }
-            let left = limit.checked_sub(start.elapsed())?;
+            if self.status.is_some() {
+                return Ok(self.status);
+            }
+            let Some(left) = limit.checked_sub(start.elapsed()) else {
+                return Ok(None);
+            };
+            if left.is_zero() {
+                return Ok(None);
+            }
             match self.exited.recv_timeout(left) {
                 Ok(()) | Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => {
@@ -240,17 +260,6 @@ impl Process {
                 }
             }
         }
-    }
-
-    /// The exit status if the process has exited (reaping it), else `None`.
-    fn try_status(&mut self) -> Option<ExitStatus> {
-        if self.status.is_none() {
-            self.status = self
-                .child
-                .try_wait()
-                .unwrap_or_else(|e| panic!("{}: cannot check its state: {e}", self.name));
-        }
-        self.status
     }
 
     /// Waits for the process to exit (as [`Process::wait`]) and returns its status with what
@@ -282,7 +291,7 @@ impl Drop for Process {
         }
         if self.terminate_first {
             self::signal(self.pid(), Signal::Term);
-            if self.wait_within(GRACE).is_some() {
+            if matches!(self.wait_for(GRACE), Ok(Some(_))) {
                 return;
             }
         }
