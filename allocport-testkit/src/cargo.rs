@@ -58,8 +58,14 @@ pub fn cargo_example(name: &str) -> PathBuf {
 /// the port pool) or what must fail (a test checking another test's failure). Anything else a
 /// helper process does belongs in the `allocport-probe` binary.
 pub fn rerun_tests(filter: &str) -> Command {
-    let exe = std::env::current_exe().expect("the running test binary's path");
-    let mut command = Command::new(exe);
+    let mut command = this_binary();
     command.args([filter, "--test-threads=1", "--nocapture"]);
     command
+}
+
+/// The running test or bench binary again, as a child, with no arguments: what
+/// [`rerun_tests`] builds on, and how a benchmark starts itself in a child role (built with
+/// the same profile, and always there when the benchmark is).
+pub fn this_binary() -> Command {
+    Command::new(std::env::current_exe().expect("the running binary's path"))
 }

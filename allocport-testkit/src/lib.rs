@@ -7,8 +7,8 @@
 //!   dropped so a failing test leaves nothing running.
 //! - [`output_within`]: run a command to completion with its output captured, killing it and
 //!   failing the test if it overstays.
-//! - [`cargo_bin`], [`cargo_example`], [`rerun_tests`]: the binaries cargo built for this run,
-//!   including the running test binary itself.
+//! - [`cargo_bin`], [`cargo_example`], [`rerun_tests`], [`this_binary`]: the binaries cargo
+//!   built for this run, including the running test or bench binary itself.
 //! - [`TempDir`]: the workspace's one temporary-directory helper.
 //!
 //! Helpers panic with a message naming the process or path: they are for tests, where a panic
@@ -18,6 +18,6 @@ mod cargo;
 mod process;
 mod tempdir;
 
-pub use cargo::{cargo_bin, cargo_example, rerun_tests};
+pub use cargo::{cargo_bin, cargo_example, rerun_tests, this_binary};
 pub use process::{DEADLINE, Process, Signal, Spawn, output_within, signal};
 pub use tempdir::TempDir;

@@ -65,13 +65,14 @@ impl Spawn {
         self
     }
 
-    /// Starts `command`; panics, naming it, if it cannot start.
+    /// Starts `command`, whose stdin, stdout and stderr this sets; panics, naming it, if it
+    /// cannot start.
     pub fn start(self, command: &mut Command) -> Process {
         self.try_start(command)
             .unwrap_or_else(|e| panic!("cannot start {command:?}: {e}"))
     }
 
-    /// Starts `command`, or returns why it could not start.
+    /// Starts `command`, as [`Spawn::start`] does, or returns why it could not start.
     pub fn try_start(self, command: &mut Command) -> std::io::Result<Process> {
         let name = format!("{command:?}");
         command
@@ -142,16 +143,6 @@ pub struct Process {
 }
 
 impl Process {
-    /// Starts `program` with `args` and extra environment variables, the default way
-    /// ([`Spawn`]).
-    pub fn spawn(
-        program: impl AsRef<std::ffi::OsStr>,
-        args: &[&str],
-        envs: &[(&str, &str)],
-    ) -> Process {
-        Spawn::new().start(Command::new(program).args(args).envs(envs.iter().copied()))
-    }
-
     /// The process id.
     pub fn pid(&self) -> u32 {
         self.child.id()

@@ -2,9 +2,9 @@
 //! that cannot allocate fails its test with the fixture's name and the error.
 //!
 //! The pool is built once per process from `PYSYS_PORTS`, so each check runs this test binary
-//! again as a child process (`allocport_testkit::rerun_tests`), with a two-port `PYSYS_PORTS`, a short
-//! `ALLOCPORT_TIMEOUT_SECS`, `--ignored --test-threads=1` and a name filter: real rstest tests
-//! marked `#[ignore]` then run one after another in that process. Most of them need both ports
+//! again as a child process (`allocport_testkit::rerun_tests`), with a two-port `PYSYS_PORTS`,
+//! a short `ALLOCPORT_TIMEOUT_SECS`, `--ignored --test-threads=1` and a name filter: real
+//! rstest tests marked `#[ignore]` then run one after another in that process. Most of them need both ports
 //! of the pool, so a port not released by an earlier test makes a later one time out and
 //! fail. `leaking_fixture_makes_later_tests_time_out` shows that such a failure is detected.
 //!

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use allocport_testkit::{Process, Spawn};
+use allocport_testkit::{Process, Spawn, this_binary};
 
 use crate::child;
 
@@ -37,9 +37,8 @@ impl ChildRun {
 }
 
 /// A child in `mode`, with none of the parent's pool settings: each child sees only `envs`.
-fn command(mode: &str, envs: &[(&str, String)]) -> Result<Command, String> {
-    let exe = std::env::current_exe().map_err(|e| format!("finding the bench binary: {e}"))?;
-    let mut cmd = Command::new(exe);
+fn command(mode: &str, envs: &[(&str, String)]) -> Command {
+    let mut cmd = this_binary();
     cmd.env(child::MODE, mode)
         .env_remove("PYSYS_PORTS")
         .env_remove("PYSYS_PORTS_FILE")
@@ -50,7 +49,7 @@ fn command(mode: &str, envs: &[(&str, String)]) -> Result<Command, String> {
     for (key, value) in envs {
         cmd.env(key, value);
     }
-    Ok(cmd)
+    cmd
 }
 
 /// A started child, and when the parent started it.
@@ -63,7 +62,7 @@ struct Started {
 /// Starts a child, its stderr passed through; the wall time runs from the spawn to the moment
 /// the harness sees it exit.
 fn start(mode: &str, envs: &[(&str, String)]) -> Result<Started, String> {
-    let mut cmd = command(mode, envs)?;
+    let mut cmd = command(mode, envs);
     let at = Instant::now();
     let process = Spawn::new()
         .stdin(Stdio::null())
