@@ -11,7 +11,9 @@ use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use allocport_core::{TcpPortOwner, format_ports_spec};
-use allocport_testkit::{Process, Signal, Spawn, TempDir, cargo_example, signal};
+use allocport_testkit::{Process, Spawn, TempDir, cargo_example};
+#[cfg(unix)]
+use allocport_testkit::{Signal, signal};
 
 const BIN: &str = env!("CARGO_BIN_EXE_allocport");
 /// Generous: only there to turn a hang into a failure.
