@@ -1,9 +1,10 @@
 //! Shared helpers for the workspace's integration tests: the `allocport-probe` helper process
-//! (started through the workspace's one harness, `allocport-testkit`) and its reports.
+//! and its reports. Processes in general, temporary directories and the re-runs of a test
+//! binary come from the workspace's one harness, `allocport-testkit`.
 
 use std::process::Command;
 
-pub use allocport_testkit::{Process, Spawn, TempDir, output_within};
+use allocport_testkit::{Process, Spawn};
 
 /// A command for the `allocport-probe` binary, which cargo builds for this package's tests.
 pub fn probe_command() -> Command {

@@ -3,7 +3,8 @@
 
 use std::time::{Duration, Instant};
 
-use allocport_tests::{TempDir, probe};
+use allocport_testkit::TempDir;
+use allocport_tests::probe;
 
 /// Runs `allocport-probe try HOSTS...` with `envs` and a long timeout, and returns its error
 /// message, checking it came back well before the timeout could have passed.

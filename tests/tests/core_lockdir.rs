@@ -7,7 +7,8 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
 use std::path::Path;
 use std::process::Command;
 
-use allocport_tests::{Spawn, TempDir, probe_command};
+use allocport_testkit::{Spawn, TempDir};
+use allocport_tests::probe_command;
 
 fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.

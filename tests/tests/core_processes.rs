@@ -4,7 +4,8 @@
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use allocport_tests::{Process, parse_ports_line, probe, run_probe as run};
+use allocport_testkit::Process;
+use allocport_tests::{parse_ports_line, probe, run_probe as run};
 
 #[test]
 fn eight_processes_holding_100_ports_each_from_a_1000_port_pool_never_share_one() {

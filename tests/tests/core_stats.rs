@@ -5,8 +5,8 @@
 use std::sync::Mutex;
 
 use allocport_core::{AddressFamily, DEFAULT_HOSTS, TcpPortOwner, port_allocation_stats};
-use allocport_testkit::DEADLINE;
-use allocport_tests::{output_within, probe_command};
+use allocport_testkit::{DEADLINE, output_within};
+use allocport_tests::probe_command;
 
 /// A logger that keeps what it is given, to check what the crate logs.
 struct Captured(Mutex<Vec<String>>);

@@ -20,8 +20,7 @@ use allocport_fixtures::{
     HeldTcpListener, TcpPortOwner, ipv6_tcp_port, localhost_tcp_port, tcp_listener, tcp_port,
     tcp_ports,
 };
-use allocport_testkit::rerun_tests;
-use allocport_tests::output_within;
+use allocport_testkit::{output_within, rerun_tests};
 use rstest::{fixture, rstest};
 
 /// Set (to the child's role) in the environment of child runs only.

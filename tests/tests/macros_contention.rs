@@ -21,7 +21,7 @@ use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use allocport_core::with_ports;
-use allocport_tests::{TempDir, output_within};
+use allocport_testkit::{TempDir, output_within};
 
 /// How long each test keeps its servers up: long enough that 16 tests cannot all fit in
 /// 10 ports at once, short enough to keep the scenario to a few seconds.

@@ -7,8 +7,7 @@ use std::process::Output;
 use std::time::Duration;
 
 use allocport_core::{TcpPortOwner, with_ports};
-use allocport_testkit::rerun_tests;
-use allocport_tests::output_within;
+use allocport_testkit::{output_within, rerun_tests};
 
 /// The line of `needs_two`'s `#[with_ports(2)]`, where the failure must be reported.
 const ATTR_LINE: u32 = line!() + 3;
