@@ -6,13 +6,14 @@
 //! know exactly which ports they will get and never see each other's locks. Every wait is
 //! bounded, and a test that fails kills what it started.
 
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
-use std::sync::mpsc::{self, Receiver};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
 use allocport_core::{TcpPortOwner, format_ports_spec};
+use allocport_testkit::{Process, Spawn, TempDir, cargo_example};
+#[cfg(unix)]
+use allocport_testkit::{Signal, signal};
 
 const BIN: &str = env!("CARGO_BIN_EXE_allocport");
 /// Generous: only there to turn a hang into a failure.
@@ -20,19 +21,11 @@ const LIMIT: Duration = Duration::from_secs(30);
 
 /// The stand-in server, built by cargo with the package's examples (see examples/test_server.rs).
 fn test_server() -> PathBuf {
-    let dir = PathBuf::from(BIN).parent().unwrap().join("examples");
-    let path = dir.join(format!("test_server{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        path.exists(),
-        "{} is missing: cargo builds it with `cargo test -p allocport-cli` or \
-         `cargo build -p allocport-cli --examples`",
-        path.display()
-    );
-    path
+    cargo_example("test_server")
 }
 
 struct Sandbox {
-    dir: tempfile::TempDir,
+    dir: TempDir,
     lock_dir: PathBuf,
     /// Sorted, as allocport's pool would list them.
     ports: Vec<u16>,
@@ -45,7 +38,7 @@ impl Sandbox {
             .expect("reserving ports for the test");
         let mut ports: Vec<u16> = reserved.iter().map(TcpPortOwner::port).collect();
         ports.sort_unstable();
-        let dir = tempfile::tempdir().unwrap();
+        let dir = TempDir::new("cli");
         // allocport creates it with mode 0700, as it insists on.
         let lock_dir = dir.path().join("locks");
         Sandbox {
@@ -67,8 +60,7 @@ impl Sandbox {
             .env("ALLOCPORT_LOCK_DIR", &self.lock_dir)
             .env("PYSYS_PORTS", self.spec())
             .env_remove("PYSYS_PORTS_FILE")
-            .env("ALLOCPORT_TIMEOUT_SECS", "10")
-            .stdin(Stdio::null());
+            .env("ALLOCPORT_TIMEOUT_SECS", "10");
         command
     }
 
@@ -86,7 +78,7 @@ impl Sandbox {
     }
 
     fn output(&self, args: &[&str]) -> Output {
-        finish(Running::start(self.allocport(args)))
+        start(&mut self.allocport(args)).finish()
     }
 
     fn status_report(&self) -> String {
@@ -102,115 +94,34 @@ impl Sandbox {
             "{}",
             self.status_report()
         );
-        let out = finish(Running::start(self.exec_server(&[])));
+        let out = start(&mut self.exec_server(&[])).finish();
         assert_eq!(out.status.code(), Some(0), "{out:?}");
         let line = Line::parse(&String::from_utf8(out.stdout).unwrap());
         assert_eq!(sorted(&line.ports), self.ports);
     }
 }
 
-/// A started `allocport`, killed with whatever it started if the test fails before it ends.
-struct Running {
-    child: Option<Child>,
-    lines: Receiver<String>,
-    server_pid: Option<u32>,
+/// How these tests start `allocport`: no stdin, stderr captured, every wait bounded by
+/// [`LIMIT`], and, if the test fails before it ends, ended the way a user would: SIGTERM,
+/// which allocport passes on to its command.
+fn spawn() -> Spawn {
+    Spawn::new()
+        .stdin(Stdio::null())
+        .capture_stderr()
+        .deadline(LIMIT)
+        .terminate_on_drop()
 }
 
-impl Running {
-    fn start(mut command: Command) -> Running {
-        let mut child = command
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Running {
-            child: Some(child),
-            lines,
-            server_pid: None,
-        }
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.as_ref().unwrap().id()
-    }
-
-    fn next_line(&self) -> String {
-        self.lines
-            .recv_timeout(LIMIT)
-            .expect("no line from the command in time")
-    }
-
-    /// Waits for the server's first line, and remembers its pid for the cleanup.
-    fn server_line(&mut self) -> Line {
-        let line = Line::parse(&self.next_line());
-        self.server_pid = Some(line.pid);
-        line
-    }
-
-    fn wait(&mut self) -> ExitStatus {
-        let child = self.child.as_mut().unwrap();
-        let start = Instant::now();
-        loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(start.elapsed() < LIMIT, "allocport did not exit in time");
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    }
+fn start(command: &mut Command) -> Process {
+    spawn().start(command)
 }
 
-impl Drop for Running {
-    /// Ends what a failed test left running, the way a user would: SIGTERM to allocport, which
-    /// passes it on. The server is killed directly only while allocport, still running, keeps
-    /// it unreaped, so its pid cannot belong to another process yet.
-    fn drop(&mut self) {
-        let Some(mut child) = self.child.take() else {
-            return;
-        };
-        if matches!(child.try_wait(), Ok(None)) {
-            signal(child.id(), Signal::Term);
-            let start = Instant::now();
-            while matches!(child.try_wait(), Ok(None)) && start.elapsed() < Duration::from_secs(5) {
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            if matches!(child.try_wait(), Ok(None)) {
-                if let Some(pid) = self.server_pid {
-                    signal(pid, Signal::Kill);
-                }
-                let _ = child.kill();
-            }
-        }
-        let _ = child.wait();
-    }
-}
-
-fn finish(mut running: Running) -> Output {
-    let status = running.wait();
-    let mut stderr = String::new();
-    let mut pipe = running.child.as_mut().unwrap().stderr.take().unwrap();
-    std::io::Read::read_to_string(&mut pipe, &mut stderr).unwrap();
-    let mut stdout = Vec::new();
-    // The reader thread ends with the pipe, which the exited child has closed.
-    while let Ok(line) = running.lines.recv_timeout(LIMIT) {
-        stdout.extend_from_slice(line.as_bytes());
-        stdout.push(b'\n');
-    }
-    Output {
-        status,
-        stdout,
-        stderr: stderr.into_bytes(),
-    }
+/// Waits for the server's first line, and has the server killed with allocport if the test
+/// fails before allocport ends.
+fn server_line(running: &mut Process) -> Line {
+    let line = Line::parse(&running.line());
+    running.also_kill_on_drop(line.pid);
+    line
 }
 
 /// What the stand-in server printed about itself.
@@ -258,31 +169,6 @@ fn sorted(ports: &[u16]) -> Vec<u16> {
     ports
 }
 
-enum Signal {
-    Kill,
-    Term,
-    #[cfg_attr(not(unix), allow(dead_code))]
-    Int,
-}
-
-#[cfg(unix)]
-fn signal(pid: u32, signal: Signal) {
-    let signal = match signal {
-        Signal::Kill => libc::SIGKILL,
-        Signal::Term => libc::SIGTERM,
-        Signal::Int => libc::SIGINT,
-    };
-    // SAFETY: plain kill of a process this test started; a gone process is fine.
-    unsafe { libc::kill(pid as libc::pid_t, signal) };
-}
-
-#[cfg(not(unix))]
-fn signal(pid: u32, _signal: Signal) {
-    let _ = Command::new("taskkill")
-        .args(["/F", "/PID", &pid.to_string()])
-        .output();
-}
-
 fn stderr_line(out: &Output) -> String {
     let stderr = String::from_utf8(out.stderr.clone()).unwrap();
     assert_eq!(stderr.lines().count(), 1, "one line expected: {stderr:?}");
@@ -292,8 +178,8 @@ fn stderr_line(out: &Output) -> String {
 #[test]
 fn exec_runs_a_server_on_the_held_ports_and_passes_its_exit_status() {
     let sandbox = Sandbox::new(2);
-    let mut running = Running::start(sandbox.exec_server(&["--exit", "7", "--echo", "{ports}"]));
-    let line = running.server_line();
+    let mut running = start(&mut sandbox.exec_server(&["--exit", "7", "--echo", "{ports}"]));
+    let line = server_line(&mut running);
     let status = running.wait();
     assert_eq!(status.code(), Some(7), "{line:?}");
 
@@ -310,12 +196,7 @@ fn exec_runs_a_server_on_the_held_ports_and_passes_its_exit_status() {
 #[test]
 fn exit_status_zero_passes_through() {
     let sandbox = Sandbox::new(1);
-    let out = finish(Running::start(sandbox.allocport(&[
-        "exec",
-        "--",
-        BIN,
-        "--version",
-    ])));
+    let out = sandbox.output(&["exec", "--", BIN, "--version"]);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("allocport "));
 }
@@ -324,8 +205,8 @@ fn exit_status_zero_passes_through() {
 #[test]
 fn a_command_killed_by_sigkill_gives_137_and_frees_the_ports() {
     let sandbox = Sandbox::new(2);
-    let mut running = Running::start(sandbox.exec_server(&["--wait"]));
-    let line = running.server_line();
+    let mut running = start(&mut sandbox.exec_server(&["--wait"]));
+    let line = server_line(&mut running);
     assert!(
         sandbox
             .status_report()
@@ -341,11 +222,11 @@ fn a_command_killed_by_sigkill_gives_137_and_frees_the_ports() {
 #[test]
 fn sigterm_to_allocport_reaches_the_command_and_frees_the_ports() {
     let sandbox = Sandbox::new(2);
-    let mut running = Running::start(sandbox.exec_server(&["--wait", "--catch"]));
-    running.server_line();
-    signal(running.pid(), Signal::Term);
+    let mut running = start(&mut sandbox.exec_server(&["--wait", "--catch"]));
+    server_line(&mut running);
+    running.signal(Signal::Term);
     assert_eq!(
-        running.next_line(),
+        running.line(),
         format!("caught signal {} x1", libc::SIGTERM)
     );
     // The server's own exit status once it handled the signal, not allocport's.
@@ -358,9 +239,9 @@ fn sigterm_to_allocport_reaches_the_command_and_frees_the_ports() {
 #[test]
 fn sigint_to_allocport_ends_a_command_that_does_not_catch_it() {
     let sandbox = Sandbox::new(2);
-    let mut running = Running::start(sandbox.exec_server(&["--wait"]));
-    running.server_line();
-    signal(running.pid(), Signal::Int);
+    let mut running = start(&mut sandbox.exec_server(&["--wait"]));
+    server_line(&mut running);
+    running.signal(Signal::Int);
     assert_eq!(running.wait().code(), Some(128 + libc::SIGINT));
     drop(running);
     sandbox.assert_ports_free();
@@ -401,7 +282,6 @@ fn ctrl_c_in_a_terminal_reaches_the_command_once() {
     const ROUNDS: usize = 12;
     let rounds = ROUNDS.to_string();
     let mut command = sandbox.exec_server(&["--wait", "--catch", "--rounds", &rounds]);
-    command.stdin(Stdio::from(follower));
     // SAFETY: setsid and ioctl are async-signal-safe; they make the pseudo-terminal (stdin)
     // allocport's controlling terminal, with allocport's process group in the foreground, as
     // an interactive shell would.
@@ -413,12 +293,12 @@ fn ctrl_c_in_a_terminal_reaches_the_command_once() {
             Ok(())
         });
     }
-    let mut running = Running::start(command);
-    running.server_line();
+    let mut running = spawn().stdin(Stdio::from(follower)).start(&mut command);
+    server_line(&mut running);
     for round in 1..=ROUNDS {
         std::io::Write::write_all(&mut leader, b"\x03").unwrap();
         assert_eq!(
-            running.next_line(),
+            running.line(),
             format!("caught signal {} x1", libc::SIGINT),
             "Ctrl-C number {round}"
         );
@@ -436,8 +316,8 @@ fn status_shows_who_holds_the_ports() {
             sandbox.lock_dir.display()
         )
     );
-    let mut running = Running::start(sandbox.exec_server(&["--wait"]));
-    running.server_line();
+    let mut running = start(&mut sandbox.exec_server(&["--wait"]));
+    server_line(&mut running);
     let report = sandbox.status_report();
     assert!(report.contains("3 ports held by 1 process:\n"), "{report}");
     let row = report
@@ -454,8 +334,8 @@ fn status_shows_who_holds_the_ports() {
 #[test]
 fn exec_gives_up_with_125_when_every_port_stays_held() {
     let sandbox = Sandbox::new(1);
-    let mut holder = Running::start(sandbox.exec_server(&["--wait"]));
-    holder.server_line();
+    let mut holder = start(&mut sandbox.exec_server(&["--wait"]));
+    server_line(&mut holder);
     let out = sandbox.output(&["exec", "--timeout", "0.2", "--", "allocport-never-run"]);
     assert_eq!(out.status.code(), Some(125), "{out:?}");
     let line = stderr_line(&out);
@@ -493,7 +373,7 @@ fn bad_pysys_ports_is_one_line_naming_the_variable_and_the_token() {
     for (args, code) in [(&["exec", "--", "true"][..], 125), (&["ports"][..], 1)] {
         let mut command = sandbox.allocport(args);
         command.env("PYSYS_PORTS", "2000-2010, 30x0");
-        let out = finish(Running::start(command));
+        let out = start(&mut command).finish();
         assert_eq!(out.status.code(), Some(code), "{args:?}: {out:?}");
         let line = stderr_line(&out);
         assert!(line.starts_with("allocport: PYSYS_PORTS"), "{line}");
@@ -545,7 +425,7 @@ fn ports_reports_the_source_the_ports_and_the_excluded_set() {
     let sandbox = Sandbox::new(1);
     let mut command = sandbox.allocport(&["ports"]);
     command.env("PYSYS_PORTS", "2000-2002, 3000, 6000");
-    let out = finish(Running::start(command));
+    let out = start(&mut command).finish();
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(
@@ -569,14 +449,14 @@ fn ports_from_a_file_and_from_the_os() {
     command
         .env_remove("PYSYS_PORTS")
         .env("PYSYS_PORTS_FILE", &file);
-    let out = finish(Running::start(command));
+    let out = start(&mut command).finish();
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.starts_with("source:    PYSYS_PORTS_FILE="), "{text}");
     assert!(text.contains("ports:     11 (2000-2009,4000)\n"), "{text}");
 
     let mut command = sandbox.allocport(&["ports"]);
     command.env_remove("PYSYS_PORTS");
-    let out = finish(Running::start(command));
+    let out = start(&mut command).finish();
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     let text = String::from_utf8(out.stdout).unwrap();
     let (min, max) = allocport_core::ephemeral_tcp_port_range().unwrap();

@@ -245,8 +245,8 @@ mod tests {
     }
 
     /// A file holding `contents`, removed with the returned directory.
-    fn temp_file(name: &str, contents: &[u8]) -> (tempfile::TempDir, PathBuf) {
-        let dir = tempfile::tempdir().unwrap();
+    fn temp_file(name: &str, contents: &[u8]) -> (allocport_testkit::TempDir, PathBuf) {
+        let dir = allocport_testkit::TempDir::new("ports-file");
         let path = dir.path().join(name);
         std::fs::write(&path, contents).unwrap();
         (dir, path)

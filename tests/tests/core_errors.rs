@@ -1,14 +1,10 @@
 //! Bad input: every configuration error comes back at once (never after the timeout), from
 //! `TcpPortOwner::new()` itself, naming the variable or path and the offending value.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
-use allocport_tests::{Probe, TempDir};
-
-fn probe_path() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_allocport-probe"))
-}
+use allocport_testkit::TempDir;
+use allocport_tests::probe;
 
 /// Runs `allocport-probe try HOSTS...` with `envs` and a long timeout, and returns its error
 /// message, checking it came back well before the timeout could have passed.
@@ -18,7 +14,7 @@ fn try_error(hosts: &[&str], envs: &[(&str, &str)]) -> String {
     let mut envs = envs.to_vec();
     envs.push(("ALLOCPORT_TIMEOUT_SECS", "120"));
     let start = Instant::now();
-    let mut p = Probe::spawn(probe_path(), &args, &envs);
+    let mut p = probe(&args, &envs);
     let line = p.line();
     p.wait();
     assert!(
@@ -111,11 +107,7 @@ fn unreadable_ports_file_names_the_path() {
 
 #[test]
 fn malformed_timeout_names_the_variable() {
-    let mut p = Probe::spawn(
-        probe_path(),
-        &["try"],
-        &[("ALLOCPORT_TIMEOUT_SECS", "soon")],
-    );
+    let mut p = probe(&["try"], &[("ALLOCPORT_TIMEOUT_SECS", "soon")]);
     let line = p.line();
     p.wait();
     assert_eq!(
@@ -147,11 +139,7 @@ fn figure_and_message<'a>(line: &'a str, key: &str) -> (u64, &'a str) {
 
 #[test]
 fn exhausted_pool_times_out_in_the_configured_time_and_a_release_wakes_a_waiter() {
-    let mut p = Probe::spawn(
-        probe_path(),
-        &["exhaust"],
-        &[("PYSYS_PORTS", "23300-23304")],
-    );
+    let mut p = probe(&["exhaust"], &[("PYSYS_PORTS", "23300-23304")]);
     let timeout_line = p.line();
     let woke_line = p.line();
     assert!(p.wait().success(), "{timeout_line} / {woke_line}");
@@ -188,11 +176,7 @@ fn waiting_for_several_ports_sleeps_instead_of_spinning() {
     // Two ports wanted, one free: each pass claims the free one and gives it back. The wait
     // that follows must not be cut short by that give-back, or the process spins for the whole
     // timeout.
-    let mut p = Probe::spawn(
-        probe_path(),
-        &["wait-cpu"],
-        &[("PYSYS_PORTS", "23500-23502")],
-    );
+    let mut p = probe(&["wait-cpu"], &[("PYSYS_PORTS", "23500-23502")]);
     let line = p.line();
     assert!(p.wait().success(), "{line}");
     let (cpu_ms, message) = figure_and_message(&line, "cpu_ms");

@@ -3,15 +3,12 @@
 //! on it, so two threads that both opened the file, one dropping its copy, would silently
 //! unlock ports the other had just taken: other processes would then see them as free.
 
-use std::path::Path;
-
-use allocport_tests::{Probe, parse_ports_line};
+use allocport_tests::{parse_ports_line, probe};
 
 #[test]
 fn ports_taken_by_racing_first_allocations_are_all_locked_between_processes() {
-    let probe = Path::new(env!("CARGO_BIN_EXE_allocport-probe"));
     for round in 0..40 {
-        let mut racer = Probe::spawn(probe, &["race-first", "16"], &[]);
+        let mut racer = probe(&["race-first", "16"], &[]);
         let ports = parse_ports_line(&racer.line());
         assert_eq!(ports.len(), 16);
         let holders = allocport_core::tcp_port_holders().unwrap();

@@ -7,11 +7,8 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
 use std::path::Path;
 use std::process::Command;
 
-use allocport_tests::{Probe, TempDir};
-
-fn probe_path() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_allocport-probe"))
-}
+use allocport_testkit::{Spawn, TempDir};
+use allocport_tests::probe_command;
 
 fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
@@ -24,7 +21,7 @@ fn try_with_lock_dir(command: &mut Command, dir: &Path) -> String {
         .arg("try")
         .env("ALLOCPORT_LOCK_DIR", dir)
         .env("ALLOCPORT_TIMEOUT_SECS", "120");
-    let mut p = Probe::spawn_command(command);
+    let mut p = Spawn::new().start(command);
     let line = p.line();
     p.wait();
     line
@@ -32,7 +29,7 @@ fn try_with_lock_dir(command: &mut Command, dir: &Path) -> String {
 
 /// The error for lock directory `dir`, checking it names the directory and the variable.
 fn lock_dir_error(dir: &Path) -> String {
-    let line = try_with_lock_dir(&mut Command::new(probe_path()), dir);
+    let line = try_with_lock_dir(&mut probe_command(), dir);
     assert_named(&line, dir);
     line
 }
@@ -47,6 +44,10 @@ fn mode(path: &Path) -> u32 {
     fs::symlink_metadata(path).unwrap().mode() & 0o7777
 }
 
+fn assert_empty(dir: &Path, what: &str) {
+    assert_eq!(fs::read_dir(dir).unwrap().count(), 0, "{what}");
+}
+
 fn private_dir(path: &Path) {
     fs::create_dir(path).unwrap();
     fs::set_permissions(path, fs::Permissions::from_mode(0o700)).unwrap();
@@ -56,7 +57,7 @@ fn private_dir(path: &Path) {
 fn a_missing_lock_dir_is_created_private() {
     let tmp = TempDir::new("lockdir-new");
     let dir = tmp.path().join("locks");
-    let line = try_with_lock_dir(&mut Command::new(probe_path()), &dir);
+    let line = try_with_lock_dir(&mut probe_command(), &dir);
     assert!(line.starts_with("ok "), "{line}");
     assert_eq!(mode(&dir), 0o700);
     let files: Vec<_> = fs::read_dir(&dir)
@@ -93,11 +94,7 @@ fn a_symlink_in_place_of_the_lock_dir_is_not_followed() {
     symlink(&target, &dir).unwrap();
     let line = lock_dir_error(&dir);
     assert!(line.contains("symbolic link"), "{line}");
-    assert_eq!(
-        fs::read_dir(&target).unwrap().count(),
-        0,
-        "a file was created behind the symlink"
-    );
+    assert_empty(&target, "a file was created behind the symlink");
 }
 
 #[test]
@@ -125,11 +122,7 @@ fn a_lock_dir_others_can_enter_is_refused_and_left_alone() {
     let line = lock_dir_error(&dir);
     assert!(line.contains("mode 0777"), "{line}");
     assert_eq!(mode(&dir), 0o777, "the mode was changed");
-    assert_eq!(
-        fs::read_dir(&dir).unwrap().count(),
-        0,
-        "a file was created in it"
-    );
+    assert_empty(&dir, "a file was created in it");
 }
 
 #[test]
@@ -144,11 +137,7 @@ fn a_lock_dir_owned_by_another_user_is_refused() {
     std::os::unix::fs::chown(&dir, Some(65534), Some(65534)).unwrap();
     let line = lock_dir_error(&dir);
     assert!(line.contains("owned by uid 65534"), "{line}");
-    assert_eq!(
-        fs::read_dir(&dir).unwrap().count(),
-        0,
-        "a file was created in it"
-    );
+    assert_empty(&dir, "a file was created in it");
 }
 
 #[test]
@@ -164,12 +153,12 @@ fn an_unwritable_lock_dir_is_an_error() {
         // from a copy it can reach wherever this checkout lives.
         std::os::unix::fs::chown(&dir, Some(65534), Some(65534)).unwrap();
         let copy = tmp.path().join("allocport-probe");
-        fs::copy(probe_path(), &copy).unwrap();
+        fs::copy(probe_command().get_program(), &copy).unwrap();
         let mut command = Command::new(copy);
         command.uid(65534).gid(65534).env("TMPDIR", tmp.path());
         command
     } else {
-        Command::new(probe_path())
+        probe_command()
     };
     let line = try_with_lock_dir(&mut command, &dir);
     assert_named(&line, &dir);
@@ -177,7 +166,7 @@ fn an_unwritable_lock_dir_is_an_error() {
         line.contains(".lock") && line.contains("ermission denied"),
         "{line}"
     );
-    assert_eq!(fs::read_dir(&dir).unwrap().count(), 0);
+    assert_empty(&dir, "a file was created in it");
 }
 
 #[test]

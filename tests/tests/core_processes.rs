@@ -2,26 +2,10 @@
 //! and the tests check no port is ever held twice and a killed holder frees its ports at once.
 
 use std::collections::HashSet;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
-use allocport_tests::{Probe, parse_ports_line};
-
-fn probe_path() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_allocport-probe"))
-}
-
-fn probe(args: &[&str], envs: &[(&str, &str)]) -> Probe {
-    Probe::spawn(probe_path(), args, envs)
-}
-
-/// Runs a probe to completion and returns its one line of output.
-fn run(args: &[&str], envs: &[(&str, &str)]) -> String {
-    let mut p = probe(args, envs);
-    let line = p.line();
-    p.wait();
-    line
-}
+use allocport_testkit::Process;
+use allocport_tests::{parse_ports_line, probe, run_probe as run};
 
 #[test]
 fn eight_processes_holding_100_ports_each_from_a_1000_port_pool_never_share_one() {
@@ -29,10 +13,10 @@ fn eight_processes_holding_100_ports_each_from_a_1000_port_pool_never_share_one(
         ("PYSYS_PORTS", "21000-21999"),
         ("ALLOCPORT_TIMEOUT_SECS", "30"),
     ];
-    let mut holders: Vec<Probe> = (0..8).map(|_| probe(&["hold", "100"], &env)).collect();
+    let mut holders: Vec<Process> = (0..8).map(|_| probe(&["hold", "100"], &env)).collect();
     // Every holder reports while all still hold: the ports are held at the same time.
     let mut seen = HashSet::new();
-    for holder in &holders {
+    for holder in &mut holders {
         let ports = parse_ports_line(&holder.line());
         assert_eq!(ports.len(), 100);
         for port in ports {
@@ -132,7 +116,7 @@ fn releasing_wakes_a_process_waiting_for_the_last_port() {
     ];
     let mut holder = probe(&["hold", "5"], &pool);
     assert_eq!(parse_ports_line(&holder.line()).len(), 5);
-    let waiter = probe(&["try"], &pool);
+    let mut waiter = probe(&["try"], &pool);
     assert_eq!(
         waiter.line_within(Duration::from_millis(300)),
         None,
@@ -162,7 +146,7 @@ fn four_thousand_ports_fit_under_an_open_file_limit_of_1024() {
 }
 
 /// Reads a churn probe's report, checks it saw no double hold, returns its allocation count.
-fn churn_report(churner: &mut Probe) -> u64 {
+fn churn_report(churner: &mut Process) -> u64 {
     let line = churner.line();
     let fields: Vec<&str> = line.split_whitespace().collect();
     let [
@@ -197,7 +181,7 @@ const CONTENDED_POOL: [(&str, &str); 2] = [
 
 #[test]
 fn eight_processes_of_eight_threads_churning_never_double_hold_a_port() {
-    let mut churners: Vec<Probe> = (0..8)
+    let mut churners: Vec<Process> = (0..8)
         .map(|_| probe(&["churn", "8", "3000"], &CONTENDED_POOL))
         .collect();
     let total: u64 = churners.iter_mut().map(churn_report).sum();

@@ -2,11 +2,11 @@
 //! allocates in-process (the others use probe processes), so the process-wide counters see
 //! only that test's allocations.
 
-use std::path::Path;
-use std::process::Command;
 use std::sync::Mutex;
 
 use allocport_core::{AddressFamily, DEFAULT_HOSTS, TcpPortOwner, port_allocation_stats};
+use allocport_testkit::{DEADLINE, output_within};
+use allocport_tests::probe_command;
 
 /// A logger that keeps what it is given, to check what the crate logs.
 struct Captured(Mutex<Vec<String>>);
@@ -62,14 +62,13 @@ fn stats_count_pool_size_peak_and_lifetime_total_and_are_logged() {
 
 #[test]
 fn stats_are_printed_at_exit_when_asked() {
-    let probe = Path::new(env!("CARGO_BIN_EXE_allocport-probe"));
     let run = |stats: Option<&str>| {
-        let mut command = Command::new(probe);
+        let mut command = probe_command();
         command.arg("try-many").arg("2");
         if let Some(value) = stats {
             command.env("ALLOCPORT_STATS", value);
         }
-        let output = command.output().unwrap();
+        let output = output_within(&mut command, DEADLINE);
         assert!(output.status.success());
         String::from_utf8(output.stderr).unwrap()
     };
@@ -85,13 +84,13 @@ fn stats_are_printed_at_exit_when_asked() {
 
 #[test]
 fn excluding_a_port_after_the_pool_exists_keeps_it_from_being_allocated() {
-    let probe = Path::new(env!("CARGO_BIN_EXE_allocport-probe"));
-    let output = Command::new(probe)
-        .arg("exclude-after")
-        .env("PYSYS_PORTS", "23400-23402")
-        .env("ALLOCPORT_TIMEOUT_SECS", "20")
-        .output()
-        .unwrap();
+    let output = output_within(
+        probe_command()
+            .arg("exclude-after")
+            .env("PYSYS_PORTS", "23400-23402")
+            .env("ALLOCPORT_TIMEOUT_SECS", "20"),
+        DEADLINE,
+    );
     let line = String::from_utf8(output.stdout).unwrap();
     let (excluded, rest) = line
         .trim()

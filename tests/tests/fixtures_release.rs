@@ -2,9 +2,9 @@
 //! that cannot allocate fails its test with the fixture's name and the error.
 //!
 //! The pool is built once per process from `PYSYS_PORTS`, so each check runs this test binary
-//! again as a child process (`current_exe`), with a two-port `PYSYS_PORTS`, a short
-//! `ALLOCPORT_TIMEOUT_SECS`, `--ignored --test-threads=1` and a name filter: real rstest tests
-//! marked `#[ignore]` then run one after another in that process. Most of them need both ports
+//! again as a child process (`allocport_testkit::rerun_tests`), with a two-port `PYSYS_PORTS`,
+//! a short `ALLOCPORT_TIMEOUT_SECS`, `--ignored --test-threads=1` and a name filter: real
+//! rstest tests marked `#[ignore]` then run one after another in that process. Most of them need both ports
 //! of the pool, so a port not released by an earlier test makes a later one time out and
 //! fail. `leaking_fixture_makes_later_tests_time_out` shows that such a failure is detected.
 //!
@@ -12,7 +12,7 @@
 //! so `cargo test -- --ignored` outside this harness does not fail on them.
 
 use std::collections::BTreeSet;
-use std::process::{Command, ExitStatus};
+use std::process::ExitStatus;
 use std::time::Duration;
 
 use allocport_core::{AddressFamily, DEFAULT_HOSTS, format_ports_spec, is_tcp_port_held};
@@ -20,7 +20,7 @@ use allocport_fixtures::{
     HeldTcpListener, TcpPortOwner, ipv6_tcp_port, localhost_tcp_port, tcp_listener, tcp_port,
     tcp_ports,
 };
-use allocport_tests::output_within;
+use allocport_testkit::{output_within, rerun_tests};
 use rstest::{fixture, rstest};
 
 /// Set (to the child's role) in the environment of child runs only.
@@ -38,9 +38,13 @@ fn in_child(role: &str) -> bool {
     std::env::var(CHILD_ENV).is_ok_and(|r| r == role)
 }
 
-/// Checks the ports a probe got come from the child's two-port pool, that this process holds
-/// them, and reports them on stderr for the parent.
-fn report(test: &str, ports: &[u16]) {
+/// In a child run of `role` (elsewhere it does nothing): checks the ports a probe got come
+/// from the child's two-port pool, that this process holds them, and reports them on stderr
+/// for the parent.
+fn report_in(role: &str, test: &str, ports: &[u16]) {
+    if !in_child(role) {
+        return;
+    }
     let pool: BTreeSet<u16> = std::env::var("PYSYS_PORTS")
         .unwrap()
         .split(',')
@@ -63,20 +67,17 @@ fn ports_of(owners: &[TcpPortOwner]) -> Vec<u16> {
 #[rstest]
 #[ignore = "run by fixture_ports_are_released_when_each_test_ends"]
 fn probe_a_tcp_port(tcp_port: TcpPortOwner) {
-    if in_child("probe") {
-        report("probe_a_tcp_port", &[tcp_port.port()]);
-    }
+    report_in("probe", "probe_a_tcp_port", &[tcp_port.port()]);
 }
 
 #[rstest]
 #[ignore = "run by fixture_ports_are_released_when_each_test_ends"]
 fn probe_b_tcp_ports_takes_the_whole_pool(tcp_ports: Vec<TcpPortOwner>) {
-    if in_child("probe") {
-        report(
-            "probe_b_tcp_ports_takes_the_whole_pool",
-            &ports_of(&tcp_ports),
-        );
-    }
+    report_in(
+        "probe",
+        "probe_b_tcp_ports_takes_the_whole_pool",
+        &ports_of(&tcp_ports),
+    );
 }
 
 #[rstest]
@@ -85,9 +86,11 @@ fn probe_c_from_tcp_port_twice(
     #[from(tcp_port)] a: TcpPortOwner,
     #[from(tcp_port)] b: TcpPortOwner,
 ) {
-    if in_child("probe") {
-        report("probe_c_from_tcp_port_twice", &[a.port(), b.port()]);
-    }
+    report_in(
+        "probe",
+        "probe_c_from_tcp_port_twice",
+        &[a.port(), b.port()],
+    );
 }
 
 #[rstest]
@@ -96,9 +99,7 @@ fn probe_c_from_tcp_port_twice(
 #[case(3)]
 #[ignore = "run by fixture_ports_are_released_when_each_test_ends"]
 fn probe_d_each_case_takes_the_whole_pool(#[case] n: u32, #[with(2)] tcp_ports: Vec<TcpPortOwner>) {
-    if in_child("probe") {
-        report(&format!("probe_d_case_{n}"), &ports_of(&tcp_ports));
-    }
+    report_in("probe", &format!("probe_d_case_{n}"), &ports_of(&tcp_ports));
 }
 
 /// Two cases taking one port each. The pool hands out the least recently released port
@@ -109,9 +110,7 @@ fn probe_d_each_case_takes_the_whole_pool(#[case] n: u32, #[with(2)] tcp_ports: 
 #[case(2)]
 #[ignore = "run by fixture_ports_are_released_when_each_test_ends"]
 fn probe_e_case_gets_a_fresh_port(#[case] n: u32, tcp_port: TcpPortOwner) {
-    if in_child("probe") {
-        report(&format!("probe_e_case_{n}"), &[tcp_port.port()]);
-    }
+    report_in("probe", &format!("probe_e_case_{n}"), &[tcp_port.port()]);
 }
 
 #[rstest]
@@ -120,23 +119,21 @@ fn probe_f_localhost_ipv6_and_listener(
     localhost_tcp_port: TcpPortOwner,
     tcp_listener: HeldTcpListener,
 ) {
-    if in_child("probe") {
-        report(
-            "probe_f_localhost_ipv6_and_listener",
-            &[localhost_tcp_port.port(), tcp_listener.port()],
-        );
-    }
+    report_in(
+        "probe",
+        "probe_f_localhost_ipv6_and_listener",
+        &[localhost_tcp_port.port(), tcp_listener.port()],
+    );
 }
 
 #[rstest]
 #[ignore = "run by fixture_ports_are_released_when_each_test_ends"]
 fn probe_g_ipv6_with_another(ipv6_tcp_port: TcpPortOwner, tcp_port: TcpPortOwner) {
-    if in_child("probe") {
-        report(
-            "probe_g_ipv6_with_another",
-            &[ipv6_tcp_port.port(), tcp_port.port()],
-        );
-    }
+    report_in(
+        "probe",
+        "probe_g_ipv6_with_another",
+        &[ipv6_tcp_port.port(), tcp_port.port()],
+    );
 }
 
 #[rstest]
@@ -144,9 +141,7 @@ fn probe_g_ipv6_with_another(ipv6_tcp_port: TcpPortOwner, tcp_port: TcpPortOwner
 #[ignore = "run by fixture_ports_are_released_when_each_test_ends"]
 async fn probe_h_async(#[with(2)] tcp_ports: Vec<TcpPortOwner>) {
     tokio::task::yield_now().await;
-    if in_child("probe") {
-        report("probe_h_async", &ports_of(&tcp_ports));
-    }
+    report_in("probe", "probe_h_async", &ports_of(&tcp_ports));
 }
 
 /// A failing test must release its ports too (the owner drops while the panic unwinds).
@@ -154,9 +149,7 @@ async fn probe_h_async(#[with(2)] tcp_ports: Vec<TcpPortOwner>) {
 #[should_panic(expected = "failing on purpose")]
 #[ignore = "run by fixture_ports_are_released_when_each_test_ends"]
 fn probe_i_panicking_test(tcp_ports: Vec<TcpPortOwner>) {
-    if in_child("probe") {
-        report("probe_i_panicking_test", &ports_of(&tcp_ports));
-    }
+    report_in("probe", "probe_i_panicking_test", &ports_of(&tcp_ports));
     panic!(
         "failing on purpose while holding {:?}",
         ports_of(&tcp_ports)
@@ -166,12 +159,11 @@ fn probe_i_panicking_test(tcp_ports: Vec<TcpPortOwner>) {
 #[rstest]
 #[ignore = "run by fixture_ports_are_released_when_each_test_ends"]
 fn probe_j_last_still_gets_the_whole_pool(tcp_ports: Vec<TcpPortOwner>) {
-    if in_child("probe") {
-        report(
-            "probe_j_last_still_gets_the_whole_pool",
-            &ports_of(&tcp_ports),
-        );
-    }
+    report_in(
+        "probe",
+        "probe_j_last_still_gets_the_whole_pool",
+        &ports_of(&tcp_ports),
+    );
 }
 
 /// The pitfall the crate guide warns about: `#[once]` never drops its value.
@@ -184,17 +176,13 @@ fn port_held_forever() -> TcpPortOwner {
 #[rstest]
 #[ignore = "run by leaking_fixture_makes_later_tests_time_out"]
 fn leak_a_once_fixture(port_held_forever: &TcpPortOwner) {
-    if in_child("leak") {
-        report("leak_a_once_fixture", &[port_held_forever.port()]);
-    }
+    report_in("leak", "leak_a_once_fixture", &[port_held_forever.port()]);
 }
 
 #[rstest]
 #[ignore = "run by leaking_fixture_makes_later_tests_time_out"]
 fn leak_b_needs_the_whole_pool(tcp_ports: Vec<TcpPortOwner>) {
-    if in_child("leak") {
-        report("leak_b_needs_the_whole_pool", &ports_of(&tcp_ports));
-    }
+    report_in("leak", "leak_b_needs_the_whole_pool", &ports_of(&tcp_ports));
 }
 
 #[rstest]
@@ -276,8 +264,8 @@ fn two_free_ports() -> Vec<u16> {
 /// child with `role` and `pysys_ports`; kills it if it outlives [`CHILD_DEADLINE`].
 fn run_child(role: &str, filter: &str, pysys_ports: &str) -> ChildRun {
     let out = output_within(
-        Command::new(std::env::current_exe().unwrap())
-            .args([filter, "--ignored", "--test-threads=1", "--nocapture"])
+        rerun_tests(filter)
+            .arg("--ignored")
             .env(CHILD_ENV, role)
             .env("PYSYS_PORTS", pysys_ports)
             .env("ALLOCPORT_TIMEOUT_SECS", CHILD_TIMEOUT_SECS)

@@ -3,11 +3,11 @@
 //! process, so each case re-runs `needs_two` from this test binary in a child process whose
 //! environment makes the allocation fail.
 
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::Duration;
 
 use allocport_core::{TcpPortOwner, with_ports};
-use allocport_tests::output_within;
+use allocport_testkit::{output_within, rerun_tests};
 
 /// The line of `needs_two`'s `#[with_ports(2)]`, where the failure must be reported.
 const ATTR_LINE: u32 = line!() + 3;
@@ -22,9 +22,8 @@ fn needs_two(ports: [u16; 2]) {
 /// Runs `needs_two` alone in a child process of this test binary with `env` added, killing
 /// it if it has not finished within a minute.
 fn run_needs_two(env: &[(&str, &str)]) -> Output {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let mut cmd = Command::new(exe);
-    cmd.args(["--exact", "needs_two", "--nocapture", "--test-threads", "1"]);
+    let mut cmd = rerun_tests("needs_two");
+    cmd.arg("--exact");
     // The child must not inherit a configuration of the parent's environment; its waits are
     // bounded by a short allocation timeout unless a case sets its own.
     for var in ["PYSYS_PORTS", "PYSYS_PORTS_FILE"] {

@@ -1,10 +1,12 @@
 //! The parent side of the multi-process measurements: starts this bench binary as children
-//! (see `child.rs`), bounds every wait, and reads their one-line reports.
+//! (see `child.rs`) through the workspace's test harness, bounds every wait, and reads their
+//! one-line reports.
 
 use std::collections::HashMap;
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
+
+use allocport_testkit::{Process, Spawn, this_binary};
 
 use crate::child;
 
@@ -35,87 +37,65 @@ impl ChildRun {
 }
 
 /// A child in `mode`, with none of the parent's pool settings: each child sees only `envs`.
-fn command(mode: &str, envs: &[(&str, String)]) -> Result<Command, String> {
-    let exe = std::env::current_exe().map_err(|e| format!("finding the bench binary: {e}"))?;
-    let mut cmd = Command::new(exe);
+fn command(mode: &str, envs: &[(&str, String)]) -> Command {
+    let mut cmd = this_binary();
     cmd.env(child::MODE, mode)
         .env_remove("PYSYS_PORTS")
         .env_remove("PYSYS_PORTS_FILE")
         .env_remove("NEXTEST_TEST_GLOBAL_SLOT")
         // A pool that stays full (another process holding everything) fails the run instead of
         // waiting the default five minutes.
-        .env("ALLOCPORT_TIMEOUT_SECS", "10")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
+        .env("ALLOCPORT_TIMEOUT_SECS", "10");
     for (key, value) in envs {
         cmd.env(key, value);
     }
-    Ok(cmd)
+    cmd
 }
 
-/// Starts a child and returns a receiver for its report; the wall time runs from the spawn to
-/// the moment `wait` returns, taken on the waiting thread itself.
-fn start(
-    mode: &str,
-    envs: &[(&str, String)],
-) -> Result<mpsc::Receiver<Result<ChildRun, String>>, String> {
-    let mut cmd = command(mode, envs)?;
-    let (tx, rx) = mpsc::channel();
-    let started = Instant::now();
-    let child = cmd
-        .spawn()
+/// A started child, and when the parent started it.
+struct Started {
+    process: Process,
+    mode: String,
+    at: Instant,
+}
+
+/// Starts a child, its stderr passed through; the wall time runs from the spawn to the moment
+/// the harness sees it exit.
+fn start(mode: &str, envs: &[(&str, String)]) -> Result<Started, String> {
+    let mut cmd = command(mode, envs);
+    let at = Instant::now();
+    let process = Spawn::new()
+        .stdin(Stdio::null())
+        .deadline(CHILD_DEADLINE)
+        .try_start(&mut cmd)
         .map_err(|e| format!("starting a {mode} child: {e}"))?;
-    let pid = child.id();
-    let mode = mode.to_owned();
-    std::thread::spawn(move || {
-        let result = child.wait_with_output();
-        let wall = started.elapsed();
-        let report = match result {
-            Err(e) => Err(format!("waiting for {mode} child {pid}: {e}")),
-            Ok(out) if !out.status.success() => {
-                Err(format!("{mode} child {pid} failed: {}", out.status))
-            }
-            Ok(out) => Ok(ChildRun {
-                fields: parse_report(&String::from_utf8_lossy(&out.stdout)),
-                wall,
-            }),
-        };
-        let _ = tx.send(report);
-    });
-    let (watch_tx, watch_rx) = mpsc::channel();
-    // Forward the report, or kill the child if it overstays.
-    std::thread::spawn(move || {
-        let report = match rx.recv_timeout(CHILD_DEADLINE) {
-            Ok(report) => report,
-            Err(_) => {
-                kill(pid);
-                Err(format!(
-                    "child {pid} ran longer than {CHILD_DEADLINE:?} and was killed"
-                ))
-            }
-        };
-        let _ = watch_tx.send(report);
-    });
-    Ok(watch_rx)
+    Ok(Started {
+        process,
+        mode: mode.to_owned(),
+        at,
+    })
 }
 
-#[cfg(unix)]
-fn kill(pid: u32) {
-    if let Ok(pid) = libc::pid_t::try_from(pid) {
-        // SAFETY: kill has no memory preconditions; `pid` is our own child, not yet reaped
-        // (the waiting thread is still blocked in wait), so it cannot have been reused.
-        unsafe { libc::kill(pid, libc::SIGKILL) };
+/// Waits for a child's report; one that overstays [`CHILD_DEADLINE`] is killed (on drop).
+fn finish(started: Started) -> Result<ChildRun, String> {
+    let Started {
+        mut process,
+        mode,
+        at,
+    } = started;
+    let pid = process.pid();
+    let status = process.wait_within(CHILD_DEADLINE).ok_or_else(|| {
+        format!("{mode} child {pid} ran longer than {CHILD_DEADLINE:?} and was killed")
+    })?;
+    let wall = at.elapsed();
+    if !status.success() {
+        return Err(format!("{mode} child {pid} failed: {status}"));
     }
-}
-
-#[cfg(not(unix))]
-fn kill(_pid: u32) {}
-
-fn finish(rx: mpsc::Receiver<Result<ChildRun, String>>) -> Result<ChildRun, String> {
-    // The watchdog always answers within CHILD_DEADLINE; the margin covers its own start.
-    rx.recv_timeout(CHILD_DEADLINE + Duration::from_secs(5))
-        .map_err(|_| "a child's watchdog never answered".to_owned())?
+    let out = process.finish();
+    Ok(ChildRun {
+        fields: parse_report(&String::from_utf8_lossy(&out.stdout)),
+        wall,
+    })
 }
 
 pub(crate) fn run_child(mode: &str, envs: &[(&str, String)]) -> Result<ChildRun, String> {
