@@ -6,7 +6,7 @@ use std::fmt::Display;
 use allocport_core::{AddressFamily, TcpPortOwner};
 use rstest::fixture;
 
-use crate::listener::HeldTcpListener;
+use crate::listener::{HeldTcpListener, ListenerError};
 
 /// Fails the test that asked for `fixture`, naming the fixture and the allocation error: a
 /// fixture has no other way to report that it could not be built.
@@ -136,5 +136,53 @@ pub fn ipv6_tcp_port() -> TcpPortOwner {
 /// As [`tcp_port`]; also when the ports tried kept being bound by programs outside allocport.
 #[fixture]
 pub fn tcp_listener() -> HeldTcpListener {
-    or_fail_test("tcp_listener", HeldTcpListener::bind_localhost())
+    or_fail_test(
+        "tcp_listener",
+        HeldTcpListener::bind_localhost().map_err(listener_failure),
+    )
+}
+
+/// The text `tcp_listener` fails with. An allocation error reads as in the other fixtures;
+/// any other [`ListenerError`] says what failed and leaves the cause to `source()`, so it is
+/// printed here after it.
+fn listener_failure(err: ListenerError) -> String {
+    match err {
+        ListenerError::Allocate(err) => err.to_string(),
+        other => match std::error::Error::source(&other) {
+            Some(cause) => format!("{other}: {cause}"),
+            None => other.to_string(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io;
+    use std::net::{Ipv4Addr, SocketAddr};
+
+    use super::{ListenerError, listener_failure};
+
+    #[test]
+    fn listener_failure_reads_like_the_other_fixtures_and_keeps_the_cause() {
+        let cause = allocport_core::Error::TooManyPorts {
+            requested: 7,
+            pool_size: 3,
+        };
+        let cause_text = cause.to_string();
+        assert_eq!(listener_failure(ListenerError::Allocate(cause)), cause_text);
+
+        let text = listener_failure(ListenerError::Bind {
+            addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 40123)),
+            source: io::Error::new(io::ErrorKind::AddrInUse, "the distinctive bind cause"),
+        });
+        assert!(
+            text.starts_with("cannot bind a listener on 127.0.0.1:40123"),
+            "{text}"
+        );
+        assert_eq!(
+            text.matches("the distinctive bind cause").count(),
+            1,
+            "{text}"
+        );
+    }
 }

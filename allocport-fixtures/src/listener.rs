@@ -119,6 +119,9 @@ impl fmt::Debug for HeldTcpListener {
 
 /// Why [`HeldTcpListener::bind_localhost`] failed.
 ///
+/// Its `Display` says what failed and [`source`](std::error::Error::source) returns the cause,
+/// so a reporter that walks the chain (`anyhow`'s `{:#}`, `eyre`) shows the cause once.
+///
 /// ```
 /// use allocport_fixtures::ListenerError;
 /// fn assert_error<E: std::error::Error + Send + Sync + 'static>() {}
@@ -140,12 +143,16 @@ pub enum ListenerError {
 
 impl fmt::Display for ListenerError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The cause is left to `source()`: printing it here too would show it twice in every
+        // reporter that walks the chain.
         match self {
-            ListenerError::Allocate(err) => err.fmt(f),
-            ListenerError::Bind { addr, source } => write!(
+            ListenerError::Allocate(_) => {
+                f.write_str("cannot allocate a port for a listener on 127.0.0.1")
+            }
+            ListenerError::Bind { addr, .. } => write!(
                 f,
                 "cannot bind a listener on {addr} although allocport holds the port \
-                 ({BIND_ATTEMPTS} ports tried; a program outside allocport keeps taking them): {source}"
+                 ({BIND_ATTEMPTS} ports tried; a program outside allocport keeps taking them)"
             ),
         }
     }
@@ -163,5 +170,64 @@ impl std::error::Error for ListenerError {
 impl From<allocport_core::Error> for ListenerError {
     fn from(err: allocport_core::Error) -> Self {
         ListenerError::Allocate(err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+    use std::io;
+    use std::net::{Ipv4Addr, SocketAddr};
+
+    use super::ListenerError;
+
+    /// What a chain reporter prints: each error's `Display`, then its sources', joined by ": ".
+    fn chain(err: &ListenerError) -> String {
+        let mut parts = vec![err.to_string()];
+        let mut next = err.source();
+        while let Some(cause) = next {
+            parts.push(cause.to_string());
+            next = cause.source();
+        }
+        parts.join(": ")
+    }
+
+    #[test]
+    fn bind_error_chain_shows_its_cause_once() {
+        let err = ListenerError::Bind {
+            addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 40123)),
+            source: io::Error::new(io::ErrorKind::AddrInUse, "the distinctive bind cause"),
+        };
+        let report = chain(&err);
+        assert_eq!(
+            report.matches("the distinctive bind cause").count(),
+            1,
+            "{report}"
+        );
+        assert!(
+            err.to_string()
+                .starts_with("cannot bind a listener on 127.0.0.1:40123"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn allocate_error_chain_shows_its_cause_once() {
+        let cause = allocport_core::Error::TooManyPorts {
+            requested: 7,
+            pool_size: 3,
+        };
+        let cause_text = cause.to_string();
+        let err = ListenerError::Allocate(cause);
+        let report = chain(&err);
+        assert_eq!(report.matches(&cause_text).count(), 1, "{report}");
+        assert_eq!(
+            err.source().map(ToString::to_string).as_deref(),
+            Some(cause_text.as_str())
+        );
+        assert_eq!(
+            err.to_string(),
+            "cannot allocate a port for a listener on 127.0.0.1"
+        );
     }
 }

@@ -8,9 +8,10 @@ use syn::{Expr, ExprLit, Ident, Lit, LitInt, LitStr, Token, UnOp};
 
 use crate::errors::Errors;
 
-/// The most ports one test can ask for: every port from 1024 to 65535, the largest pool
-/// `PYSYS_PORTS` can describe outside the privileged ports.
-pub(crate) const MAX_PORTS: u64 = 65535 - 1024;
+/// The most ports one test can ask for: every port from 1 to 65535, the largest set
+/// `PYSYS_PORTS` can name. It is the only bound known at compile time; whether the pool in use
+/// holds that many is checked when the test runs (`Error::TooManyPorts`).
+pub(crate) const MAX_PORTS: u64 = 65535;
 
 /// The parsed attribute. A part that was missing or invalid is `None`, its error already
 /// recorded, so validation can still check everything else.
@@ -115,7 +116,7 @@ fn count_from(lit: &LitInt) -> syn::Result<(usize, Span)> {
         syn::Error::new_spanned(
             lit,
             format!(
-                "#[with_ports({lit})] asks for more ports than any pool can hold: at most {MAX_PORTS} (ports 1024-65535)"
+                "#[with_ports({lit})] asks for more ports than any pool can hold: at most {MAX_PORTS} (ports 1-65535)"
             ),
         )
     };

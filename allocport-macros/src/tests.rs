@@ -236,12 +236,28 @@ fn accepted_spellings_of_count_and_family() {
         out.contains("        2,\n"),
         "the count is emitted unsuffixed:\n{out}"
     );
+    // Every port PYSYS_PORTS can name, 1-65535: the largest count known at compile time.
     let out = pretty(
-        quote!(64511),
+        quote!(65535),
         quote!(
             #[test]
-            fn t(ports: [u16; 64511]) {}
+            fn t(ports: [u16; 65535]) {}
         ),
     );
-    assert!(out.contains("64511"), "{out}");
+    assert!(out.contains("65535"), "{out}");
+}
+
+#[test]
+fn count_above_65535_is_an_error_naming_the_bound() {
+    let msg = error(
+        quote!(65536),
+        quote!(
+            #[test]
+            fn t(ports: [u16; 65536]) {}
+        ),
+    );
+    assert!(
+        msg.contains("#[with_ports(65536)]") && msg.contains("at most 65535 (ports 1-65535)"),
+        "{msg}"
+    );
 }
