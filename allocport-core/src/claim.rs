@@ -6,7 +6,7 @@
 
 use crate::error::Error;
 use crate::host::CheckAddr;
-use crate::lock::{PortLocks, port_locks};
+use crate::lock::{PortLocks, WaitToken, port_locks};
 use crate::probe::{Check, check_port};
 
 /// Claims and releases ports through this process's lock files.
@@ -22,33 +22,73 @@ impl Claims {
         })
     }
 
-    /// Takes the lock of `port`, then checks it can be bound on every address: `true` when the
-    /// port is now this process's, `false` (nothing kept) when another holds or uses it.
-    pub(crate) fn claim(&self, addrs: &[CheckAddr], port: u16) -> Result<bool, Error> {
+    /// Takes the lock of `port`, then checks it can be bound on every address. The port is this
+    /// process's when the answer is [`Claimed::Taken`]; otherwise nothing is kept.
+    /// `lingering_ok` takes a port whose only obstacle is lingering connections;
+    /// `respect_reservations` steps aside from a port another process reserved.
+    pub(crate) fn claim(
+        &self,
+        addrs: &[CheckAddr],
+        port: u16,
+        lingering_ok: bool,
+        respect_reservations: bool,
+    ) -> Result<Claimed, Error> {
         if !self.locks.try_lock(port)? {
-            return Ok(false);
+            return Ok(Claimed::Locked);
         }
-        let free = free_everywhere(addrs, port);
-        if !matches!(free, Ok(true)) {
+        let found = match respect_reservations {
+            true => match self.locks.reserved_elsewhere(port) {
+                Ok(true) => Ok(Claimed::Locked),
+                Ok(false) => check_everywhere(addrs, port, lingering_ok),
+                Err(e) => Err(e),
+            },
+            false => check_everywhere(addrs, port, lingering_ok),
+        };
+        if !matches!(found, Ok(Claimed::Taken)) {
             self.locks.unlock(port);
         }
-        free
+        found
     }
 
     /// Gives back the lock of a claimed port.
     pub(crate) fn release(&self, port: u16) {
         self.locks.unlock(port);
     }
+
+    /// Takes the machine-wide wait token if it is free (see [`WaitToken`]).
+    pub(crate) fn try_wait_token(&self) -> Result<Option<WaitToken>, Error> {
+        WaitToken::try_take(self.locks)
+    }
 }
 
-/// Whether the bind check finds `port` free on every address.
-fn free_everywhere(addrs: &[CheckAddr], port: u16) -> Result<bool, Error> {
+/// What claiming a port found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Claimed {
+    /// The port is this process's now.
+    Taken,
+    /// Free but for lingering connections (TIME_WAIT), and those were not accepted.
+    Lingering,
+    /// Another process holds or reserved it.
+    Locked,
+    /// Something outside allocport uses it.
+    InUse,
+}
+
+/// What the bind check finds for `port` on every address: free on all, free but for lingering
+/// connections on some (taken only when `lingering_ok`), or in use on one.
+fn check_everywhere(addrs: &[CheckAddr], port: u16, lingering_ok: bool) -> Result<Claimed, Error> {
+    let mut lingering = false;
     for addr in addrs {
-        if let Check::InUse = check_port(addr, port)? {
-            return Ok(false);
+        match check_port(addr, port)? {
+            Check::Free => {}
+            Check::Lingering => lingering = true,
+            Check::InUse => return Ok(Claimed::InUse),
         }
     }
-    Ok(true)
+    Ok(match lingering && !lingering_ok {
+        true => Claimed::Lingering,
+        false => Claimed::Taken,
+    })
 }
 
 #[cfg(test)]
@@ -65,9 +105,10 @@ mod tests {
             ip: IpAddr::from([127, 0, 0, 1]),
         }];
         let claims = Claims::open().unwrap();
-        assert!(!claims.claim(&addrs, port).unwrap());
+        let claim = |lingering_ok| claims.claim(&addrs, port, lingering_ok, true).unwrap();
+        assert_eq!(claim(true), Claimed::InUse);
         drop(listener);
-        assert!(claims.claim(&addrs, port).unwrap());
+        assert_eq!(claim(false), Claimed::Taken);
         claims.release(port);
     }
 }

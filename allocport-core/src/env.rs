@@ -17,6 +17,8 @@ pub(crate) const ALLOCPORT_LOCK_DIR: &str = "ALLOCPORT_LOCK_DIR";
 pub(crate) const ALLOCPORT_STATS: &str = "ALLOCPORT_STATS";
 /// cargo-nextest's number for the running test, unique among those running now.
 pub(crate) const NEXTEST_TEST_GLOBAL_SLOT: &str = "NEXTEST_TEST_GLOBAL_SLOT";
+/// cargo-nextest's id of the whole run (a UUID), the same in every test process of one run.
+pub(crate) const NEXTEST_RUN_ID: &str = "NEXTEST_RUN_ID";
 
 /// Reads one variable by name: [`process`] in the crate, a map in unit tests.
 pub(crate) type Env<'a> = &'a dyn Fn(&str) -> Option<OsString>;

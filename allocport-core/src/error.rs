@@ -138,4 +138,49 @@ pub enum Error {
         /// How many ports the pool has.
         pool_size: usize,
     },
+    /// A [`PortRequest`](crate::PortRequest) asks for something that cannot be had, or for
+    /// options that do not go together; returned before anything is allocated.
+    #[error("invalid port request: {reason}")]
+    InvalidRequest {
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A strict request timed out while ports it refused were free but for connections in
+    /// TIME_WAIT.
+    #[error(
+        "timed out after {timeout:?} waiting for a fully free TCP server port: {lingering} \
+         port(s) were free but for connections in TIME_WAIT, which a strict request refuses \
+         (drop strict if the server binds with SO_REUSEADDR, as Rust's std, tokio and most \
+         servers do); the pool has {pool_size} ports, {held_here} held by this process"
+    )]
+    StrictTimeout {
+        /// The allocation timeout in force.
+        timeout: Duration,
+        /// How many ports the pool has.
+        pool_size: usize,
+        /// How many of them this process holds.
+        held_here: usize,
+        /// How many ports the last look found in TIME_WAIT only.
+        lingering: usize,
+    },
+    /// An exact port stayed unavailable for the whole timeout.
+    #[error("timed out after {timeout:?} waiting for port {port}: {}", exact_reason(*.time_wait))]
+    ExactPortTimeout {
+        /// The port asked for.
+        port: u16,
+        /// The allocation timeout in force.
+        timeout: Duration,
+        /// Whether only connections in TIME_WAIT were in the way (of a strict request).
+        time_wait: bool,
+    },
+}
+
+fn exact_reason(time_wait: bool) -> &'static str {
+    if time_wait {
+        "it is free but for connections in TIME_WAIT, which a strict request refuses \
+         (drop strict if the server binds with SO_REUSEADDR)"
+    } else {
+        "another allocport user (a process, or a thread of this one) holds it, or a program \
+         outside allocport uses it"
+    }
 }

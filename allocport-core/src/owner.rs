@@ -4,8 +4,7 @@ use std::fmt;
 
 use crate::error::Error;
 use crate::family::AddressFamily;
-use crate::host::resolve;
-use crate::pool::pool;
+use crate::request::PortRequest;
 
 /// The hosts PySys checks by default: every IPv4 interface (`""`) and localhost.
 pub const DEFAULT_HOSTS: [&str; 2] = ["", "localhost"];
@@ -58,7 +57,7 @@ impl TcpPortOwner {
         Ok(owners.swap_remove(0))
     }
 
-    /// Allocates `n` distinct ports at once, all or none: while some are held elsewhere it takes
+    /// Allocates `n` distinct ports at once (a shortcut for [`PortRequest`]), all or none: while some are held elsewhere it takes
     /// none and waits, so two callers that each want several never deadlock on each other.
     ///
     /// ```
@@ -72,12 +71,22 @@ impl TcpPortOwner {
         hosts: &[S],
         family: AddressFamily,
     ) -> Result<Vec<Self>, Error> {
-        let addrs = resolve(hosts, family)?;
-        let ports = pool()?.allocate(&addrs, n)?;
-        Ok(ports
-            .into_iter()
-            .map(|port| TcpPortOwner { port })
-            .collect())
+        if n == 0 {
+            // Nothing to hold, as before requests existed; the configuration is still checked.
+            crate::host::resolve(hosts, family)?;
+            crate::pool::pool()?;
+            return Ok(Vec::new());
+        }
+        PortRequest::new()
+            .count(n)
+            .hosts(hosts)
+            .family(family)
+            .allocate()
+    }
+
+    /// The owner of a port the pool just marked held.
+    pub(crate) fn held(port: u16) -> Self {
+        TcpPortOwner { port }
     }
 
     /// The port held.

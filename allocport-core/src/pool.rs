@@ -5,22 +5,23 @@
 //! taken out by exactly one thread (being claimed, or held). Exclusion between processes is
 //! the claim layer's ([`crate::claim`]), asked before a port counts as held here.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::claim::Claims;
 use crate::env::{self, ALLOCPORT_STATS, Env};
 use crate::error::Error;
 use crate::exclude::is_excluded;
-use crate::host::CheckAddr;
-use crate::order::{arrange, nextest_slot};
+use crate::order::{arrange, nextest_run, nextest_slot};
 use crate::portset::PortSet;
 use crate::server_ports::{ServerPorts, server_tcp_ports_with_source};
 use crate::source::PortSource;
 use crate::stats::PortAllocationStats;
-use crate::timeout::allocation_timeout;
+
+mod gather;
+pub(crate) use gather::Want;
 
 /// How often a waiting allocation looks again for ports that other processes may have freed
 /// (their releases cannot wake this process): it starts short and backs off to the maximum.
@@ -37,6 +38,11 @@ pub(crate) struct Pool {
     /// `ALLOCPORT_STATS`, read with the rest of the configuration, so that the report at exit
     /// reads no environment.
     report_at_exit: bool,
+    /// The ports in `state.queue`, for taking a given port out without a search when it is
+    /// not there. Changed only under the state's mutex.
+    queued: Box<PortSet>,
+    /// Every port of the pool, queued or not (excluded ones leave it).
+    members: Box<PortSet>,
 }
 
 struct State {
@@ -47,6 +53,10 @@ struct State {
     releases: u64,
     /// Threads in `wait_for_release`: with none, a release skips the wake-up system call.
     waiters: usize,
+    /// Ports outside the pool (asked for exactly) that a thread here holds or is claiming.
+    outside: HashSet<u16>,
+    /// Ports this process's multi-port waiter reserved: other threads leave them alone.
+    reserved: HashSet<u16>,
 }
 
 static POOL: OnceLock<Pool> = OnceLock::new();
@@ -89,7 +99,13 @@ pub(crate) fn held_here() -> Vec<u16> {
 
 impl Pool {
     fn new(ServerPorts { mut ports, source }: ServerPorts, claims: Claims, env: Env<'_>) -> Pool {
-        arrange(&mut ports, nextest_slot(env));
+        arrange(&mut ports, nextest_slot(env), nextest_run(env).as_deref());
+        let queued = Box::new(PortSet::with(&[]));
+        let members = Box::new(PortSet::with(&[]));
+        for &port in &ports {
+            queued.insert(port);
+            members.insert(port);
+        }
         let usage = Usage {
             size: AtomicUsize::new(ports.len()),
             peak: AtomicUsize::new(0),
@@ -100,6 +116,8 @@ impl Pool {
             held: 0,
             releases: 0,
             waiters: 0,
+            outside: HashSet::new(),
+            reserved: HashSet::new(),
         };
         Pool {
             state: Mutex::new(state),
@@ -108,6 +126,8 @@ impl Pool {
             usage,
             source,
             report_at_exit: env::flag(env, ALLOCPORT_STATS),
+            queued,
+            members,
         }
     }
 
@@ -133,39 +153,6 @@ impl Pool {
         self.report_at_exit
     }
 
-    /// Allocates `n` distinct ports free on every address in `addrs`, all or none, waiting up
-    /// to the allocation timeout. All-or-none keeps two tests that each want several ports from
-    /// holding part each and waiting for each other.
-    pub(crate) fn allocate(&self, addrs: &[CheckAddr], n: usize) -> Result<Vec<u16>, Error> {
-        let timeout = allocation_timeout()?;
-        let start = Instant::now();
-        let mut poll = FIRST_POLL;
-        loop {
-            let mut seen_releases = self.check_can_satisfy(n)?;
-            let claimed = self.claim(addrs, n)?;
-            if claimed.len() == n {
-                self.mark_held(&claimed);
-                return Ok(claimed);
-            }
-            // Giving back a partial claim counts as releases; they must not end this thread's
-            // own wait, or it would spin until the timeout.
-            seen_releases += claimed.len() as u64;
-            for port in claimed {
-                self.give_back(port, false);
-            }
-            let waited = start.elapsed();
-            if waited >= timeout {
-                return Err(Error::Timeout {
-                    timeout,
-                    pool_size: self.usage.size.load(Relaxed),
-                    held_here: self.state().held,
-                });
-            }
-            self.wait_for_release(seen_releases, poll.min(timeout - waited));
-            poll = (poll * 2).min(MAX_POLL);
-        }
-    }
-
     /// Fails at once when `n` ports can never be had; returns the release count to wait on.
     fn check_can_satisfy(&self, n: usize) -> Result<u64, Error> {
         let state = self.state();
@@ -184,43 +171,40 @@ impl Pool {
         Ok(state.releases)
     }
 
-    /// One pass over the queue, claiming up to `n` ports; returns what it claimed.
-    fn claim(&self, addrs: &[CheckAddr], n: usize) -> Result<Vec<u16>, Error> {
-        let mut claimed = Vec::with_capacity(n);
-        let mut remaining = self.state().queue.len();
-        while claimed.len() < n && remaining > 0 {
-            remaining -= 1;
-            let Some(port) = self.take_front() else { break };
-            match self.claims.claim(addrs, port) {
-                Ok(true) => claimed.push(port),
-                Ok(false) => self.put_back(port),
-                Err(e) => {
-                    self.put_back(port);
-                    claimed.into_iter().for_each(|p| self.give_back(p, false));
-                    return Err(e);
-                }
-            }
-        }
-        Ok(claimed)
-    }
-
     /// Takes the least recently released port out of the queue, dropping excluded ones.
-    fn take_front(&self) -> Option<u16> {
+    /// A port reserved by this process's multi-port waiter is skipped (sent to the back)
+    /// unless `reserved_ok`; `None` after one look at each queued port.
+    fn take_front(&self, reserved_ok: bool) -> Option<u16> {
         let mut state = self.state();
+        let mut left = state.queue.len();
         while let Some(port) = state.queue.pop_front() {
-            if !is_excluded(port) {
+            if is_excluded(port) {
+                // Under the state's mutex, as every change of the figures.
+                self.usage.size.fetch_sub(1, Relaxed);
+                self.queued.remove(port);
+                self.members.remove(port);
+            } else if !reserved_ok && state.reserved.contains(&port) {
+                state.queue.push_back(port);
+            } else {
+                self.queued.remove(port);
                 return Some(port);
             }
-            // Under the state's mutex, as every change of the figures.
-            self.usage.size.fetch_sub(1, Relaxed);
+            left -= 1;
+            if left == 0 {
+                break;
+            }
         }
         None
     }
 
-    /// Returns a port that was found busy to the back of the queue, with no wake-up: nothing
-    /// new became free.
+    /// Returns a port that was found busy to the back of the queue (or, outside the pool,
+    /// forgets it), with no wake-up: nothing new became free.
     fn put_back(&self, port: u16) {
-        self.state().queue.push_back(port);
+        let mut state = self.state();
+        if !state.outside.remove(&port) {
+            state.queue.push_back(port);
+            self.queued.insert(port);
+        }
     }
 
     fn mark_held(&self, ports: &[u16]) {
@@ -243,7 +227,10 @@ impl Pool {
         self.claims.release(port);
         let mut state = self.state();
         state.held -= usize::from(was_held);
-        state.queue.push_back(port);
+        if !state.outside.remove(&port) {
+            state.queue.push_back(port);
+            self.queued.insert(port);
+        }
         state.releases += 1;
         let wake = state.waiters > 0;
         drop(state);

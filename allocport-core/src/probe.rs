@@ -12,11 +12,16 @@ use crate::host::CheckAddr;
 #[derive(Debug)]
 pub(crate) enum Check {
     Free,
+    /// Refused by a plain bind, but only lingering connections (TIME_WAIT and the like) are in
+    /// the way: a server that binds with `SO_REUSEADDR`, as Rust's std, tokio and most servers
+    /// do, can use it now. Only found on Linux, where such a bind fails beside a listener.
+    Lingering,
     InUse,
 }
 
 /// Binds a fresh socket to `ip:port` and closes it: the port is free there if that succeeds.
-/// No `SO_REUSEADDR` (which would let the bind succeed beside a lingering socket); on Windows
+/// No `SO_REUSEADDR` (which would let the bind succeed beside a lingering socket): when that
+/// bind is refused, a second one with it tells a port only in TIME_WAIT apart; on Windows
 /// `SO_EXCLUSIVEADDRUSE`, so a socket bound with `SO_REUSEADDR` elsewhere cannot hide.
 pub(crate) fn check_port(addr: &CheckAddr, port: u16) -> Result<Check, Error> {
     let error = |source: io::Error| Error::PortCheck {
@@ -36,9 +41,37 @@ pub(crate) fn check_port(addr: &CheckAddr, port: u16) -> Result<Check, Error> {
     exclusive_address_use(&socket).map_err(error)?;
     match socket.bind(&sockaddr.into()) {
         Ok(()) => Ok(Check::Free),
-        Err(e) if e.kind() == io::ErrorKind::AddrInUse => Ok(Check::InUse),
+        Err(e) if e.kind() == io::ErrorKind::AddrInUse => {
+            drop(socket);
+            lingering_only(sockaddr).map_err(error)
+        }
         Err(e) => Err(error(e)),
     }
+}
+
+/// After a plain bind was refused: whether a bind with `SO_REUSEADDR` succeeds, which on Linux
+/// means nothing listens on the port (a listener makes it fail) and every socket in the way
+/// lingers or was bound with `SO_REUSEADDR` itself.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn lingering_only(sockaddr: SocketAddr) -> io::Result<Check> {
+    let socket = Socket::new(
+        Domain::for_address(sockaddr),
+        Type::STREAM,
+        Some(Protocol::TCP),
+    )?;
+    socket.set_reuse_address(true)?;
+    match socket.bind(&sockaddr.into()) {
+        Ok(()) => Ok(Check::Lingering),
+        Err(e) if e.kind() == io::ErrorKind::AddrInUse => Ok(Check::InUse),
+        Err(e) => Err(e),
+    }
+}
+
+/// Elsewhere `SO_REUSEADDR` lets a bind succeed beside a listener on another address (BSDs,
+/// macOS) or even take the port over (Windows), so it proves nothing: the port is in use.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn lingering_only(_: SocketAddr) -> io::Result<Check> {
+    Ok(Check::InUse)
 }
 
 #[cfg(windows)]

@@ -21,6 +21,7 @@ use std::sync::{Mutex, OnceLock};
 use crate::error::Error;
 
 mod dir;
+mod fair;
 #[cfg(unix)]
 #[path = "unix.rs"]
 mod sys;
@@ -30,6 +31,7 @@ mod sys;
 
 pub use dir::lock_dir;
 use dir::{ensure_private_dir, open_private_file};
+pub(crate) use fair::WaitToken;
 
 /// Another process's lock on a port: Unix names that process, Windows cannot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,14 +102,15 @@ impl PortLocks {
 
     /// Takes the lock of `port` if no other process holds it; `false` if one does.
     pub(crate) fn try_lock(&self, port: u16) -> Result<bool, Error> {
-        sys::try_lock(self.file(port)?, port)
+        sys::try_lock(self.file(port)?, u32::from(port))
             .map_err(|e| self.error(format!("locking port {port}: {e}")))
     }
 
     /// Gives the lock of `port` back; its file is open, since the port was locked.
     pub(crate) fn unlock(&self, port: u16) {
         let unlocked = self.file(port).and_then(|file| {
-            sys::unlock(file, port).map_err(|e| self.error(format!("unlocking port {port}: {e}")))
+            sys::unlock(file, u32::from(port))
+                .map_err(|e| self.error(format!("unlocking port {port}: {e}")))
         });
         if let Err(e) = unlocked {
             // Not reachable in practice; the lock dies with the process anyway.
@@ -117,7 +120,7 @@ impl PortLocks {
 
     /// Which process's lock would block taking `port` (never this process's own).
     pub(crate) fn holder(&self, port: u16) -> Result<Option<Holder>, Error> {
-        sys::holder(self.file(port)?, port)
+        sys::holder(self.file(port)?, u32::from(port))
             .map_err(|e| self.error(format!("reading the lock of port {port}: {e}")))
     }
 }

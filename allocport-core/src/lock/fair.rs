@@ -1,0 +1,87 @@
+//! Fair waits between processes: one machine-wide wait token, and reservations.
+//!
+//! A request for several ports takes them all or none, so under churn of one-port requests it
+//! could wait for ever: whenever one of its ports comes free, a one-port request takes it
+//! first. The waiter that holds the token (a lock on byte 0 of `wait-token.lock`, and a mutex
+//! between the threads of its process) may instead keep the ports it gets until it has all, and
+//! reserve ports other processes hold: a reservation is the lock of byte `65536 + port` of the
+//! port's lock file, and every other claimer steps aside from a reserved port once it is
+//! released. Only one waiter keeps partial claims at a time, so two multi-port waiters never
+//! hold part each and wait for each other.
+
+use std::sync::{Mutex, MutexGuard, TryLockError};
+
+use super::{PortLocks, sys};
+use crate::error::Error;
+
+/// Where the reservation of a port lies in its lock file: past every port's own byte.
+const RESERVATIONS: u32 = 1 << 16;
+
+const TOKEN_FILE: &str = "wait-token.lock";
+
+/// The token between the threads of this process; the file lock is between processes.
+static TOKEN: Mutex<()> = Mutex::new(());
+
+/// The machine-wide wait token, held until dropped.
+pub(crate) struct WaitToken {
+    locks: &'static PortLocks,
+    file: std::fs::File,
+    _thread: MutexGuard<'static, ()>,
+}
+
+impl WaitToken {
+    /// Takes the token if no other waiter, in this process or another, has it.
+    pub(crate) fn try_take(locks: &'static PortLocks) -> Result<Option<WaitToken>, Error> {
+        let thread = match TOKEN.try_lock() {
+            Ok(guard) => guard,
+            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(TryLockError::WouldBlock) => return Ok(None),
+        };
+        // A file of its own, opened for as long as the token is held: closing it drops no port
+        // lock, as those are on the other files.
+        let file = super::open_private_file(&locks.dir.join(TOKEN_FILE))
+            .map_err(|reason| locks.error(reason))?;
+        let taken = sys::try_lock(&file, 0)
+            .map_err(|e| locks.error(format!("locking {TOKEN_FILE}: {e}")))?;
+        Ok(taken.then_some(WaitToken {
+            locks,
+            file,
+            _thread: thread,
+        }))
+    }
+
+    /// Reserves `port` for the token's holder: other processes will not claim it once it is
+    /// released. `false` if another process reserved it (a former holder of the token that
+    /// has not let go yet).
+    pub(crate) fn reserve(&self, port: u16) -> Result<bool, Error> {
+        sys::try_lock(self.locks.file(port)?, RESERVATIONS + u32::from(port))
+            .map_err(|e| self.locks.error(format!("reserving port {port}: {e}")))
+    }
+
+    /// Ends the reservation of `port`.
+    pub(crate) fn unreserve(&self, port: u16) {
+        if let Ok(file) = self.locks.file(port) {
+            if let Err(e) = sys::unlock(file, RESERVATIONS + u32::from(port)) {
+                log::warn!("allocport: ending the reservation of port {port}: {e}");
+            }
+        }
+    }
+}
+
+impl Drop for WaitToken {
+    fn drop(&mut self) {
+        // Closing the file drops the lock too; unlocking first says so explicitly.
+        let _ = sys::unlock(&self.file, 0);
+    }
+}
+
+impl PortLocks {
+    /// Whether another process reserved `port` for its multi-port wait. On Windows this
+    /// process's own reservations count too; only the token's holder makes them, and it never
+    /// asks.
+    pub(crate) fn reserved_elsewhere(&self, port: u16) -> Result<bool, Error> {
+        sys::holder(self.file(port)?, RESERVATIONS + u32::from(port))
+            .map(|holder| holder.is_some())
+            .map_err(|e| self.error(format!("reading the reservation of port {port}: {e}")))
+    }
+}

@@ -1,0 +1,326 @@
+//! Gathering the ports of one request: groups of related ports, an exact port, ports free but
+//! for TIME_WAIT, and the fair wait of a request for several.
+//!
+//! A request wants `groups` groups; a group is one port `p` and the ports `p + o - offsets[0]`
+//! for its other offsets (a plain request has the offsets `[0]`, one port a group). Each pass
+//! over the queue first takes only fully free ports; when that leaves the request short and
+//! the request is not strict, a second pass also takes ports whose only obstacle is lingering
+//! connections. All or none: a short pass gives everything back and waits, except for the
+//! holder of the machine-wide wait token ([`WaitToken`]), who keeps whole groups and reserves
+//! ports held elsewhere until it has all.
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant};
+
+use super::{FIRST_POLL, HELD, MAX_POLL, Pool};
+use crate::claim::Claimed;
+use crate::error::Error;
+use crate::host::CheckAddr;
+use crate::lock::WaitToken;
+
+/// What one allocation asks the pool for, checked already by the caller.
+#[derive(Debug)]
+pub(crate) struct Want<'a> {
+    pub(crate) addrs: &'a [CheckAddr],
+    /// How many groups.
+    pub(crate) groups: usize,
+    /// The offsets of a group's ports, distinct, so that each port of a group fits a `u16`.
+    pub(crate) offsets: &'a [u16],
+    /// The port of the only group's first offset, in the pool or not.
+    pub(crate) exact: Option<u16>,
+    /// Fully free ports only: no port in TIME_WAIT.
+    pub(crate) strict: bool,
+    pub(crate) timeout: Duration,
+}
+
+impl Want<'_> {
+    fn ports(&self) -> usize {
+        self.groups * self.offsets.len()
+    }
+
+    /// The ports of the group whose first port is `first`, if they all fit a `u16`.
+    fn group(&self, first: u16) -> Option<Vec<u16>> {
+        let base = i64::from(first) - i64::from(self.offsets[0]);
+        self.offsets
+            .iter()
+            .map(|&o| u16::try_from(base + i64::from(o)).ok().filter(|&p| p != 0))
+            .collect()
+    }
+}
+
+/// What a pass saw besides the ports it took.
+#[derive(Default)]
+struct Seen {
+    /// Ports free but for lingering connections, left alone by a strict pass.
+    lingering: usize,
+}
+
+/// The wait token and what its holder reserved.
+struct Fair {
+    token: WaitToken,
+    /// Reserved in other processes' eyes (lock-file reservations).
+    elsewhere: Vec<u16>,
+    /// Reserved in this process (the pool's `reserved` set).
+    here: Vec<u16>,
+}
+
+impl Fair {
+    /// Reserves `port`, held by another process, unless `cap` ports are reserved already.
+    fn reserve(&mut self, port: u16, cap: usize) -> Result<(), Error> {
+        if self.elsewhere.len() < cap
+            && !self.elsewhere.contains(&port)
+            && self.token.reserve(port)?
+        {
+            self.elsewhere.push(port);
+        }
+        Ok(())
+    }
+}
+
+impl Pool {
+    /// Allocates what `want` asks for, all or none, waiting up to its timeout. The ports come
+    /// group by group, each group in the order of its offsets.
+    pub(crate) fn allocate(&self, want: &Want<'_>) -> Result<Vec<u16>, Error> {
+        let start = Instant::now();
+        let mut poll = FIRST_POLL;
+        let mut fair: Option<Fair> = None;
+        let mut kept: Vec<u16> = Vec::new();
+        let result = loop {
+            let mut seen_releases = match want.exact {
+                Some(_) => self.state().releases,
+                None => self.check_can_satisfy(want.ports())?,
+            };
+            let mut seen = Seen::default();
+            let need = want.groups - kept.len() / want.offsets.len();
+            let mut got = self.pass(want, need, false, fair.as_mut(), &mut seen);
+            if let Ok(ports) = &mut got {
+                let short = need - ports.len() / want.offsets.len();
+                if short > 0 && !want.strict && seen.lingering > 0 {
+                    match self.pass(want, short, true, fair.as_mut(), &mut seen) {
+                        Ok(more) => ports.extend(more),
+                        Err(e) => got = Err(e),
+                    }
+                }
+            }
+            let got = match got {
+                Ok(got) => got,
+                Err(e) => break Err(e),
+            };
+            kept.extend(got);
+            if kept.len() == want.ports() {
+                break Ok(std::mem::take(&mut kept));
+            }
+            if fair.is_none() {
+                // Giving back a partial claim counts as releases; they must not end this
+                // thread's own wait, or it would spin until the timeout.
+                seen_releases += kept.len() as u64;
+                for port in kept.drain(..) {
+                    self.give_back(port, false);
+                }
+            }
+            let waited = start.elapsed();
+            if waited >= want.timeout {
+                break Err(self.timeout_error(want, &seen));
+            }
+            if fair.is_none() && want.ports() > 1 {
+                fair = match self.claims.try_wait_token() {
+                    Ok(token) => token.map(|token| Fair {
+                        token,
+                        elsewhere: Vec::new(),
+                        here: Vec::new(),
+                    }),
+                    Err(e) => break Err(e),
+                };
+            }
+            if let Some(fair) = &mut fair {
+                self.reserve_held_here(fair, want.ports() - kept.len(), &kept);
+            }
+            self.wait_for_release(seen_releases, poll.min(want.timeout - waited));
+            poll = (poll * 2).min(MAX_POLL);
+        };
+        if let Some(fair) = fair {
+            self.end_fair_wait(fair);
+        }
+        match result {
+            Ok(ports) => {
+                self.mark_held(&ports);
+                Ok(ports)
+            }
+            Err(e) => {
+                for port in kept {
+                    self.give_back(port, false);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn timeout_error(&self, want: &Want<'_>, seen: &Seen) -> Error {
+        let pool_size = self.usage.size.load(Relaxed);
+        let held_here = self.state().held;
+        match (want.exact, want.strict && seen.lingering > 0) {
+            (Some(port), lingering) => Error::ExactPortTimeout {
+                port,
+                timeout: want.timeout,
+                time_wait: lingering,
+            },
+            (None, true) => Error::StrictTimeout {
+                timeout: want.timeout,
+                pool_size,
+                held_here,
+                lingering: seen.lingering,
+            },
+            (None, false) => Error::Timeout {
+                timeout: want.timeout,
+                pool_size,
+                held_here,
+            },
+        }
+    }
+
+    /// One pass over the queue (or over the exact port), claiming up to `need` whole groups;
+    /// returns their ports.
+    fn pass(
+        &self,
+        want: &Want<'_>,
+        need: usize,
+        lingering_ok: bool,
+        mut fair: Option<&mut Fair>,
+        seen: &mut Seen,
+    ) -> Result<Vec<u16>, Error> {
+        let holder = fair.is_some();
+        let mut claimed = Vec::with_capacity(need * want.offsets.len());
+        let mut remaining = match want.exact {
+            Some(_) => 1,
+            None => self.state().queue.len(),
+        };
+        while claimed.len() < need * want.offsets.len() && remaining > 0 {
+            remaining -= 1;
+            let first = match want.exact {
+                Some(port) => port,
+                None => match self.take_front(holder) {
+                    Some(port) => port,
+                    None => break,
+                },
+            };
+            let Some(group) = self.take_group(want, first, holder) else {
+                continue;
+            };
+            match self.claim_group(want, &group, lingering_ok, fair.as_deref_mut(), seen) {
+                Ok(true) => claimed.extend(group),
+                Ok(false) => {}
+                Err(e) => {
+                    claimed.into_iter().for_each(|p| self.give_back(p, false));
+                    return Err(e);
+                }
+            }
+        }
+        Ok(claimed)
+    }
+
+    /// Takes the ports of the group of `first` out of this process's circulation: `first` was
+    /// taken from the queue already (unless exact). `None`, with everything put back, when one
+    /// of them is not there: held by another thread, reserved, or not in the pool.
+    fn take_group(&self, want: &Want<'_>, first: u16, reserved_ok: bool) -> Option<Vec<u16>> {
+        let exact = want.exact.is_some();
+        let mut taken: Vec<u16> = if exact { Vec::new() } else { vec![first] };
+        let Some(group) = want.group(first) else {
+            taken.into_iter().for_each(|p| self.put_back(p));
+            return None;
+        };
+        let mut state = self.state();
+        for &port in &group[taken.len()..] {
+            let ok = if !reserved_ok && state.reserved.contains(&port) {
+                false
+            } else if self.queued.contains(port) {
+                if let Some(at) = state.queue.iter().position(|&p| p == port) {
+                    state.queue.remove(at);
+                }
+                self.queued.remove(port);
+                true
+            } else {
+                // Not queued: held by a thread here, or (for an exact request only) outside
+                // the pool, where `outside` keeps the threads of this process apart.
+                exact && !self.members.contains(port) && state.outside.insert(port)
+            };
+            if !ok {
+                drop(state);
+                taken.into_iter().for_each(|p| self.put_back(p));
+                return None;
+            }
+            taken.push(port);
+        }
+        Some(group)
+    }
+
+    /// Claims every port of a group taken out of circulation, or none: `false` (the group put
+    /// back) when one is held elsewhere or in use. The wait token's holder reserves those
+    /// held by other processes.
+    fn claim_group(
+        &self,
+        want: &Want<'_>,
+        group: &[u16],
+        lingering_ok: bool,
+        fair: Option<&mut Fair>,
+        seen: &mut Seen,
+    ) -> Result<bool, Error> {
+        let holder = fair.is_some();
+        for (i, &port) in group.iter().enumerate() {
+            let claimed = self
+                .claims
+                .claim(want.addrs, port, lingering_ok, !holder)
+                .inspect_err(|_| {
+                    group[..i].iter().for_each(|&p| self.claims.release(p));
+                    group.iter().for_each(|&p| self.put_back(p));
+                })?;
+            if claimed == Claimed::Taken {
+                continue;
+            }
+            group[..i].iter().for_each(|&p| self.claims.release(p));
+            group.iter().for_each(|&p| self.put_back(p));
+            if claimed == Claimed::Lingering {
+                seen.lingering += 1;
+            }
+            if let (Claimed::Locked, Some(fair)) = (claimed, fair) {
+                fair.reserve(port, want.ports())?;
+            }
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    /// Reserves, in this process, ports other threads here hold, up to `need` reservations, so
+    /// that when they come back only the token's holder takes them.
+    fn reserve_held_here(&self, fair: &mut Fair, need: usize, kept: &[u16]) {
+        if fair.here.len() >= need {
+            return;
+        }
+        let mut state = self.state();
+        for port in HELD.iter() {
+            if fair.here.len() >= need {
+                break;
+            }
+            if !kept.contains(&port) && state.reserved.insert(port) {
+                fair.here.push(port);
+            }
+        }
+    }
+
+    /// Gives up the wait token and every reservation, and wakes the threads that skipped them.
+    fn end_fair_wait(&self, fair: Fair) {
+        for &port in &fair.elsewhere {
+            fair.token.unreserve(port);
+        }
+        let mut state = self.state();
+        for port in &fair.here {
+            state.reserved.remove(port);
+        }
+        state.releases += 1;
+        let wake = state.waiters > 0;
+        drop(state);
+        drop(fair);
+        if wake {
+            self.released.notify_all();
+        }
+    }
+}

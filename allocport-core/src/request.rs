@@ -1,0 +1,259 @@
+//! `PortRequest`: everything one allocation can ask for, as a builder.
+
+use std::time::Duration;
+
+use crate::error::Error;
+use crate::family::AddressFamily;
+use crate::host::resolve;
+use crate::owner::{DEFAULT_HOSTS, TcpPortOwner};
+use crate::pool::{Want, pool};
+use crate::timeout::allocation_timeout;
+
+/// What to allocate: how many ports, checked where, related how, and how long to wait.
+///
+/// [`TcpPortOwner::new`], [`with_hosts`](TcpPortOwner::with_hosts) and
+/// [`many`](TcpPortOwner::many) are shortcuts for the common requests; this builder asks for
+/// the rest. Every request is all or none: its ports are held together or not at all.
+///
+/// ```
+/// use allocport_core::PortRequest;
+/// use std::time::Duration;
+///
+/// // A Redis cluster node: a port and the port 10000 above it, both from the pool.
+/// let node = PortRequest::new()
+///     .hosts(&["localhost"])
+///     .offsets(&[0, 10000])
+///     .timeout(Duration::from_secs(60))
+///     .allocate();
+/// # // The default pool may lack p + 10000 for every p on some systems: only check the shape.
+/// if let Ok(node) = node {
+///     assert_eq!(node[1].port(), node[0].port() + 10000);
+/// }
+///
+/// // Three servers on consecutive ports.
+/// let block = PortRequest::new().consecutive(3).hosts(&["localhost"]).allocate()?;
+/// assert_eq!(block[2].port(), block[0].port() + 2);
+/// # Ok::<(), allocport_core::Error>(())
+/// ```
+///
+/// # Ports in TIME_WAIT
+///
+/// A port whose server closed a connection first stays in TIME_WAIT for up to a minute: a
+/// plain `bind` is refused, but one with `SO_REUSEADDR` (what Rust's std `TcpListener`, tokio,
+/// Redis and nginx do) succeeds. Fully free ports are handed out first; when none is left, a
+/// port whose only obstacle is lingering connections (it binds with `SO_REUSEADDR` and nothing
+/// listens on it) is handed out rather than waited for. [`strict(true)`](Self::strict) refuses
+/// those, for a server that binds without `SO_REUSEADDR`. Only Linux can tell such a port
+/// apart (elsewhere a bind with `SO_REUSEADDR` succeeds beside a listener): on other systems
+/// every refused port counts as in use, as if strict.
+///
+/// # Invalid requests
+///
+/// [`allocate`](Self::allocate) returns [`Error::InvalidRequest`] at once, allocating nothing,
+/// for a count of 0, both `offsets` and `consecutive`, no offsets, a repeated offset, a group
+/// wider than the port range, port 0 asked for exactly, or `exact` with a count above 1.
+#[derive(Debug, Clone)]
+#[must_use = "a request allocates nothing until `allocate` is called"]
+pub struct PortRequest {
+    count: usize,
+    hosts: Vec<String>,
+    family: AddressFamily,
+    offsets: Option<Vec<u16>>,
+    consecutive: Option<usize>,
+    exact: Option<u16>,
+    strict: bool,
+    timeout: Option<Duration>,
+}
+
+impl Default for PortRequest {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl PortRequest {
+    /// One port, free on every IPv4 interface and on localhost ([`DEFAULT_HOSTS`]), fully free
+    /// preferred, waiting up to the [allocation timeout](crate::allocation_timeout).
+    pub fn new() -> Self {
+        PortRequest {
+            count: 1,
+            hosts: DEFAULT_HOSTS.iter().map(|h| h.to_string()).collect(),
+            family: AddressFamily::Ipv4,
+            offsets: None,
+            consecutive: None,
+            exact: None,
+            strict: false,
+            timeout: None,
+        }
+    }
+
+    /// How many ports, or with [`offsets`](Self::offsets) or [`consecutive`](Self::consecutive)
+    /// how many groups of them (default 1).
+    pub fn count(mut self, n: usize) -> Self {
+        self.count = n;
+        self
+    }
+
+    /// The hosts each port must be free on, as in [`TcpPortOwner::with_hosts`].
+    pub fn hosts<S: AsRef<str>>(mut self, hosts: &[S]) -> Self {
+        self.hosts = hosts.iter().map(|h| h.as_ref().to_owned()).collect();
+        self
+    }
+
+    /// The address family the hosts are checked in (default IPv4).
+    pub fn family(mut self, family: AddressFamily) -> Self {
+        self.family = family;
+        self
+    }
+
+    /// Related ports: each group is a port `p` of the pool and the ports `p + o - offsets[0]`
+    /// for the other offsets, all in the pool and held together. `&[0, 10000]` gives `p` and
+    /// `p + 10000`. The owners come group by group, each in the order of `offsets`.
+    pub fn offsets(mut self, offsets: &[u16]) -> Self {
+        self.offsets = Some(offsets.to_vec());
+        self
+    }
+
+    /// `n` consecutive ports per group: the offsets `0..n`.
+    pub fn consecutive(mut self, n: usize) -> Self {
+        self.consecutive = Some(n);
+        self
+    }
+
+    /// Exactly `port` (with offsets, as the group's first port), for a server with a fixed
+    /// port: the request waits while another owner, in any process, holds it, so tests take
+    /// turns on it. It need not be in the pool; if it is, pool allocations skip it meanwhile.
+    pub fn exact(mut self, port: u16) -> Self {
+        self.exact = Some(port);
+        self
+    }
+
+    /// `true`: only fully free ports, never one in TIME_WAIT; for a server that binds without
+    /// `SO_REUSEADDR`. Default `false`.
+    pub fn strict(mut self, strict: bool) -> Self {
+        self.strict = strict;
+        self
+    }
+
+    /// How long to wait when the ports are held, instead of the
+    /// [allocation timeout](crate::allocation_timeout).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Allocates the ports, all or none, waiting while they are held. A request for several
+    /// ports waits fairly: one-port requests that come and go cannot keep it waiting for ever.
+    pub fn allocate(&self) -> Result<Vec<TcpPortOwner>, Error> {
+        let offsets = self.checked_offsets()?;
+        let timeout = match self.timeout {
+            Some(timeout) => timeout,
+            None => allocation_timeout()?,
+        };
+        let addrs = resolve(&self.hosts, self.family)?;
+        let want = Want {
+            addrs: &addrs,
+            groups: self.count,
+            offsets: &offsets,
+            exact: self.exact,
+            strict: self.strict,
+            timeout,
+        };
+        let ports = pool()?.allocate(&want)?;
+        Ok(ports.into_iter().map(TcpPortOwner::held).collect())
+    }
+
+    /// The offsets of a group, once every option was checked against the others.
+    fn checked_offsets(&self) -> Result<Vec<u16>, Error> {
+        let invalid = |reason: String| Err(Error::InvalidRequest { reason });
+        if self.count == 0 {
+            return invalid("count(0): at least one port must be asked for".into());
+        }
+        let offsets = match (&self.offsets, self.consecutive) {
+            (Some(_), Some(_)) => {
+                return invalid("offsets and consecutive both give the offsets; use one".into());
+            }
+            (Some(offsets), None) => offsets.clone(),
+            (None, Some(n)) if n == 0 || n > usize::from(u16::MAX) => {
+                return invalid(format!("consecutive({n}): must be 1 to 65535"));
+            }
+            (None, Some(n)) => (0..n as u16).collect(),
+            (None, None) => vec![0],
+        };
+        let Some(&first) = offsets.first() else {
+            return invalid("offsets(&[]): a group needs at least one offset".into());
+        };
+        for (i, o) in offsets.iter().enumerate() {
+            if offsets[..i].contains(o) {
+                return invalid(format!("offsets {offsets:?}: {o} is given twice"));
+            }
+        }
+        let (min, max) = (offsets.iter().min(), offsets.iter().max());
+        let span = u32::from(*max.unwrap_or(&0)) - u32::from(*min.unwrap_or(&0));
+        if span >= u32::from(u16::MAX) {
+            return invalid(format!(
+                "offsets {offsets:?}: a group {span} ports wide does not fit in ports 1-65535"
+            ));
+        }
+        if let Some(port) = self.exact {
+            if port == 0 {
+                return invalid("exact(0): 0 is not a port".into());
+            }
+            if self.count > 1 {
+                return invalid(format!(
+                    "exact({port}) with count({}): an exact port is one group",
+                    self.count
+                ));
+            }
+            for &o in &offsets {
+                let p = i64::from(port) - i64::from(first) + i64::from(o);
+                if !(1..=i64::from(u16::MAX)).contains(&p) {
+                    return invalid(format!(
+                        "exact({port}) with offsets {offsets:?}: offset {o} gives port {p}, \
+                         outside 1-65535"
+                    ));
+                }
+            }
+        }
+        Ok(offsets)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reason(request: PortRequest) -> String {
+        match request.checked_offsets() {
+            Err(Error::InvalidRequest { reason }) => reason,
+            other => panic!("expected an invalid request, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn invalid_combinations_are_named() {
+        assert!(reason(PortRequest::new().count(0)).contains("count(0)"));
+        let both = PortRequest::new().offsets(&[0, 1]).consecutive(2);
+        assert!(reason(both).contains("offsets and consecutive"));
+        assert!(reason(PortRequest::new().offsets(&[])).contains("offsets(&[])"));
+        assert!(reason(PortRequest::new().offsets(&[0, 5, 5])).contains("5 is given twice"));
+        assert!(reason(PortRequest::new().consecutive(0)).contains("consecutive(0)"));
+        assert!(reason(PortRequest::new().offsets(&[0, 65535])).contains("65535 ports wide"));
+        assert!(reason(PortRequest::new().exact(0)).contains("exact(0)"));
+        assert!(reason(PortRequest::new().exact(80).count(2)).contains("count(2)"));
+        let past_end = PortRequest::new().exact(60000).offsets(&[0, 10000]);
+        assert!(reason(past_end).contains("gives port 70000"));
+    }
+
+    #[test]
+    fn offsets_come_from_the_options() {
+        let offsets = |r: PortRequest| r.checked_offsets().unwrap();
+        assert_eq!(offsets(PortRequest::new()), vec![0]);
+        assert_eq!(offsets(PortRequest::new().consecutive(3)), vec![0, 1, 2]);
+        assert_eq!(
+            offsets(PortRequest::new().offsets(&[0, 10000])),
+            vec![0, 10000]
+        );
+        assert_eq!(offsets(PortRequest::new().exact(6379).count(1)), vec![0]);
+    }
+}
