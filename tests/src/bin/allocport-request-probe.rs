@@ -3,7 +3,8 @@
 //! - `request OPTION...`: one request, then prints `ports a,b,... ms T` (T: milliseconds the
 //!   allocation took) or `err MESSAGE ms T`. Options: `count=N`, `offsets=A:B:..`,
 //!   `consecutive=N`, `exact=P`, `strict`, `timeout=SECS`, `hosts=H:H` (`-` for `""`), and
-//!   `hold` (after reporting, hold the ports until stdin closes).
+//!   `hold` (after reporting, hold the ports until stdin closes), `hold_ms=N` (after
+//!   reporting, hold them N milliseconds).
 //! - `loop-one HOLD_MS FOR_MS`: allocates one port, holds it HOLD_MS, releases it, again and
 //!   again for FOR_MS; prints `ready` after its first allocation and `loops N` at the end.
 //! - `exact-in-pool`: with a pool of 3 ports, holds the first exactly, then shows that pool
@@ -56,6 +57,7 @@ fn wait_for_stdin_close() {
 fn request(options: &[&str]) -> i32 {
     let mut request = PortRequest::new();
     let mut hold = false;
+    let mut hold_for = Duration::ZERO;
     for option in options {
         let (name, value) = option.split_once('=').unwrap_or((option, ""));
         let list = || -> Vec<u16> { value.split(':').map(|o| o.parse().expect("u16")).collect() };
@@ -77,6 +79,10 @@ fn request(options: &[&str]) -> i32 {
                 hold = true;
                 request
             }
+            "hold_ms" => {
+                hold_for = ms(value);
+                request
+            }
             _ => panic!("unknown option {option:?}"),
         };
     }
@@ -89,6 +95,7 @@ fn request(options: &[&str]) -> i32 {
             if hold {
                 wait_for_stdin_close();
             }
+            std::thread::sleep(hold_for);
             0
         }
         Err(e) => {

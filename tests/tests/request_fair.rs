@@ -1,0 +1,109 @@
+//! Fair waits across processes: a request for several ports is not starved by one-port
+//! requests that come and go, and two multi-port waiters never deadlock.
+
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use allocport_testkit::{Process, Spawn};
+
+fn start(args: &[&str], pool: &str) -> Process {
+    let mut command = Command::new(allocport_testkit::cargo_bin("allocport-request-probe"));
+    command
+        .args(args)
+        .env("PYSYS_PORTS", pool)
+        .env("ALLOCPORT_TIMEOUT_SECS", "60");
+    Spawn::new().start(&mut command)
+}
+
+/// `ports a,b ms T` -> (ports, T).
+fn parse(line: &str) -> (Vec<u16>, u64) {
+    let rest = line
+        .strip_prefix("ports ")
+        .unwrap_or_else(|| panic!("expected `ports ...`, got {line:?}"));
+    let (ports, ms) = rest.split_once(" ms ").expect("ms");
+    let ports = ports.split(',').map(|p| p.parse().unwrap()).collect();
+    (ports, ms.parse().unwrap())
+}
+
+/// One-port holders in a loop, as `while true; do allocport exec -- sleep 0.3; done` in a shell:
+/// each hold is a process of its own. Runs until `stop` is set.
+fn holder_loop(pool: &'static str, hold_ms: u64, stop: Arc<AtomicBool>) -> JoinHandle<u32> {
+    std::thread::spawn(move || {
+        let mut holds = 0;
+        while !stop.load(Ordering::Relaxed) {
+            let hold = format!("hold_ms={hold_ms}");
+            let mut holder = start(&["request", &hold], pool);
+            let line = holder.line();
+            assert!(line.starts_with("ports "), "{line}");
+            holder.wait();
+            holds += 1;
+        }
+        holds
+    })
+}
+
+fn stop_all(stop: &AtomicBool, loops: Vec<JoinHandle<u32>>) {
+    stop.store(true, Ordering::Relaxed);
+    for one in loops {
+        assert!(one.join().expect("a holder loop failed") > 0);
+    }
+}
+
+/// The scenario: a 2-port pool, 8 loops of one-port holders (0.3 s each), and a
+/// 2-port request that must complete within 2 s, in each of three tries. Without the fair
+/// wait it took 4-5 s, or timed out.
+#[test]
+fn a_two_port_request_is_not_starved_by_one_port_churn() {
+    let pool = "24400-24401";
+    let stop = Arc::new(AtomicBool::new(false));
+    let loops: Vec<_> = (0..8)
+        .map(|_| holder_loop(pool, 300, stop.clone()))
+        .collect();
+    std::thread::sleep(Duration::from_secs(1));
+    let mut took = Vec::new();
+    for _ in 0..3 {
+        let mut request = start(&["request", "count=2", "timeout=20"], pool);
+        let (ports, ms) = parse(&request.line());
+        request.wait();
+        assert_eq!(ports.len(), 2);
+        took.push(ms);
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    stop_all(&stop, loops);
+    assert!(
+        took.iter().all(|&ms| ms < 2000),
+        "2-port requests under one-port churn took {took:?} ms"
+    );
+}
+
+/// Two processes that each keep asking for 2 of 3 ports, beside one-port churn: with
+/// all-or-none plus one wait token, neither ever holds part while waiting for the other.
+#[test]
+fn two_multi_port_waiters_never_deadlock() {
+    let pool = "24410-24412";
+    let stop = Arc::new(AtomicBool::new(false));
+    let loops: Vec<_> = (0..3)
+        .map(|_| holder_loop(pool, 100, stop.clone()))
+        .collect();
+    let waiters: Vec<_> = (0..2)
+        .map(|_| {
+            std::thread::spawn(move || {
+                for _ in 0..5 {
+                    let mut request =
+                        start(&["request", "count=2", "timeout=20", "hold_ms=100"], pool);
+                    let line = request.line();
+                    request.wait();
+                    let (ports, _) = parse(&line);
+                    assert_eq!(ports.len(), 2, "{line}");
+                }
+            })
+        })
+        .collect();
+    for waiter in waiters {
+        waiter.join().expect("a multi-port waiter failed");
+    }
+    stop_all(&stop, loops);
+}
