@@ -114,7 +114,8 @@ pub use timeout::{DEFAULT_ALLOCATION_TIMEOUT, allocation_timeout, set_allocation
 
 /// Gives a test function `n` ports of its own: `#[with_ports(n)]`.
 ///
-/// The attribute allocates `n` ports with [`TcpPortOwner::many`] when the test starts, passes
+/// The attribute allocates `n` ports with [`TcpPortOwner::many`] (a [`PortRequest`] when it
+/// has request options) when the test starts, passes
 /// them to one of the function's parameters, which disappears from the signature, and keeps
 /// them held until the body ends: when it returns, returns `Err`, or panics. No other test, in
 /// this process or another, gets these ports meanwhile, so tests running in parallel never
@@ -192,7 +193,8 @@ pub use timeout::{DEFAULT_ALLOCATION_TIMEOUT, allocation_timeout, set_allocation
 ///
 /// # The receiving parameter
 ///
-/// It is the parameter of type `[u16; n]` (or `u16` when `n` is 1). Parameters with attributes
+/// It is the parameter of type `[u16; n]` (or `u16` when `n` is 1), or `[SocketAddr; n]`
+/// (`SocketAddr` when `n` is 1): each port with the loopback address of the `family`. Parameters with attributes
 /// of their own, such as rstest's `#[case]`, are never taken. When several fit, the one named
 /// `ports` or `port` is taken; `param = name` names it outright. Any irrefutable pattern works:
 /// `[http, admin]: [u16; 2]`.
@@ -204,6 +206,10 @@ pub use timeout::{DEFAULT_ALLOCATION_TIMEOUT, allocation_timeout, set_allocation
 /// | `param = name` | the parameter that receives the ports | see above |
 /// | `hosts = ["localhost", "::1"]` | the hosts each port must be free on, as in [`TcpPortOwner::with_hosts`] | [`DEFAULT_HOSTS`] |
 /// | `family = ipv4` or `ipv6` | the [`AddressFamily`] of the hosts | `ipv4` |
+/// | `offsets = [0, 10000]` | the ports come in groups `p + o`, as [`PortRequest::offsets`]; `n` is a multiple of the group size | one port a group |
+/// | `consecutive` | the `n` ports are one block of consecutive ports | |
+/// | `exact = 6379` | that port (the first of its group), waiting while another test holds it, as [`PortRequest::exact`] | |
+/// | `strict` | no port in TIME_WAIT, for a server that binds without `SO_REUSEADDR` ([`PortRequest::strict`]) | |
 ///
 /// ```test_harness
 /// use allocport_core::with_ports;
@@ -215,6 +221,12 @@ pub use timeout::{DEFAULT_ALLOCATION_TIMEOUT, allocation_timeout, set_allocation
 /// #[with_ports(1, hosts = ["::1"], family = ipv6)]
 /// #[test]
 /// fn over_ipv6(port: u16) {}
+///
+/// #[with_ports(3, consecutive, hosts = ["localhost"])]
+/// #[test]
+/// fn a_block(addrs: [std::net::SocketAddr; 3]) {
+///     assert_eq!(addrs[2].port(), addrs[0].port() + 2);
+/// }
 /// ```
 ///
 /// # Failures
@@ -222,8 +234,10 @@ pub use timeout::{DEFAULT_ALLOCATION_TIMEOUT, allocation_timeout, set_allocation
 /// A misuse is a compile error pointing at the offending token, never a panic of the macro:
 /// `n` missing, zero, negative, not an integer literal or larger than 64511 (the most ports
 /// any pool can hold); no parameter that can receive the ports; an array whose length differs
-/// from `n`; an unknown option or an option with a value of the wrong type; the attribute on
-/// something other than a function. One build reports all of them.
+/// from `n`; an unknown option or an option with a value of the wrong type; request options
+/// that contradict each other or `n` (`offsets` with `consecutive`, `n` not a multiple of the
+/// offsets, `exact` with more ports than one group); the attribute on something other than a
+/// function. One build reports all of them.
 ///
 /// ```compile_fail
 /// use allocport_core::with_ports;

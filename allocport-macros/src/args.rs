@@ -24,6 +24,22 @@ pub(crate) struct Args {
     pub(crate) hosts: Option<Vec<LitStr>>,
     /// `family = ipv4 | ipv6`.
     pub(crate) family: Option<Family>,
+    /// `offsets = [0, 10000]`: each group is `p + o` for these offsets.
+    pub(crate) offsets: Option<(Vec<u16>, Span)>,
+    /// `consecutive`: the `n` ports are one block of consecutive ports.
+    pub(crate) consecutive: Option<Span>,
+    /// `exact = 6379`: that port (the first of its group), waiting while it is held.
+    pub(crate) exact: Option<(u16, Span)>,
+    /// `strict`: fully free ports only, none in TIME_WAIT.
+    pub(crate) strict: bool,
+}
+
+impl Args {
+    /// Whether an option beyond `param`, `hosts` and `family` was given: only then does the
+    /// expansion go through a full port request.
+    pub(crate) fn has_request_options(&self) -> bool {
+        self.offsets.is_some() || self.consecutive.is_some() || self.exact.is_some() || self.strict
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,7 +48,8 @@ pub(crate) enum Family {
     Ipv6,
 }
 
-const OPTIONS: &str = "`param = name`, `hosts = [\"localhost\", ...]` or `family = ipv4 | ipv6`";
+const OPTIONS: &str = "`param = name`, `hosts = [\"localhost\", ...]`, `family = ipv4 | ipv6`, \
+     `offsets = [0, 10000]`, `consecutive`, `exact = 6379` or `strict`";
 
 /// Parses the attribute's arguments, recording every error in `errors`. Only tokens that are
 /// not a comma-separated list of expressions at all fail outright.
@@ -44,6 +61,10 @@ pub(crate) fn parse(tokens: TokenStream, errors: &mut Errors) -> syn::Result<Arg
         param: None,
         hosts: None,
         family: None,
+        offsets: None,
+        consecutive: None,
+        exact: None,
+        strict: false,
     };
     let mut items = list.into_iter();
     match items.next() {
@@ -137,6 +158,9 @@ fn count_from(lit: &LitInt) -> syn::Result<(usize, Span)> {
 }
 
 fn parse_option(expr: Expr, args: &mut Args) -> syn::Result<()> {
+    if let Some(flag) = single_ident(&expr) {
+        return parse_flag(flag, args);
+    }
     let Expr::Assign(assign) = expr else {
         return Err(syn::Error::new_spanned(
             &expr,
@@ -184,6 +208,24 @@ fn parse_option(expr: Expr, args: &mut Args) -> syn::Result<()> {
                 return Err(duplicate());
             }
         }
+        "offsets" => {
+            let offsets = parse_offsets(value)?;
+            if args.offsets.replace((offsets, value.span())).is_some() {
+                return Err(duplicate());
+            }
+        }
+        "exact" => {
+            let port = parse_port(value)?;
+            if args.exact.replace((port, value.span())).is_some() {
+                return Err(duplicate());
+            }
+        }
+        "consecutive" | "strict" => {
+            return Err(syn::Error::new_spanned(
+                &assign,
+                format!("`{name}` takes no value: write `{name}` alone"),
+            ));
+        }
         other => {
             return Err(syn::Error::new_spanned(
                 &name,
@@ -192,6 +234,81 @@ fn parse_option(expr: Expr, args: &mut Args) -> syn::Result<()> {
         }
     }
     Ok(())
+}
+
+/// `consecutive` and `strict`, the options without a value.
+fn parse_flag(flag: Ident, args: &mut Args) -> syn::Result<()> {
+    let duplicate =
+        || syn::Error::new_spanned(&flag, format!("option `{flag}` is given more than once"));
+    match flag.to_string().as_str() {
+        "consecutive" => {
+            if args.consecutive.replace(flag.span()).is_some() {
+                return Err(duplicate());
+            }
+        }
+        "strict" => {
+            if std::mem::replace(&mut args.strict, true) {
+                return Err(duplicate());
+            }
+        }
+        other => {
+            return Err(syn::Error::new_spanned(
+                &flag,
+                format!("unknown option `{other}`: expected {OPTIONS}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A port number literal, 1-65535.
+fn parse_port(value: &Expr) -> syn::Result<u16> {
+    const HELP: &str = "`exact` takes a port number from 1 to 65535, as in `exact = 6379`";
+    let Expr::Lit(ExprLit {
+        lit: Lit::Int(lit), ..
+    }) = value
+    else {
+        return Err(wrong_value(value, HELP));
+    };
+    match lit.base10_digits().parse::<u16>() {
+        Ok(port) if port > 0 => Ok(port),
+        _ => Err(syn::Error::new_spanned(
+            lit,
+            format!("`exact = {lit}` is not a port: {HELP}"),
+        )),
+    }
+}
+
+/// `[0, 10000]`: distinct offsets, each a `u16`.
+fn parse_offsets(value: &Expr) -> syn::Result<Vec<u16>> {
+    const HELP: &str =
+        "`offsets` takes an array of distinct port offsets (0-65534), as in `offsets = [0, 10000]`";
+    let Expr::Array(array) = value else {
+        return Err(wrong_value(value, HELP));
+    };
+    let mut offsets = Vec::new();
+    for elem in &array.elems {
+        let offset = match elem {
+            Expr::Lit(ExprLit {
+                lit: Lit::Int(lit), ..
+            }) => lit.base10_digits().parse::<u16>().ok(),
+            _ => None,
+        };
+        match offset {
+            Some(offset) if offsets.contains(&offset) => {
+                return Err(syn::Error::new_spanned(
+                    elem,
+                    format!("offset {offset} is given twice: {HELP}"),
+                ));
+            }
+            Some(offset) => offsets.push(offset),
+            None => return Err(wrong_value(elem, HELP)),
+        }
+    }
+    if offsets.is_empty() {
+        return Err(syn::Error::new(array.span(), HELP));
+    }
+    Ok(offsets)
 }
 
 fn parse_hosts(value: &Expr) -> syn::Result<Vec<LitStr>> {

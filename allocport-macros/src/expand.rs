@@ -148,13 +148,37 @@ fn render(
     };
     // Spanned on the count, so that `#[track_caller]` reports a failed allocation at the
     // user's `#[with_ports(n)]`.
-    let allocate = quote_spanned! {n_span=>
-        let #owners = ::allocport_core::__private::allocate_for_test(
-            ::core::concat!(::core::module_path!(), "::", #test_name),
-            #n_lit,
-            #hosts,
-            #family,
-        );
+    let allocate = if args.has_request_options() {
+        let offsets = args.offsets.iter().flat_map(|(offsets, _)| offsets);
+        let consecutive = args.consecutive.is_some();
+        let exact = match args.exact {
+            Some((port, _)) => quote!(::core::option::Option::Some(#port)),
+            None => quote!(::core::option::Option::None),
+        };
+        let strict = args.strict;
+        quote_spanned! {n_span=>
+            let #owners = ::allocport_core::__private::allocate_request_for_test(
+                ::core::concat!(::core::module_path!(), "::", #test_name),
+                #n_lit,
+                #hosts,
+                #family,
+                ::allocport_core::__private::TestOptions {
+                    offsets: &[#(#offsets),*],
+                    consecutive: #consecutive,
+                    exact: #exact,
+                    strict: #strict,
+                },
+            );
+        }
+    } else {
+        quote_spanned! {n_span=>
+            let #owners = ::allocport_core::__private::allocate_for_test(
+                ::core::concat!(::core::module_path!(), "::", #test_name),
+                #n_lit,
+                #hosts,
+                #family,
+            );
+        }
     };
     let bind = match receiver.shape {
         Shape::Array => quote_spanned! {n_span=>
@@ -162,6 +186,12 @@ fn render(
         },
         Shape::Single => quote_spanned! {n_span=>
             let #pat: #ty = ::allocport_core::__private::single_port(&#owners);
+        },
+        Shape::AddrArray => quote_spanned! {n_span=>
+            let #pat: #ty = ::allocport_core::__private::addr_array::<#n_lit>(&#owners, #family);
+        },
+        Shape::Addr => quote_spanned! {n_span=>
+            let #pat: #ty = ::allocport_core::__private::single_addr(&#owners, #family);
         },
     };
 

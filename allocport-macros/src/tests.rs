@@ -261,3 +261,109 @@ fn count_above_65535_is_an_error_naming_the_bound() {
         "{msg}"
     );
 }
+
+#[test]
+fn expansion_with_request_options_and_socket_addrs() {
+    insta::assert_snapshot!(pretty(
+        quote!(4, offsets = [0, 10000], strict),
+        quote! {
+            #[test]
+            fn cluster(nodes: [std::net::SocketAddr; 4]) {
+                start(nodes);
+            }
+        },
+    ));
+}
+
+#[test]
+fn expansion_of_an_exact_port_received_as_an_address() {
+    insta::assert_snapshot!(pretty(
+        quote!(1, exact = 6379, family = ipv6),
+        quote! {
+            fn fixed(addr: SocketAddr) {}
+        },
+    ));
+}
+
+#[test]
+fn socket_addr_spellings_are_accepted() {
+    for ty in [
+        quote!(SocketAddr),
+        quote!(std::net::SocketAddr),
+        quote!(::core::net::SocketAddr),
+    ] {
+        let out = pretty(quote!(1), quote!(#[test] fn t(addr: #ty) {}));
+        assert!(out.contains("single_addr"), "{ty}:\n{out}");
+    }
+    let out = pretty(
+        quote!(3, consecutive),
+        quote!(
+            #[test]
+            fn t(a: [SocketAddr; 3]) {}
+        ),
+    );
+    assert!(
+        out.contains("addr_array") && out.contains("consecutive: true"),
+        "{out}"
+    );
+}
+
+#[test]
+fn request_options_are_checked_against_each_other_and_n() {
+    let msg = error(
+        quote!(3, offsets = [0, 10000]),
+        quote!(
+            #[test]
+            fn t(ports: [u16; 3]) {}
+        ),
+    );
+    assert!(msg.contains("multiple of 2"), "{msg}");
+    let msg = error(
+        quote!(2, offsets = [0, 1], consecutive),
+        quote!(
+            #[test]
+            fn t(ports: [u16; 2]) {}
+        ),
+    );
+    assert!(msg.contains("use one"), "{msg}");
+    let msg = error(
+        quote!(2, exact = 6379),
+        quote!(
+            #[test]
+            fn t(ports: [u16; 2]) {}
+        ),
+    );
+    assert!(msg.contains("one group of 1 port"), "{msg}");
+    let msg = error(
+        quote!(1, exact = 70000),
+        quote!(
+            #[test]
+            fn t(port: u16) {}
+        ),
+    );
+    assert!(msg.contains("is not a port"), "{msg}");
+    let msg = error(
+        quote!(2, offsets = [0, 0]),
+        quote!(
+            #[test]
+            fn t(ports: [u16; 2]) {}
+        ),
+    );
+    assert!(msg.contains("given twice"), "{msg}");
+    let msg = error(
+        quote!(1, strict = true),
+        quote!(
+            #[test]
+            fn t(port: u16) {}
+        ),
+    );
+    assert!(msg.contains("takes no value"), "{msg}");
+    let msg = error(
+        quote!(1, strict, strict),
+        quote!(
+            #[test]
+            fn t(port: u16) {}
+        ),
+    );
+    assert!(msg.contains("more than once"), "{msg}");
+}

@@ -14,6 +14,10 @@ pub(crate) enum Shape {
     Array,
     /// `u16`, for one port.
     Single,
+    /// `[SocketAddr; n]`: the loopback address of the family with each port.
+    AddrArray,
+    /// `SocketAddr`, for one port.
+    Addr,
 }
 
 /// The parameter that receives the ports: its index in the signature and its shape.
@@ -26,28 +30,63 @@ pub(crate) struct Receiver {
 /// type alias of `[u16; 2]` is not recognised, but `param = name` still accepts it as long as
 /// it is written `[u16; n]` or `u16`.
 enum TypeShape<'a> {
-    /// `[u16; len]`; `len` is `Some` when it is an integer literal the macro can read.
-    Array(Option<u128>, &'a Expr),
-    Single,
+    /// `[u16; len]` (or `[SocketAddr; len]` when the flag is set); `len` is `Some` when it is
+    /// an integer literal the macro can read.
+    Array(Option<u128>, &'a Expr, bool),
+    /// `u16`, or `SocketAddr` when the flag is set.
+    Single(bool),
     Other,
 }
 
 fn type_shape(ty: &Type) -> TypeShape<'_> {
     match ty {
-        Type::Array(array) if is_u16(&array.elem) => {
+        Type::Array(array) if is_u16(&array.elem) || is_socket_addr(&array.elem) => {
             let len = match &array.len {
                 Expr::Lit(ExprLit {
                     lit: Lit::Int(lit), ..
                 }) => lit.base10_digits().parse().ok(),
                 _ => None,
             };
-            TypeShape::Array(len, &array.len)
+            TypeShape::Array(len, &array.len, is_socket_addr(&array.elem))
         }
         Type::Paren(inner) => type_shape(&inner.elem),
         Type::Group(inner) => type_shape(&inner.elem),
-        ty if is_u16(ty) => TypeShape::Single,
+        ty if is_u16(ty) => TypeShape::Single(false),
+        ty if is_socket_addr(ty) => TypeShape::Single(true),
         _ => TypeShape::Other,
     }
+}
+
+/// `SocketAddr`, also spelled `std::net::SocketAddr` or `core::net::SocketAddr`.
+fn is_socket_addr(ty: &Type) -> bool {
+    let names = path_names(ty);
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    matches!(
+        names.as_slice(),
+        ["SocketAddr"] | ["std" | "core", "net", "SocketAddr"]
+    )
+}
+
+/// The segments of a plain type path (`[]` for anything else; a segment with generic
+/// arguments is empty, so it matches no name).
+fn path_names(ty: &Type) -> Vec<String> {
+    let Type::Path(path) = ty else {
+        return Vec::new();
+    };
+    if path.qself.is_some() {
+        return Vec::new();
+    }
+    path.path
+        .segments
+        .iter()
+        .map(|s| {
+            if s.arguments.is_empty() {
+                s.ident.to_string()
+            } else {
+                String::new()
+            }
+        })
+        .collect()
 }
 
 /// `u16`, also spelled `core::primitive::u16` or `std::primitive::u16`.
@@ -115,6 +154,8 @@ pub(crate) fn validate(func: &ItemFn, args: &Args, errors: &mut Errors) -> Optio
     } else {
         format!("ports: [u16; {n_text}]")
     };
+
+    validate_options(args, errors);
 
     if sig.asyncness.is_some() && !func.attrs.iter().any(is_test_attr) {
         errors.push(syn::Error::new_spanned(
@@ -202,40 +243,84 @@ pub(crate) fn validate(func: &ItemFn, args: &Args, errors: &mut Errors) -> Optio
 
     let (index, param) = chosen?;
     let shape = match type_shape(&param.ty) {
-        TypeShape::Array(len, len_expr) => {
+        TypeShape::Array(len, len_expr, addr) => {
+            let elem = if addr { "SocketAddr" } else { "u16" };
             if let (Some(len), Some(n)) = (len, n) {
                 if len != n as u128 {
                     errors.push(syn::Error::new_spanned(
                         len_expr,
                         format!(
                             "the array has length {len} but #[with_ports({n})] allocates {n} port{}: \
-                             write `[u16; {n}]`",
+                             write `[{elem}; {n}]`",
                             if n == 1 { "" } else { "s" }
                         ),
                     ));
                 }
             }
-            Shape::Array
+            if addr { Shape::AddrArray } else { Shape::Array }
         }
-        TypeShape::Single => {
+        TypeShape::Single(addr) => {
+            let elem = if addr { "SocketAddr" } else { "u16" };
             if let Some(n) = n.filter(|&n| n != 1) {
                 errors.push(syn::Error::new_spanned(
                     &param.ty,
-                    format!("`u16` receives one port but #[with_ports({n})] allocates {n}: write `[u16; {n}]`"),
+                    format!("`{elem}` receives one port but #[with_ports({n})] allocates {n}: write `[{elem}; {n}]`"),
                 ));
             }
-            Shape::Single
+            if addr { Shape::Addr } else { Shape::Single }
         }
         TypeShape::Other => {
             errors.push(syn::Error::new(
                 param.ty.span(),
                 format!(
-                    "the parameter receiving the ports must be of type `[u16; {n_text}]`{}",
-                    if n == Some(1) { " or `u16`" } else { "" },
+                    "the parameter receiving the ports must be of type `[u16; {n_text}]` or `[SocketAddr; {n_text}]`{}",
+                    if n == Some(1) { ", `u16` or `SocketAddr`" } else { "" },
                 ),
             ));
             return None;
         }
     };
     Some(Receiver { index, shape })
+}
+
+/// Checks the request options against each other and against `n`.
+fn validate_options(args: &Args, errors: &mut Errors) {
+    let n = args.count.map(|(n, _)| n);
+    if let (Some(consecutive), Some(_)) = (args.consecutive, &args.offsets) {
+        errors.push(syn::Error::new(
+            consecutive,
+            "`consecutive` and `offsets` both say how the ports are related: use one",
+        ));
+    }
+    let group = match (&args.offsets, args.consecutive) {
+        (Some((offsets, span)), _) => {
+            if let Some(n) = n.filter(|n| n % offsets.len() != 0) {
+                errors.push(syn::Error::new(
+                    *span,
+                    format!(
+                        "#[with_ports({n})] with {} offsets: the ports come in groups of {}, \
+                         so their number must be a multiple of {}",
+                        offsets.len(),
+                        offsets.len(),
+                        offsets.len()
+                    ),
+                ));
+            }
+            Some(offsets.len())
+        }
+        (None, Some(_)) => n,
+        (None, None) => Some(1),
+    };
+    if let (Some((port, span)), Some(n), Some(group)) = (args.exact, n, group) {
+        if n != group {
+            errors.push(syn::Error::new(
+                span,
+                format!(
+                    "`exact = {port}` is one group of {group} port{} but #[with_ports({n})] \
+                     asks for {n}",
+                    if group == 1 { "" } else { "s" }
+                ),
+            ));
+        }
+    }
 }
