@@ -5,7 +5,7 @@ use std::io;
 use std::process::{Command, ExitStatus};
 use std::time::Duration;
 
-use allocport_core::{DEFAULT_HOSTS, TcpPortOwner};
+use allocport_core::{DEFAULT_HOSTS, Error, PortRequest, TcpPortOwner};
 
 use crate::placeholders::{self, join, substitute};
 use crate::{ExecArgs, Failure};
@@ -23,6 +23,14 @@ The command gets the ports as ALLOCPORT_PORTS=p1,p2,..., PORT_0=p1, PORT_1=p2, .
 in its arguments, where {port0}, {port1}, ... become single ports and {ports} the list.
 The ports stay held (no other allocport user gets them) until the command exits or is
 killed; SIGINT, SIGTERM and SIGHUP sent to allocport are passed on to the command.
+
+Related and fixed ports: --offsets 0,10000 gives groups p, p+10000 (-n counts every port);
+--consecutive makes the N ports one block; --exact PORT takes that port, waiting while
+another allocport user holds it, so tests take turns on a server with a fixed port.
+
+Ports in TIME_WAIT (left by a server that closed a connection first) are handed out only
+when no fully free port is left: servers that bind with SO_REUSEADDR, as most do, can use
+them at once. --strict refuses them, for servers that bind without it.
 
 Examples:
   allocport exec -n 2 -- ./server --http {port0} --admin {port1}
@@ -44,8 +52,12 @@ pub(crate) fn run(args: ExecArgs) -> Result<i32, Failure> {
         Some(list) => list.split(',').map(|h| h.trim().to_owned()).collect(),
         None => DEFAULT_HOSTS.iter().map(|h| h.to_string()).collect(),
     };
-    let owners = TcpPortOwner::many(count, &hosts, args.family.into())
-        .map_err(|e| Failure::new(EXIT_NO_PORTS, e.to_string()))?;
+    let owners = request(&args, count, &hosts)?
+        .allocate()
+        .map_err(|e| match e {
+            Error::InvalidRequest { .. } => Failure::new(crate::EXIT_USAGE, e.to_string()),
+            e => Failure::new(EXIT_NO_PORTS, e.to_string()),
+        })?;
     let ports: Vec<u16> = owners.iter().map(TcpPortOwner::port).collect();
 
     let Some((program, rest)) = args.command.split_first() else {
@@ -62,6 +74,37 @@ pub(crate) fn run(args: ExecArgs) -> Result<i32, Failure> {
     // The command is gone: give the ports back before anything else can go wrong.
     drop(owners);
     Ok(exit_code(status))
+}
+
+/// The request the options describe; `-n` counts every port, so with `--offsets` it must be
+/// whole groups.
+fn request(args: &ExecArgs, count: usize, hosts: &[String]) -> Result<PortRequest, Failure> {
+    let mut request = PortRequest::new()
+        .hosts(hosts)
+        .family(args.family.into())
+        .strict(args.strict);
+    if args.consecutive {
+        request = request.consecutive(count);
+    } else if let Some(offsets) = &args.offsets {
+        let group = offsets.len().max(1);
+        if count % group != 0 {
+            return Err(Failure::new(
+                crate::EXIT_USAGE,
+                format!(
+                    "-n {count} with --offsets {}: the ports come in groups of {group}, so -n \
+                     must be a multiple of {group}",
+                    join(offsets)
+                ),
+            ));
+        }
+        request = request.offsets(offsets).count(count / group);
+    } else {
+        request = request.count(count);
+    }
+    if let Some(port) = args.exact {
+        request = request.exact(port);
+    }
+    Ok(request)
 }
 
 fn timeout(secs: f64) -> Result<Duration, Failure> {

@@ -26,6 +26,10 @@ Examples:
   allocport exec -n 1 -- sh -c 'python3 -m http.server \"$PORT_0\"'
   # check on IPv6 loopback only
   allocport exec -n 1 --hosts ::1 --family ipv6 -- ./server {port0}
+  # a port and the port 10000 above it; a block of 3; a fixed port taken in turns
+  allocport exec -n 2 --offsets 0,10000 -- redis-server --port {port0}
+  allocport exec -n 3 --consecutive -- ./cluster --first-port {port0}
+  allocport exec --exact 6379 -- ./vendor-server
   # where the ports come from, and who holds which now
   PYSYS_PORTS=2000-2100 allocport ports
   allocport status
@@ -75,6 +79,27 @@ struct ExecArgs {
     /// Seconds to wait for ports when every one is held (overrides ALLOCPORT_TIMEOUT_SECS).
     #[arg(long, value_name = "SECS")]
     timeout: Option<f64>,
+    /// Related ports: groups of `p + o` for these comma-separated offsets, all from the pool
+    /// and held together (a Redis cluster node: `-n 2 --offsets 0,10000`); N counts every port,
+    /// so it is a multiple of the number of offsets.
+    #[arg(
+        long,
+        value_name = "OFFSETS",
+        value_delimiter = ',',
+        conflicts_with = "consecutive"
+    )]
+    offsets: Option<Vec<u16>>,
+    /// The N ports are one block of consecutive ports.
+    #[arg(long)]
+    consecutive: bool,
+    /// Exactly this port (with --offsets or --consecutive, the first of its group), waiting
+    /// while another allocport user holds it; it need not be in the pool.
+    #[arg(long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
+    exact: Option<u16>,
+    /// Only fully free ports: none whose only obstacle is connections in TIME_WAIT. For a
+    /// server that binds without SO_REUSEADDR (most bind with it and need no --strict).
+    #[arg(long)]
+    strict: bool,
     /// The program to run and its arguments; {port0}, {port1}, ... and {ports} are replaced.
     #[arg(value_name = "COMMAND", required = true, trailing_var_arg = true)]
     command: Vec<OsString>,
