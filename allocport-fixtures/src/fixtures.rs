@@ -11,7 +11,7 @@ use crate::listener::{HeldTcpListener, ListenerError};
 /// Fails the test that asked for `fixture`, naming the fixture and the allocation error: a
 /// fixture has no other way to report that it could not be built.
 #[track_caller]
-fn or_fail_test<T, E: Display>(fixture: &str, result: Result<T, E>) -> T {
+pub(crate) fn or_fail_test<T, E: Display>(fixture: &str, result: Result<T, E>) -> T {
     match result {
         Ok(value) => value,
         Err(err) => panic!("allocport fixture `{fixture}` could not get its TCP port(s): {err}"),
