@@ -54,7 +54,9 @@
 //! when its cross-process lock is free and a plain bind (no `SO_REUSEADDR`) succeeds on each
 //! host asked for; a busy candidate goes to the back of the queue and the next is tried at
 //! once. Only when no port can be had does the allocation wait, until a port is released or
-//! the [timeout](set_allocation_timeout) passes.
+//! the [timeout](set_allocation_timeout) passes. A port refused only because of connections in
+//! TIME_WAIT is handed out when no fully free one is left (see [`PortRequest`]), and a request
+//! for several ports waits fairly against one-port requests.
 //!
 //! ## Between processes
 //!
