@@ -86,9 +86,14 @@ impl Pool {
         let mut fair: Option<Fair> = None;
         let mut kept: Vec<u16> = Vec::new();
         let result = loop {
-            let mut seen_releases = match want.exact {
-                Some(_) => self.state().releases,
-                None => self.check_can_satisfy(want.ports())?,
+            let can = match want.exact {
+                Some(_) => Ok(self.state().releases),
+                None => self.check_can_satisfy(want.ports()),
+            };
+            // An error ends the wait below, where the kept ports and the token are given back.
+            let mut seen_releases = match can {
+                Ok(releases) => releases,
+                Err(e) => break Err(e),
             };
             let mut seen = Seen::default();
             let need = want.groups - kept.len() / want.offsets.len();
@@ -322,5 +327,36 @@ impl Pool {
         if wake {
             self.released.notify_all();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn want(offsets: &[u16]) -> Want<'_> {
+        Want {
+            addrs: &[],
+            groups: 2,
+            offsets,
+            exact: None,
+            strict: false,
+            timeout: Duration::ZERO,
+        }
+    }
+
+    #[test]
+    fn a_group_is_its_first_port_and_the_other_offsets_from_it() {
+        assert_eq!(want(&[0]).group(5000), Some(vec![5000]));
+        assert_eq!(want(&[0, 10000]).group(5000), Some(vec![5000, 15000]));
+        assert_eq!(want(&[5, 0, 7]).group(5005), Some(vec![5005, 5000, 5007]));
+        assert_eq!(want(&[0, 10000]).ports(), 4);
+    }
+
+    #[test]
+    fn a_group_past_either_end_of_the_port_range_is_none() {
+        assert_eq!(want(&[0, 10000]).group(60000), None);
+        assert_eq!(want(&[10, 0]).group(5), None);
+        assert_eq!(want(&[10, 0]).group(10), None, "port 0 is no port");
     }
 }
