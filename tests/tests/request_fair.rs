@@ -107,3 +107,22 @@ fn two_multi_port_waiters_never_deadlock() {
     }
     stop_all(&stop, loops);
 }
+
+/// The same churn by threads of one process: the waiter's reservations hold in-process too.
+#[test]
+fn a_two_port_request_is_not_starved_by_threads_of_its_own_process() {
+    let mut probe = start(&["fair-threads", "8", "300", "3"], "24420-24421");
+    let line = probe.line();
+    probe.wait();
+    let took: Vec<u64> = line
+        .strip_prefix("ms ")
+        .unwrap_or_else(|| panic!("{line}"))
+        .split(',')
+        .map(|ms| ms.parse().unwrap())
+        .collect();
+    assert_eq!(took.len(), 3, "{line}");
+    assert!(
+        took.iter().all(|&ms| ms < 2000),
+        "2-port requests under one-port churn by threads took {took:?} ms"
+    );
+}

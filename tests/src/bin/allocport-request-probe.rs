@@ -10,6 +10,9 @@
 //! - `exact-in-pool`: with a pool of 3 ports, holds the first exactly, then shows that pool
 //!   allocations in this process never get it while it is held and get it back after;
 //!   prints `rest a,b then MESSAGE then got P`.
+//! - `fair-threads THREADS HOLD_MS TRIES`: THREADS threads of this process hold one port
+//!   HOLD_MS at a time, again and again, while the main thread asks TRIES times for two ports;
+//!   prints `ms a,b,c`, the milliseconds each 2-port request took.
 //! - `pick N`: calls `pick_unused_port` N times, prints `picked a,b,...` and holds them until
 //!   stdin closes (they are only released when the process exits).
 
@@ -26,6 +29,11 @@ fn main() {
         ["loop-one", hold, total] => loop_one(ms(hold), ms(total)),
         ["exact-in-pool"] => exact_in_pool(),
         ["pick", n] => pick(n.parse().expect("N")),
+        ["fair-threads", threads, hold, tries] => fair_threads(
+            threads.parse().expect("THREADS"),
+            ms(hold),
+            tries.parse().expect("TRIES"),
+        ),
         _ => {
             eprintln!("allocport-request-probe: unknown arguments {args:?}");
             2
@@ -161,5 +169,35 @@ fn pick(n: usize) -> i32 {
         .collect();
     say(&format!("picked {}", picked.join(",")));
     wait_for_stdin_close();
+    0
+}
+
+fn fair_threads(threads: usize, hold: Duration, tries: usize) -> i32 {
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let took: Vec<String> = std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let owner = TcpPortOwner::new().unwrap_or_else(|e| panic!("one port: {e}"));
+                    std::thread::sleep(hold);
+                    drop(owner);
+                }
+            });
+        }
+        std::thread::sleep(Duration::from_millis(500));
+        let took = (0..tries)
+            .map(|_| {
+                let start = Instant::now();
+                let owners = PortRequest::new().count(2).allocate();
+                let ms = start.elapsed().as_millis();
+                drop(owners.unwrap_or_else(|e| panic!("two ports: {e}")));
+                std::thread::sleep(Duration::from_millis(100));
+                ms.to_string()
+            })
+            .collect();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        took
+    });
+    say(&format!("ms {}", took.join(",")));
     0
 }
