@@ -11,7 +11,8 @@ use crate::source::PortSource;
 /// Everything that can go wrong when building the pool or allocating a port.
 ///
 /// Configuration errors (a bad `PYSYS_PORTS`, an unusable lock directory, an empty pool, an
-/// unknown host) are returned at once; only [`Error::Timeout`] comes after waiting.
+/// unknown host, an invalid [`PortRequest`](crate::PortRequest)) are returned at once; only
+/// [`Error::Timeout`], [`Error::StrictTimeout`] and [`Error::ExactPortTimeout`] come after waiting.
 ///
 /// ```
 /// use allocport_core::Error;

@@ -13,6 +13,9 @@
 //! threads of one process is the pool's job. Closing *any* descriptor of a lock file drops
 //! every lock the process holds on it, so each file is opened once per process, under
 //! [`OPENING`], and never closed.
+//!
+//! Fair waits add one file, `wait-token.lock`, and reservations at byte `65536 + p` of port
+//! `p`'s lock file; see [`fair`].
 
 use std::fs::File;
 use std::path::PathBuf;
