@@ -216,8 +216,8 @@ pub use timeout::{DEFAULT_ALLOCATION_TIMEOUT, allocation_timeout, set_allocation
 /// # Failures
 ///
 /// A misuse is a compile error pointing at the offending token, never a panic of the macro:
-/// `n` missing, zero, negative, not an integer literal or larger than 64511 (the most ports
-/// any pool can hold); no parameter that can receive the ports; an array whose length differs
+/// `n` missing, zero, negative, not an integer literal or larger than 65535 (every port
+/// `PYSYS_PORTS` can name; a pool smaller than `n` fails when the test runs); no parameter that can receive the ports; an array whose length differs
 /// from `n`; an unknown option or an option with a value of the wrong type; the attribute on
 /// something other than a function. One build reports all of them.
 ///
