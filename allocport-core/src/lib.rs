@@ -66,8 +66,9 @@
 
 // Layers, each using only those before it in this list: `env`, `source`, `family`, `error`,
 // `portset`; `spec`, `ephemeral`, `exclude`, `server_ports` (which ports); `lock`, `host`,
-// `probe`, `claim` (taking one port); `order`, `timeout`, `stats`, `pool` (the queue and the
-// waiting); `owner` (the API); `introspect` (read-only views of all of it).
+// `transport`, `probe`, `claim` (taking one port); `order`, `timeout`, `stats`, `pool` (the
+// queue and the waiting); `owner`, `udp`, `listener` (the API); `introspect` (read-only views
+// of all of it).
 mod claim;
 mod env;
 mod ephemeral;
@@ -76,6 +77,7 @@ mod exclude;
 mod family;
 mod host;
 mod introspect;
+mod listener;
 mod lock;
 mod order;
 mod owner;
@@ -87,6 +89,8 @@ mod source;
 mod spec;
 mod stats;
 mod timeout;
+mod transport;
+mod udp;
 
 #[doc(hidden)]
 #[path = "private.rs"]
@@ -100,6 +104,7 @@ pub use introspect::{
     PortHolder, held_tcp_ports, is_tcp_port_held, log_port_allocation_stats, port_allocation_stats,
     tcp_port_holders,
 };
+pub use listener::{HeldTcpListener, HeldUdpSocket};
 pub use lock::lock_dir;
 pub use owner::{DEFAULT_HOSTS, TcpPortOwner};
 pub use server_ports::{ServerPorts, server_tcp_ports, server_tcp_ports_with_source};
@@ -107,6 +112,7 @@ pub use source::PortSource;
 pub use spec::format_ports_spec;
 pub use stats::PortAllocationStats;
 pub use timeout::{DEFAULT_ALLOCATION_TIMEOUT, allocation_timeout, set_allocation_timeout};
+pub use udp::UdpPortOwner;
 
 /// Gives a test function `n` ports of its own: `#[with_ports(n)]`.
 ///
