@@ -119,6 +119,30 @@ impl HeldTcpListener {
         Ok(HeldTcpListener { listener, owner })
     }
 
+    /// `n` listeners on distinct held ports on `host`, the ports allocated all or none as in
+    /// [`TcpPortOwner::many`]. A port lost to a program outside allocport between check and
+    /// bind is replaced as [`with_host`](Self::with_host) does.
+    ///
+    /// ```
+    /// use allocport_core::{AddressFamily, HeldTcpListener};
+    /// let held = HeldTcpListener::many(2, "localhost", AddressFamily::Ipv4)?;
+    /// assert_ne!(held[0].port(), held[1].port());
+    /// # Ok::<(), allocport_core::Error>(())
+    /// ```
+    pub fn many(n: usize, host: &str, family: AddressFamily) -> Result<Vec<Self>, Error> {
+        let ip = resolve(&[host], family)?[0].ip;
+        let owners = TcpPortOwner::many(n, &[host], family)?;
+        let mut held = Vec::with_capacity(n);
+        for owner in owners {
+            match TcpListener::bind(SocketAddr::new(ip, owner.port())) {
+                Ok(listener) => held.push(HeldTcpListener { listener, owner }),
+                // `owner` stays held until the replacement is bound, so it is not offered again.
+                Err(_) => held.push(Self::with_host(host, family)?),
+            }
+        }
+        Ok(held)
+    }
+
     /// The listener.
     pub fn listener(&self) -> &TcpListener {
         &self.listener
