@@ -32,6 +32,10 @@
 //! With the default `macros` feature, `#[with_ports(n)]` hands a test function its ports
 //! directly; see [`with_ports`].
 //!
+//! UDP ports come from the same pool ([`UdpPortOwner`]), a number can be held for TCP and UDP
+//! at once ([`TcpPortOwner::with_udp`]), and [`HeldTcpListener`] / [`HeldUdpSocket`] hand over
+//! the socket already bound on its held port, so nothing can take the port in between.
+//!
 //! ## Where the ports come from
 //!
 //! [`server_tcp_ports`] decides, on the first allocation of each process:
@@ -206,6 +210,8 @@ pub use udp::UdpPortOwner;
 /// | `param = name` | the parameter that receives the ports | see above |
 /// | `hosts = ["localhost", "::1"]` | the hosts each port must be free on, as in [`TcpPortOwner::with_hosts`] | [`DEFAULT_HOSTS`] |
 /// | `family = ipv4` or `ipv6` | the [`AddressFamily`] of the hosts | `ipv4` |
+/// | `udp` | UDP ports, as [`UdpPortOwner::many`] holds them | TCP |
+/// | `listen` | bound sockets instead of numbers: `[TcpListener; n]` (or `TcpListener`), bound on the one host of `hosts`, as [`HeldTcpListener::many`]; with `udp`, `[UdpSocket; n]` | numbers; `hosts = ["localhost"]` |
 ///
 /// ```test_harness
 /// use allocport_core::with_ports;
@@ -217,7 +223,26 @@ pub use udp::UdpPortOwner;
 /// #[with_ports(1, hosts = ["::1"], family = ipv6)]
 /// #[test]
 /// fn over_ipv6(port: u16) {}
+///
+/// #[with_ports(2, udp)]
+/// #[test]
+/// fn two_udp_ports(ports: [u16; 2]) {
+///     let socket = std::net::UdpSocket::bind(("127.0.0.1", ports[0])).unwrap();
+/// }
+///
+/// #[with_ports(2, listen)] // bound on 127.0.0.1: no window between check and bind
+/// #[test]
+/// fn two_listeners(listeners: [std::net::TcpListener; 2]) {
+///     let addr = listeners[0].local_addr().unwrap();
+/// }
+///
+/// #[with_ports(1, udp, listen)]
+/// #[test]
+/// fn one_udp_socket(socket: std::net::UdpSocket) {}
 /// ```
+///
+/// The ports of `listen` stay held until the test ends, even if the sockets are moved into a
+/// server thread or dropped earlier.
 ///
 /// # Failures
 ///

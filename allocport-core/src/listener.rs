@@ -242,6 +242,21 @@ impl HeldUdpSocket {
         Ok(HeldUdpSocket { socket, owner })
     }
 
+    /// `n` UDP sockets on distinct held ports on `host`, all or none, as
+    /// [`HeldTcpListener::many`].
+    pub fn many(n: usize, host: &str, family: AddressFamily) -> Result<Vec<Self>, Error> {
+        let ip = resolve(&[host], family)?[0].ip;
+        let owners = UdpPortOwner::many(n, &[host], family)?;
+        let mut held = Vec::with_capacity(n);
+        for owner in owners {
+            match UdpSocket::bind(SocketAddr::new(ip, owner.port())) {
+                Ok(socket) => held.push(HeldUdpSocket { socket, owner }),
+                Err(_) => held.push(Self::with_host(host, family)?),
+            }
+        }
+        Ok(held)
+    }
+
     /// The socket.
     pub fn socket(&self) -> &UdpSocket {
         &self.socket
