@@ -123,8 +123,29 @@ fn a_held_udp_port_blocks_udp_not_tcp_and_sigkill_frees_it() {
     // The TCP claim of the same number is another lock: another process may have it.
     assert_eq!(run(&["try", "tcp"], &short), "ok 27500");
 
+    let pid = holder.pid();
+    let udp_holder = allocport_core::udp_port_holders()
+        .unwrap()
+        .into_iter()
+        .find(|h| h.port == 27500);
+    assert_eq!(udp_holder.and_then(|h| h.pid), Some(pid));
+    assert!(
+        !allocport_core::tcp_port_holders()
+            .unwrap()
+            .iter()
+            .any(|h| h.port == 27500 && h.pid == Some(pid)),
+        "a UDP hold shows as a TCP one"
+    );
+
     holder.kill(); // SIGKILL: only the kernel frees the lock.
     holder.wait();
+    assert!(
+        !allocport_core::udp_port_holders()
+            .unwrap()
+            .iter()
+            .any(|h| h.pid == Some(pid)),
+        "the killed holder's UDP lock is still there"
+    );
     assert_eq!(
         run(
             &["try", "udp"],
