@@ -26,7 +26,7 @@ The ports stay held (no other allocport user gets them) until the command exits 
 killed; SIGINT, SIGTERM and SIGHUP sent to allocport are passed on to the command.
 
 With --listen, the command also gets each port as a listening TCP socket, already bound on
-the first of --hosts (default: localhost), passed as systemd socket activation passes them:
+the one host --hosts names (default: localhost), passed as systemd socket activation passes them:
 descriptors 3, 4, ... in port order, LISTEN_FDS=N, LISTEN_FDNAMES=port0:port1:..., and
 LISTEN_PID=the command's pid. Servers that accept such sockets (the listenfd crate,
 sd_listen_fds, systemd-aware daemons) then never race anyone for their port. Unix only.
@@ -55,7 +55,16 @@ pub(crate) fn run(args: ExecArgs) -> Result<i32, Failure> {
     };
     let no_ports = |e: allocport_core::Error| Failure::new(EXIT_NO_PORTS, e.to_string());
     let (owners, listeners) = if args.listen {
-        let host = hosts.first().map_or("localhost", String::as_str);
+        let [host] = hosts.as_slice() else {
+            return Err(Failure::new(
+                crate::EXIT_USAGE,
+                format!(
+                    "--listen binds each socket on one host, but --hosts gives {}: {:?}",
+                    hosts.len(),
+                    hosts
+                ),
+            ));
+        };
         let held = HeldTcpListener::many(count, host, args.family.into()).map_err(no_ports)?;
         held.into_iter()
             .map(HeldTcpListener::into_parts)

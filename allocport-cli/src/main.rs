@@ -80,7 +80,7 @@ struct ExecArgs {
     /// The address family the ports are checked in.
     #[arg(long, value_enum, default_value_t = Family::Ipv4)]
     family: Family,
-    /// Also pass the ports as listening TCP sockets bound on the first of --hosts (default
+    /// Also pass the ports as listening TCP sockets bound on the one host of --hosts (default
     /// localhost), as systemd socket activation does: fds from 3, LISTEN_FDS, LISTEN_PID,
     /// LISTEN_FDNAMES (Unix only).
     #[arg(long)]

@@ -140,3 +140,18 @@ fn without_listen_no_socket_activation_variables_are_set() {
     );
     assert_eq!(String::from_utf8(out.stdout).unwrap(), "[unset]\n");
 }
+
+#[test]
+fn listen_with_two_hosts_is_a_usage_error_naming_them() {
+    let sandbox = Sandbox::new(1);
+    let out = output_within(
+        &mut sandbox.allocport(&["exec", "--listen", "--hosts", "localhost,::1", "--", "true"]),
+        LIMIT,
+    );
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.contains("--listen") && stderr.contains("::1"),
+        "{stderr}"
+    );
+}

@@ -3,19 +3,16 @@
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, TcpListener, TcpStream, UdpSocket};
-use std::process::Command;
 
 use allocport_core::{
     AddressFamily, HeldTcpListener, HeldUdpSocket, TcpPortOwner, UdpPortOwner, is_tcp_port_held,
 };
-use allocport_testkit::{Spawn, cargo_bin};
+use allocport_tests::udp_probe;
 
 fn try_in_pool(kind: &str, pool: &str) -> String {
-    let mut p = Spawn::new().start(
-        Command::new(cargo_bin("allocport-udp-probe"))
-            .args(["try", kind])
-            .env("PYSYS_PORTS", pool)
-            .env("ALLOCPORT_TIMEOUT_SECS", "0.3"),
+    let mut p = udp_probe(
+        &["try", kind],
+        &[("PYSYS_PORTS", pool), ("ALLOCPORT_TIMEOUT_SECS", "0.3")],
     );
     let line = p.line();
     p.wait();

@@ -3,19 +3,10 @@
 //! held for both blocks both.
 
 use std::collections::HashSet;
-use std::process::Command;
 use std::time::Duration;
 
-use allocport_testkit::{Process, Spawn, cargo_bin};
-use allocport_tests::parse_ports_line;
-
-fn udp_probe(args: &[&str], envs: &[(&str, &str)]) -> Process {
-    Spawn::new().start(
-        Command::new(cargo_bin("allocport-udp-probe"))
-            .args(args)
-            .envs(envs.iter().copied()),
-    )
-}
+use allocport_testkit::Process;
+use allocport_tests::{parse_ports_line, udp_probe};
 
 fn run(args: &[&str], envs: &[(&str, &str)]) -> String {
     let mut p = udp_probe(args, envs);
