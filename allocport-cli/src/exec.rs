@@ -26,9 +26,9 @@ The ports stay held (no other allocport user gets them) until the command exits 
 killed; SIGINT, SIGTERM and SIGHUP sent to allocport are passed on to the command.
 
 With --listen, the command also gets each port as a listening TCP socket, already bound on
-the one host --hosts names (default: localhost), passed as systemd socket activation passes them:
-descriptors 3, 4, ... in port order, LISTEN_FDS=N, LISTEN_FDNAMES=port0:port1:..., and
-LISTEN_PID=the command's pid. Servers that accept such sockets (the listenfd crate,
+the one host --hosts names (default: localhost), passed as systemd socket activation passes
+them: descriptors 3, 4, ... in port order, LISTEN_FDS=N, LISTEN_FDNAMES=port0:port1:...,
+and LISTEN_PID=the command's pid. Servers that accept such sockets (the listenfd crate,
 sd_listen_fds, systemd-aware daemons) then never race anyone for their port. Unix only.
 
 Examples:

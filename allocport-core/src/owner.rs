@@ -147,10 +147,12 @@ impl fmt::Display for TcpPortOwner {
 
 impl fmt::Debug for TcpPortOwner {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TcpPortOwner")
-            .field("port", &self.port)
-            .field("udp", &self.holds_udp())
-            .finish()
+        let mut debug = f.debug_struct("TcpPortOwner");
+        debug.field("port", &self.port);
+        if self.holds_udp() {
+            debug.field("udp", &true);
+        }
+        debug.finish()
     }
 }
 
