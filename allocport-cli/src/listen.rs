@@ -24,6 +24,7 @@ pub(crate) use other::{pass_listeners, run_wrapper};
 pub(crate) const WRAPPER: &str = "listen-exec";
 
 /// `LISTEN_FDNAMES` for `n` sockets: `port0:port1:...`.
+#[cfg_attr(not(unix), allow(dead_code))]
 pub(crate) fn fd_names(n: usize) -> String {
     (0..n)
         .map(|i| format!("port{i}"))
