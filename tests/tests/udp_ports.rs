@@ -5,42 +5,81 @@ use std::io::{Read, Write};
 use std::net::{Ipv4Addr, TcpListener, TcpStream, UdpSocket};
 
 use allocport_core::{
-    AddressFamily, HeldTcpListener, HeldUdpSocket, TcpPortOwner, UdpPortOwner, is_tcp_port_held,
+    AddressFamily, DEFAULT_HOSTS, HeldTcpListener, HeldUdpSocket, TcpPortOwner, UdpPortOwner,
+    is_tcp_port_held,
 };
+use allocport_testkit::TempDir;
 use allocport_tests::udp_probe;
 
-fn try_in_pool(kind: &str, pool: &str) -> String {
-    let mut p = udp_probe(
-        &["try", kind],
-        &[("PYSYS_PORTS", pool), ("ALLOCPORT_TIMEOUT_SECS", "0.3")],
-    );
-    let line = p.line();
-    p.wait();
-    line
+/// Numbers reserved for one test, for TCP and UDP, in the shared lock store, so that no other
+/// allocport user (another test, under nextest, in another process) takes or binds them
+/// meanwhile; the test binds some of them outside allocport, as another program would, and
+/// probes run with exactly these numbers as their pool and a private lock directory, so they
+/// see the test's binds but not its reservation.
+struct Sandbox {
+    ports: Vec<u16>,
+    dir: TempDir,
+    _reserved: Vec<TcpPortOwner>,
+}
+
+impl Sandbox {
+    fn new(n: usize) -> Sandbox {
+        let reserved = TcpPortOwner::many_with_udp(n, &DEFAULT_HOSTS, AddressFamily::Ipv4)
+            .expect("reserving ports for the test");
+        Sandbox {
+            ports: reserved.iter().map(TcpPortOwner::port).collect(),
+            dir: TempDir::new("udp"),
+            _reserved: reserved,
+        }
+    }
+
+    /// `allocport-udp-probe try KIND` with `ports` (some of this sandbox's) as its pool.
+    fn try_in_pool(&self, kind: &str, ports: &[u16]) -> String {
+        let pool: Vec<String> = ports.iter().map(u16::to_string).collect();
+        let lock_dir = self.dir.path().join("locks");
+        let mut p = udp_probe(
+            &["try", kind],
+            &[
+                ("PYSYS_PORTS", &pool.join(",")),
+                ("ALLOCPORT_LOCK_DIR", lock_dir.to_str().unwrap()),
+                ("ALLOCPORT_TIMEOUT_SECS", "0.3"),
+            ],
+        );
+        let line = p.line();
+        p.wait();
+        line
+    }
 }
 
 #[test]
 fn a_udp_port_in_use_is_skipped_and_a_tcp_listener_does_not_count_for_udp() {
+    let sandbox = Sandbox::new(2);
+    let [a, b] = sandbox.ports[..] else {
+        unreachable!()
+    };
     // Bound outside allocport, as another program would.
-    let udp = UdpSocket::bind((Ipv4Addr::LOCALHOST, 27600)).expect("bind UDP 27600 for the test");
-    let _tcp =
-        TcpListener::bind((Ipv4Addr::LOCALHOST, 27601)).expect("bind TCP 27601 for the test");
+    let udp = UdpSocket::bind((Ipv4Addr::LOCALHOST, a)).expect("bind UDP for the test");
+    let _tcp = TcpListener::bind((Ipv4Addr::LOCALHOST, b)).expect("bind TCP for the test");
     for _ in 0..5 {
-        // The pool order is shuffled per process: each run would try 27600 first half the time.
-        assert_eq!(try_in_pool("udp", "27600-27601"), "ok 27601");
+        // The pool order is shuffled per process: each run would try `a` first half the time.
+        assert_eq!(sandbox.try_in_pool("udp", &[a, b]), format!("ok {b}"));
     }
-    assert_eq!(try_in_pool("udp", "27600").split(' ').next(), Some("err"));
+    let busy = sandbox.try_in_pool("udp", &[a]);
+    assert!(busy.starts_with("err timed out"), "{busy}");
     drop(udp);
-    assert_eq!(try_in_pool("udp", "27600"), "ok 27600");
+    assert_eq!(sandbox.try_in_pool("udp", &[a]), format!("ok {a}"));
 }
 
 #[test]
 fn a_tcp_and_udp_port_is_free_for_both_and_skips_numbers_busy_for_either() {
-    let _udp = UdpSocket::bind((Ipv4Addr::LOCALHOST, 27610)).expect("bind UDP 27610 for the test");
-    let _tcp =
-        TcpListener::bind((Ipv4Addr::LOCALHOST, 27611)).expect("bind TCP 27611 for the test");
+    let sandbox = Sandbox::new(3);
+    let [a, b, c] = sandbox.ports[..] else {
+        unreachable!()
+    };
+    let _udp = UdpSocket::bind((Ipv4Addr::LOCALHOST, a)).expect("bind UDP for the test");
+    let _tcp = TcpListener::bind((Ipv4Addr::LOCALHOST, b)).expect("bind TCP for the test");
     for _ in 0..5 {
-        assert_eq!(try_in_pool("dual", "27610-27612"), "ok 27612");
+        assert_eq!(sandbox.try_in_pool("dual", &[a, b, c]), format!("ok {c}"));
     }
 }
 
