@@ -6,8 +6,9 @@
 
 use crate::error::Error;
 use crate::host::CheckAddr;
-use crate::lock::{PortLocks, port_locks};
-use crate::probe::{Check, check_port};
+use crate::lock::{Lock, PortLocks, port_locks};
+use crate::probe::{Check, check_port, check_udp_port};
+use crate::transport::Transport;
 
 /// Claims and releases ports through this process's lock files.
 pub(crate) struct Claims {
@@ -22,29 +23,65 @@ impl Claims {
         })
     }
 
-    /// Takes the lock of `port`, then checks it can be bound on every address: `true` when the
-    /// port is now this process's, `false` (nothing kept) when another holds or uses it.
-    pub(crate) fn claim(&self, addrs: &[CheckAddr], port: u16) -> Result<bool, Error> {
-        if !self.locks.try_lock(port)? {
+    /// Takes the lock of `port` for each protocol of `transport`, then checks it can be bound
+    /// on every address in each: `true` when the port is now this process's, `false` (nothing
+    /// kept) when another holds or uses it.
+    pub(crate) fn claim(
+        &self,
+        transport: Transport,
+        addrs: &[CheckAddr],
+        port: u16,
+    ) -> Result<bool, Error> {
+        if !self.lock(transport, port)? {
             return Ok(false);
         }
-        let free = free_everywhere(addrs, port);
+        let mut free = Ok(true);
+        if transport.tcp() {
+            free = free_everywhere(addrs, port, check_port);
+        }
+        if transport.udp() && matches!(free, Ok(true)) {
+            free = free_everywhere(addrs, port, check_udp_port);
+        }
         if !matches!(free, Ok(true)) {
-            self.locks.unlock(port);
+            self.release(transport, port);
         }
         free
     }
 
-    /// Gives back the lock of a claimed port.
-    pub(crate) fn release(&self, port: u16) {
-        self.locks.unlock(port);
+    /// Takes every lock `transport` needs, or none.
+    fn lock(&self, transport: Transport, port: u16) -> Result<bool, Error> {
+        if transport.tcp() && !self.locks.try_lock_at(Lock::Tcp, port)? {
+            return Ok(false);
+        }
+        if transport.udp() {
+            let udp = self.locks.try_lock_at(Lock::Udp, port);
+            if !matches!(udp, Ok(true)) && transport.tcp() {
+                self.locks.unlock_at(Lock::Tcp, port);
+            }
+            return udp;
+        }
+        Ok(true)
+    }
+
+    /// Gives back the locks of a port claimed for `transport`.
+    pub(crate) fn release(&self, transport: Transport, port: u16) {
+        if transport.tcp() {
+            self.locks.unlock_at(Lock::Tcp, port);
+        }
+        if transport.udp() {
+            self.locks.unlock_at(Lock::Udp, port);
+        }
     }
 }
 
-/// Whether the bind check finds `port` free on every address.
-fn free_everywhere(addrs: &[CheckAddr], port: u16) -> Result<bool, Error> {
+/// Whether the bind check `check` finds `port` free on every address.
+fn free_everywhere(
+    addrs: &[CheckAddr],
+    port: u16,
+    check: fn(&CheckAddr, u16) -> Result<Check, Error>,
+) -> Result<bool, Error> {
     for addr in addrs {
-        if let Check::InUse = check_port(addr, port)? {
+        if let Check::InUse = check(addr, port)? {
             return Ok(false);
         }
     }
@@ -65,9 +102,30 @@ mod tests {
             ip: IpAddr::from([127, 0, 0, 1]),
         }];
         let claims = Claims::open().unwrap();
-        assert!(!claims.claim(&addrs, port).unwrap());
+        assert!(!claims.claim(Transport::Tcp, &addrs, port).unwrap());
         drop(listener);
-        assert!(claims.claim(&addrs, port).unwrap());
-        claims.release(port);
+        assert!(claims.claim(Transport::Tcp, &addrs, port).unwrap());
+        claims.release(Transport::Tcp, port);
+    }
+
+    #[test]
+    fn a_udp_claim_takes_its_own_lock_and_checks_udp() {
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = socket.local_addr().unwrap().port();
+        let addrs = [CheckAddr {
+            host: "localhost".into(),
+            ip: IpAddr::from([127, 0, 0, 1]),
+        }];
+        let claims = Claims::open().unwrap();
+        assert!(!claims.claim(Transport::Udp, &addrs, port).unwrap());
+        assert!(!claims.claim(Transport::TcpAndUdp, &addrs, port).unwrap());
+        drop(socket);
+        assert!(claims.claim(Transport::TcpAndUdp, &addrs, port).unwrap());
+        let locks = port_locks().unwrap();
+        // This process's own locks never show as another's holder: both were taken, and
+        // releasing gives both back (the next claim of either kind would otherwise still work
+        // here, as fcntl locks of one process do not conflict).
+        assert_eq!(locks.holder_at(Lock::Udp, port).unwrap(), None);
+        claims.release(Transport::TcpAndUdp, port);
     }
 }

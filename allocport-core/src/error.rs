@@ -138,4 +138,23 @@ pub enum Error {
         /// How many ports the pool has.
         pool_size: usize,
     },
+    /// A held port could not be bound for a [`HeldTcpListener`](crate::HeldTcpListener) or a
+    /// [`HeldUdpSocket`](crate::HeldUdpSocket), on every port tried: a program outside
+    /// allocport kept taking them between the check and the bind. The cause is left to
+    /// [`source`](std::error::Error::source), so a reporter that walks the chain shows it once.
+    #[error(
+        "cannot bind {} on {addr} although allocport holds the port ({attempts} ports tried; \
+         a program outside allocport keeps taking them)",
+        if *.udp { "a UDP socket" } else { "a listener" }
+    )]
+    Bind {
+        /// The address of the last attempt.
+        addr: std::net::SocketAddr,
+        /// Whether it was a UDP socket (else a TCP listener).
+        udp: bool,
+        /// How many ports were tried.
+        attempts: usize,
+        /// The error of the last attempt.
+        source: io::Error,
+    },
 }

@@ -32,6 +32,10 @@
 //! With the default `macros` feature, `#[with_ports(n)]` hands a test function its ports
 //! directly; see [`with_ports`].
 //!
+//! UDP ports come from the same pool ([`UdpPortOwner`]), a number can be held for TCP and UDP
+//! at once ([`TcpPortOwner::with_udp`]), and [`HeldTcpListener`] / [`HeldUdpSocket`] hand over
+//! the socket already bound on its held port, so nothing can take the port in between.
+//!
 //! ## Where the ports come from
 //!
 //! [`server_tcp_ports`] decides, on the first allocation of each process:
@@ -66,8 +70,9 @@
 
 // Layers, each using only those before it in this list: `env`, `source`, `family`, `error`,
 // `portset`; `spec`, `ephemeral`, `exclude`, `server_ports` (which ports); `lock`, `host`,
-// `probe`, `claim` (taking one port); `order`, `timeout`, `stats`, `pool` (the queue and the
-// waiting); `owner` (the API); `introspect` (read-only views of all of it).
+// `transport`, `probe`, `claim` (taking one port); `order`, `timeout`, `stats`, `pool` (the
+// queue and the waiting); `owner`, `udp`, `listener` (the API); `introspect` (read-only views
+// of all of it).
 mod claim;
 mod env;
 mod ephemeral;
@@ -76,6 +81,7 @@ mod exclude;
 mod family;
 mod host;
 mod introspect;
+mod listener;
 mod lock;
 mod order;
 mod owner;
@@ -87,6 +93,8 @@ mod source;
 mod spec;
 mod stats;
 mod timeout;
+mod transport;
+mod udp;
 
 #[doc(hidden)]
 #[path = "private.rs"]
@@ -98,8 +106,9 @@ pub use exclude::{DEFAULT_EXCLUDED_TCP_PORTS, exclude_tcp_ports, excluded_tcp_po
 pub use family::AddressFamily;
 pub use introspect::{
     PortHolder, held_tcp_ports, is_tcp_port_held, log_port_allocation_stats, port_allocation_stats,
-    tcp_port_holders,
+    tcp_port_holders, udp_port_holders,
 };
+pub use listener::{HeldTcpListener, HeldUdpSocket};
 pub use lock::lock_dir;
 pub use owner::{DEFAULT_HOSTS, TcpPortOwner};
 pub use server_ports::{ServerPorts, server_tcp_ports, server_tcp_ports_with_source};
@@ -107,6 +116,7 @@ pub use source::PortSource;
 pub use spec::format_ports_spec;
 pub use stats::PortAllocationStats;
 pub use timeout::{DEFAULT_ALLOCATION_TIMEOUT, allocation_timeout, set_allocation_timeout};
+pub use udp::UdpPortOwner;
 
 /// Gives a test function `n` ports of its own: `#[with_ports(n)]`.
 ///
@@ -200,6 +210,8 @@ pub use timeout::{DEFAULT_ALLOCATION_TIMEOUT, allocation_timeout, set_allocation
 /// | `param = name` | the parameter that receives the ports | see above |
 /// | `hosts = ["localhost", "::1"]` | the hosts each port must be free on, as in [`TcpPortOwner::with_hosts`] | [`DEFAULT_HOSTS`] |
 /// | `family = ipv4` or `ipv6` | the [`AddressFamily`] of the hosts | `ipv4` |
+/// | `udp` | UDP ports, as [`UdpPortOwner::many`] holds them | TCP |
+/// | `listen` | bound sockets instead of numbers: `[TcpListener; n]` (or `TcpListener`), bound on the one host of `hosts`, as [`HeldTcpListener::many`]; with `udp`, `[UdpSocket; n]` | numbers; `hosts = ["localhost"]` |
 ///
 /// ```test_harness
 /// use allocport_core::with_ports;
@@ -211,7 +223,26 @@ pub use timeout::{DEFAULT_ALLOCATION_TIMEOUT, allocation_timeout, set_allocation
 /// #[with_ports(1, hosts = ["::1"], family = ipv6)]
 /// #[test]
 /// fn over_ipv6(port: u16) {}
+///
+/// #[with_ports(2, udp)]
+/// #[test]
+/// fn two_udp_ports(ports: [u16; 2]) {
+///     let socket = std::net::UdpSocket::bind(("127.0.0.1", ports[0])).unwrap();
+/// }
+///
+/// #[with_ports(2, listen)] // bound on 127.0.0.1: no window between check and bind
+/// #[test]
+/// fn two_listeners(listeners: [std::net::TcpListener; 2]) {
+///     let addr = listeners[0].local_addr().unwrap();
+/// }
+///
+/// #[with_ports(1, udp, listen)]
+/// #[test]
+/// fn one_udp_socket(socket: std::net::UdpSocket) {}
 /// ```
+///
+/// The ports of `listen` stay held until the test ends, even if the sockets are moved into a
+/// server thread or dropped earlier.
 ///
 /// # Failures
 ///

@@ -21,6 +21,7 @@ use crate::server_ports::{ServerPorts, server_tcp_ports_with_source};
 use crate::source::PortSource;
 use crate::stats::PortAllocationStats;
 use crate::timeout::allocation_timeout;
+use crate::transport::Transport;
 
 /// How often a waiting allocation looks again for ports that other processes may have freed
 /// (their releases cannot wake this process): it starts short and backs off to the maximum.
@@ -136,13 +137,18 @@ impl Pool {
     /// Allocates `n` distinct ports free on every address in `addrs`, all or none, waiting up
     /// to the allocation timeout. All-or-none keeps two tests that each want several ports from
     /// holding part each and waiting for each other.
-    pub(crate) fn allocate(&self, addrs: &[CheckAddr], n: usize) -> Result<Vec<u16>, Error> {
+    pub(crate) fn allocate(
+        &self,
+        transport: Transport,
+        addrs: &[CheckAddr],
+        n: usize,
+    ) -> Result<Vec<u16>, Error> {
         let timeout = allocation_timeout()?;
         let start = Instant::now();
         let mut poll = FIRST_POLL;
         loop {
             let mut seen_releases = self.check_can_satisfy(n)?;
-            let claimed = self.claim(addrs, n)?;
+            let claimed = self.claim(transport, addrs, n)?;
             if claimed.len() == n {
                 self.mark_held(&claimed);
                 return Ok(claimed);
@@ -151,7 +157,7 @@ impl Pool {
             // own wait, or it would spin until the timeout.
             seen_releases += claimed.len() as u64;
             for port in claimed {
-                self.give_back(port, false);
+                self.give_back(transport, port, false);
             }
             let waited = start.elapsed();
             if waited >= timeout {
@@ -185,18 +191,25 @@ impl Pool {
     }
 
     /// One pass over the queue, claiming up to `n` ports; returns what it claimed.
-    fn claim(&self, addrs: &[CheckAddr], n: usize) -> Result<Vec<u16>, Error> {
+    fn claim(
+        &self,
+        transport: Transport,
+        addrs: &[CheckAddr],
+        n: usize,
+    ) -> Result<Vec<u16>, Error> {
         let mut claimed = Vec::with_capacity(n);
         let mut remaining = self.state().queue.len();
         while claimed.len() < n && remaining > 0 {
             remaining -= 1;
             let Some(port) = self.take_front() else { break };
-            match self.claims.claim(addrs, port) {
+            match self.claims.claim(transport, addrs, port) {
                 Ok(true) => claimed.push(port),
                 Ok(false) => self.put_back(port),
                 Err(e) => {
                     self.put_back(port);
-                    claimed.into_iter().for_each(|p| self.give_back(p, false));
+                    claimed
+                        .into_iter()
+                        .for_each(|p| self.give_back(transport, p, false));
                     return Err(e);
                 }
             }
@@ -233,14 +246,14 @@ impl Pool {
 
     /// Releases a held port: the cross-process lock goes first, so no thread of this process
     /// can take the port from the queue while this process still holds its lock.
-    pub(crate) fn release(&self, port: u16) {
+    pub(crate) fn release(&self, transport: Transport, port: u16) {
         HELD.remove(port);
-        self.give_back(port, true);
+        self.give_back(transport, port, true);
     }
 
     /// Unlocks a claimed port, returns it to the back of the queue and wakes the waiters.
-    fn give_back(&self, port: u16, was_held: bool) {
-        self.claims.release(port);
+    fn give_back(&self, transport: Transport, port: u16, was_held: bool) {
+        self.claims.release(transport, port);
         let mut state = self.state();
         state.held -= usize::from(was_held);
         state.queue.push_back(port);

@@ -19,6 +19,15 @@ pub(crate) enum Check {
 /// No `SO_REUSEADDR` (which would let the bind succeed beside a lingering socket); on Windows
 /// `SO_EXCLUSIVEADDRUSE`, so a socket bound with `SO_REUSEADDR` elsewhere cannot hide.
 pub(crate) fn check_port(addr: &CheckAddr, port: u16) -> Result<Check, Error> {
+    check(addr, port, Type::STREAM, Protocol::TCP)
+}
+
+/// [`check_port`] for UDP: binds a datagram socket the same way.
+pub(crate) fn check_udp_port(addr: &CheckAddr, port: u16) -> Result<Check, Error> {
+    check(addr, port, Type::DGRAM, Protocol::UDP)
+}
+
+fn check(addr: &CheckAddr, port: u16, kind: Type, protocol: Protocol) -> Result<Check, Error> {
     let error = |source: io::Error| Error::PortCheck {
         port,
         host: addr.host.clone(),
@@ -26,12 +35,7 @@ pub(crate) fn check_port(addr: &CheckAddr, port: u16) -> Result<Check, Error> {
         source,
     };
     let sockaddr = SocketAddr::new(addr.ip, port);
-    let socket = Socket::new(
-        Domain::for_address(sockaddr),
-        Type::STREAM,
-        Some(Protocol::TCP),
-    )
-    .map_err(error)?;
+    let socket = Socket::new(Domain::for_address(sockaddr), kind, Some(protocol)).map_err(error)?;
     #[cfg(windows)]
     exclusive_address_use(&socket).map_err(error)?;
     match socket.bind(&sockaddr.into()) {
@@ -86,6 +90,28 @@ mod tests {
         assert!(matches!(check_port(&wildcard, port).unwrap(), Check::InUse));
         drop(listener);
         assert!(matches!(check_port(&addr, port).unwrap(), Check::Free));
+    }
+
+    #[test]
+    fn udp_bind_check_sees_a_udp_socket_and_not_a_tcp_listener() {
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = socket.local_addr().unwrap().port();
+        let addr = CheckAddr {
+            host: "localhost".into(),
+            ip: IpAddr::from([127, 0, 0, 1]),
+        };
+        assert!(matches!(check_udp_port(&addr, port).unwrap(), Check::InUse));
+        drop(socket);
+        assert!(matches!(check_udp_port(&addr, port).unwrap(), Check::Free));
+        let tcp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let tcp_port = tcp.local_addr().unwrap().port();
+        // UDP's port space is its own: a TCP listener does not make the number busy for UDP.
+        if std::net::UdpSocket::bind(("127.0.0.1", tcp_port)).is_ok() {
+            assert!(matches!(
+                check_udp_port(&addr, tcp_port).unwrap(),
+                Check::Free
+            ));
+        }
     }
 
     #[test]

@@ -24,6 +24,10 @@ pub(crate) struct Args {
     pub(crate) hosts: Option<Vec<LitStr>>,
     /// `family = ipv4 | ipv6`.
     pub(crate) family: Option<Family>,
+    /// `udp`: UDP ports (with `listen`, bound UDP sockets).
+    pub(crate) udp: Option<Ident>,
+    /// `listen`: the ports come as bound sockets, `TcpListener`s (or `UdpSocket`s with `udp`).
+    pub(crate) listen: Option<Ident>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,7 +36,8 @@ pub(crate) enum Family {
     Ipv6,
 }
 
-const OPTIONS: &str = "`param = name`, `hosts = [\"localhost\", ...]` or `family = ipv4 | ipv6`";
+const OPTIONS: &str =
+    "`param = name`, `hosts = [\"localhost\", ...]`, `family = ipv4 | ipv6`, `udp` or `listen`";
 
 /// Parses the attribute's arguments, recording every error in `errors`. Only tokens that are
 /// not a comma-separated list of expressions at all fail outright.
@@ -44,6 +49,8 @@ pub(crate) fn parse(tokens: TokenStream, errors: &mut Errors) -> syn::Result<Arg
         param: None,
         hosts: None,
         family: None,
+        udp: None,
+        listen: None,
     };
     let mut items = list.into_iter();
     match items.next() {
@@ -137,6 +144,25 @@ fn count_from(lit: &LitInt) -> syn::Result<(usize, Span)> {
 }
 
 fn parse_option(expr: Expr, args: &mut Args) -> syn::Result<()> {
+    if let Some(flag) = single_ident(&expr) {
+        let slot = match flag.to_string().as_str() {
+            "udp" => &mut args.udp,
+            "listen" => &mut args.listen,
+            _ => {
+                return Err(syn::Error::new_spanned(
+                    &flag,
+                    format!("unknown option `{flag}`: expected {OPTIONS}"),
+                ));
+            }
+        };
+        if slot.replace(flag.clone()).is_some() {
+            return Err(syn::Error::new_spanned(
+                &flag,
+                format!("option `{flag}` is given more than once"),
+            ));
+        }
+        return Ok(());
+    }
     let Expr::Assign(assign) = expr else {
         return Err(syn::Error::new_spanned(
             &expr,

@@ -8,7 +8,7 @@ use syn::{FnArg, Item, ItemFn, LitInt};
 
 use crate::args::{self, Family};
 use crate::errors::Errors;
-use crate::validate::{self, Shape};
+use crate::validate::{self, Elem, Shape};
 
 /// Expands `#[with_ports(args)]` on `item`. On `Err`, the caller emits the error next to
 /// [`fallback`]`(item)`.
@@ -138,8 +138,11 @@ fn render(
     // Mixed-site hygiene: the user's body cannot name (or shadow) the owners by accident.
     let owners = Ident::new("__allocport_owners", Span::mixed_site().located_at(n_span));
     let test_name = func.sig.ident.to_string();
+    let elem = Elem::of(args);
     let hosts = match &args.hosts {
         Some(hosts) => quote!(&[#(#hosts),*]),
+        // Sockets are bound on loopback unless told otherwise, never on every interface.
+        None if elem != Elem::Port => quote!(&["localhost"]),
         None => quote!(&::allocport_core::__private::DEFAULT_HOSTS),
     };
     let family = match args.family {
@@ -148,20 +151,38 @@ fn render(
     };
     // Spanned on the count, so that `#[track_caller]` reports a failed allocation at the
     // user's `#[with_ports(n)]`.
+    let allocator = match (elem, args.udp.is_some()) {
+        (Elem::Port, false) => quote!(allocate_for_test),
+        (Elem::Port, true) => quote!(allocate_udp_for_test),
+        (Elem::TcpListener, _) => quote!(listen_for_test),
+        (Elem::UdpSocket, _) => quote!(bind_udp_for_test),
+    };
+    let sockets = Ident::new("__allocport_sockets", Span::mixed_site().located_at(n_span));
+    let targets = if elem == Elem::Port {
+        quote!(#owners)
+    } else {
+        quote!((#owners, #sockets))
+    };
     let allocate = quote_spanned! {n_span=>
-        let #owners = ::allocport_core::__private::allocate_for_test(
+        let #targets = ::allocport_core::__private::#allocator(
             ::core::concat!(::core::module_path!(), "::", #test_name),
             #n_lit,
             #hosts,
             #family,
         );
     };
-    let bind = match receiver.shape {
-        Shape::Array => quote_spanned! {n_span=>
+    let bind = match (elem, receiver.shape) {
+        (Elem::Port, Shape::Array) => quote_spanned! {n_span=>
             let #pat: #ty = ::allocport_core::__private::port_array::<#n_lit>(&#owners);
         },
-        Shape::Single => quote_spanned! {n_span=>
+        (Elem::Port, Shape::Single) => quote_spanned! {n_span=>
             let #pat: #ty = ::allocport_core::__private::single_port(&#owners);
+        },
+        (_, Shape::Array) => quote_spanned! {n_span=>
+            let #pat: #ty = ::allocport_core::__private::socket_array::<#n_lit, _>(#sockets);
+        },
+        (_, Shape::Single) => quote_spanned! {n_span=>
+            let #pat: #ty = ::allocport_core::__private::single_socket(#sockets);
         },
     };
 

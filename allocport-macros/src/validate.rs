@@ -32,9 +32,57 @@ enum TypeShape<'a> {
     Other,
 }
 
-fn type_shape(ty: &Type) -> TypeShape<'_> {
+/// What each element of the receiving parameter is: a port number, or (with `listen`) a bound
+/// socket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Elem {
+    Port,
+    TcpListener,
+    UdpSocket,
+}
+
+impl Elem {
+    pub(crate) fn of(args: &Args) -> Elem {
+        match (args.listen.is_some(), args.udp.is_some()) {
+            (false, _) => Elem::Port,
+            (true, false) => Elem::TcpListener,
+            (true, true) => Elem::UdpSocket,
+        }
+    }
+
+    /// The element type as the messages write it.
+    fn name(self) -> &'static str {
+        match self {
+            Elem::Port => "u16",
+            Elem::TcpListener => "TcpListener",
+            Elem::UdpSocket => "UdpSocket",
+        }
+    }
+
+    fn matches(self, ty: &Type) -> bool {
+        match self {
+            Elem::Port => is_u16(ty),
+            Elem::TcpListener | Elem::UdpSocket => last_segment_is(ty, self.name()),
+        }
+    }
+}
+
+/// `TcpListener`, `std::net::TcpListener`, `net::TcpListener`...: any path ending in `name`.
+fn last_segment_is(ty: &Type, name: &str) -> bool {
+    let Type::Path(path) = ty else {
+        return false;
+    };
+    path.qself.is_none()
+        && path
+            .path
+            .segments
+            .last()
+            .is_some_and(|s| s.arguments.is_empty() && s.ident == name)
+}
+
+fn type_shape(ty: &Type, elem: Elem) -> TypeShape<'_> {
     match ty {
-        Type::Array(array) if is_u16(&array.elem) => {
+        Type::Array(array) if elem.matches(&array.elem) => {
             let len = match &array.len {
                 Expr::Lit(ExprLit {
                     lit: Lit::Int(lit), ..
@@ -43,9 +91,9 @@ fn type_shape(ty: &Type) -> TypeShape<'_> {
             };
             TypeShape::Array(len, &array.len)
         }
-        Type::Paren(inner) => type_shape(&inner.elem),
-        Type::Group(inner) => type_shape(&inner.elem),
-        ty if is_u16(ty) => TypeShape::Single,
+        Type::Paren(inner) => type_shape(&inner.elem, elem),
+        Type::Group(inner) => type_shape(&inner.elem, elem),
+        ty if elem.matches(ty) => TypeShape::Single,
         _ => TypeShape::Other,
     }
 }
@@ -110,10 +158,14 @@ pub(crate) fn validate(func: &ItemFn, args: &Args, errors: &mut Errors) -> Optio
     let sig = &func.sig;
     let n = args.count.map(|(n, _)| n);
     let n_text = n.map_or_else(|| "n".to_owned(), |n| n.to_string());
-    let example = if n == Some(1) {
-        "port: u16".to_owned()
-    } else {
-        format!("ports: [u16; {n_text}]")
+    let elem = Elem::of(args);
+    let ty_name = elem.name();
+    let example = match (elem, n == Some(1)) {
+        (Elem::Port, true) => "port: u16".to_owned(),
+        (Elem::Port, false) => format!("ports: [u16; {n_text}]"),
+        (Elem::TcpListener, true) => "listener: TcpListener".to_owned(),
+        (Elem::UdpSocket, true) => "socket: UdpSocket".to_owned(),
+        (_, false) => format!("sockets: [{ty_name}; {n_text}]"),
     };
 
     if sig.asyncness.is_some() && !func.attrs.iter().any(is_test_attr) {
@@ -122,6 +174,15 @@ pub(crate) fn validate(func: &ItemFn, args: &Args, errors: &mut Errors) -> Optio
             "#[with_ports] would add #[test], which cannot run an async fn: \
              put an async test attribute such as #[tokio::test] below #[with_ports]",
         ));
+    }
+
+    if let (Some(_), Some(hosts)) = (&args.listen, &args.hosts) {
+        if let Some(extra) = hosts.get(1) {
+            errors.push(syn::Error::new_spanned(
+                extra,
+                "with `listen` the sockets are bound on one host: give `hosts` one host",
+            ));
+        }
     }
 
     let typed: Vec<(usize, &PatType)> = sig
@@ -165,7 +226,7 @@ pub(crate) fn validate(func: &ItemFn, args: &Args, errors: &mut Errors) -> Optio
         let shaped: Vec<(usize, &PatType)> = free
             .iter()
             .copied()
-            .filter(|(_, t)| !matches!(type_shape(&t.ty), TypeShape::Other))
+            .filter(|(_, t)| !matches!(type_shape(&t.ty, elem), TypeShape::Other))
             .collect();
         let named_shaped = named_like_ports(&shaped);
         let named_free = named_like_ports(&free);
@@ -201,7 +262,7 @@ pub(crate) fn validate(func: &ItemFn, args: &Args, errors: &mut Errors) -> Optio
     };
 
     let (index, param) = chosen?;
-    let shape = match type_shape(&param.ty) {
+    let shape = match type_shape(&param.ty, elem) {
         TypeShape::Array(len, len_expr) => {
             if let (Some(len), Some(n)) = (len, n) {
                 if len != n as u128 {
@@ -209,7 +270,7 @@ pub(crate) fn validate(func: &ItemFn, args: &Args, errors: &mut Errors) -> Optio
                         len_expr,
                         format!(
                             "the array has length {len} but #[with_ports({n})] allocates {n} port{}: \
-                             write `[u16; {n}]`",
+                             write `[{ty_name}; {n}]`",
                             if n == 1 { "" } else { "s" }
                         ),
                     ));
@@ -221,7 +282,7 @@ pub(crate) fn validate(func: &ItemFn, args: &Args, errors: &mut Errors) -> Optio
             if let Some(n) = n.filter(|&n| n != 1) {
                 errors.push(syn::Error::new_spanned(
                     &param.ty,
-                    format!("`u16` receives one port but #[with_ports({n})] allocates {n}: write `[u16; {n}]`"),
+                    format!("`{ty_name}` receives one port but #[with_ports({n})] allocates {n}: write `[{ty_name}; {n}]`"),
                 ));
             }
             Shape::Single
@@ -230,8 +291,13 @@ pub(crate) fn validate(func: &ItemFn, args: &Args, errors: &mut Errors) -> Optio
             errors.push(syn::Error::new(
                 param.ty.span(),
                 format!(
-                    "the parameter receiving the ports must be of type `[u16; {n_text}]`{}",
-                    if n == Some(1) { " or `u16`" } else { "" },
+                    "the parameter receiving the ports must be of type `[{ty_name}; {n_text}]`{}{}",
+                    if n == Some(1) { " or `" } else { "" },
+                    if n == Some(1) {
+                        format!("{ty_name}`")
+                    } else {
+                        String::new()
+                    },
                 ),
             ));
             return None;
