@@ -81,12 +81,15 @@ mod order;
 mod owner;
 mod pool;
 mod portset;
+mod privileged;
 mod probe;
 mod server_ports;
 mod source;
 mod spec;
 mod stats;
 mod timeout;
+mod waiting;
+mod warn;
 
 #[doc(hidden)]
 #[path = "private.rs"]
@@ -102,11 +105,14 @@ pub use introspect::{
 };
 pub use lock::lock_dir;
 pub use owner::{DEFAULT_HOSTS, TcpPortOwner};
-pub use server_ports::{ServerPorts, server_tcp_ports, server_tcp_ports_with_source};
+pub use server_ports::{
+    MAX_PORTS_FILE_BYTES, ServerPorts, server_tcp_ports, server_tcp_ports_with_source,
+};
 pub use source::PortSource;
 pub use spec::format_ports_spec;
 pub use stats::PortAllocationStats;
 pub use timeout::{DEFAULT_ALLOCATION_TIMEOUT, allocation_timeout, set_allocation_timeout};
+pub use waiting::process_command_line;
 
 /// Gives a test function `n` ports of its own: `#[with_ports(n)]`.
 ///

@@ -21,6 +21,7 @@ use crate::server_ports::{ServerPorts, server_tcp_ports_with_source};
 use crate::source::PortSource;
 use crate::stats::PortAllocationStats;
 use crate::timeout::allocation_timeout;
+use crate::waiting::{REPORT_AFTER, describe_holders, report_waiting};
 
 /// How often a waiting allocation looks again for ports that other processes may have freed
 /// (their releases cannot wake this process): it starts short and backs off to the maximum.
@@ -140,6 +141,7 @@ impl Pool {
         let timeout = allocation_timeout()?;
         let start = Instant::now();
         let mut poll = FIRST_POLL;
+        let mut reported = false;
         loop {
             let mut seen_releases = self.check_can_satisfy(n)?;
             let claimed = self.claim(addrs, n)?;
@@ -159,7 +161,14 @@ impl Pool {
                     timeout,
                     pool_size: self.usage.size.load(Relaxed),
                     held_here: self.state().held,
+                    holders: describe_holders(),
                 });
+            }
+            if !reported && waited >= REPORT_AFTER {
+                reported = true;
+                let held_here = self.state().held;
+                let size = self.usage.size.load(Relaxed);
+                report_waiting(waited, n, size, &self.source, held_here);
             }
             self.wait_for_release(seen_releases, poll.min(timeout - waited));
             poll = (poll * 2).min(MAX_POLL);
