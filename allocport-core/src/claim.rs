@@ -22,14 +22,14 @@ impl Claims {
         })
     }
 
-    /// Takes the lock of `port`, then checks it can be bound on every address: `true` when the
-    /// port is now this process's, `false` (nothing kept) when another holds or uses it.
-    pub(crate) fn claim(&self, addrs: &[CheckAddr], port: u16) -> Result<bool, Error> {
+    /// Takes the lock of `port`, then checks it can be bound on every address:
+    /// [`Claim::Claimed`] when the port is now this process's; otherwise nothing is kept.
+    pub(crate) fn claim(&self, addrs: &[CheckAddr], port: u16) -> Result<Claim, Error> {
         if !self.locks.try_lock(port)? {
-            return Ok(false);
+            return Ok(Claim::Busy);
         }
         let free = free_everywhere(addrs, port);
-        if !matches!(free, Ok(true)) {
+        if !matches!(free, Ok(Claim::Claimed)) {
             self.locks.unlock(port);
         }
         free
@@ -41,14 +41,38 @@ impl Claims {
     }
 }
 
+/// What claiming a port came to.
+#[derive(Debug)]
+pub(crate) enum Claim {
+    /// The port is this process's now.
+    Claimed,
+    /// Another process holds or uses it.
+    Busy,
+    /// It cannot be bound on `host` for a reason other than use: of no use to this process.
+    Unbindable {
+        /// The host as given, and the address it resolved to.
+        host: String,
+        addr: std::net::IpAddr,
+        error: std::io::Error,
+    },
+}
+
 /// Whether the bind check finds `port` free on every address.
-fn free_everywhere(addrs: &[CheckAddr], port: u16) -> Result<bool, Error> {
+fn free_everywhere(addrs: &[CheckAddr], port: u16) -> Result<Claim, Error> {
     for addr in addrs {
-        if let Check::InUse = check_port(addr, port)? {
-            return Ok(false);
+        match check_port(addr, port)? {
+            Check::Free => {}
+            Check::InUse => return Ok(Claim::Busy),
+            Check::Unbindable(error) => {
+                return Ok(Claim::Unbindable {
+                    host: addr.host.clone(),
+                    addr: addr.ip,
+                    error,
+                });
+            }
         }
     }
-    Ok(true)
+    Ok(Claim::Claimed)
 }
 
 #[cfg(test)]
@@ -65,9 +89,12 @@ mod tests {
             ip: IpAddr::from([127, 0, 0, 1]),
         }];
         let claims = Claims::open().unwrap();
-        assert!(!claims.claim(&addrs, port).unwrap());
+        assert!(matches!(claims.claim(&addrs, port).unwrap(), Claim::Busy));
         drop(listener);
-        assert!(claims.claim(&addrs, port).unwrap());
+        assert!(matches!(
+            claims.claim(&addrs, port).unwrap(),
+            Claim::Claimed
+        ));
         claims.release(port);
     }
 }

@@ -88,6 +88,7 @@ mod source;
 mod spec;
 mod stats;
 mod timeout;
+mod unbindable;
 mod waiting;
 mod warn;
 
