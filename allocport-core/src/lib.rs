@@ -83,6 +83,7 @@ mod pool;
 mod portset;
 mod privileged;
 mod probe;
+mod reserved;
 mod server_ports;
 mod source;
 mod spec;

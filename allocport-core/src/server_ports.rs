@@ -10,6 +10,7 @@ use crate::env::{self, Env, PYSYS_PORTS, PYSYS_PORTS_FILE};
 use crate::ephemeral::ephemeral_tcp_port_range;
 use crate::error::Error;
 use crate::exclude::is_excluded;
+use crate::reserved::{leave_out, reserved_tcp_ranges};
 use crate::source::PortSource;
 use crate::spec::{PortRanges, format_ports_spec, parse_spec};
 use crate::warn::warn_once;
@@ -37,7 +38,12 @@ pub struct ServerPorts {
 /// - else `PYSYS_PORTS_FILE`, if set and not empty: a UTF-8 file with one such specification a
 ///   line (blank lines and CRLF line ends are fine);
 /// - else ports 1024-65535 minus the [ephemeral range](ephemeral_tcp_port_range), both of its
-///   ends included; where fewer than 50 ports would remain, 1024-49151 with a warning.
+///   ends included; where fewer than 50 ports would remain, 1024-49151 with a warning. On
+///   Windows the excluded port ranges (`netsh int ipv4 show excludedportrange protocol=tcp`)
+///   are left out too.
+///
+/// On Linux, a process without `CAP_NET_BIND_SERVICE` leaves out the ports below
+/// `net.ipv4.ip_unprivileged_port_start`, with a warning naming any that were asked for.
 ///
 /// The [excluded ports](crate::excluded_tcp_ports) are removed; the result is sorted, has no
 /// duplicates and is never empty: an empty result is [`Error::EmptyPool`].
@@ -90,7 +96,8 @@ pub(crate) fn server_ports_from(
         let path = PathBuf::from(path);
         (read_ports_file(&path)?, PortSource::File(path))
     } else {
-        let (ports, source) = os_ports(ephemeral()?);
+        let (mut ports, source) = os_ports(ephemeral()?);
+        leave_out(&mut ports, &reserved_tcp_ranges());
         return finish(ports, source, first_bindable);
     };
     if let Some(warning) = ranges.reversed_warning() {
