@@ -67,7 +67,7 @@ pub enum Error {
     },
     /// The pool would have no port in it.
     #[error(
-        "the pool of server TCP ports is empty: {origin} leaves no port once the excluded ports are removed"
+        "the pool of server TCP ports is empty: {origin} leaves no port once the excluded ports and those this process may not bind are removed"
     )]
     EmptyPool {
         /// Where the ports came from.
