@@ -279,6 +279,17 @@ mod tests {
         );
         assert_eq!(server.ports[0], 1024);
         assert_eq!(*server.ports.last().unwrap(), 49151);
+        assert!(crate::warn::given(
+            "the ephemeral port range 1000-65500 leaves only 35 server ports; using 1024-49151"
+        ));
+    }
+
+    #[test]
+    fn a_reversed_range_is_warned() {
+        run(&[("PYSYS_PORTS", "3000, 9999-9001")], LINUX_DEFAULT).unwrap();
+        assert!(crate::warn::given(
+            r#"range "9999-9001" (PYSYS_PORTS) is reversed and names no port"#
+        ));
     }
 
     #[test]

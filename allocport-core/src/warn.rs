@@ -18,15 +18,26 @@ pub(crate) fn warn_once(message: &str) {
     }
 }
 
+/// The warnings this process has given.
+static GIVEN: Mutex<Option<HashSet<String>>> = Mutex::new(None);
+
 /// Whether this process has not warned `message` before; remembers it.
 fn first_time(message: &str) -> bool {
-    static GIVEN: Mutex<Option<HashSet<String>>> = Mutex::new(None);
     let mut given = GIVEN
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     given
         .get_or_insert_with(HashSet::new)
         .insert(message.to_owned())
+}
+
+/// Whether this process has given `message` as a warning, for unit tests of the callers.
+#[cfg(test)]
+pub(crate) fn given(message: &str) -> bool {
+    let given = GIVEN
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    given.as_ref().is_some_and(|set| set.contains(message))
 }
 
 #[cfg(test)]
