@@ -73,7 +73,7 @@ fn summarise(holders: &[PortHolder], command_of: &dyn Fn(u32) -> Option<String>)
         .collect();
     let rest = counts.len().saturating_sub(NAMED_HOLDERS);
     format!(
-        "other processes hold {} port{}: {}{} (see `allocport status`)",
+        "other processes hold {} port{}: {}{}; `allocport status` shows them all",
         holders.len(),
         if holders.len() == 1 { "" } else { "s" },
         named.join(", "),
@@ -159,12 +159,13 @@ mod tests {
         assert_eq!(
             text,
             "other processes hold 10 ports: pid 42 (prog-42 x) holds 5, pid 9 holds 2, \
-             a process the OS does not name holds 1 and 2 more processes (see `allocport status`)"
+             a process the OS does not name holds 1 and 2 more processes; \
+             `allocport status` shows them all"
         );
         let one = summarise(&[holder(3, Some(8))], &|_| Some(String::new()));
         assert_eq!(
             one,
-            "other processes hold 1 port: pid 8 holds 1 (see `allocport status`)"
+            "other processes hold 1 port: pid 8 holds 1; `allocport status` shows them all"
         );
     }
 
