@@ -17,6 +17,7 @@ use crate::source::PortSource;
 /// use allocport_core::Error;
 /// fn assert_error<E: std::error::Error + Send + Sync + 'static>() {}
 /// assert_error::<Error>();
+/// ```
 ///
 /// Its `Debug` form is the readable message too, so `.unwrap()` and a test returning
 /// `Result<(), Box<dyn std::error::Error>>` print what to fix rather than the enum's fields:

@@ -39,14 +39,16 @@
 //! | variable | meaning |
 //! |---|---|
 //! | `PYSYS_PORTS` | comma-separated ports and inclusive ranges: `PYSYS_PORTS="2000-2100, 3000"` |
-//! | `PYSYS_PORTS_FILE` | a UTF-8 file, one such specification a line |
+//! | `PYSYS_PORTS_FILE` | a UTF-8 regular file of at most [`MAX_PORTS_FILE_BYTES`], one such specification a line |
 //! | neither | ports 1024-65535 outside the OS's [ephemeral range](ephemeral_tcp_port_range) |
 //! | `ALLOCPORT_TIMEOUT_SECS` | how long an allocation waits when every port is held (default 300) |
 //! | `ALLOCPORT_LOCK_DIR` | the private directory of the cross-process lock files (see [`lock_dir`]) |
 //! | `ALLOCPORT_STATS=1` | print [`port_allocation_stats`] to standard error at exit |
 //!
 //! Every configuration error names the variable or file and the offending value, and comes
-//! back at once from the allocation that needed it.
+//! back at once from the allocation that needed it. Warnings (a reversed range, a fallback
+//! range, ports this process may not bind, a wait of 5 s) go once per process to standard
+//! error as `allocport: warning: ...`, no logger needed, and through the `log` facade.
 //!
 //! ## How a port is allocated
 //!
