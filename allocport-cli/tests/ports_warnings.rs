@@ -49,7 +49,7 @@ fn ports_names_a_fifo_ports_file_at_once() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success());
     assert!(
-        stderr.contains(&format!("PYSYS_PORTS_FILE: {:?} is ", path)),
+        stderr.contains(&format!("PYSYS_PORTS_FILE: cannot read {:?}: it is ", path)),
         "{stderr}"
     );
 }

@@ -153,7 +153,7 @@ pub enum Error {
     /// `PYSYS_PORTS_FILE` names something other than a regular file: a FIFO or a device could
     /// block or never end, so it is refused before anything is read.
     #[error(
-        "PYSYS_PORTS_FILE: {path:?} is {kind}, not a regular file (give a file of port specifications)"
+        "PYSYS_PORTS_FILE: cannot read {path:?}: it is {kind}, not a regular file (give a file of port specifications)"
     )]
     PortsFileNotRegular {
         /// The path from the variable.
@@ -163,7 +163,7 @@ pub enum Error {
     },
     /// `PYSYS_PORTS_FILE` names a file larger than [`MAX_PORTS_FILE_BYTES`](crate::MAX_PORTS_FILE_BYTES).
     #[error(
-        "PYSYS_PORTS_FILE: {path:?} is {size} bytes, more than the {limit} a ports file may have"
+        "PYSYS_PORTS_FILE: cannot read {path:?}: it is {size} bytes, more than the {limit} a ports file may have"
     )]
     PortsFileTooLarge {
         /// The path from the variable.

@@ -500,7 +500,7 @@ mod tests {
             assert_eq!(
                 err.to_string(),
                 format!(
-                    "PYSYS_PORTS_FILE: {path:?} is {kind}, not a regular file (give a file of port specifications)"
+                    "PYSYS_PORTS_FILE: cannot read {path:?}: it is {kind}, not a regular file (give a file of port specifications)"
                 )
             );
         }

@@ -61,7 +61,10 @@ impl Sandbox {
 
 fn refused(line: &str, path: &std::path::Path, what: &str) {
     assert!(
-        line.starts_with(&format!("err PYSYS_PORTS_FILE: {:?} is {what}", path)),
+        line.starts_with(&format!(
+            "err PYSYS_PORTS_FILE: cannot read {:?}: it is {what}",
+            path
+        )),
         "{line}"
     );
 }
