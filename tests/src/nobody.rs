@@ -3,8 +3,8 @@
 //!
 //! When the suite runs as root, the probe runs as `nobody` through `setpriv` (or `runuser`),
 //! from a world-readable copy, with a lock directory `nobody` owns. When it runs unprivileged
-//! already, the probe runs as is. Otherwise (root without either tool, or not Linux) the test
-//! is skipped with a printed line saying why.
+//! already, the probe runs as is. Otherwise (root without either tool or user, or ports 80 and
+//! 443 unprivileged on this machine) the test is skipped with a printed line saying why.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -24,10 +24,25 @@ impl Unprivileged {
     /// The way to run the probe unprivileged here, or `None` after printing why the calling
     /// test is skipped.
     pub fn new(test: &str) -> Option<Unprivileged> {
+        let start = std::fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start")
+            .ok()
+            .and_then(|text| text.trim().parse::<u32>().ok())
+            .unwrap_or(1024);
+        if start <= 443 {
+            println!(
+                "SKIPPED {test}: ip_unprivileged_port_start is {start}, so ports 80 and 443 \
+                 need no privilege here"
+            );
+            return None;
+        }
         let dir = TempDir::new("unprivileged");
         let lock_dir = dir.path().join("locks");
         // SAFETY: geteuid has no preconditions.
         if unsafe { libc::geteuid() } != 0 {
+            if may_bind_privileged_ports() {
+                println!("SKIPPED {test}: this user has CAP_NET_BIND_SERVICE");
+                return None;
+            }
             return Some(Unprivileged {
                 switch: None,
                 probe: crate::probe_command().get_program().into(),
@@ -112,6 +127,21 @@ fn nobody() -> Option<(u32, u32)> {
         let entry = libc::getpwnam(c"nobody".as_ptr());
         (!entry.is_null()).then(|| ((*entry).pw_uid, (*entry).pw_gid))
     }
+}
+
+/// Whether this process's effective capabilities include `CAP_NET_BIND_SERVICE` (bit 10).
+fn may_bind_privileged_ports() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            let hex = status
+                .lines()
+                .find_map(|l| l.strip_prefix("CapEff:"))?
+                .trim()
+                .to_owned();
+            u64::from_str_radix(&hex, 16).ok()
+        })
+        .is_some_and(|caps| caps & (1 << 10) != 0)
 }
 
 fn on_path(tool: &str) -> bool {
