@@ -171,6 +171,7 @@ mod tests {
 
     #[test]
     fn arguments_are_quoted_for_a_shell() {
+        assert_eq!(quote("--port={port0}"), "--port={port0}");
         assert_eq!(quote("cargo"), "cargo");
         assert_eq!(quote("a b"), "'a b'");
         assert_eq!(quote("it's"), r"'it'\''s'");
@@ -181,6 +182,8 @@ mod tests {
     #[test]
     fn this_process_has_a_command_line() {
         let line = process_command_line(std::process::id()).unwrap();
-        assert!(!line.is_empty());
+        let exe = std::env::args().next().unwrap();
+        assert!(line.starts_with(&quote(&exe)), "{line:?} vs {exe:?}");
+        assert_eq!(process_command_line(u32::MAX), None);
     }
 }
