@@ -24,25 +24,25 @@ impl Claims {
     }
 
     /// Takes the lock of `port` for each protocol of `transport`, then checks it can be bound
-    /// on every address in each: `true` when the port is now this process's, `false` (nothing
-    /// kept) when another holds or uses it.
+    /// on every address in each: [`Claim::Claimed`] when the port is now this process's;
+    /// otherwise nothing is kept.
     pub(crate) fn claim(
         &self,
         transport: Transport,
         addrs: &[CheckAddr],
         port: u16,
-    ) -> Result<bool, Error> {
+    ) -> Result<Claim, Error> {
         if !self.lock(transport, port)? {
-            return Ok(false);
+            return Ok(Claim::Busy);
         }
-        let mut free = Ok(true);
+        let mut free = Ok(Claim::Claimed);
         if transport.tcp() {
             free = free_everywhere(addrs, port, check_port);
         }
-        if transport.udp() && matches!(free, Ok(true)) {
+        if transport.udp() && matches!(free, Ok(Claim::Claimed)) {
             free = free_everywhere(addrs, port, check_udp_port);
         }
-        if !matches!(free, Ok(true)) {
+        if !matches!(free, Ok(Claim::Claimed)) {
             self.release(transport, port);
         }
         free
@@ -74,18 +74,42 @@ impl Claims {
     }
 }
 
+/// What claiming a port came to.
+#[derive(Debug)]
+pub(crate) enum Claim {
+    /// The port is this process's now.
+    Claimed,
+    /// Another process holds or uses it.
+    Busy,
+    /// It cannot be bound on `host` for a reason other than use: of no use to this process.
+    Unbindable {
+        /// The host as given, and the address it resolved to.
+        host: String,
+        addr: std::net::IpAddr,
+        error: std::io::Error,
+    },
+}
+
 /// Whether the bind check `check` finds `port` free on every address.
 fn free_everywhere(
     addrs: &[CheckAddr],
     port: u16,
     check: fn(&CheckAddr, u16) -> Result<Check, Error>,
-) -> Result<bool, Error> {
+) -> Result<Claim, Error> {
     for addr in addrs {
-        if let Check::InUse = check(addr, port)? {
-            return Ok(false);
+        match check(addr, port)? {
+            Check::Free => {}
+            Check::InUse => return Ok(Claim::Busy),
+            Check::Unbindable(error) => {
+                return Ok(Claim::Unbindable {
+                    host: addr.host.clone(),
+                    addr: addr.ip,
+                    error,
+                });
+            }
         }
     }
-    Ok(true)
+    Ok(Claim::Claimed)
 }
 
 #[cfg(test)]
@@ -102,9 +126,15 @@ mod tests {
             ip: IpAddr::from([127, 0, 0, 1]),
         }];
         let claims = Claims::open().unwrap();
-        assert!(!claims.claim(Transport::Tcp, &addrs, port).unwrap());
+        assert!(matches!(
+            claims.claim(Transport::Tcp, &addrs, port).unwrap(),
+            Claim::Busy
+        ));
         drop(listener);
-        assert!(claims.claim(Transport::Tcp, &addrs, port).unwrap());
+        assert!(matches!(
+            claims.claim(Transport::Tcp, &addrs, port).unwrap(),
+            Claim::Claimed
+        ));
         claims.release(Transport::Tcp, port);
     }
 
@@ -117,10 +147,19 @@ mod tests {
             ip: IpAddr::from([127, 0, 0, 1]),
         }];
         let claims = Claims::open().unwrap();
-        assert!(!claims.claim(Transport::Udp, &addrs, port).unwrap());
-        assert!(!claims.claim(Transport::TcpAndUdp, &addrs, port).unwrap());
+        assert!(matches!(
+            claims.claim(Transport::Udp, &addrs, port).unwrap(),
+            Claim::Busy
+        ));
+        assert!(matches!(
+            claims.claim(Transport::TcpAndUdp, &addrs, port).unwrap(),
+            Claim::Busy
+        ));
         drop(socket);
-        assert!(claims.claim(Transport::TcpAndUdp, &addrs, port).unwrap());
+        assert!(matches!(
+            claims.claim(Transport::TcpAndUdp, &addrs, port).unwrap(),
+            Claim::Claimed
+        ));
         let locks = port_locks().unwrap();
         // This process's own locks never show as another's holder: both were taken, and
         // releasing gives both back (the next claim of either kind would otherwise still work

@@ -43,14 +43,16 @@
 //! | variable | meaning |
 //! |---|---|
 //! | `PYSYS_PORTS` | comma-separated ports and inclusive ranges: `PYSYS_PORTS="2000-2100, 3000"` |
-//! | `PYSYS_PORTS_FILE` | a UTF-8 file, one such specification a line |
+//! | `PYSYS_PORTS_FILE` | a UTF-8 regular file of at most [`MAX_PORTS_FILE_BYTES`], one such specification a line |
 //! | neither | ports 1024-65535 outside the OS's [ephemeral range](ephemeral_tcp_port_range) |
 //! | `ALLOCPORT_TIMEOUT_SECS` | how long an allocation waits when every port is held (default 300) |
 //! | `ALLOCPORT_LOCK_DIR` | the private directory of the cross-process lock files (see [`lock_dir`]) |
 //! | `ALLOCPORT_STATS=1` | print [`port_allocation_stats`] to standard error at exit |
 //!
 //! Every configuration error names the variable or file and the offending value, and comes
-//! back at once from the allocation that needed it.
+//! back at once from the allocation that needed it. Warnings (a reversed range, a fallback
+//! range, ports this process may not bind, a wait of 5 s) go once per process to standard
+//! error as `allocport: warning: ...`, no logger needed, and through the `log` facade.
 //!
 //! ## How a port is allocated
 //!
@@ -87,7 +89,9 @@ mod order;
 mod owner;
 mod pool;
 mod portset;
+mod privileged;
 mod probe;
+mod reserved;
 mod server_ports;
 mod source;
 mod spec;
@@ -95,6 +99,9 @@ mod stats;
 mod timeout;
 mod transport;
 mod udp;
+mod unbindable;
+mod waiting;
+mod warn;
 
 #[doc(hidden)]
 #[path = "private.rs"]
@@ -111,12 +118,15 @@ pub use introspect::{
 pub use listener::{HeldTcpListener, HeldUdpSocket};
 pub use lock::lock_dir;
 pub use owner::{DEFAULT_HOSTS, TcpPortOwner};
-pub use server_ports::{ServerPorts, server_tcp_ports, server_tcp_ports_with_source};
+pub use server_ports::{
+    MAX_PORTS_FILE_BYTES, ServerPorts, server_tcp_ports, server_tcp_ports_with_source,
+};
 pub use source::PortSource;
 pub use spec::format_ports_spec;
 pub use stats::PortAllocationStats;
 pub use timeout::{DEFAULT_ALLOCATION_TIMEOUT, allocation_timeout, set_allocation_timeout};
 pub use udp::UdpPortOwner;
+pub use waiting::process_command_line;
 
 /// Gives a test function `n` ports of its own: `#[with_ports(n)]`.
 ///

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
-use crate::claim::Claims;
+use crate::claim::{Claim, Claims};
 use crate::env::{self, ALLOCPORT_STATS, Env};
 use crate::error::Error;
 use crate::exclude::is_excluded;
@@ -22,6 +22,8 @@ use crate::source::PortSource;
 use crate::stats::PortAllocationStats;
 use crate::timeout::allocation_timeout;
 use crate::transport::Transport;
+use crate::unbindable::Unbindable;
+use crate::waiting::{REPORT_AFTER, describe_holders, report_waiting};
 
 /// How often a waiting allocation looks again for ports that other processes may have freed
 /// (their releases cannot wake this process): it starts short and backs off to the maximum.
@@ -146,6 +148,7 @@ impl Pool {
         let timeout = allocation_timeout()?;
         let start = Instant::now();
         let mut poll = FIRST_POLL;
+        let mut reported = false;
         loop {
             let mut seen_releases = self.check_can_satisfy(n)?;
             let claimed = self.claim(transport, addrs, n)?;
@@ -165,7 +168,14 @@ impl Pool {
                     timeout,
                     pool_size: self.usage.size.load(Relaxed),
                     held_here: self.state().held,
+                    holders: describe_holders(),
                 });
+            }
+            if !reported && waited >= REPORT_AFTER {
+                reported = true;
+                let held_here = self.state().held;
+                let size = self.usage.size.load(Relaxed);
+                report_waiting(waited, n, size, &self.source, held_here);
             }
             self.wait_for_release(seen_releases, poll.min(timeout - waited));
             poll = (poll * 2).min(MAX_POLL);
@@ -190,7 +200,8 @@ impl Pool {
         Ok(state.releases)
     }
 
-    /// One pass over the queue, claiming up to `n` ports; returns what it claimed.
+    /// One pass over the queue, claiming up to `n` ports; returns what it claimed. Ports that
+    /// cannot be bound (not busy: refused) leave the pool, named in one warning per pass.
     fn claim(
         &self,
         transport: Transport,
@@ -198,23 +209,37 @@ impl Pool {
         n: usize,
     ) -> Result<Vec<u16>, Error> {
         let mut claimed = Vec::with_capacity(n);
+        let mut unbindable = Unbindable::default();
         let mut remaining = self.state().queue.len();
         while claimed.len() < n && remaining > 0 {
             remaining -= 1;
             let Some(port) = self.take_front() else { break };
             match self.claims.claim(transport, addrs, port) {
-                Ok(true) => claimed.push(port),
-                Ok(false) => self.put_back(port),
+                Ok(Claim::Claimed) => claimed.push(port),
+                Ok(Claim::Busy) => self.put_back(port),
+                Ok(Claim::Unbindable { host, addr, error }) => {
+                    self.drop_port();
+                    unbindable.add(port, &host, addr, &error);
+                }
                 Err(e) => {
                     self.put_back(port);
                     claimed
                         .into_iter()
                         .for_each(|p| self.give_back(transport, p, false));
+                    unbindable.warn();
                     return Err(e);
                 }
             }
         }
+        unbindable.warn();
         Ok(claimed)
+    }
+
+    /// Takes a port that was taken from the queue out of circulation for good.
+    fn drop_port(&self) {
+        let _state = self.state();
+        // Under the state's mutex, as every change of the figures.
+        self.usage.size.fetch_sub(1, Relaxed);
     }
 
     /// Takes the least recently released port out of the queue, dropping excluded ones.

@@ -13,6 +13,10 @@ use crate::host::CheckAddr;
 pub(crate) enum Check {
     Free,
     InUse,
+    /// This port cannot be bound on the address for a reason other than use (`EACCES` for a
+    /// privileged port, `EPERM`, a Windows excluded port range...) while the address itself
+    /// can be bound: the port is of no use to this process.
+    Unbindable(io::Error),
 }
 
 /// Binds a fresh socket to `ip:port` and closes it: the port is free there if that succeeds.
@@ -41,8 +45,20 @@ fn check(addr: &CheckAddr, port: u16, kind: Type, protocol: Protocol) -> Result<
     match socket.bind(&sockaddr.into()) {
         Ok(()) => Ok(Check::Free),
         Err(e) if e.kind() == io::ErrorKind::AddrInUse => Ok(Check::InUse),
+        // PySys counts every bind error as "busy"; here only a port-specific one is skipped,
+        // so that a host that is not a local address still fails at once.
+        Err(e) if address_is_bindable(sockaddr, kind, protocol) => Ok(Check::Unbindable(e)),
         Err(e) => Err(error(e)),
     }
+}
+
+/// Whether the address itself can be bound, on a port the OS picks: if so, a failed bind of
+/// one port is about that port, not the address.
+fn address_is_bindable(addr: SocketAddr, kind: Type, protocol: Protocol) -> bool {
+    let any_port = SocketAddr::new(addr.ip(), 0);
+    Socket::new(Domain::for_address(any_port), kind, Some(protocol))
+        .and_then(|socket| socket.bind(&any_port.into()))
+        .is_ok()
 }
 
 #[cfg(windows)]
@@ -111,6 +127,23 @@ mod tests {
                 check_udp_port(&addr, tcp_port).unwrap(),
                 Check::Free
             ));
+        }
+    }
+
+    #[test]
+    fn a_privileged_port_is_unbindable_for_a_process_without_the_privilege() {
+        let first = crate::privileged::first_bindable_port();
+        if first <= 80 {
+            println!("skipped: this process may bind port 80 (the tests crate runs it as nobody)");
+            return;
+        }
+        let addr = CheckAddr {
+            host: String::new(),
+            ip: IpAddr::from([0, 0, 0, 0]),
+        };
+        match check_port(&addr, 80) {
+            Ok(Check::Unbindable(e)) => assert_eq!(e.kind(), io::ErrorKind::PermissionDenied),
+            other => panic!("port 80 as an unprivileged process: {other:?}"),
         }
     }
 

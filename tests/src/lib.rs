@@ -6,6 +6,9 @@ use std::process::Command;
 
 use allocport_testkit::{Process, Spawn};
 
+#[cfg(target_os = "linux")]
+pub mod nobody;
+
 /// A command for the `allocport-probe` binary, which cargo builds for this package's tests.
 pub fn probe_command() -> Command {
     Command::new(allocport_testkit::cargo_bin("allocport-probe"))
