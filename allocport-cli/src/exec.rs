@@ -5,8 +5,9 @@ use std::io;
 use std::process::{Command, ExitStatus};
 use std::time::Duration;
 
-use allocport_core::{DEFAULT_HOSTS, Error, PortRequest, TcpPortOwner};
+use allocport_core::{DEFAULT_HOSTS, Error, HeldTcpListener, PortRequest, TcpPortOwner};
 
+use crate::listen;
 use crate::placeholders::{self, join, substitute};
 use crate::{ExecArgs, Failure};
 
@@ -32,8 +33,15 @@ Ports in TIME_WAIT (left by a server that closed a connection first) are handed 
 when no fully free port is left: servers that bind with SO_REUSEADDR, as most do, can use
 them at once. --strict refuses them, for servers that bind without it.
 
+With --listen, the command also gets each port as a listening TCP socket, already bound on
+the one host --hosts names (default: localhost), passed as systemd socket activation passes
+them: descriptors 3, 4, ... in port order, LISTEN_FDS=N, LISTEN_FDNAMES=port0:port1:...,
+and LISTEN_PID=the command's pid. Servers that accept such sockets (the listenfd crate,
+sd_listen_fds, systemd-aware daemons) then never race anyone for their port. Unix only.
+
 Examples:
   allocport exec -n 2 -- ./server --http {port0} --admin {port1}
+  allocport exec --listen -- ./socket-activated-server
   allocport exec -n 3 -- sh -c 'echo \"$ALLOCPORT_PORTS\"; ./cluster --ports {ports}'
   PYSYS_PORTS=9000-9100 allocport exec -- ./server --port {port0}
 
@@ -50,14 +58,42 @@ pub(crate) fn run(args: ExecArgs) -> Result<i32, Failure> {
     }
     let hosts: Vec<String> = match &args.hosts {
         Some(list) => list.split(',').map(|h| h.trim().to_owned()).collect(),
+        None if args.listen => vec!["localhost".to_owned()],
         None => DEFAULT_HOSTS.iter().map(|h| h.to_string()).collect(),
     };
-    let owners = request(&args, count, &hosts)?
-        .allocate()
-        .map_err(|e| match e {
-            Error::InvalidRequest { .. } => Failure::new(crate::EXIT_USAGE, e.to_string()),
-            e => Failure::new(EXIT_NO_PORTS, e.to_string()),
-        })?;
+    let no_ports = |e: allocport_core::Error| match e {
+        Error::InvalidRequest { .. } => Failure::new(crate::EXIT_USAGE, e.to_string()),
+        e => Failure::new(EXIT_NO_PORTS, e.to_string()),
+    };
+    let related = args.offsets.is_some() || args.consecutive || args.exact.is_some() || args.strict;
+    if args.listen && related {
+        return Err(Failure::new(
+            crate::EXIT_USAGE,
+            "--listen does not combine with --offsets, --consecutive, --exact or --strict yet",
+        ));
+    }
+    let (owners, listeners) = if args.listen {
+        let [host] = hosts.as_slice() else {
+            return Err(Failure::new(
+                crate::EXIT_USAGE,
+                format!(
+                    "--listen binds each socket on one host, but --hosts gives {}: {:?}",
+                    hosts.len(),
+                    hosts
+                ),
+            ));
+        };
+        let held = HeldTcpListener::many(count, host, args.family.into()).map_err(no_ports)?;
+        held.into_iter()
+            .map(HeldTcpListener::into_parts)
+            .map(|(l, o)| (o, l))
+            .unzip()
+    } else {
+        let owners = request(&args, count, &hosts)?
+            .allocate()
+            .map_err(no_ports)?;
+        (owners, Vec::new())
+    };
     let ports: Vec<u16> = owners.iter().map(TcpPortOwner::port).collect();
 
     let Some((program, rest)) = args.command.split_first() else {
@@ -70,7 +106,15 @@ pub(crate) fn run(args: ExecArgs) -> Result<i32, Failure> {
         command.env(format!("PORT_{i}"), port.to_string());
     }
 
-    let status = run_to_end(&mut command, program)?;
+    let mut passed = None;
+    if args.listen {
+        let (wrapper, copies) = listen::pass_listeners(&command, &listeners)?;
+        command = wrapper;
+        passed = Some(copies);
+    }
+    // Once the command has its sockets, allocport's own copies go: a server that closes its
+    // listener must not leave clients queueing on a socket nobody accepts from.
+    let status = run_to_end(&mut command, program, move || drop((listeners, passed)))?;
     // The command is gone: give the ports back before anything else can go wrong.
     drop(owners);
     Ok(exit_code(status))
@@ -117,7 +161,11 @@ fn timeout(secs: f64) -> Result<Duration, Failure> {
 }
 
 #[cfg(unix)]
-fn run_to_end(command: &mut Command, program: &OsString) -> Result<ExitStatus, Failure> {
+fn run_to_end(
+    command: &mut Command,
+    program: &OsString,
+    started: impl FnOnce(),
+) -> Result<ExitStatus, Failure> {
     use crate::signals;
     signals::install().map_err(|e| {
         Failure::new(
@@ -140,6 +188,7 @@ fn run_to_end(command: &mut Command, program: &OsString) -> Result<ExitStatus, F
     }
     held.unhold_in(command);
     let mut child = command.spawn().map_err(|e| spawn_failure(program, &e))?;
+    started();
     signals::forward_to(child.id());
     drop(held);
     signals::wait_then_stop_forwarding(child.id());
@@ -147,9 +196,14 @@ fn run_to_end(command: &mut Command, program: &OsString) -> Result<ExitStatus, F
 }
 
 #[cfg(not(unix))]
-fn run_to_end(command: &mut Command, program: &OsString) -> Result<ExitStatus, Failure> {
+fn run_to_end(
+    command: &mut Command,
+    program: &OsString,
+    started: impl FnOnce(),
+) -> Result<ExitStatus, Failure> {
     // Ctrl-C reaches every process of the console, the command included; nothing to pass on.
     let mut child = command.spawn().map_err(|e| spawn_failure(program, &e))?;
+    started();
     child.wait().map_err(|e| wait_failure(program, &e))
 }
 

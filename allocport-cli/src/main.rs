@@ -3,6 +3,7 @@
 //! so Rust tests and shell-driven tests never get the same port.
 
 mod exec;
+mod listen;
 mod placeholders;
 mod ports;
 #[cfg(unix)]
@@ -61,6 +62,13 @@ enum Command {
     Ports,
     /// Print which ports other processes hold now, and which processes.
     Status,
+    /// Internal to `exec --listen`: sets LISTEN_PID to its own pid and becomes COMMAND.
+    #[command(name = listen::WRAPPER, hide = true)]
+    ListenExec {
+        /// The program to run and its arguments.
+        #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+        command: Vec<OsString>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -76,6 +84,11 @@ struct ExecArgs {
     /// The address family the ports are checked in.
     #[arg(long, value_enum, default_value_t = Family::Ipv4)]
     family: Family,
+    /// Also pass the ports as listening TCP sockets bound on the one host of --hosts (default
+    /// localhost), as systemd socket activation does: fds from 3, LISTEN_FDS, LISTEN_PID,
+    /// LISTEN_FDNAMES (Unix only).
+    #[arg(long)]
+    listen: bool,
     /// Seconds to wait for ports when every one is held (overrides ALLOCPORT_TIMEOUT_SECS).
     #[arg(long, value_name = "SECS")]
     timeout: Option<f64>,
@@ -151,6 +164,7 @@ fn run() -> i32 {
         Command::Exec(args) => exec::run(args),
         Command::Ports => ports::run().map(|()| 0),
         Command::Status => status::run().map(|()| 0),
+        Command::ListenExec { command } => listen::run_wrapper(&command),
     };
     match result {
         Ok(status) => status,

@@ -59,33 +59,8 @@ fn plural(n: usize, one: &'static str, many: &'static str) -> &'static str {
 }
 
 /// The command line of `pid`, as far as the OS tells it; empty when it does not.
-#[cfg(target_os = "linux")]
 fn command_line(pid: u32) -> String {
-    // The process may have exited since the locks were read, or belong to another user.
-    let Ok(raw) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
-        return String::new();
-    };
-    raw.split(|&b| b == 0)
-        .filter(|arg| !arg.is_empty())
-        .map(|arg| quote(&String::from_utf8_lossy(arg)))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-#[cfg(not(target_os = "linux"))]
-fn command_line(_pid: u32) -> String {
-    String::new()
-}
-
-/// `arg` as a shell would need it, so a copied command line keeps its arguments apart.
-#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
-fn quote(arg: &str) -> String {
-    let plain = |c: char| c.is_ascii_alphanumeric() || "-_./=:,+@%{}".contains(c);
-    if !arg.is_empty() && arg.chars().all(plain) {
-        arg.to_owned()
-    } else {
-        format!("'{}'", arg.replace('\'', r"'\''"))
-    }
+    allocport_core::process_command_line(pid).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -127,22 +102,5 @@ mod tests {
         let text = report(Path::new("/l"), &[holder(9, None)], &|_| unreachable!());
         assert!(text.contains("1 port held by 1 process:\n"), "{text}");
         assert!(text.ends_with("?    9\n"), "{text}");
-    }
-
-    #[test]
-    fn quoting_keeps_arguments_apart() {
-        assert_eq!(quote("--port={port0}"), "--port={port0}");
-        assert_eq!(quote("a b"), "'a b'");
-        assert_eq!(quote(""), "''");
-        assert_eq!(quote("it's"), r"'it'\''s'");
-    }
-
-    #[cfg(target_os = "linux")]
-    #[test]
-    fn command_line_of_this_process() {
-        let line = command_line(std::process::id());
-        let exe = std::env::args().next().unwrap();
-        assert!(line.starts_with(&quote(&exe)), "{line:?} vs {exe:?}");
-        assert_eq!(command_line(u32::MAX), "");
     }
 }

@@ -6,8 +6,9 @@
 
 use crate::error::Error;
 use crate::host::CheckAddr;
-use crate::lock::{PortLocks, WaitToken, port_locks};
-use crate::probe::{Check, check_port};
+use crate::lock::{Lock, PortLocks, WaitToken, port_locks};
+use crate::probe::{Check, check_port, check_udp_port};
+use crate::transport::Transport;
 
 /// Claims and releases ports through this process's lock files.
 pub(crate) struct Claims {
@@ -22,37 +23,68 @@ impl Claims {
         })
     }
 
-    /// Takes the lock of `port`, then checks it can be bound on every address. The port is this
-    /// process's when the answer is [`Claimed::Taken`]; otherwise nothing is kept.
-    /// `lingering_ok` takes a port whose only obstacle is lingering connections;
-    /// `respect_reservations` steps aside from a port another process reserved.
+    /// Takes the lock of `port` for each protocol of `transport`, then checks it can be bound
+    /// on every address in each: [`Claim::Claimed`] when the port is now this process's;
+    /// otherwise nothing is kept. `lingering_ok` takes a TCP port whose only obstacle is
+    /// lingering connections; `respect_reservations` steps aside from a port another process
+    /// reserved for its multi-port wait.
     pub(crate) fn claim(
         &self,
+        transport: Transport,
         addrs: &[CheckAddr],
         port: u16,
         lingering_ok: bool,
         respect_reservations: bool,
-    ) -> Result<Claimed, Error> {
-        if !self.locks.try_lock(port)? {
-            return Ok(Claimed::Locked);
+    ) -> Result<Claim, Error> {
+        if !self.lock(transport, port)? {
+            return Ok(Claim::Locked);
         }
-        let found = match respect_reservations {
-            true => match self.locks.reserved_elsewhere(port) {
-                Ok(true) => Ok(Claimed::Locked),
-                Ok(false) => check_everywhere(addrs, port, lingering_ok),
+        let mut free = Ok(Claim::Claimed);
+        if respect_reservations {
+            free = match self.locks.reserved_elsewhere(port) {
+                Ok(true) => Ok(Claim::Locked),
+                Ok(false) => Ok(Claim::Claimed),
                 Err(e) => Err(e),
-            },
-            false => check_everywhere(addrs, port, lingering_ok),
-        };
-        if !matches!(found, Ok(Claimed::Taken)) {
-            self.locks.unlock(port);
+            };
         }
-        found
+        if transport.tcp() && matches!(free, Ok(Claim::Claimed)) {
+            free = free_everywhere(addrs, port, check_port);
+            if lingering_ok && matches!(free, Ok(Claim::Lingering)) {
+                free = Ok(Claim::Claimed);
+            }
+        }
+        if transport.udp() && matches!(free, Ok(Claim::Claimed)) {
+            free = free_everywhere(addrs, port, check_udp_port);
+        }
+        if !matches!(free, Ok(Claim::Claimed)) {
+            self.release(transport, port);
+        }
+        free
     }
 
-    /// Gives back the lock of a claimed port.
-    pub(crate) fn release(&self, port: u16) {
-        self.locks.unlock(port);
+    /// Takes every lock `transport` needs, or none.
+    fn lock(&self, transport: Transport, port: u16) -> Result<bool, Error> {
+        if transport.tcp() && !self.locks.try_lock_at(Lock::Tcp, port)? {
+            return Ok(false);
+        }
+        if transport.udp() {
+            let udp = self.locks.try_lock_at(Lock::Udp, port);
+            if !matches!(udp, Ok(true)) && transport.tcp() {
+                self.locks.unlock_at(Lock::Tcp, port);
+            }
+            return udp;
+        }
+        Ok(true)
+    }
+
+    /// Gives back the locks of a port claimed for `transport`.
+    pub(crate) fn release(&self, transport: Transport, port: u16) {
+        if transport.tcp() {
+            self.locks.unlock_at(Lock::Tcp, port);
+        }
+        if transport.udp() {
+            self.locks.unlock_at(Lock::Udp, port);
+        }
     }
 
     /// Takes the machine-wide wait token if it is free (see [`WaitToken`]).
@@ -61,33 +93,52 @@ impl Claims {
     }
 }
 
-/// What claiming a port found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Claimed {
+/// What claiming a port came to.
+#[derive(Debug)]
+pub(crate) enum Claim {
     /// The port is this process's now.
-    Taken,
+    Claimed,
+    /// Something outside allocport uses it.
+    Busy,
+    /// Another allocport process holds or reserved it.
+    Locked,
     /// Free but for lingering connections (TIME_WAIT), and those were not accepted.
     Lingering,
-    /// Another process holds or reserved it.
-    Locked,
-    /// Something outside allocport uses it.
-    InUse,
+    /// It cannot be bound on `host` for a reason other than use: of no use to this process.
+    Unbindable {
+        /// The host as given, and the address it resolved to.
+        host: String,
+        addr: std::net::IpAddr,
+        error: std::io::Error,
+    },
 }
 
-/// What the bind check finds for `port` on every address: free on all, free but for lingering
-/// connections on some (taken only when `lingering_ok`), or in use on one.
-fn check_everywhere(addrs: &[CheckAddr], port: u16, lingering_ok: bool) -> Result<Claimed, Error> {
+/// Whether the bind check `check` finds `port` free on every address: [`Claim::Lingering`]
+/// when it is free on each but for lingering connections on some.
+fn free_everywhere(
+    addrs: &[CheckAddr],
+    port: u16,
+    check: fn(&CheckAddr, u16) -> Result<Check, Error>,
+) -> Result<Claim, Error> {
     let mut lingering = false;
     for addr in addrs {
-        match check_port(addr, port)? {
+        match check(addr, port)? {
             Check::Free => {}
             Check::Lingering => lingering = true,
-            Check::InUse => return Ok(Claimed::InUse),
+            Check::InUse => return Ok(Claim::Busy),
+            Check::Unbindable(error) => {
+                return Ok(Claim::Unbindable {
+                    host: addr.host.clone(),
+                    addr: addr.ip,
+                    error,
+                });
+            }
         }
     }
-    Ok(match lingering && !lingering_ok {
-        true => Claimed::Lingering,
-        false => Claimed::Taken,
+    Ok(if lingering {
+        Claim::Lingering
+    } else {
+        Claim::Claimed
     })
 }
 
@@ -105,10 +156,55 @@ mod tests {
             ip: IpAddr::from([127, 0, 0, 1]),
         }];
         let claims = Claims::open().unwrap();
-        let claim = |lingering_ok| claims.claim(&addrs, port, lingering_ok, true).unwrap();
-        assert_eq!(claim(true), Claimed::InUse);
+        assert!(matches!(
+            claims
+                .claim(Transport::Tcp, &addrs, port, false, true)
+                .unwrap(),
+            Claim::Busy
+        ));
         drop(listener);
-        assert_eq!(claim(false), Claimed::Taken);
-        claims.release(port);
+        assert!(matches!(
+            claims
+                .claim(Transport::Tcp, &addrs, port, false, true)
+                .unwrap(),
+            Claim::Claimed
+        ));
+        claims.release(Transport::Tcp, port);
+    }
+
+    #[test]
+    fn a_udp_claim_takes_its_own_lock_and_checks_udp() {
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = socket.local_addr().unwrap().port();
+        let addrs = [CheckAddr {
+            host: "localhost".into(),
+            ip: IpAddr::from([127, 0, 0, 1]),
+        }];
+        let claims = Claims::open().unwrap();
+        assert!(matches!(
+            claims
+                .claim(Transport::Udp, &addrs, port, false, true)
+                .unwrap(),
+            Claim::Busy
+        ));
+        assert!(matches!(
+            claims
+                .claim(Transport::TcpAndUdp, &addrs, port, false, true)
+                .unwrap(),
+            Claim::Busy
+        ));
+        drop(socket);
+        assert!(matches!(
+            claims
+                .claim(Transport::TcpAndUdp, &addrs, port, false, true)
+                .unwrap(),
+            Claim::Claimed
+        ));
+        let locks = port_locks().unwrap();
+        // This process's own locks never show as another's holder: both were taken, and
+        // releasing gives both back (the next claim of either kind would otherwise still work
+        // here, as fcntl locks of one process do not conflict).
+        assert_eq!(locks.holder_at(Lock::Udp, port).unwrap(), None);
+        claims.release(Transport::TcpAndUdp, port);
     }
 }

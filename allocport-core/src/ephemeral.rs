@@ -109,7 +109,9 @@ mod os {
         match std::fs::read_to_string(PATH) {
             Ok(text) => parse_linux_range(&text, PATH),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                log::warn!("{PATH} is missing; assuming the IANA ephemeral range 49152-65535");
+                crate::warn::warn_once(&format!(
+                    "{PATH} is missing; assuming the IANA ephemeral range 49152-65535"
+                ));
                 Ok(IANA_EPHEMERAL_RANGE)
             }
             Err(e) => Err(range_error(PATH, e)),
@@ -186,8 +188,8 @@ mod os {
     use super::*;
 
     pub(super) fn ephemeral_range() -> Result<(u16, u16), Error> {
-        log::warn!(
-            "no known way to read the ephemeral port range here; assuming IANA's 49152-65535"
+        crate::warn::warn_once(
+            "no known way to read the ephemeral port range here; assuming IANA's 49152-65535",
         );
         Ok(IANA_EPHEMERAL_RANGE)
     }

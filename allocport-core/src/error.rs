@@ -19,7 +19,16 @@ use crate::source::PortSource;
 /// fn assert_error<E: std::error::Error + Send + Sync + 'static>() {}
 /// assert_error::<Error>();
 /// ```
-#[derive(Debug, thiserror::Error)]
+///
+/// Its `Debug` form is the readable message too, so `.unwrap()` and a test returning
+/// `Result<(), Box<dyn std::error::Error>>` print what to fix rather than the enum's fields:
+///
+/// ```
+/// # use allocport_core::Error;
+/// let err = Error::TooManyPorts { requested: 9, pool_size: 4 };
+/// assert_eq!(format!("{err:?}"), err.to_string());
+/// ```
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// A token of `PYSYS_PORTS` or of a `PYSYS_PORTS_FILE` line is not a port or a range.
@@ -60,7 +69,7 @@ pub enum Error {
     },
     /// The pool would have no port in it.
     #[error(
-        "the pool of server TCP ports is empty: {origin} leaves no port once the excluded ports are removed"
+        "the pool of server TCP ports is empty: {origin} leaves no port once the excluded ports and those this process may not bind are removed"
     )]
     EmptyPool {
         /// Where the ports came from.
@@ -120,7 +129,7 @@ pub enum Error {
     /// No port became free within the allocation timeout.
     #[error(
         "timed out after {timeout:?} waiting for a free TCP server port: the pool has {pool_size} ports, \
-         {held_here} held by this process; any others are held by other processes or in use \
+         {held_here} held by this process; {holders} \
          (raise the timeout with ALLOCPORT_TIMEOUT_SECS or set_allocation_timeout, or widen PYSYS_PORTS)"
     )]
     Timeout {
@@ -130,6 +139,9 @@ pub enum Error {
         pool_size: usize,
         /// How many of them this process holds.
         held_here: usize,
+        /// Who holds the others, as `allocport status` shows them: the main holding processes
+        /// with their pids, port counts and commands, or that other ports are in use.
+        holders: String,
     },
     /// More ports were asked for at once than the pool has.
     #[error("{requested} ports were asked for at once but the pool has only {pool_size}")]
@@ -138,6 +150,48 @@ pub enum Error {
         requested: usize,
         /// How many ports the pool has.
         pool_size: usize,
+    },
+    /// A held port could not be bound for a [`HeldTcpListener`](crate::HeldTcpListener) or a
+    /// [`HeldUdpSocket`](crate::HeldUdpSocket), on every port tried: a program outside
+    /// allocport kept taking them between the check and the bind. The cause is left to
+    /// [`source`](std::error::Error::source), so a reporter that walks the chain shows it once.
+    #[error(
+        "cannot bind {} on {addr} although allocport holds the port ({attempts} ports tried; \
+         a program outside allocport keeps taking them)",
+        if *.udp { "a UDP socket" } else { "a listener" }
+    )]
+    Bind {
+        /// The address of the last attempt.
+        addr: std::net::SocketAddr,
+        /// Whether it was a UDP socket (else a TCP listener).
+        udp: bool,
+        /// How many ports were tried.
+        attempts: usize,
+        /// The error of the last attempt.
+        source: io::Error,
+    },
+    /// `PYSYS_PORTS_FILE` names something other than a regular file: a FIFO or a device could
+    /// block or never end, so it is refused before anything is read.
+    #[error(
+        "PYSYS_PORTS_FILE: cannot read {path:?}: it is {kind}, not a regular file (give a file of port specifications)"
+    )]
+    PortsFileNotRegular {
+        /// The path from the variable.
+        path: PathBuf,
+        /// What it is instead, e.g. `a FIFO`.
+        kind: &'static str,
+    },
+    /// `PYSYS_PORTS_FILE` names a file larger than [`MAX_PORTS_FILE_BYTES`](crate::MAX_PORTS_FILE_BYTES).
+    #[error(
+        "PYSYS_PORTS_FILE: cannot read {path:?}: it is {size} bytes, more than the {limit} a ports file may have"
+    )]
+    PortsFileTooLarge {
+        /// The path from the variable.
+        path: PathBuf,
+        /// Its size in bytes (at least this; it may still be growing).
+        size: u64,
+        /// The largest size accepted.
+        limit: u64,
     },
     /// A [`PortRequest`](crate::PortRequest) asks for something that cannot be had, or for
     /// options that do not go together; returned before anything is allocated.
@@ -174,6 +228,14 @@ pub enum Error {
         /// Whether only connections in TIME_WAIT were in the way (of a strict request).
         time_wait: bool,
     },
+}
+
+/// The readable message, as [`Display`](std::fmt::Display) gives it: what `.unwrap()` and a
+/// failing test's `Result` print.
+impl std::fmt::Debug for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
 }
 
 fn exact_reason(time_wait: bool) -> &'static str {

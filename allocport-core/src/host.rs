@@ -15,8 +15,9 @@ pub(crate) struct CheckAddr {
 
 /// Resolves each host to one address of `family`:
 /// `""` is the family's wildcard address (as PySys's `""`), `localhost` its loopback address
-/// (RFC 6761; no resolver round trip on every allocation), an IP literal itself, and any other
-/// name the first address of that family the system resolver gives.
+/// (RFC 6761, with or without the trailing dot; no resolver round trip on every allocation),
+/// an IP literal itself, and any other name the first address of that family the system
+/// resolver gives.
 pub(crate) fn resolve<S: AsRef<str>>(
     hosts: &[S],
     family: AddressFamily,
@@ -51,7 +52,9 @@ fn resolve_one(host: &str, family: AddressFamily) -> Result<IpAddr, Error> {
     if host.is_empty() {
         return Ok(family.wildcard());
     }
-    if host.eq_ignore_ascii_case("localhost") {
+    // `localhost.` is the same name, fully qualified.
+    let name = host.strip_suffix('.').unwrap_or(host);
+    if name.eq_ignore_ascii_case("localhost") {
         return Ok(family.loopback());
     }
     if let Ok(ip) = trimmed.parse::<IpAddr>() {
@@ -92,6 +95,10 @@ mod tests {
         );
         let v6 = resolve(&["", "LocalHost"], AddressFamily::Ipv6).unwrap();
         assert_eq!(v6[1].ip, IpAddr::from(Ipv6Addr::LOCALHOST));
+        for host in ["localhost.", "LOCALHOST."] {
+            let v4 = resolve(&[host], AddressFamily::Ipv4).unwrap();
+            assert_eq!(v4[0].ip, IpAddr::from([127, 0, 0, 1]), "{host}");
+        }
     }
 
     #[test]

@@ -5,11 +5,13 @@
 use std::fmt::{self, Write as _};
 
 use crate::error::Error;
-use crate::lock::{Holder, port_locks};
+use crate::lock::{Holder, Lock, port_locks};
 use crate::pool::existing_pool;
 use crate::stats::PortAllocationStats;
 
-/// The ports this process holds now, in port order.
+/// The ports this process holds now, in port order. A number held for UDP
+/// ([`UdpPortOwner`](crate::UdpPortOwner)) is among them too: within one process a number is
+/// held by one owner at a time, whatever the protocol.
 ///
 /// ```
 /// let owner = allocport_core::TcpPortOwner::new().unwrap();
@@ -58,6 +60,26 @@ pub fn tcp_port_holders() -> Result<Vec<PortHolder>, Error> {
     let mut holders = Vec::new();
     for port in 1..=u16::MAX {
         if let Some(Holder { pid }) = locks.holder(port)? {
+            holders.push(PortHolder { port, pid });
+        }
+    }
+    Ok(holders)
+}
+
+/// The UDP ports that other processes hold right now, in port order: [`tcp_port_holders`] for
+/// the UDP claims, which are kept apart from the TCP ones (a number held for TCP and UDP at
+/// once is in both lists).
+///
+/// ```
+/// for holder in allocport_core::udp_port_holders().unwrap() {
+///     println!("UDP port {} held by {:?}", holder.port, holder.pid);
+/// }
+/// ```
+pub fn udp_port_holders() -> Result<Vec<PortHolder>, Error> {
+    let locks = port_locks()?;
+    let mut holders = Vec::new();
+    for port in 1..=u16::MAX {
+        if let Some(Holder { pid }) = locks.holder_at(Lock::Udp, port)? {
             holders.push(PortHolder { port, pid });
         }
     }

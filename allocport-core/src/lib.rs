@@ -32,6 +32,10 @@
 //! With the default `macros` feature, `#[with_ports(n)]` hands a test function its ports
 //! directly; see [`with_ports`].
 //!
+//! UDP ports come from the same pool ([`UdpPortOwner`]), a number can be held for TCP and UDP
+//! at once ([`TcpPortOwner::with_udp`]), and [`HeldTcpListener`] / [`HeldUdpSocket`] hand over
+//! the socket already bound on its held port, so nothing can take the port in between.
+//!
 //! ## Where the ports come from
 //!
 //! [`server_tcp_ports`] decides, on the first allocation of each process:
@@ -39,14 +43,16 @@
 //! | variable | meaning |
 //! |---|---|
 //! | `PYSYS_PORTS` | comma-separated ports and inclusive ranges: `PYSYS_PORTS="2000-2100, 3000"` |
-//! | `PYSYS_PORTS_FILE` | a UTF-8 file, one such specification a line |
+//! | `PYSYS_PORTS_FILE` | a UTF-8 regular file of at most [`MAX_PORTS_FILE_BYTES`], one such specification a line |
 //! | neither | ports 1024-65535 outside the OS's [ephemeral range](ephemeral_tcp_port_range) |
 //! | `ALLOCPORT_TIMEOUT_SECS` | how long an allocation waits when every port is held (default 300) |
 //! | `ALLOCPORT_LOCK_DIR` | the private directory of the cross-process lock files (see [`lock_dir`]) |
 //! | `ALLOCPORT_STATS=1` | print [`port_allocation_stats`] to standard error at exit |
 //!
 //! Every configuration error names the variable or file and the offending value, and comes
-//! back at once from the allocation that needed it.
+//! back at once from the allocation that needed it. Warnings (a reversed range, a fallback
+//! range, ports this process may not bind, a wait of 5 s) go once per process to standard
+//! error as `allocport: warning: ...`, no logger needed, and through the `log` facade.
 //!
 //! ## How a port is allocated
 //!
@@ -68,8 +74,9 @@
 
 // Layers, each using only those before it in this list: `env`, `source`, `family`, `error`,
 // `portset`; `spec`, `ephemeral`, `exclude`, `server_ports` (which ports); `lock`, `host`,
-// `probe`, `claim` (taking one port); `order`, `timeout`, `stats`, `pool` (the queue and the
-// waiting); `owner` (the API); `introspect` (read-only views of all of it).
+// `transport`, `probe`, `claim` (taking one port); `order`, `timeout`, `stats`, `pool` (the
+// queue and the waiting); `owner`, `udp`, `listener` (the API); `introspect` (read-only views
+// of all of it).
 mod claim;
 mod env;
 mod ephemeral;
@@ -78,19 +85,27 @@ mod exclude;
 mod family;
 mod host;
 mod introspect;
+mod listener;
 mod lock;
 mod order;
 mod owner;
 mod pick;
 mod pool;
 mod portset;
+mod privileged;
 mod probe;
 mod request;
+mod reserved;
 mod server_ports;
 mod source;
 mod spec;
 mod stats;
 mod timeout;
+mod transport;
+mod udp;
+mod unbindable;
+mod waiting;
+mod warn;
 
 #[doc(hidden)]
 #[path = "private.rs"]
@@ -102,17 +117,22 @@ pub use exclude::{DEFAULT_EXCLUDED_TCP_PORTS, exclude_tcp_ports, excluded_tcp_po
 pub use family::AddressFamily;
 pub use introspect::{
     PortHolder, held_tcp_ports, is_tcp_port_held, log_port_allocation_stats, port_allocation_stats,
-    tcp_port_holders,
+    tcp_port_holders, udp_port_holders,
 };
+pub use listener::{HeldTcpListener, HeldUdpSocket};
 pub use lock::lock_dir;
 pub use owner::{DEFAULT_HOSTS, TcpPortOwner};
 pub use pick::pick_unused_port;
 pub use request::PortRequest;
-pub use server_ports::{ServerPorts, server_tcp_ports, server_tcp_ports_with_source};
+pub use server_ports::{
+    MAX_PORTS_FILE_BYTES, ServerPorts, server_tcp_ports, server_tcp_ports_with_source,
+};
 pub use source::PortSource;
 pub use spec::format_ports_spec;
 pub use stats::PortAllocationStats;
 pub use timeout::{DEFAULT_ALLOCATION_TIMEOUT, allocation_timeout, set_allocation_timeout};
+pub use udp::UdpPortOwner;
+pub use waiting::process_command_line;
 
 /// Gives a test function `n` ports of its own: `#[with_ports(n)]`.
 ///
@@ -212,6 +232,8 @@ pub use timeout::{DEFAULT_ALLOCATION_TIMEOUT, allocation_timeout, set_allocation
 /// | `consecutive` | the `n` ports are one block of consecutive ports | |
 /// | `exact = 6379` | that port (the first of its group), waiting while another test holds it, as [`PortRequest::exact`] | |
 /// | `strict` | no port in TIME_WAIT, for a server that binds without `SO_REUSEADDR` ([`PortRequest::strict`]) | |
+/// | `udp` | UDP ports, as [`UdpPortOwner::many`] holds them | TCP |
+/// | `listen` | bound sockets instead of numbers: `[TcpListener; n]` (or `TcpListener`), bound on the one host of `hosts`, as [`HeldTcpListener::many`]; with `udp`, `[UdpSocket; n]` | numbers; `hosts = ["localhost"]` |
 ///
 /// ```test_harness
 /// use allocport_core::with_ports;
@@ -229,13 +251,32 @@ pub use timeout::{DEFAULT_ALLOCATION_TIMEOUT, allocation_timeout, set_allocation
 /// fn a_block(addrs: [std::net::SocketAddr; 3]) {
 ///     assert_eq!(addrs[2].port(), addrs[0].port() + 2);
 /// }
+///
+/// #[with_ports(2, udp)]
+/// #[test]
+/// fn two_udp_ports(ports: [u16; 2]) {
+///     let socket = std::net::UdpSocket::bind(("127.0.0.1", ports[0])).unwrap();
+/// }
+///
+/// #[with_ports(2, listen)] // bound on 127.0.0.1: no window between check and bind
+/// #[test]
+/// fn two_listeners(listeners: [std::net::TcpListener; 2]) {
+///     let addr = listeners[0].local_addr().unwrap();
+/// }
+///
+/// #[with_ports(1, udp, listen)]
+/// #[test]
+/// fn one_udp_socket(socket: std::net::UdpSocket) {}
 /// ```
+///
+/// The ports of `listen` stay held until the test ends, even if the sockets are moved into a
+/// server thread or dropped earlier.
 ///
 /// # Failures
 ///
 /// A misuse is a compile error pointing at the offending token, never a panic of the macro:
-/// `n` missing, zero, negative, not an integer literal or larger than 64511 (the most ports
-/// any pool can hold); no parameter that can receive the ports; an array whose length differs
+/// `n` missing, zero, negative, not an integer literal or larger than 65535 (every port
+/// `PYSYS_PORTS` can name; a pool smaller than `n` fails when the test runs); no parameter that can receive the ports; an array whose length differs
 /// from `n`; an unknown option or an option with a value of the wrong type; request options
 /// that contradict each other or `n` (`offsets` with `consecutive`, `n` not a multiple of the
 /// offsets, `exact` with more ports than one group); the attribute on something other than a

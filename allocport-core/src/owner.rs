@@ -4,7 +4,10 @@ use std::fmt;
 
 use crate::error::Error;
 use crate::family::AddressFamily;
+use crate::host::resolve;
+use crate::pool::pool;
 use crate::request::PortRequest;
+use crate::transport::Transport;
 
 /// The hosts PySys checks by default: every IPv4 interface (`""`) and localhost.
 pub const DEFAULT_HOSTS: [&str; 2] = ["", "localhost"];
@@ -29,6 +32,8 @@ pub const DEFAULT_HOSTS: [&str; 2] = ["", "localhost"];
 /// ```
 pub struct TcpPortOwner {
     port: u16,
+    /// `Tcp`, or `TcpAndUdp` from [`with_udp`](Self::with_udp).
+    transport: Transport,
 }
 
 impl TcpPortOwner {
@@ -57,7 +62,7 @@ impl TcpPortOwner {
         Ok(owners.swap_remove(0))
     }
 
-    /// Allocates `n` distinct ports at once (a shortcut for [`PortRequest`]), all or none: while some are held elsewhere it takes
+    /// Allocates `n` distinct ports at once, all or none: while some are held elsewhere it takes
     /// none and waits, so two callers that each want several never deadlock on each other.
     ///
     /// ```
@@ -71,22 +76,66 @@ impl TcpPortOwner {
         hosts: &[S],
         family: AddressFamily,
     ) -> Result<Vec<Self>, Error> {
+        Self::many_of(Transport::Tcp, n, hosts, family)
+    }
+
+    /// Allocates a port free for TCP **and** UDP on each of `hosts`, held for both until the
+    /// owner is dropped: for servers that serve both on one number (DNS, QUIC with a TCP
+    /// fallback). No other allocport user gets the number for either protocol meanwhile.
+    ///
+    /// ```
+    /// use allocport_core::{AddressFamily, TcpPortOwner};
+    /// use std::net::{TcpListener, UdpSocket};
+    ///
+    /// let owner = TcpPortOwner::with_udp(&["localhost"], AddressFamily::Ipv4)?;
+    /// assert!(owner.holds_udp());
+    /// let tcp = TcpListener::bind(("127.0.0.1", owner.port()))?;
+    /// let udp = UdpSocket::bind(("127.0.0.1", owner.port()))?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn with_udp<S: AsRef<str>>(hosts: &[S], family: AddressFamily) -> Result<Self, Error> {
+        let mut owners = Self::many_with_udp(1, hosts, family)?;
+        Ok(owners.swap_remove(0))
+    }
+
+    /// `n` distinct ports as [`with_udp`](Self::with_udp) holds one, all or none.
+    pub fn many_with_udp<S: AsRef<str>>(
+        n: usize,
+        hosts: &[S],
+        family: AddressFamily,
+    ) -> Result<Vec<Self>, Error> {
+        Self::many_of(Transport::TcpAndUdp, n, hosts, family)
+    }
+
+    fn many_of<S: AsRef<str>>(
+        transport: Transport,
+        n: usize,
+        hosts: &[S],
+        family: AddressFamily,
+    ) -> Result<Vec<Self>, Error> {
         if n == 0 {
             // Nothing to hold, as before requests existed; the configuration is still checked.
-            crate::host::resolve(hosts, family)?;
-            crate::pool::pool()?;
-            return Ok(Vec::new());
+            return Ok(allocate(transport, n, hosts, family)?
+                .into_iter()
+                .map(|port| TcpPortOwner { port, transport })
+                .collect());
         }
         PortRequest::new()
             .count(n)
             .hosts(hosts)
             .family(family)
+            .transport(transport)
             .allocate()
     }
 
-    /// The owner of a port the pool just marked held.
-    pub(crate) fn held(port: u16) -> Self {
-        TcpPortOwner { port }
+    /// The owner of a port the pool just marked held for `transport`.
+    pub(crate) fn held(port: u16, transport: Transport) -> Self {
+        TcpPortOwner { port, transport }
+    }
+
+    /// Whether the port is held for UDP too ([`with_udp`](Self::with_udp)).
+    pub fn holds_udp(&self) -> bool {
+        self.transport.udp()
     }
 
     /// The port held.
@@ -100,10 +149,7 @@ impl TcpPortOwner {
 
 impl Drop for TcpPortOwner {
     fn drop(&mut self) {
-        // An owner exists only after the pool was built, so the pool is there to return to.
-        if let Some(pool) = crate::pool::existing_pool() {
-            pool.release(self.port);
-        }
+        release(self.transport, self.port);
     }
 }
 
@@ -116,8 +162,39 @@ impl fmt::Display for TcpPortOwner {
 
 impl fmt::Debug for TcpPortOwner {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TcpPortOwner")
-            .field("port", &self.port)
-            .finish()
+        let mut debug = f.debug_struct("TcpPortOwner");
+        debug.field("port", &self.port);
+        if self.holds_udp() {
+            debug.field("udp", &true);
+        }
+        debug.finish()
+    }
+}
+
+/// Allocates `n` ports for `transport`, checked on `hosts`: what every owner type does.
+pub(crate) fn allocate<S: AsRef<str>>(
+    transport: Transport,
+    n: usize,
+    hosts: &[S],
+    family: AddressFamily,
+) -> Result<Vec<u16>, Error> {
+    let addrs = resolve(hosts, family)?;
+    let timeout = crate::timeout::allocation_timeout()?;
+    pool()?.allocate(&crate::pool::Want {
+        transport,
+        addrs: &addrs,
+        groups: n,
+        offsets: &[0],
+        exact: None,
+        strict: false,
+        timeout,
+    })
+}
+
+/// Returns a port an owner held for `transport` to the pool.
+pub(crate) fn release(transport: Transport, port: u16) {
+    // An owner exists only after the pool was built, so the pool is there to return to.
+    if let Some(pool) = crate::pool::existing_pool() {
+        pool.release(transport, port);
     }
 }

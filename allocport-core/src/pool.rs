@@ -19,6 +19,7 @@ use crate::portset::PortSet;
 use crate::server_ports::{ServerPorts, server_tcp_ports_with_source};
 use crate::source::PortSource;
 use crate::stats::PortAllocationStats;
+use crate::transport::Transport;
 
 mod gather;
 pub(crate) use gather::Want;
@@ -41,7 +42,7 @@ pub(crate) struct Pool {
     /// The ports in `state.queue`, for taking a given port out without a search when it is
     /// not there. Changed only under the state's mutex.
     queued: Box<PortSet>,
-    /// Every port of the pool, queued or not (excluded ones leave it).
+    /// Every port of the pool, queued or not (excluded and unbindable ones leave it).
     members: Box<PortSet>,
 }
 
@@ -171,6 +172,17 @@ impl Pool {
         Ok(state.releases)
     }
 
+    /// Takes a port that was taken from the queue out of circulation for good (a port outside
+    /// the pool, asked for exactly, is only forgotten).
+    fn drop_port(&self, port: u16) {
+        let mut state = self.state();
+        if !state.outside.remove(&port) {
+            // Under the state's mutex, as every change of the figures.
+            self.usage.size.fetch_sub(1, Relaxed);
+            self.members.remove(port);
+        }
+    }
+
     /// Takes the least recently released port out of the queue, dropping excluded ones.
     /// A port reserved by this process's multi-port waiter is skipped (sent to the back)
     /// unless `reserved_ok`; `None` after one look at each queued port.
@@ -217,14 +229,14 @@ impl Pool {
 
     /// Releases a held port: the cross-process lock goes first, so no thread of this process
     /// can take the port from the queue while this process still holds its lock.
-    pub(crate) fn release(&self, port: u16) {
+    pub(crate) fn release(&self, transport: Transport, port: u16) {
         HELD.remove(port);
-        self.give_back(port, true);
+        self.give_back(transport, port, true);
     }
 
     /// Unlocks a claimed port, returns it to the back of the queue and wakes the waiters.
-    fn give_back(&self, port: u16, was_held: bool) {
-        self.claims.release(port);
+    fn give_back(&self, transport: Transport, port: u16, was_held: bool) {
+        self.claims.release(transport, port);
         let mut state = self.state();
         state.held -= usize::from(was_held);
         if !state.outside.remove(&port) {

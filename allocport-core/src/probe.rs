@@ -12,11 +12,16 @@ use crate::host::CheckAddr;
 #[derive(Debug)]
 pub(crate) enum Check {
     Free,
-    /// Refused by a plain bind, but only lingering connections (TIME_WAIT and the like) are in
-    /// the way: a server that binds with `SO_REUSEADDR`, as Rust's std, tokio and most servers
-    /// do, can use it now. Only found on Linux, where such a bind fails beside a listener.
+    /// TCP only: refused by a plain bind, but only lingering connections (TIME_WAIT and the
+    /// like) are in the way: a server that binds with `SO_REUSEADDR`, as Rust's std, tokio and
+    /// most servers do, can use it now. Only found on Linux, where such a bind fails beside a
+    /// listener.
     Lingering,
     InUse,
+    /// This port cannot be bound on the address for a reason other than use (`EACCES` for a
+    /// privileged port, `EPERM`, a Windows excluded port range...) while the address itself
+    /// can be bound: the port is of no use to this process.
+    Unbindable(io::Error),
 }
 
 /// Binds a fresh socket to `ip:port` and closes it: the port is free there if that succeeds.
@@ -24,6 +29,15 @@ pub(crate) enum Check {
 /// bind is refused, a second one with it tells a port only in TIME_WAIT apart; on Windows
 /// `SO_EXCLUSIVEADDRUSE`, so a socket bound with `SO_REUSEADDR` elsewhere cannot hide.
 pub(crate) fn check_port(addr: &CheckAddr, port: u16) -> Result<Check, Error> {
+    check(addr, port, Type::STREAM, Protocol::TCP)
+}
+
+/// [`check_port`] for UDP: binds a datagram socket the same way.
+pub(crate) fn check_udp_port(addr: &CheckAddr, port: u16) -> Result<Check, Error> {
+    check(addr, port, Type::DGRAM, Protocol::UDP)
+}
+
+fn check(addr: &CheckAddr, port: u16, kind: Type, protocol: Protocol) -> Result<Check, Error> {
     let error = |source: io::Error| Error::PortCheck {
         port,
         host: addr.host.clone(),
@@ -31,27 +45,26 @@ pub(crate) fn check_port(addr: &CheckAddr, port: u16) -> Result<Check, Error> {
         source,
     };
     let sockaddr = SocketAddr::new(addr.ip, port);
-    let socket = Socket::new(
-        Domain::for_address(sockaddr),
-        Type::STREAM,
-        Some(Protocol::TCP),
-    )
-    .map_err(error)?;
+    let socket = Socket::new(Domain::for_address(sockaddr), kind, Some(protocol)).map_err(error)?;
     #[cfg(windows)]
     exclusive_address_use(&socket).map_err(error)?;
     match socket.bind(&sockaddr.into()) {
         Ok(()) => Ok(Check::Free),
-        Err(e) if e.kind() == io::ErrorKind::AddrInUse => {
+        Err(e) if e.kind() == io::ErrorKind::AddrInUse && kind == Type::STREAM => {
             drop(socket);
             lingering_only(sockaddr).map_err(error)
         }
+        Err(e) if e.kind() == io::ErrorKind::AddrInUse => Ok(Check::InUse),
+        // PySys counts every bind error as "busy"; here only a port-specific one is skipped,
+        // so that a host that is not a local address still fails at once.
+        Err(e) if address_is_bindable(sockaddr, kind, protocol) => Ok(Check::Unbindable(e)),
         Err(e) => Err(error(e)),
     }
 }
 
-/// After a plain bind was refused: whether a bind with `SO_REUSEADDR` succeeds, which on Linux
-/// means nothing listens on the port (a listener makes it fail) and every socket in the way
-/// lingers or was bound with `SO_REUSEADDR` itself.
+/// After a plain TCP bind was refused: whether a bind with `SO_REUSEADDR` succeeds, which on
+/// Linux means nothing listens on the port (a listener makes it fail) and every socket in the
+/// way lingers or was bound with `SO_REUSEADDR` itself.
 #[cfg(any(target_os = "linux", target_os = "android"))]
 fn lingering_only(sockaddr: SocketAddr) -> io::Result<Check> {
     let socket = Socket::new(
@@ -72,6 +85,15 @@ fn lingering_only(sockaddr: SocketAddr) -> io::Result<Check> {
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
 fn lingering_only(_: SocketAddr) -> io::Result<Check> {
     Ok(Check::InUse)
+}
+
+/// Whether the address itself can be bound, on a port the OS picks: if so, a failed bind of
+/// one port is about that port, not the address.
+fn address_is_bindable(addr: SocketAddr, kind: Type, protocol: Protocol) -> bool {
+    let any_port = SocketAddr::new(addr.ip(), 0);
+    Socket::new(Domain::for_address(any_port), kind, Some(protocol))
+        .and_then(|socket| socket.bind(&any_port.into()))
+        .is_ok()
 }
 
 #[cfg(windows)]
@@ -119,6 +141,45 @@ mod tests {
         assert!(matches!(check_port(&wildcard, port).unwrap(), Check::InUse));
         drop(listener);
         assert!(matches!(check_port(&addr, port).unwrap(), Check::Free));
+    }
+
+    #[test]
+    fn udp_bind_check_sees_a_udp_socket_and_not_a_tcp_listener() {
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = socket.local_addr().unwrap().port();
+        let addr = CheckAddr {
+            host: "localhost".into(),
+            ip: IpAddr::from([127, 0, 0, 1]),
+        };
+        assert!(matches!(check_udp_port(&addr, port).unwrap(), Check::InUse));
+        drop(socket);
+        assert!(matches!(check_udp_port(&addr, port).unwrap(), Check::Free));
+        let tcp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let tcp_port = tcp.local_addr().unwrap().port();
+        // UDP's port space is its own: a TCP listener does not make the number busy for UDP.
+        if std::net::UdpSocket::bind(("127.0.0.1", tcp_port)).is_ok() {
+            assert!(matches!(
+                check_udp_port(&addr, tcp_port).unwrap(),
+                Check::Free
+            ));
+        }
+    }
+
+    #[test]
+    fn a_privileged_port_is_unbindable_for_a_process_without_the_privilege() {
+        let first = crate::privileged::first_bindable_port();
+        if first <= 80 {
+            println!("skipped: this process may bind port 80 (the tests crate runs it as nobody)");
+            return;
+        }
+        let addr = CheckAddr {
+            host: String::new(),
+            ip: IpAddr::from([0, 0, 0, 0]),
+        };
+        match check_port(&addr, 80) {
+            Ok(Check::Unbindable(e)) => assert_eq!(e.kind(), io::ErrorKind::PermissionDenied),
+            other => panic!("port 80 as an unprivileged process: {other:?}"),
+        }
     }
 
     #[test]

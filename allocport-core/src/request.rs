@@ -8,6 +8,7 @@ use crate::host::resolve;
 use crate::owner::{DEFAULT_HOSTS, TcpPortOwner};
 use crate::pool::{Want, pool};
 use crate::timeout::allocation_timeout;
+use crate::transport::Transport;
 
 /// What to allocate: how many ports, checked where, related how, and how long to wait.
 ///
@@ -63,6 +64,8 @@ pub struct PortRequest {
     exact: Option<u16>,
     strict: bool,
     timeout: Option<Duration>,
+    /// The protocols each port is claimed for: TCP unless a UDP shortcut said otherwise.
+    transport: Transport,
 }
 
 impl Default for PortRequest {
@@ -84,6 +87,7 @@ impl PortRequest {
             exact: None,
             strict: false,
             timeout: None,
+            transport: Transport::Tcp,
         }
     }
 
@@ -142,6 +146,12 @@ impl PortRequest {
         self
     }
 
+    /// The protocols each port is claimed for, for the shortcuts that hold UDP too.
+    pub(crate) fn transport(mut self, transport: Transport) -> Self {
+        self.transport = transport;
+        self
+    }
+
     /// Allocates the ports, all or none, waiting while they are held. A request for several
     /// ports waits fairly: one-port requests that come and go cannot keep it waiting for ever.
     pub fn allocate(&self) -> Result<Vec<TcpPortOwner>, Error> {
@@ -152,6 +162,7 @@ impl PortRequest {
         };
         let addrs = resolve(&self.hosts, self.family)?;
         let want = Want {
+            transport: self.transport,
             addrs: &addrs,
             groups: self.count,
             offsets: &offsets,
@@ -160,7 +171,10 @@ impl PortRequest {
             timeout,
         };
         let ports = pool()?.allocate(&want)?;
-        Ok(ports.into_iter().map(TcpPortOwner::held).collect())
+        Ok(ports
+            .into_iter()
+            .map(|port| TcpPortOwner::held(port, self.transport))
+            .collect())
     }
 
     /// The offsets of a group, once every option was checked against the others.

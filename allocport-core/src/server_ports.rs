@@ -2,14 +2,18 @@
 //! 1024 up that is outside the OS's ephemeral range; always minus the
 //! [excluded ports](crate::excluded_tcp_ports).
 
+use std::fs::{File, OpenOptions};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use crate::env::{self, Env, PYSYS_PORTS, PYSYS_PORTS_FILE};
 use crate::ephemeral::ephemeral_tcp_port_range;
 use crate::error::Error;
 use crate::exclude::is_excluded;
+use crate::reserved::{leave_out, reserved_tcp_ranges};
 use crate::source::PortSource;
-use crate::spec::parse_spec;
+use crate::spec::{PortRanges, format_ports_spec, parse_spec};
+use crate::warn::warn_once;
 
 /// The lowest port the OS-derived pool offers: ports below it need privileges on most systems.
 const FIRST_UNPRIVILEGED_PORT: u16 = 1024;
@@ -34,7 +38,12 @@ pub struct ServerPorts {
 /// - else `PYSYS_PORTS_FILE`, if set and not empty: a UTF-8 file with one such specification a
 ///   line (blank lines and CRLF line ends are fine);
 /// - else ports 1024-65535 minus the [ephemeral range](ephemeral_tcp_port_range), both of its
-///   ends included; where fewer than 50 ports would remain, 1024-49151 with a warning.
+///   ends included; where fewer than 50 ports would remain, 1024-49151 with a warning. On
+///   Windows the excluded port ranges (`netsh int ipv4 show excludedportrange protocol=tcp`)
+///   are left out too.
+///
+/// On Linux, a process without `CAP_NET_BIND_SERVICE` leaves out the ports below
+/// `net.ipv4.ip_unprivileged_port_start`, with a warning naming any that were asked for.
 ///
 /// The [excluded ports](crate::excluded_tcp_ports) are removed; the result is sorted, has no
 /// duplicates and is never empty: an empty result is [`Error::EmptyPool`].
@@ -54,58 +63,152 @@ pub fn server_tcp_ports() -> Result<Vec<u16>, Error> {
 /// println!("{} ports from {}", server.ports.len(), server.source);
 /// ```
 pub fn server_tcp_ports_with_source() -> Result<ServerPorts, Error> {
-    server_ports_from(&env::process, &ephemeral_tcp_port_range)
+    server_ports_from(
+        &env::process,
+        &ephemeral_tcp_port_range,
+        crate::privileged::first_bindable_port(),
+    )
 }
 
+/// The largest `PYSYS_PORTS_FILE` accepted, in bytes (4 MiB): every port on a line of its own
+/// takes under 400 KB. A larger file is refused before it is read.
+pub const MAX_PORTS_FILE_BYTES: u64 = 4 << 20;
+
 /// The logic of [`server_tcp_ports_with_source`], with the environment and the OS passed in so
-/// it can be tested without touching the process's environment.
+/// it can be tested without touching the process's environment. `first_bindable` is the
+/// lowest port this process may bind ([`crate::privileged`]).
 pub(crate) fn server_ports_from(
     env: Env<'_>,
     ephemeral: &dyn Fn() -> Result<(u16, u16), Error>,
+    first_bindable: u16,
 ) -> Result<ServerPorts, Error> {
-    let (ports, source) = if let Some(spec) = env::non_empty(env, PYSYS_PORTS) {
+    let (ranges, source) = if let Some(spec) = env::non_empty(env, PYSYS_PORTS) {
         let spec = spec.into_string().map_err(|raw| Error::InvalidEnv {
             var: PYSYS_PORTS,
             value: raw.to_string_lossy().into_owned(),
             reason: "is not UTF-8".to_owned(),
         })?;
         let source = PortSource::Env(spec.clone());
-        (parse_spec(&spec, &source, None)?, source)
+        let mut ranges = PortRanges::new();
+        parse_spec(&spec, &source, None, &mut ranges)?;
+        (ranges, source)
     } else if let Some(path) = env::non_empty(env, PYSYS_PORTS_FILE) {
         let path = PathBuf::from(path);
         (read_ports_file(&path)?, PortSource::File(path))
     } else {
-        os_ports(ephemeral()?)
+        let (mut ports, source) = os_ports(ephemeral()?);
+        leave_out(&mut ports, &reserved_tcp_ranges());
+        return finish(ports, source, first_bindable);
     };
-    // Sorting a Vec in place is several times faster than collecting a BTreeSet, and pool
-    // initialisation is paid by every nextest test process.
-    let mut ports = ports;
+    if let Some(warning) = ranges.reversed_warning() {
+        warn_once(&warning);
+    }
+    finish(ranges.into_ports(), source, first_bindable)
+}
+
+/// Removes the excluded ports and those this process may not bind from sorted ports.
+fn finish(
+    mut ports: Vec<u16>,
+    source: PortSource,
+    first_bindable: u16,
+) -> Result<ServerPorts, Error> {
     ports.retain(|&p| !is_excluded(p));
-    ports.sort_unstable();
-    ports.dedup();
+    let privileged = ports.partition_point(|&p| p < first_bindable);
+    if privileged > 0 {
+        warn_once(&format!(
+            "{source}: ports {} are below {first_bindable}, the first port this process may \
+             bind (net.ipv4.ip_unprivileged_port_start), and are left out",
+            format_ports_spec(&ports[..privileged])
+        ));
+        ports.drain(..privileged);
+    }
     if ports.is_empty() {
         return Err(Error::EmptyPool { origin: source });
     }
     Ok(ServerPorts { ports, source })
 }
 
-fn read_ports_file(path: &Path) -> Result<Vec<u16>, Error> {
-    let bytes = std::fs::read(path).map_err(|source| Error::PortsFileUnreadable {
+/// Reads a ports file without ever blocking or reading without bound: it is opened
+/// non-blocking (a FIFO then opens at once), must be a regular file no larger than
+/// [`MAX_PORTS_FILE_BYTES`], and is read with that cap.
+fn read_ports_file(path: &Path) -> Result<PortRanges, Error> {
+    let unreadable = |source: std::io::Error| Error::PortsFileUnreadable {
         path: path.to_owned(),
         source,
-    })?;
+    };
+    let file = open_nonblocking(path).map_err(unreadable)?;
+    let meta = file.metadata().map_err(unreadable)?;
+    if !meta.is_file() {
+        return Err(Error::PortsFileNotRegular {
+            path: path.to_owned(),
+            kind: file_kind(&meta.file_type()),
+        });
+    }
+    let too_large = |size: u64| Error::PortsFileTooLarge {
+        path: path.to_owned(),
+        size,
+        limit: MAX_PORTS_FILE_BYTES,
+    };
+    if meta.len() > MAX_PORTS_FILE_BYTES {
+        return Err(too_large(meta.len()));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(MAX_PORTS_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(unreadable)?;
+    if bytes.len() as u64 > MAX_PORTS_FILE_BYTES {
+        // It grew while being read.
+        return Err(too_large(bytes.len() as u64));
+    }
+    let text = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
     let origin = PortSource::File(path.to_owned());
-    let mut ports = Vec::new();
-    for (index, line) in bytes.split(|&b| b == b'\n').enumerate() {
+    let mut ranges = PortRanges::new();
+    for (index, line) in text.split(|&b| b == b'\n').enumerate() {
         let line_number = index + 1;
         let line = std::str::from_utf8(line).map_err(|_| Error::PortsFileNotUtf8 {
             path: path.to_owned(),
             line: line_number,
         })?;
         let line = line.trim_end_matches('\r');
-        ports.extend(parse_spec(line, &origin, Some(line_number))?);
+        parse_spec(line, &origin, Some(line_number), &mut ranges)?;
     }
-    Ok(ports)
+    Ok(ranges)
+}
+
+#[cfg(unix)]
+fn open_nonblocking(path: &Path) -> std::io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+}
+
+#[cfg(not(unix))]
+fn open_nonblocking(path: &Path) -> std::io::Result<File> {
+    OpenOptions::new().read(true).open(path)
+}
+
+/// What a file that is not a regular file is, for the message.
+fn file_kind(kind: &std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if kind.is_fifo() {
+            return "a FIFO";
+        }
+        if kind.is_char_device() || kind.is_block_device() {
+            return "a device";
+        }
+        if kind.is_socket() {
+            return "a socket";
+        }
+    }
+    if kind.is_dir() {
+        "a directory"
+    } else {
+        "not a regular file"
+    }
 }
 
 fn os_ports((eph_min, eph_max): (u16, u16)) -> (Vec<u16>, PortSource) {
@@ -116,10 +219,10 @@ fn os_ports((eph_min, eph_max): (u16, u16)) -> (Vec<u16>, PortSource) {
     if outside.len() >= MIN_USEFUL_POOL {
         return (outside, PortSource::Os { ephemeral });
     }
-    log::warn!(
+    warn_once(&format!(
         "the ephemeral port range {eph_min}-{eph_max} leaves only {} server ports; using 1024-49151",
         outside.len()
-    );
+    ));
     (
         (FIRST_UNPRIVILEGED_PORT..=49151).collect(),
         PortSource::OsFallback { ephemeral },
@@ -133,7 +236,7 @@ mod tests {
     use std::ffi::OsString;
 
     fn run(vars: &[(&str, &str)], ephemeral: (u16, u16)) -> Result<ServerPorts, Error> {
-        server_ports_from(&env::fake(vars), &|| Ok(ephemeral))
+        server_ports_from(&env::fake(vars), &|| Ok(ephemeral), 1)
     }
 
     const LINUX_DEFAULT: (u16, u16) = (32768, 60999);
@@ -176,6 +279,17 @@ mod tests {
         );
         assert_eq!(server.ports[0], 1024);
         assert_eq!(*server.ports.last().unwrap(), 49151);
+        assert!(crate::warn::given(
+            "the ephemeral port range 1000-65500 leaves only 35 server ports; using 1024-49151"
+        ));
+    }
+
+    #[test]
+    fn a_reversed_range_is_warned() {
+        run(&[("PYSYS_PORTS", "3000, 9999-9001")], LINUX_DEFAULT).unwrap();
+        assert!(crate::warn::given(
+            r#"range "9999-9001" (PYSYS_PORTS) is reversed and names no port"#
+        ));
     }
 
     #[test]
@@ -234,12 +348,16 @@ mod tests {
 
     #[test]
     fn ephemeral_error_is_returned_when_os_is_asked() {
-        let err = server_ports_from(&|_| None, &|| {
-            Err(Error::EphemeralRange {
-                what: "probe".into(),
-                reason: "broken".into(),
-            })
-        })
+        let err = server_ports_from(
+            &|_| None,
+            &|| {
+                Err(Error::EphemeralRange {
+                    what: "probe".into(),
+                    reason: "broken".into(),
+                })
+            },
+            1,
+        )
         .unwrap_err();
         assert!(err.to_string().contains("probe"));
     }
@@ -320,14 +438,105 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_byte_order_mark_at_the_start_of_a_ports_file_is_ignored() {
+        let (_dir, path) = temp_file("bom.txt", b"\xEF\xBB\xBF2000, 2001\n");
+        let server = run(
+            &[("PYSYS_PORTS_FILE", path.to_str().unwrap())],
+            LINUX_DEFAULT,
+        )
+        .unwrap();
+        assert_eq!(server.ports, vec![2000, 2001]);
+    }
+
+    #[test]
+    fn an_oversized_ports_file_is_refused_before_reading() {
+        let (_dir, path) = temp_file("big.txt", b"");
+        let file = File::options().write(true).open(&path).unwrap();
+        file.set_len(MAX_PORTS_FILE_BYTES + 1).unwrap();
+        let err = run(
+            &[("PYSYS_PORTS_FILE", path.to_str().unwrap())],
+            LINUX_DEFAULT,
+        )
+        .unwrap_err();
+        assert!(matches!(err, Error::PortsFileTooLarge { .. }), "{err}");
+        let msg = err.to_string();
+        assert!(
+            msg.starts_with("PYSYS_PORTS_FILE: ") && msg.contains(path.to_str().unwrap()),
+            "{msg}"
+        );
+        assert!(
+            msg.contains(&(MAX_PORTS_FILE_BYTES + 1).to_string()),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn a_ports_file_at_the_size_limit_is_read() {
+        let mut text = b"2000\n".to_vec();
+        text.resize(MAX_PORTS_FILE_BYTES as usize, b' ');
+        let (_dir, path) = temp_file("limit.txt", &text);
+        let server = run(
+            &[("PYSYS_PORTS_FILE", path.to_str().unwrap())],
+            LINUX_DEFAULT,
+        )
+        .unwrap();
+        assert_eq!(server.ports, vec![2000]);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_fifo_or_a_device_is_refused_at_once_naming_what_it_is() {
+        let dir = allocport_testkit::TempDir::new("ports-fifo");
+        let fifo = dir.path().join("fifo");
+        let c_path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path; mkfifo only creates a file.
+        assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+        for (path, kind) in [
+            (fifo.to_str().unwrap(), "a FIFO"),
+            ("/dev/zero", "a device"),
+        ] {
+            let err = run(&[("PYSYS_PORTS_FILE", path)], LINUX_DEFAULT).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                format!(
+                    "PYSYS_PORTS_FILE: cannot read {path:?}: it is {kind}, not a regular file (give a file of port specifications)"
+                )
+            );
+        }
+    }
+
+    #[test]
+    fn ports_below_the_first_bindable_are_left_out() {
+        let server = server_ports_from(
+            &env::fake(&[("PYSYS_PORTS", "80, 443, 1023-1025, 23004")]),
+            &|| Ok(LINUX_DEFAULT),
+            1024,
+        )
+        .unwrap();
+        assert_eq!(server.ports, vec![1024, 1025, 23004]);
+        let err = server_ports_from(
+            &env::fake(&[("PYSYS_PORTS", "80,443")]),
+            &|| Ok(LINUX_DEFAULT),
+            1024,
+        )
+        .unwrap_err();
+        assert!(matches!(err, Error::EmptyPool { .. }), "{err}");
+        // A raised start trims the OS pool too.
+        let server = server_ports_from(&env::fake(&[]), &|| Ok(LINUX_DEFAULT), 2000).unwrap();
+        assert_eq!(server.ports[0], 2000);
+    }
+
     #[cfg(unix)]
     #[test]
     fn non_utf8_env_value_is_an_error() {
         use std::os::unix::ffi::OsStringExt;
         let bad = OsString::from_vec(vec![b'1', 0xff]);
-        let err = server_ports_from(&|n| (n == "PYSYS_PORTS").then(|| bad.clone()), &|| {
-            Ok(LINUX_DEFAULT)
-        })
+        let err = server_ports_from(
+            &|n| (n == "PYSYS_PORTS").then(|| bad.clone()),
+            &|| Ok(LINUX_DEFAULT),
+            1,
+        )
         .unwrap_err();
         assert!(err.to_string().starts_with("PYSYS_PORTS:"), "{err}");
     }

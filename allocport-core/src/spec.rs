@@ -4,33 +4,115 @@
 use crate::error::Error;
 use crate::source::PortSource;
 
-/// Parses one specification into the ports it names, in the order written.
+/// A set of ports built from `PYSYS_PORTS` ranges without expanding them: the ranges are kept
+/// as intervals and merged whenever there are many, so parsing any specification costs time
+/// near-linear in its length and memory bounded by the 65536-port set (a `1-65535` range is
+/// one interval, not 65535 ports).
+#[derive(Debug, Default)]
+pub(crate) struct PortRanges {
+    /// Inclusive `(min, max)` intervals, not yet merged.
+    ranges: Vec<(u16, u16)>,
+    /// The first few reversed ranges, with where they were read, for one warning.
+    reversed: Vec<String>,
+    /// How many reversed ranges there were in all.
+    reversed_count: usize,
+}
+
+/// Above this many unmerged intervals, they are merged: at most 32768 disjoint ones remain
+/// (every other port), so the list never outgrows a few hundred kilobytes.
+const MERGE_AT: usize = 1 << 16;
+
+/// How many reversed ranges one warning names.
+const REVERSED_NAMED: usize = 5;
+
+impl PortRanges {
+    pub(crate) fn new() -> Self {
+        Self::default()
+    }
+
+    fn add(&mut self, min: u16, max: u16) {
+        self.ranges.push((min, max));
+        if self.ranges.len() >= MERGE_AT {
+            self.merge();
+        }
+    }
+
+    /// Sorts and merges overlapping or adjacent intervals, in place.
+    fn merge(&mut self) {
+        self.ranges.sort_unstable();
+        let mut merged: Vec<(u16, u16)> = Vec::with_capacity(self.ranges.len().min(32768));
+        for &(min, max) in &self.ranges {
+            match merged.last_mut() {
+                Some(last) if u32::from(min) <= u32::from(last.1) + 1 => last.1 = last.1.max(max),
+                _ => merged.push((min, max)),
+            }
+        }
+        self.ranges = merged;
+    }
+
+    /// The ports, sorted and without duplicates.
+    pub(crate) fn into_ports(mut self) -> Vec<u16> {
+        self.merge();
+        let count = self
+            .ranges
+            .iter()
+            .map(|&(min, max)| usize::from(max - min) + 1)
+            .sum();
+        let mut ports = Vec::with_capacity(count);
+        for (min, max) in self.ranges {
+            ports.extend(min..=max);
+        }
+        ports
+    }
+
+    /// The warning for the reversed ranges seen, if any: they name no port, as in PySys, but
+    /// are more likely a typo than meant.
+    pub(crate) fn reversed_warning(&self) -> Option<String> {
+        let first = self.reversed.first()?;
+        let more = self.reversed_count - self.reversed.len();
+        let listed = if self.reversed_count == 1 {
+            format!("range {first} is reversed and names no port")
+        } else {
+            format!(
+                "ranges {} are reversed and name no port",
+                self.reversed.join(", ")
+            )
+        };
+        Some(if more > 0 {
+            format!("{listed} (and {more} more reversed ranges)")
+        } else {
+            listed
+        })
+    }
+}
+
+/// Parses one specification, adding the ports it names to `into`.
 ///
 /// Empty tokens (as in a trailing comma) are skipped. A reversed range such as `65020-65018`
-/// names no port and logs a warning, as PySys does.
+/// names no port, as in PySys; `into` remembers it for a warning.
 /// `origin` and `line` say where it was read, for messages.
 pub(crate) fn parse_spec(
     spec: &str,
     origin: &PortSource,
     line: Option<usize>,
-) -> Result<Vec<u16>, Error> {
-    let mut ports = Vec::new();
+    into: &mut PortRanges,
+) -> Result<(), Error> {
     for token in spec.split(',') {
         if token.trim().is_empty() {
             continue;
         }
         let (min, max) = parse_token(token, origin, line)?;
         if min > max {
-            log::warn!(
-                "{}: range {:?} is reversed and names no port",
-                origin.place(line),
-                token.trim()
-            );
+            into.reversed_count += 1;
+            if into.reversed.len() < REVERSED_NAMED {
+                into.reversed
+                    .push(format!("{:?} ({})", token.trim(), origin.place(line)));
+            }
             continue;
         }
-        ports.extend(min..=max);
+        into.add(min, max);
     }
-    Ok(ports)
+    Ok(())
 }
 
 /// Parses a port or an inclusive range into its bounds.
@@ -118,7 +200,9 @@ mod tests {
     use proptest::prelude::*;
 
     fn parse(spec: &str) -> Result<Vec<u16>, Error> {
-        parse_spec(spec, &PortSource::Env(spec.to_owned()), None)
+        let mut ranges = PortRanges::new();
+        parse_spec(spec, &PortSource::Env(spec.to_owned()), None, &mut ranges)?;
+        Ok(ranges.into_ports())
     }
 
     fn message(spec: &str) -> String {
@@ -131,6 +215,60 @@ mod tests {
         let mut expected: Vec<u16> = (2000..=2020).collect();
         expected.extend([6000, 6001, 65000, 65040, 65041, 65042]);
         assert_eq!(ports, expected);
+    }
+
+    #[test]
+    fn reversed_ranges_are_named_in_one_warning() {
+        let mut ranges = PortRanges::new();
+        let origin = PortSource::Env(String::new());
+        parse_spec("5000-4000, 7", &origin, None, &mut ranges).unwrap();
+        assert_eq!(
+            ranges.reversed_warning().unwrap(),
+            r#"range "5000-4000" (PYSYS_PORTS) is reversed and names no port"#
+        );
+        let spec = (0..8).map(|i| format!("{}-1", i + 2)).collect::<Vec<_>>();
+        let mut ranges = PortRanges::new();
+        parse_spec(&spec.join(","), &origin, None, &mut ranges).unwrap();
+        let warning = ranges.reversed_warning().unwrap();
+        assert!(
+            warning.starts_with(r#"ranges "2-1" (PYSYS_PORTS), "3-1""#),
+            "{warning}"
+        );
+        assert!(
+            warning.ends_with("(and 3 more reversed ranges)"),
+            "{warning}"
+        );
+        let mut ranges = PortRanges::new();
+        parse_spec("1-2", &origin, None, &mut ranges).unwrap();
+        assert_eq!(ranges.reversed_warning(), None);
+    }
+
+    #[test]
+    fn overlapping_and_adjacent_ranges_merge_without_expanding() {
+        assert_eq!(parse("10-20, 15-25, 26, 5-9, 30-30").unwrap(), {
+            let mut v: Vec<u16> = (5..=26).collect();
+            v.push(30);
+            v
+        });
+        // Enough ranges to merge several times on the way.
+        let mut ranges = PortRanges::new();
+        let origin = PortSource::Env(String::new());
+        for i in 0..(3 * MERGE_AT) {
+            let start = (i % 60000) as u16 + 1;
+            ranges.add(start, start.saturating_add(3));
+            assert!(ranges.ranges.len() <= MERGE_AT);
+        }
+        parse_spec("65535", &origin, None, &mut ranges).unwrap();
+        assert_eq!(
+            ranges.into_ports(),
+            (1..=60003).chain([65535]).collect::<Vec<u16>>()
+        );
+    }
+
+    #[test]
+    fn the_4000_overlapping_full_ranges_are_one_set() {
+        let spec = vec!["1-65535"; 4000].join(",");
+        assert_eq!(parse(&spec).unwrap().len(), 65535);
     }
 
     #[test]
@@ -183,7 +321,7 @@ mod tests {
     #[test]
     fn file_origin_names_path_and_line() {
         let origin = PortSource::File("/x/ports.txt".into());
-        let msg = parse_spec("junk", &origin, Some(3))
+        let msg = parse_spec("junk", &origin, Some(3), &mut PortRanges::new())
             .unwrap_err()
             .to_string();
         assert_eq!(

@@ -51,9 +51,10 @@ fn env_timeout() -> Result<Duration, Error> {
         })
 }
 
-/// The timeout `env` sets, or the offending value and what is wrong with it.
+/// The timeout `env` sets, or the offending value and what is wrong with it. Empty counts as
+/// unset, as it does for `PYSYS_PORTS`.
 fn timeout_from(env: Env<'_>) -> Result<Duration, (String, String)> {
-    match env(ALLOCPORT_TIMEOUT_SECS) {
+    match env::non_empty(env, ALLOCPORT_TIMEOUT_SECS) {
         None => Ok(DEFAULT_ALLOCATION_TIMEOUT),
         Some(raw) => {
             let text = raw.to_string_lossy().into_owned();
@@ -67,8 +68,14 @@ fn parse_secs(text: &str) -> Result<Duration, String> {
         .trim()
         .parse()
         .map_err(|_| "is not a number of seconds".to_owned())?;
+    if secs.is_nan() {
+        return Err("is not a number of seconds".to_owned());
+    }
+    if secs < 0.0 {
+        return Err("is negative: give the seconds to wait, 0 or more".to_owned());
+    }
     Duration::try_from_secs_f64(secs)
-        .map_err(|_| "is not a non-negative, finite number of seconds".to_owned())
+        .map_err(|_| format!("is too large: the longest timeout is {} seconds", u64::MAX))
 }
 
 #[cfg(test)]
@@ -91,6 +98,35 @@ mod tests {
         );
         let bad = env::fake(&[(ALLOCPORT_TIMEOUT_SECS, "soon")]);
         assert_eq!(timeout_from(&bad).unwrap_err().0, "soon");
+    }
+
+    #[test]
+    fn empty_means_the_default() {
+        let env = env::fake(&[(ALLOCPORT_TIMEOUT_SECS, "")]);
+        assert_eq!(timeout_from(&env), Ok(DEFAULT_ALLOCATION_TIMEOUT));
+    }
+
+    #[test]
+    fn each_bad_value_gets_its_own_reason() {
+        for (bad, reason) in [
+            (
+                "1e30",
+                "is too large: the longest timeout is 18446744073709551615 seconds",
+            ),
+            (
+                "inf",
+                "is too large: the longest timeout is 18446744073709551615 seconds",
+            ),
+            ("-1", "is negative: give the seconds to wait, 0 or more"),
+            ("NaN", "is not a number of seconds"),
+            ("soon", "is not a number of seconds"),
+        ] {
+            assert_eq!(parse_secs(bad).unwrap_err(), reason, "{bad:?}");
+        }
+        assert_eq!(
+            parse_secs("1e9").unwrap(),
+            Duration::from_secs(1_000_000_000)
+        );
     }
 
     #[test]

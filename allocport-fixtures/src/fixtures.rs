@@ -3,10 +3,8 @@
 
 use std::fmt::Display;
 
-use allocport_core::{AddressFamily, TcpPortOwner};
+use allocport_core::{AddressFamily, Error, HeldTcpListener, TcpPortOwner, UdpPortOwner};
 use rstest::fixture;
-
-use crate::listener::{HeldTcpListener, ListenerError};
 
 /// Fails the test that asked for `fixture`, naming the fixture and the allocation error: a
 /// fixture has no other way to report that it could not be built.
@@ -142,16 +140,34 @@ pub fn tcp_listener() -> HeldTcpListener {
     )
 }
 
+/// A UDP port free on every IPv4 interface and on localhost, held until the test ends.
+///
+/// ```
+/// use allocport_fixtures::{UdpPortOwner, udp_port};
+/// use rstest::rstest;
+///
+/// #[rstest]
+/// fn serves(udp_port: UdpPortOwner) {
+///     let server = std::net::UdpSocket::bind(("127.0.0.1", udp_port.port())).unwrap();
+///     // ...
+/// }
+/// ```
+///
+/// # Panics
+///
+/// As [`tcp_port`].
+#[fixture]
+pub fn udp_port() -> UdpPortOwner {
+    or_fail_test("udp_port", UdpPortOwner::new())
+}
+
 /// The text `tcp_listener` fails with. An allocation error reads as in the other fixtures;
-/// any other [`ListenerError`] says what failed and leaves the cause to `source()`, so it is
-/// printed here after it.
-fn listener_failure(err: ListenerError) -> String {
-    match err {
-        ListenerError::Allocate(err) => err.to_string(),
-        other => match std::error::Error::source(&other) {
-            Some(cause) => format!("{other}: {cause}"),
-            None => other.to_string(),
-        },
+/// a bind error ([`Error::Bind`]) says what failed and leaves the cause to `source()`, so it
+/// is printed here after it.
+fn listener_failure(err: Error) -> String {
+    match &err {
+        Error::Bind { source, .. } => format!("{err}: {source}"),
+        _ => err.to_string(),
     }
 }
 
@@ -160,7 +176,7 @@ mod tests {
     use std::io;
     use std::net::{Ipv4Addr, SocketAddr};
 
-    use super::{ListenerError, listener_failure};
+    use super::{Error, listener_failure};
 
     #[test]
     fn listener_failure_reads_like_the_other_fixtures_and_keeps_the_cause() {
@@ -169,10 +185,12 @@ mod tests {
             pool_size: 3,
         };
         let cause_text = cause.to_string();
-        assert_eq!(listener_failure(ListenerError::Allocate(cause)), cause_text);
+        assert_eq!(listener_failure(cause), cause_text);
 
-        let text = listener_failure(ListenerError::Bind {
+        let text = listener_failure(Error::Bind {
             addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 40123)),
+            udp: false,
+            attempts: 3,
             source: io::Error::new(io::ErrorKind::AddrInUse, "the distinctive bind cause"),
         });
         assert!(

@@ -36,6 +36,7 @@
 //! | [`localhost_tcp_port`] | [`TcpPortOwner`] | `127.0.0.1` only |
 //! | [`ipv6_tcp_port`] | [`TcpPortOwner`] | `::1` only |
 //! | [`tcp_listener`] | [`HeldTcpListener`]: a `std::net::TcpListener` bound on `127.0.0.1` on a held port | `127.0.0.1` |
+//! | [`udp_port`] | [`UdpPortOwner`]: a held UDP port | every IPv4 interface and localhost |
 //! | [`requested_tcp_ports`] (`#[with(request)]`, default one port) | `Vec<TcpPortOwner>`: what a [`PortRequest`] asks for (related, exact or strict ports) | the request's hosts |
 //!
 //! Use `#[from(fixture)]` to give a parameter another name, or to take two ports from the
@@ -138,12 +139,15 @@
 #![warn(missing_docs)]
 
 mod fixtures;
-mod listener;
 mod request;
 
-pub use allocport_core::{AddressFamily, DEFAULT_HOSTS, Error, PortRequest, TcpPortOwner};
-pub use fixtures::{ipv6_tcp_port, localhost_tcp_port, tcp_listener, tcp_port, tcp_ports};
-pub use listener::{HeldTcpListener, ListenerError};
+pub use allocport_core::{
+    AddressFamily, DEFAULT_HOSTS, Error, HeldTcpListener, HeldUdpSocket, PortRequest, TcpPortOwner,
+    UdpPortOwner,
+};
+pub use fixtures::{
+    ipv6_tcp_port, localhost_tcp_port, tcp_listener, tcp_port, tcp_ports, udp_port,
+};
 pub use request::requested_tcp_ports;
 
 // Compiles the README's examples as doctests, so the README cannot drift from the API.

@@ -24,6 +24,10 @@ pub(crate) struct Args {
     pub(crate) hosts: Option<Vec<LitStr>>,
     /// `family = ipv4 | ipv6`.
     pub(crate) family: Option<Family>,
+    /// `udp`: UDP ports (with `listen`, bound UDP sockets).
+    pub(crate) udp: Option<Ident>,
+    /// `listen`: the ports come as bound sockets, `TcpListener`s (or `UdpSocket`s with `udp`).
+    pub(crate) listen: Option<Ident>,
     /// `offsets = [0, 10000]`: each group is `p + o` for these offsets.
     pub(crate) offsets: Option<(Vec<u16>, Span)>,
     /// `consecutive`: the `n` ports are one block of consecutive ports.
@@ -49,7 +53,7 @@ pub(crate) enum Family {
 }
 
 const OPTIONS: &str = "`param = name`, `hosts = [\"localhost\", ...]`, `family = ipv4 | ipv6`, \
-     `offsets = [0, 10000]`, `consecutive`, `exact = 6379` or `strict`";
+     `udp`, `listen`, `offsets = [0, 10000]`, `consecutive`, `exact = 6379` or `strict`";
 
 /// Parses the attribute's arguments, recording every error in `errors`. Only tokens that are
 /// not a comma-separated list of expressions at all fail outright.
@@ -61,6 +65,8 @@ pub(crate) fn parse(tokens: TokenStream, errors: &mut Errors) -> syn::Result<Arg
         param: None,
         hosts: None,
         family: None,
+        udp: None,
+        listen: None,
         offsets: None,
         consecutive: None,
         exact: None,
@@ -241,6 +247,16 @@ fn parse_flag(flag: Ident, args: &mut Args) -> syn::Result<()> {
     let duplicate =
         || syn::Error::new_spanned(&flag, format!("option `{flag}` is given more than once"));
     match flag.to_string().as_str() {
+        "udp" => {
+            if args.udp.replace(flag.clone()).is_some() {
+                return Err(duplicate());
+            }
+        }
+        "listen" => {
+            if args.listen.replace(flag.clone()).is_some() {
+                return Err(duplicate());
+            }
+        }
         "consecutive" => {
             if args.consecutive.replace(flag.span()).is_some() {
                 return Err(duplicate());

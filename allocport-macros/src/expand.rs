@@ -8,7 +8,7 @@ use syn::{FnArg, Item, ItemFn, LitInt};
 
 use crate::args::{self, Family};
 use crate::errors::Errors;
-use crate::validate::{self, Shape};
+use crate::validate::{self, Elem, Shape};
 
 /// Expands `#[with_ports(args)]` on `item`. On `Err`, the caller emits the error next to
 /// [`fallback`]`(item)`.
@@ -138,8 +138,11 @@ fn render(
     // Mixed-site hygiene: the user's body cannot name (or shadow) the owners by accident.
     let owners = Ident::new("__allocport_owners", Span::mixed_site().located_at(n_span));
     let test_name = func.sig.ident.to_string();
+    let elem = Elem::of(args);
     let hosts = match &args.hosts {
         Some(hosts) => quote!(&[#(#hosts),*]),
+        // Sockets are bound on loopback unless told otherwise, never on every interface.
+        None if elem != Elem::Port => quote!(&["localhost"]),
         None => quote!(&::allocport_core::__private::DEFAULT_HOSTS),
     };
     let family = match args.family {
@@ -148,50 +151,48 @@ fn render(
     };
     // Spanned on the count, so that `#[track_caller]` reports a failed allocation at the
     // user's `#[with_ports(n)]`.
+    let allocator = match (elem, args.udp.is_some()) {
+        (Elem::Port, false) => quote!(allocate_for_test),
+        (Elem::Port, true) => quote!(allocate_udp_for_test),
+        (Elem::TcpListener, _) => quote!(listen_for_test),
+        (Elem::UdpSocket, _) => quote!(bind_udp_for_test),
+    };
+    let sockets = Ident::new("__allocport_sockets", Span::mixed_site().located_at(n_span));
+    let targets = if elem == Elem::Port {
+        quote!(#owners)
+    } else {
+        quote!((#owners, #sockets))
+    };
     let allocate = if args.has_request_options() {
-        let offsets = args.offsets.iter().flat_map(|(offsets, _)| offsets);
-        let consecutive = args.consecutive.is_some();
-        let exact = match args.exact {
-            Some((port, _)) => quote!(::core::option::Option::Some(#port)),
-            None => quote!(::core::option::Option::None),
-        };
-        let strict = args.strict;
-        quote_spanned! {n_span=>
-            let #owners = ::allocport_core::__private::allocate_request_for_test(
-                ::core::concat!(::core::module_path!(), "::", #test_name),
-                #n_lit,
-                #hosts,
-                #family,
-                ::allocport_core::__private::TestOptions {
-                    offsets: &[#(#offsets),*],
-                    consecutive: #consecutive,
-                    exact: #exact,
-                    strict: #strict,
-                },
-            );
-        }
+        request_allocation(args, &owners, &n_lit, &test_name, &hosts, &family, n_span)
     } else {
         quote_spanned! {n_span=>
-            let #owners = ::allocport_core::__private::allocate_for_test(
-                ::core::concat!(::core::module_path!(), "::", #test_name),
-                #n_lit,
-                #hosts,
-                #family,
-            );
+        let #targets = ::allocport_core::__private::#allocator(
+            ::core::concat!(::core::module_path!(), "::", #test_name),
+            #n_lit,
+            #hosts,
+            #family,
+        );
         }
     };
-    let bind = match receiver.shape {
-        Shape::Array => quote_spanned! {n_span=>
+    let bind = match (elem, receiver.shape) {
+        (Elem::Port, Shape::Array) => quote_spanned! {n_span=>
             let #pat: #ty = ::allocport_core::__private::port_array::<#n_lit>(&#owners);
         },
-        Shape::Single => quote_spanned! {n_span=>
+        (Elem::Port, Shape::Single) => quote_spanned! {n_span=>
             let #pat: #ty = ::allocport_core::__private::single_port(&#owners);
         },
-        Shape::AddrArray => quote_spanned! {n_span=>
+        (_, Shape::AddrArray) => quote_spanned! {n_span=>
             let #pat: #ty = ::allocport_core::__private::addr_array::<#n_lit>(&#owners, #family);
         },
-        Shape::Addr => quote_spanned! {n_span=>
+        (_, Shape::Addr) => quote_spanned! {n_span=>
             let #pat: #ty = ::allocport_core::__private::single_addr(&#owners, #family);
+        },
+        (_, Shape::Array) => quote_spanned! {n_span=>
+            let #pat: #ty = ::allocport_core::__private::socket_array::<#n_lit, _>(#sockets);
+        },
+        (_, Shape::Single) => quote_spanned! {n_span=>
+            let #pat: #ty = ::allocport_core::__private::single_socket(#sockets);
         },
     };
 
@@ -218,5 +219,39 @@ fn render(
         #test_attr
         #(#attrs)*
         #vis #sig #new_body
+    }
+}
+
+/// The allocation of a test whose attribute has request options (port numbers only: the
+/// options do not combine with `udp` or `listen`, which validation reports).
+fn request_allocation(
+    args: &args::Args,
+    owners: &Ident,
+    n_lit: &LitInt,
+    test_name: &str,
+    hosts: &TokenStream,
+    family: &TokenStream,
+    n_span: Span,
+) -> TokenStream {
+    let offsets = args.offsets.iter().flat_map(|(offsets, _)| offsets);
+    let consecutive = args.consecutive.is_some();
+    let exact = match args.exact {
+        Some((port, _)) => quote!(::core::option::Option::Some(#port)),
+        None => quote!(::core::option::Option::None),
+    };
+    let strict = args.strict;
+    quote_spanned! {n_span=>
+        let #owners = ::allocport_core::__private::allocate_request_for_test(
+            ::core::concat!(::core::module_path!(), "::", #test_name),
+            #n_lit,
+            #hosts,
+            #family,
+            ::allocport_core::__private::TestOptions {
+                offsets: &[#(#offsets),*],
+                consecutive: #consecutive,
+                exact: #exact,
+                strict: #strict,
+            },
+        );
     }
 }

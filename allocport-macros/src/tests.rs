@@ -367,3 +367,64 @@ fn request_options_are_checked_against_each_other_and_n() {
     );
     assert!(msg.contains("more than once"), "{msg}");
 }
+
+#[test]
+fn listen_and_udp_choose_the_runtime_call_and_bind_on_loopback_by_default() {
+    let listen = pretty(
+        quote!(2, listen),
+        quote! {
+            #[test]
+            fn two(listeners: [std::net::TcpListener; 2]) {}
+        },
+    );
+    assert!(listen.contains("__private::listen_for_test("), "{listen}");
+    assert!(listen.contains("__private::socket_array::<"), "{listen}");
+    assert!(listen.contains(r#"&["localhost"]"#), "{listen}");
+
+    let udp = pretty(
+        quote!(1, udp),
+        quote! {
+            #[test]
+            fn one(port: u16) {}
+        },
+    );
+    assert!(udp.contains("__private::allocate_udp_for_test("), "{udp}");
+    assert!(udp.contains("DEFAULT_HOSTS"), "{udp}");
+
+    let socket = pretty(
+        quote!(1, udp, listen),
+        quote! {
+            #[test]
+            fn one(socket: UdpSocket) {}
+        },
+    );
+    assert!(socket.contains("__private::bind_udp_for_test("), "{socket}");
+    assert!(socket.contains("single_socket("), "{socket}");
+}
+
+#[test]
+fn listen_wants_sockets_not_numbers() {
+    let msg = error(
+        quote!(1, listen),
+        quote! {
+            #[test]
+            fn one(port: u16) {}
+        },
+    );
+    assert!(
+        msg.contains("must be of type `[TcpListener; 1]` or `TcpListener`"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn request_options_do_not_combine_with_udp_or_listen_yet() {
+    let msg = error(
+        quote!(2, udp, consecutive),
+        quote! {
+            #[test]
+            fn t(ports: [u16; 2]) {}
+        },
+    );
+    assert!(msg.contains("does not combine"), "{msg}");
+}

@@ -38,21 +38,74 @@ enum TypeShape<'a> {
     Other,
 }
 
-fn type_shape(ty: &Type) -> TypeShape<'_> {
+/// What each element of the receiving parameter is: a port number, or (with `listen`) a bound
+/// socket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Elem {
+    Port,
+    TcpListener,
+    UdpSocket,
+}
+
+impl Elem {
+    pub(crate) fn of(args: &Args) -> Elem {
+        match (args.listen.is_some(), args.udp.is_some()) {
+            (false, _) => Elem::Port,
+            (true, false) => Elem::TcpListener,
+            (true, true) => Elem::UdpSocket,
+        }
+    }
+
+    /// The element type as the messages write it.
+    fn name(self) -> &'static str {
+        match self {
+            Elem::Port => "u16",
+            Elem::TcpListener => "TcpListener",
+            Elem::UdpSocket => "UdpSocket",
+        }
+    }
+
+    /// With port numbers, `SocketAddr` receives them too: loopback addresses of the family.
+    fn takes_addr(self, ty: &Type) -> bool {
+        self == Elem::Port && is_socket_addr(ty)
+    }
+
+    fn matches(self, ty: &Type) -> bool {
+        match self {
+            Elem::Port => is_u16(ty),
+            Elem::TcpListener | Elem::UdpSocket => last_segment_is(ty, self.name()),
+        }
+    }
+}
+
+/// `TcpListener`, `std::net::TcpListener`, `net::TcpListener`...: any path ending in `name`.
+fn last_segment_is(ty: &Type, name: &str) -> bool {
+    let Type::Path(path) = ty else {
+        return false;
+    };
+    path.qself.is_none()
+        && path
+            .path
+            .segments
+            .last()
+            .is_some_and(|s| s.arguments.is_empty() && s.ident == name)
+}
+
+fn type_shape(ty: &Type, elem: Elem) -> TypeShape<'_> {
     match ty {
-        Type::Array(array) if is_u16(&array.elem) || is_socket_addr(&array.elem) => {
+        Type::Array(array) if elem.matches(&array.elem) || elem.takes_addr(&array.elem) => {
             let len = match &array.len {
                 Expr::Lit(ExprLit {
                     lit: Lit::Int(lit), ..
                 }) => lit.base10_digits().parse().ok(),
                 _ => None,
             };
-            TypeShape::Array(len, &array.len, is_socket_addr(&array.elem))
+            TypeShape::Array(len, &array.len, elem.takes_addr(&array.elem))
         }
-        Type::Paren(inner) => type_shape(&inner.elem),
-        Type::Group(inner) => type_shape(&inner.elem),
-        ty if is_u16(ty) => TypeShape::Single(false),
-        ty if is_socket_addr(ty) => TypeShape::Single(true),
+        Type::Paren(inner) => type_shape(&inner.elem, elem),
+        Type::Group(inner) => type_shape(&inner.elem, elem),
+        ty if elem.matches(ty) => TypeShape::Single(false),
+        ty if elem.takes_addr(ty) => TypeShape::Single(true),
         _ => TypeShape::Other,
     }
 }
@@ -149,10 +202,14 @@ pub(crate) fn validate(func: &ItemFn, args: &Args, errors: &mut Errors) -> Optio
     let sig = &func.sig;
     let n = args.count.map(|(n, _)| n);
     let n_text = n.map_or_else(|| "n".to_owned(), |n| n.to_string());
-    let example = if n == Some(1) {
-        "port: u16".to_owned()
-    } else {
-        format!("ports: [u16; {n_text}]")
+    let elem = Elem::of(args);
+    let ty_name = elem.name();
+    let example = match (elem, n == Some(1)) {
+        (Elem::Port, true) => "port: u16".to_owned(),
+        (Elem::Port, false) => format!("ports: [u16; {n_text}]"),
+        (Elem::TcpListener, true) => "listener: TcpListener".to_owned(),
+        (Elem::UdpSocket, true) => "socket: UdpSocket".to_owned(),
+        (_, false) => format!("sockets: [{ty_name}; {n_text}]"),
     };
 
     validate_options(args, errors);
@@ -163,6 +220,15 @@ pub(crate) fn validate(func: &ItemFn, args: &Args, errors: &mut Errors) -> Optio
             "#[with_ports] would add #[test], which cannot run an async fn: \
              put an async test attribute such as #[tokio::test] below #[with_ports]",
         ));
+    }
+
+    if let (Some(_), Some(hosts)) = (&args.listen, &args.hosts) {
+        if let Some(extra) = hosts.get(1) {
+            errors.push(syn::Error::new_spanned(
+                extra,
+                "with `listen` the sockets are bound on one host: give `hosts` one host",
+            ));
+        }
     }
 
     let typed: Vec<(usize, &PatType)> = sig
@@ -206,7 +272,7 @@ pub(crate) fn validate(func: &ItemFn, args: &Args, errors: &mut Errors) -> Optio
         let shaped: Vec<(usize, &PatType)> = free
             .iter()
             .copied()
-            .filter(|(_, t)| !matches!(type_shape(&t.ty), TypeShape::Other))
+            .filter(|(_, t)| !matches!(type_shape(&t.ty, elem), TypeShape::Other))
             .collect();
         let named_shaped = named_like_ports(&shaped);
         let named_free = named_like_ports(&free);
@@ -242,16 +308,16 @@ pub(crate) fn validate(func: &ItemFn, args: &Args, errors: &mut Errors) -> Optio
     };
 
     let (index, param) = chosen?;
-    let shape = match type_shape(&param.ty) {
+    let shape = match type_shape(&param.ty, elem) {
         TypeShape::Array(len, len_expr, addr) => {
-            let elem = if addr { "SocketAddr" } else { "u16" };
+            let ty_name = if addr { "SocketAddr" } else { ty_name };
             if let (Some(len), Some(n)) = (len, n) {
                 if len != n as u128 {
                     errors.push(syn::Error::new_spanned(
                         len_expr,
                         format!(
                             "the array has length {len} but #[with_ports({n})] allocates {n} port{}: \
-                             write `[{elem}; {n}]`",
+                             write `[{ty_name}; {n}]`",
                             if n == 1 { "" } else { "s" }
                         ),
                     ));
@@ -260,11 +326,11 @@ pub(crate) fn validate(func: &ItemFn, args: &Args, errors: &mut Errors) -> Optio
             if addr { Shape::AddrArray } else { Shape::Array }
         }
         TypeShape::Single(addr) => {
-            let elem = if addr { "SocketAddr" } else { "u16" };
+            let ty_name = if addr { "SocketAddr" } else { ty_name };
             if let Some(n) = n.filter(|&n| n != 1) {
                 errors.push(syn::Error::new_spanned(
                     &param.ty,
-                    format!("`{elem}` receives one port but #[with_ports({n})] allocates {n}: write `[{elem}; {n}]`"),
+                    format!("`{ty_name}` receives one port but #[with_ports({n})] allocates {n}: write `[{ty_name}; {n}]`"),
                 ));
             }
             if addr { Shape::Addr } else { Shape::Single }
@@ -273,8 +339,14 @@ pub(crate) fn validate(func: &ItemFn, args: &Args, errors: &mut Errors) -> Optio
             errors.push(syn::Error::new(
                 param.ty.span(),
                 format!(
-                    "the parameter receiving the ports must be of type `[u16; {n_text}]` or `[SocketAddr; {n_text}]`{}",
-                    if n == Some(1) { ", `u16` or `SocketAddr`" } else { "" },
+                    "the parameter receiving the ports must be of type `[{ty_name}; {n_text}]`{}{}{}",
+                    if elem == Elem::Port { format!(" or `[SocketAddr; {n_text}]`") } else { String::new() },
+                    if n == Some(1) { " or `" } else { "" },
+                    if n == Some(1) {
+                        format!("{ty_name}`{}", if elem == Elem::Port { " or `SocketAddr`" } else { "" })
+                    } else {
+                        String::new()
+                    },
                 ),
             ));
             return None;
@@ -286,6 +358,17 @@ pub(crate) fn validate(func: &ItemFn, args: &Args, errors: &mut Errors) -> Optio
 /// Checks the request options against each other and against `n`.
 fn validate_options(args: &Args, errors: &mut Errors) {
     let n = args.count.map(|(n, _)| n);
+    if let Some(other) = args.udp.as_ref().or(args.listen.as_ref()) {
+        if args.has_request_options() {
+            errors.push(syn::Error::new_spanned(
+                other,
+                format!(
+                    "`{other}` does not combine with `offsets`, `consecutive`, `exact` or \
+                     `strict` yet: allocate with allocport_core::PortRequest in the test instead"
+                ),
+            ));
+        }
+    }
     if let (Some(consecutive), Some(_)) = (args.consecutive, &args.offsets) {
         errors.push(syn::Error::new(
             consecutive,

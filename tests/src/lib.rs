@@ -6,6 +6,9 @@ use std::process::Command;
 
 use allocport_testkit::{Process, Spawn};
 
+#[cfg(target_os = "linux")]
+pub mod nobody;
+
 /// A command for the `allocport-probe` binary, which cargo builds for this package's tests.
 pub fn probe_command() -> Command {
     Command::new(allocport_testkit::cargo_bin("allocport-probe"))
@@ -14,6 +17,13 @@ pub fn probe_command() -> Command {
 /// Starts `allocport-probe ARGS...` with extra environment variables.
 pub fn probe(args: &[&str], envs: &[(&str, &str)]) -> Process {
     Spawn::new().start(probe_command().args(args).envs(envs.iter().copied()))
+}
+
+/// Starts `allocport-udp-probe ARGS...` (UDP and TCP+UDP ports) with extra environment
+/// variables.
+pub fn udp_probe(args: &[&str], envs: &[(&str, &str)]) -> Process {
+    let mut command = Command::new(allocport_testkit::cargo_bin("allocport-udp-probe"));
+    Spawn::new().start(command.args(args).envs(envs.iter().copied()))
 }
 
 /// Runs a probe to completion and returns its one line of output.

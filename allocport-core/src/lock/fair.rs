@@ -4,7 +4,7 @@
 //! could wait for ever: whenever one of its ports comes free, a one-port request takes it
 //! first. The waiter that holds the token (a lock on byte 0 of `wait-token.lock`, and a mutex
 //! between the threads of its process) may instead keep the ports it gets until it has all, and
-//! reserve ports other processes hold: a reservation is the lock of byte `65536 + port` of the
+//! reserve ports other processes hold: a reservation is the lock of byte `131072 + port` of the
 //! port's lock file, and every other claimer steps aside from a reserved port once it is
 //! released. Only one waiter keeps partial claims at a time, so two multi-port waiters never
 //! hold part each and wait for each other.
@@ -14,8 +14,9 @@ use std::sync::{Mutex, MutexGuard, TryLockError};
 use super::{PortLocks, sys};
 use crate::error::Error;
 
-/// Where the reservation of a port lies in its lock file: past every port's own byte.
-const RESERVATIONS: u32 = 1 << 16;
+/// Where the reservation of a port lies in its lock file: past every port's TCP byte (`p`)
+/// and UDP byte (`p + 65536`).
+const RESERVATIONS: u32 = 2 << 16;
 
 const TOKEN_FILE: &str = "wait-token.lock";
 

@@ -4,7 +4,9 @@
 //! The files live in a private per-user directory and stay open for the life of the process,
 //! so holding a port costs no file descriptor of its own, and the kernel drops every lock of a
 //! process that dies, even by `SIGKILL`: nothing is left to clean up. Port `p` is byte `p` of
-//! file `ports-<p % 64>.lock`; the files themselves stay empty (locks may lie beyond the end).
+//! file `ports-<p % 64>.lock` for TCP and byte `p + 65536` of the same file for UDP, so the
+//! two protocols' claims never block each other; the files themselves stay empty (locks may
+//! lie beyond the end).
 //! The kernel walks every lock on a file on each lock and unlock, so one file for all ports
 //! made an allocation cost grow with the ports held machine-wide (5x at 4,000 held); 64 files
 //! keep each list short while a process still needs at most 64 descriptors.
@@ -14,7 +16,7 @@
 //! every lock the process holds on it, so each file is opened once per process, under
 //! [`OPENING`], and never closed.
 //!
-//! Fair waits add one file, `wait-token.lock`, and reservations at byte `65536 + p` of port
+//! Fair waits add one file, `wait-token.lock`, and reservations at byte `p + 131072` of port
 //! `p`'s lock file; see [`fair`].
 
 use std::fs::File;
@@ -40,6 +42,30 @@ pub(crate) use fair::WaitToken;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Holder {
     pub(crate) pid: Option<u32>,
+}
+
+/// Which of a port's two locks: claims for TCP and for UDP are kept apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Lock {
+    Tcp,
+    Udp,
+}
+
+impl Lock {
+    /// The byte of the lock in its file: `port` for TCP, `port + 65536` for UDP.
+    fn byte(self, port: u16) -> u32 {
+        match self {
+            Lock::Tcp => u32::from(port),
+            Lock::Udp => u32::from(port) + 65536,
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Lock::Tcp => "",
+            Lock::Udp => "UDP ",
+        }
+    }
 }
 
 /// How many lock files the ports are spread over.
@@ -103,17 +129,17 @@ impl PortLocks {
         }
     }
 
-    /// Takes the lock of `port` if no other process holds it; `false` if one does.
-    pub(crate) fn try_lock(&self, port: u16) -> Result<bool, Error> {
-        sys::try_lock(self.file(port)?, u32::from(port))
-            .map_err(|e| self.error(format!("locking port {port}: {e}")))
+    /// Takes the `kind` lock of `port` if no other process holds it; `false` if one does.
+    pub(crate) fn try_lock_at(&self, kind: Lock, port: u16) -> Result<bool, Error> {
+        sys::try_lock(self.file(port)?, kind.byte(port))
+            .map_err(|e| self.error(format!("locking {}port {port}: {e}", kind.label())))
     }
 
-    /// Gives the lock of `port` back; its file is open, since the port was locked.
-    pub(crate) fn unlock(&self, port: u16) {
+    /// Gives the `kind` lock of `port` back; its file is open, since the port was locked.
+    pub(crate) fn unlock_at(&self, kind: Lock, port: u16) {
         let unlocked = self.file(port).and_then(|file| {
-            sys::unlock(file, u32::from(port))
-                .map_err(|e| self.error(format!("unlocking port {port}: {e}")))
+            sys::unlock(file, kind.byte(port))
+                .map_err(|e| self.error(format!("unlocking {}port {port}: {e}", kind.label())))
         });
         if let Err(e) = unlocked {
             // Not reachable in practice; the lock dies with the process anyway.
@@ -123,7 +149,16 @@ impl PortLocks {
 
     /// Which process's lock would block taking `port` (never this process's own).
     pub(crate) fn holder(&self, port: u16) -> Result<Option<Holder>, Error> {
-        sys::holder(self.file(port)?, u32::from(port))
-            .map_err(|e| self.error(format!("reading the lock of port {port}: {e}")))
+        self.holder_at(Lock::Tcp, port)
+    }
+
+    /// Which process's `kind` lock would block taking `port` (never this process's own).
+    pub(crate) fn holder_at(&self, kind: Lock, port: u16) -> Result<Option<Holder>, Error> {
+        sys::holder(self.file(port)?, kind.byte(port)).map_err(|e| {
+            self.error(format!(
+                "reading the lock of {}port {port}: {e}",
+                kind.label()
+            ))
+        })
     }
 }

@@ -49,14 +49,14 @@ pub(super) fn check_private(meta: &std::fs::Metadata, wanted: &str) -> Result<()
     Ok(())
 }
 
-/// A one-byte record lock at `offset` (a port's number, or a byte beyond them). The lock
-/// kinds are `c_int` on Linux but `c_short` on the BSDs, hence the widening.
-fn flock(kind: impl Into<i64>, offset: u32) -> libc::flock {
+/// A one-byte record lock on byte `byte`. The lock kinds are `c_int` on Linux but `c_short`
+/// on the BSDs, hence the widening.
+fn flock(kind: impl Into<i64>, byte: u32) -> libc::flock {
     // SAFETY: flock is plain data; all-zero is a valid value, and the fields are set below.
     let mut lock: libc::flock = unsafe { std::mem::zeroed() };
     lock.l_type = kind.into() as _;
     lock.l_whence = libc::SEEK_SET as _;
-    lock.l_start = offset as libc::off_t;
+    lock.l_start = byte as libc::off_t;
     lock.l_len = 1;
     lock
 }
@@ -71,22 +71,22 @@ fn fcntl(file: &File, cmd: libc::c_int, lock: &mut libc::flock) -> io::Result<()
     }
 }
 
-pub(super) fn try_lock(file: &File, offset: u32) -> io::Result<bool> {
-    match fcntl(file, libc::F_SETLK, &mut flock(libc::F_WRLCK, offset)) {
+pub(super) fn try_lock(file: &File, byte: u32) -> io::Result<bool> {
+    match fcntl(file, libc::F_SETLK, &mut flock(libc::F_WRLCK, byte)) {
         Ok(()) => Ok(true),
         Err(e) if matches!(e.raw_os_error(), Some(libc::EACCES | libc::EAGAIN)) => Ok(false),
         Err(e) => Err(e),
     }
 }
 
-pub(super) fn unlock(file: &File, offset: u32) -> io::Result<()> {
-    fcntl(file, libc::F_SETLK, &mut flock(libc::F_UNLCK, offset))
+pub(super) fn unlock(file: &File, byte: u32) -> io::Result<()> {
+    fcntl(file, libc::F_SETLK, &mut flock(libc::F_UNLCK, byte))
 }
 
-/// Which process's lock would block a write lock on `port` (`F_GETLK`), which tests
+/// Which process's lock would block a write lock on byte `byte` (`F_GETLK`), which tests
 /// without taking anything.
-pub(super) fn holder(file: &File, offset: u32) -> io::Result<Option<Holder>> {
-    let mut lock = flock(libc::F_WRLCK, offset);
+pub(super) fn holder(file: &File, byte: u32) -> io::Result<Option<Holder>> {
+    let mut lock = flock(libc::F_WRLCK, byte);
     fcntl(file, libc::F_GETLK, &mut lock)?;
     if i64::from(lock.l_type) == i64::from(libc::F_UNLCK) {
         return Ok(None);

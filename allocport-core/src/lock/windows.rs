@@ -36,15 +36,15 @@ pub(super) fn check_private(_meta: &std::fs::Metadata, _wanted: &str) -> Result<
     Ok(())
 }
 
-fn overlapped(offset: u32) -> OVERLAPPED {
+fn overlapped(byte: u32) -> OVERLAPPED {
     // SAFETY: OVERLAPPED is plain data; all-zero is valid, and the offset is set below.
     let mut o: OVERLAPPED = unsafe { std::mem::zeroed() };
-    o.Anonymous.Anonymous.Offset = offset;
+    o.Anonymous.Anonymous.Offset = byte;
     o
 }
 
-pub(super) fn try_lock(file: &File, offset: u32) -> io::Result<bool> {
-    let mut o = overlapped(offset);
+pub(super) fn try_lock(file: &File, byte: u32) -> io::Result<bool> {
+    let mut o = overlapped(byte);
     let flags = LOCKFILE_EXCLUSIVE_LOCK | LOCKFILE_FAIL_IMMEDIATELY;
     // SAFETY: the handle is open for the call and `o` outlives it (the call is synchronous).
     let ok = unsafe { LockFileEx(file.as_raw_handle() as HANDLE, flags, 0, 1, 0, &mut o) };
@@ -59,8 +59,8 @@ pub(super) fn try_lock(file: &File, offset: u32) -> io::Result<bool> {
     }
 }
 
-pub(super) fn unlock(file: &File, offset: u32) -> io::Result<()> {
-    let mut o = overlapped(offset);
+pub(super) fn unlock(file: &File, byte: u32) -> io::Result<()> {
+    let mut o = overlapped(byte);
     // SAFETY: as in try_lock.
     let ok = unsafe { UnlockFileEx(file.as_raw_handle() as HANDLE, 0, 1, 0, &mut o) };
     if ok != 0 {
@@ -72,9 +72,9 @@ pub(super) fn unlock(file: &File, offset: u32) -> io::Result<()> {
 
 /// Windows cannot name a lock's owner: probe the port by locking and unlocking it. A port
 /// this process holds shows as held too (its lock is on the same handle).
-pub(super) fn holder(file: &File, offset: u32) -> io::Result<Option<Holder>> {
-    if try_lock(file, offset)? {
-        unlock(file, offset)?;
+pub(super) fn holder(file: &File, byte: u32) -> io::Result<Option<Holder>> {
+    if try_lock(file, byte)? {
+        unlock(file, byte)?;
         return Ok(None);
     }
     Ok(Some(Holder { pid: None }))

@@ -13,14 +13,19 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
 use super::{FIRST_POLL, HELD, MAX_POLL, Pool};
-use crate::claim::Claimed;
+use crate::claim::Claim;
 use crate::error::Error;
 use crate::host::CheckAddr;
 use crate::lock::WaitToken;
+use crate::transport::Transport;
+use crate::unbindable::Unbindable;
+use crate::waiting::{REPORT_AFTER, describe_holders, report_waiting};
 
 /// What one allocation asks the pool for, checked already by the caller.
 #[derive(Debug)]
 pub(crate) struct Want<'a> {
+    /// The protocols each port is claimed for.
+    pub(crate) transport: Transport,
     pub(crate) addrs: &'a [CheckAddr],
     /// How many groups.
     pub(crate) groups: usize,
@@ -53,6 +58,8 @@ impl Want<'_> {
 struct Seen {
     /// Ports free but for lingering connections, left alone by a strict pass.
     lingering: usize,
+    /// Ports refused for a reason other than use: dropped from the pool, named in a warning.
+    unbindable: Unbindable,
 }
 
 /// The wait token and what its holder reserved.
@@ -85,6 +92,7 @@ impl Pool {
         let mut poll = FIRST_POLL;
         let mut fair: Option<Fair> = None;
         let mut kept: Vec<u16> = Vec::new();
+        let mut reported = false;
         let result = loop {
             let can = match want.exact {
                 Some(_) => Ok(self.state().releases),
@@ -107,6 +115,7 @@ impl Pool {
                     }
                 }
             }
+            std::mem::take(&mut seen.unbindable).warn();
             let got = match got {
                 Ok(got) => got,
                 Err(e) => break Err(e),
@@ -120,12 +129,18 @@ impl Pool {
                 // thread's own wait, or it would spin until the timeout.
                 seen_releases += kept.len() as u64;
                 for port in kept.drain(..) {
-                    self.give_back(port, false);
+                    self.give_back(want.transport, port, false);
                 }
             }
             let waited = start.elapsed();
             if waited >= want.timeout {
                 break Err(self.timeout_error(want, &seen));
+            }
+            if !reported && waited >= REPORT_AFTER {
+                reported = true;
+                let held_here = self.state().held;
+                let size = self.usage.size.load(Relaxed);
+                report_waiting(waited, want.ports(), size, &self.source, held_here);
             }
             if fair.is_none() && want.ports() > 1 {
                 fair = match self.claims.try_wait_token() {
@@ -153,7 +168,7 @@ impl Pool {
             }
             Err(e) => {
                 for port in kept {
-                    self.give_back(port, false);
+                    self.give_back(want.transport, port, false);
                 }
                 Err(e)
             }
@@ -179,6 +194,7 @@ impl Pool {
                 timeout: want.timeout,
                 pool_size,
                 held_here,
+                holders: describe_holders(),
             },
         }
     }
@@ -215,7 +231,9 @@ impl Pool {
                 Ok(true) => claimed.extend(group),
                 Ok(false) => {}
                 Err(e) => {
-                    claimed.into_iter().for_each(|p| self.give_back(p, false));
+                    claimed
+                        .into_iter()
+                        .for_each(|p| self.give_back(want.transport, p, false));
                     return Err(e);
                 }
             }
@@ -270,24 +288,44 @@ impl Pool {
         seen: &mut Seen,
     ) -> Result<bool, Error> {
         let holder = fair.is_some();
+        let transport = want.transport;
         for (i, &port) in group.iter().enumerate() {
             let claimed = self
                 .claims
-                .claim(want.addrs, port, lingering_ok, !holder)
+                .claim(transport, want.addrs, port, lingering_ok, !holder)
                 .inspect_err(|_| {
-                    group[..i].iter().for_each(|&p| self.claims.release(p));
+                    group[..i]
+                        .iter()
+                        .for_each(|&p| self.claims.release(transport, p));
                     group.iter().for_each(|&p| self.put_back(p));
                 })?;
-            if claimed == Claimed::Taken {
+            if matches!(claimed, Claim::Claimed) {
                 continue;
             }
-            group[..i].iter().for_each(|&p| self.claims.release(p));
-            group.iter().for_each(|&p| self.put_back(p));
-            if claimed == Claimed::Lingering {
-                seen.lingering += 1;
-            }
-            if let (Claimed::Locked, Some(fair)) = (claimed, fair) {
-                fair.reserve(port, want.ports())?;
+            group[..i]
+                .iter()
+                .for_each(|&p| self.claims.release(transport, p));
+            match claimed {
+                Claim::Unbindable { host, addr, error } => {
+                    // Of no use to this process: it leaves the pool; the rest go back.
+                    group
+                        .iter()
+                        .filter(|&&p| p != port)
+                        .for_each(|&p| self.put_back(p));
+                    self.drop_port(port);
+                    seen.unbindable.add(port, &host, addr, &error);
+                }
+                Claim::Lingering => {
+                    group.iter().for_each(|&p| self.put_back(p));
+                    seen.lingering += 1;
+                }
+                Claim::Locked => {
+                    group.iter().for_each(|&p| self.put_back(p));
+                    if let Some(fair) = fair {
+                        fair.reserve(port, want.ports())?;
+                    }
+                }
+                Claim::Busy | Claim::Claimed => group.iter().for_each(|&p| self.put_back(p)),
             }
             return Ok(false);
         }
@@ -336,6 +374,7 @@ mod tests {
 
     fn want(offsets: &[u16]) -> Want<'_> {
         Want {
+            transport: Transport::Tcp,
             addrs: &[],
             groups: 2,
             offsets,

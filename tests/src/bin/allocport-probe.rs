@@ -18,6 +18,11 @@
 //!   the pool; prints `excluded P then ports a,b,... then MESSAGE` (the error for one more).
 //! - `wait-cpu`: holds all but one port of the pool, then asks for two with a 1 s timeout;
 //!   prints `cpu_ms C message M`: the CPU time the process spent while it waited.
+//! - `repeat N`: N times, reads the pool's ports (as a user might) and allocates one port
+//!   and drops it; prints `ports a,b,...` (the ports it got, in order) or `err MESSAGE`.
+//! - `setuid-then-repeat UID GID N` (Unix, run as root): reads the pool's ports, then drops to
+//!   UID/GID, then does `repeat N`: a process that lost its privileges after it started, so
+//!   the OS refuses ports the pool was built with.
 //! - `hold-and-bind N NOFILE`: lowers the open-file limit to NOFILE (0: leave it), holds N
 //!   ports, checks they are distinct and each bindable on 127.0.0.1, prints `ok N`.
 
@@ -46,6 +51,13 @@ fn main() {
         ["race-first", threads] => race_first(threads.parse().expect("THREADS")),
         ["exclude-after"] => exclude_after(),
         ["wait-cpu"] => wait_cpu(),
+        ["repeat", n] => repeat(n.parse().expect("N")),
+        #[cfg(unix)]
+        ["setuid-then-repeat", uid, gid, n] => setuid_then_repeat(
+            uid.parse().expect("UID"),
+            gid.parse().expect("GID"),
+            n.parse().expect("N"),
+        ),
         ["hold-and-bind", n, nofile] => {
             hold_and_bind(n.parse().expect("N"), nofile.parse().expect("NOFILE"))
         }
@@ -111,6 +123,43 @@ fn try_many(n: usize) -> i32 {
         }
         Err(e) => report_err(&e),
     }
+}
+
+fn repeat(n: usize) -> i32 {
+    let mut got = Vec::with_capacity(n);
+    for _ in 0..n {
+        if let Err(e) = allocport_core::server_tcp_ports() {
+            return report_err(&e);
+        }
+        match TcpPortOwner::new() {
+            Ok(owner) => got.push(owner.port().to_string()),
+            Err(e) => return report_err(&e),
+        }
+    }
+    say(&format!("ports {}", got.join(",")));
+    0
+}
+
+#[cfg(unix)]
+fn setuid_then_repeat(uid: libc::uid_t, gid: libc::gid_t, n: usize) -> i32 {
+    if let Err(e) = allocport_core::server_tcp_ports() {
+        return report_err(&e);
+    }
+    // SAFETY: plain system calls on this single-threaded process's credentials; each result
+    // is checked.
+    let dropped = unsafe {
+        libc::setgroups(0, std::ptr::null()) == 0
+            && libc::setgid(gid) == 0
+            && libc::setuid(uid) == 0
+    };
+    if !dropped {
+        say(&format!(
+            "err cannot drop privileges: {}",
+            std::io::Error::last_os_error()
+        ));
+        return 1;
+    }
+    repeat(n)
 }
 
 /// Binds like a server that does not ask for address reuse: fails if anyone else has the port.

@@ -1,0 +1,174 @@
+//! `allocport exec --listen`: the command gets its ports as bound listening sockets, passed as
+//! systemd socket activation passes them, so a server that accepts them never races anyone
+//! for its port.
+//!
+//! The protocol (`sd_listen_fds(3)`): the sockets are descriptors 3, 4, ... in port order,
+//! `LISTEN_FDS` says how many, `LISTEN_FDNAMES` names them (`port0:port1:...`, the names of
+//! the placeholders), and `LISTEN_PID` is the pid of the process meant to take them, so a
+//! child of that process that inherits the variables knows they are not its own.
+//!
+//! `LISTEN_PID` is only known after `fork`, and setting a variable between `fork` and `exec`
+//! is not safe in a multi-threaded parent (the environment functions allocate and lock). So
+//! allocport starts itself as a tiny wrapper, `allocport listen-exec -- COMMAND...`, whose
+//! descriptors 3, 4, ... are already in place (moved there by `dup2`, which is safe after
+//! `fork`); the wrapper, single-threaded, adds `LISTEN_PID` = its own pid and `exec`s the
+//! command, which keeps that pid. Signals sent to the wrapper's pid reach the command.
+
+#[cfg(unix)]
+pub(crate) use unix::{pass_listeners, run_wrapper};
+
+#[cfg(not(unix))]
+pub(crate) use other::{pass_listeners, run_wrapper};
+
+/// The hidden subcommand of the wrapper.
+pub(crate) const WRAPPER: &str = "listen-exec";
+
+/// `LISTEN_FDNAMES` for `n` sockets: `port0:port1:...`.
+#[cfg_attr(not(unix), allow(dead_code))]
+pub(crate) fn fd_names(n: usize) -> String {
+    (0..n)
+        .map(|i| format!("port{i}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+#[cfg(unix)]
+mod unix {
+    use std::ffi::OsString;
+    use std::io;
+    use std::net::TcpListener;
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+    use std::os::unix::process::CommandExt;
+    use std::process::Command;
+
+    use super::{WRAPPER, fd_names};
+    use crate::Failure;
+    use crate::exec::{EXIT_CANNOT_RUN, EXIT_NO_PORTS, EXIT_NOT_FOUND};
+
+    /// The first descriptor of socket activation.
+    const FIRST_FD: RawFd = 3;
+
+    /// Turns `command` (program and arguments already set) into the wrapper that runs it with
+    /// `listeners` as descriptors 3, 4, ... and the activation variables. Returns the
+    /// descriptors the parent must keep open until the command has started.
+    pub(crate) fn pass_listeners(
+        command: &Command,
+        listeners: &[TcpListener],
+    ) -> Result<(Command, Vec<OwnedFd>), Failure> {
+        let me = std::env::current_exe().map_err(|e| {
+            Failure::new(
+                EXIT_NO_PORTS,
+                format!("--listen: cannot find the allocport executable to start: {e}"),
+            )
+        })?;
+        let n = listeners.len();
+        // Copies above the target range, close-on-exec, so the dup2 calls in the child can
+        // never overwrite a copy not yet moved into place.
+        let above = FIRST_FD + RawFd::try_from(n).expect("count fits a descriptor");
+        let copies = listeners
+            .iter()
+            .map(|l| dup_above(l.as_raw_fd(), above))
+            .collect::<io::Result<Vec<OwnedFd>>>()
+            .map_err(|e| {
+                Failure::new(
+                    EXIT_NO_PORTS,
+                    format!("--listen: cannot copy a listening socket: {e}"),
+                )
+            })?;
+        let raw: Vec<RawFd> = copies.iter().map(AsRawFd::as_raw_fd).collect();
+
+        let mut wrapper = Command::new(me);
+        wrapper.arg(WRAPPER).arg("--").arg(command.get_program());
+        wrapper.args(command.get_args());
+        for (key, value) in command.get_envs() {
+            match value {
+                Some(value) => wrapper.env(key, value),
+                None => wrapper.env_remove(key),
+            };
+        }
+        wrapper.env("LISTEN_FDS", n.to_string());
+        wrapper.env("LISTEN_FDNAMES", fd_names(n));
+        // Never a stale value from allocport's own environment, even if the wrapper failed
+        // to set it.
+        wrapper.env_remove("LISTEN_PID");
+        // SAFETY: the closure only calls dup2 (async-signal-safe) on descriptors open in the
+        // parent, and allocates nothing: `raw` is moved in, already built.
+        unsafe {
+            wrapper.pre_exec(move || {
+                for (i, &fd) in raw.iter().enumerate() {
+                    // dup2 leaves the new descriptor without close-on-exec: it is inherited.
+                    if libc::dup2(fd, FIRST_FD + i as RawFd) == -1 {
+                        return Err(io::Error::last_os_error());
+                    }
+                }
+                Ok(())
+            });
+        }
+        Ok((wrapper, copies))
+    }
+
+    fn dup_above(fd: RawFd, min: RawFd) -> io::Result<OwnedFd> {
+        // SAFETY: fd is open (borrowed from a live listener); F_DUPFD_CLOEXEC returns a new
+        // descriptor that nothing else owns.
+        let new = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, min) };
+        if new == -1 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `new` was just opened and is owned by nothing else.
+        Ok(unsafe { OwnedFd::from_raw_fd(new) })
+    }
+
+    /// The wrapper: adds `LISTEN_PID` (its own pid, which `exec` keeps) and becomes the
+    /// command. Returns only if `exec` failed, with the status a shell would give.
+    pub(crate) fn run_wrapper(command: &[OsString]) -> Result<i32, Failure> {
+        let Some((program, rest)) = command.split_first() else {
+            return Err(Failure::new(crate::EXIT_USAGE, "no command given after --"));
+        };
+        let e = Command::new(program)
+            .args(rest)
+            .env("LISTEN_PID", std::process::id().to_string())
+            .exec();
+        Err(if e.kind() == io::ErrorKind::NotFound {
+            Failure::new(
+                EXIT_NOT_FOUND,
+                format!("cannot run {program:?}: command not found ({e})"),
+            )
+        } else {
+            Failure::new(EXIT_CANNOT_RUN, format!("cannot run {program:?}: {e}"))
+        })
+    }
+}
+
+#[cfg(not(unix))]
+mod other {
+    use std::ffi::OsString;
+    use std::net::TcpListener;
+    use std::process::Command;
+
+    use crate::Failure;
+
+    const UNSUPPORTED: &str =
+        "--listen passes sockets as systemd socket activation does, which needs Unix";
+
+    pub(crate) fn pass_listeners(
+        _command: &Command,
+        _listeners: &[TcpListener],
+    ) -> Result<(Command, Vec<()>), Failure> {
+        Err(Failure::new(crate::EXIT_USAGE, UNSUPPORTED))
+    }
+
+    pub(crate) fn run_wrapper(_command: &[OsString]) -> Result<i32, Failure> {
+        Err(Failure::new(crate::EXIT_USAGE, UNSUPPORTED))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_the_placeholders_joined_by_colons() {
+        assert_eq!(fd_names(1), "port0");
+        assert_eq!(fd_names(3), "port0:port1:port2");
+    }
+}

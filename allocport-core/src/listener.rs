@@ -1,0 +1,379 @@
+//! Sockets bound on held ports: [`HeldTcpListener`] and [`HeldUdpSocket`], for servers that
+//! accept a bound socket, so there is no window between the check and the bind.
+
+use std::fmt;
+use std::io;
+use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::ops::Deref;
+
+use crate::error::Error;
+use crate::family::AddressFamily;
+use crate::host::resolve;
+use crate::owner::TcpPortOwner;
+use crate::udp::UdpPortOwner;
+
+/// How many freshly allocated ports to try before giving up on binding. A bind can fail only
+/// when a program outside allocport takes the port between the pool's check and our bind; a
+/// second such race in a row means something is wrong on the machine, not bad luck.
+const BIND_ATTEMPTS: usize = 3;
+
+/// Allocates an owner with `allocate`, binds `bind` on `host`'s address and its port, and
+/// retries with a fresh port when the bind loses a race, holding the lost ports until it
+/// returns so they are not offered again.
+fn bind_held<O, S>(
+    host: &str,
+    family: AddressFamily,
+    udp: bool,
+    allocate: impl Fn(&[&str]) -> Result<(O, u16), Error>,
+    bind: impl Fn(SocketAddr) -> io::Result<S>,
+) -> Result<(S, O), Error> {
+    let ip = resolve(&[host], family)?[0].ip;
+    let mut raced = Vec::with_capacity(BIND_ATTEMPTS);
+    loop {
+        let (owner, port) = allocate(&[host])?;
+        let addr = SocketAddr::new(ip, port);
+        match bind(addr) {
+            Ok(socket) => return Ok((socket, owner)),
+            Err(_) if raced.len() + 1 < BIND_ATTEMPTS => raced.push(owner),
+            Err(source) => {
+                return Err(Error::Bind {
+                    addr,
+                    udp,
+                    attempts: BIND_ATTEMPTS,
+                    source,
+                });
+            }
+        }
+    }
+}
+
+/// A [`TcpListener`] bound on a held port, together with the [`TcpPortOwner`] that holds the
+/// port, so the port stays held for exactly as long as the listener can be used.
+///
+/// It dereferences to the listener; [`into_parts`](Self::into_parts) hands over both halves
+/// when a server wants to own the listener (keep the owner alive as long as the server runs).
+///
+/// ```
+/// use allocport_core::HeldTcpListener;
+/// use std::io::{Read, Write};
+/// use std::net::TcpStream;
+///
+/// let server = HeldTcpListener::new()?;
+/// let mut client = TcpStream::connect(server.local_addr()?)?;
+/// client.write_all(b"hi")?;
+/// let (mut conn, _) = server.accept()?; // `accept` of the TcpListener, through Deref
+/// let mut buf = [0; 2];
+/// conn.read_exact(&mut buf)?;
+/// assert_eq!(&buf, b"hi");
+/// assert!(allocport_core::is_tcp_port_held(server.port()));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct HeldTcpListener {
+    // Declared before `owner` so it is dropped first: the socket closes before the port
+    // returns to the pool, and the next owner of the port never finds it still bound.
+    listener: TcpListener,
+    owner: TcpPortOwner,
+}
+
+impl HeldTcpListener {
+    /// Allocates a port checked on localhost (IPv4) and binds `127.0.0.1` on it at once, so
+    /// no other allocport user can be handed the port between check and bind.
+    ///
+    /// If a program outside allocport binds the port in that instant, another port is tried
+    /// (the taken one stays held until this call returns, so it is not offered again), up to
+    /// three times; then [`Error::Bind`].
+    ///
+    /// ```
+    /// let held = allocport_core::HeldTcpListener::new()?;
+    /// assert_eq!(held.local_addr()?.port(), held.port());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn new() -> Result<Self, Error> {
+        Self::with_host("localhost", AddressFamily::Ipv4)
+    }
+
+    /// The same as [`new`](Self::new), under the name the fixtures crate gave it.
+    pub fn bind_localhost() -> Result<Self, Error> {
+        Self::new()
+    }
+
+    /// Allocates a port checked on `host` and binds a listener there: `""` is the family's
+    /// wildcard address, `localhost` its loopback address, other names and literals resolve as
+    /// in [`TcpPortOwner::with_hosts`].
+    ///
+    /// ```
+    /// use allocport_core::{AddressFamily, HeldTcpListener};
+    /// # if std::net::TcpListener::bind("[::1]:0").is_err() { return Ok(()); } // no IPv6
+    /// let held = HeldTcpListener::with_host("::1", AddressFamily::Ipv6)?;
+    /// assert!(held.local_addr()?.is_ipv6());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn with_host(host: &str, family: AddressFamily) -> Result<Self, Error> {
+        let (listener, owner) = bind_held(
+            host,
+            family,
+            false,
+            |hosts| TcpPortOwner::with_hosts(hosts, family).map(with_port(TcpPortOwner::port)),
+            TcpListener::bind,
+        )?;
+        Ok(HeldTcpListener { listener, owner })
+    }
+
+    /// `n` listeners on distinct held ports on `host`, the ports allocated all or none as in
+    /// [`TcpPortOwner::many`]. A port lost to a program outside allocport between check and
+    /// bind is replaced as [`with_host`](Self::with_host) does.
+    ///
+    /// ```
+    /// use allocport_core::{AddressFamily, HeldTcpListener};
+    /// let held = HeldTcpListener::many(2, "localhost", AddressFamily::Ipv4)?;
+    /// assert_ne!(held[0].port(), held[1].port());
+    /// # Ok::<(), allocport_core::Error>(())
+    /// ```
+    pub fn many(n: usize, host: &str, family: AddressFamily) -> Result<Vec<Self>, Error> {
+        let ip = resolve(&[host], family)?[0].ip;
+        let owners = TcpPortOwner::many(n, &[host], family)?;
+        let mut held = Vec::with_capacity(n);
+        for owner in owners {
+            match TcpListener::bind(SocketAddr::new(ip, owner.port())) {
+                Ok(listener) => held.push(HeldTcpListener { listener, owner }),
+                // `owner` stays held until the replacement is bound, so it is not offered again.
+                Err(_) => held.push(Self::with_host(host, family)?),
+            }
+        }
+        Ok(held)
+    }
+
+    /// The listener.
+    pub fn listener(&self) -> &TcpListener {
+        &self.listener
+    }
+
+    /// The port the listener is bound on, held until `self` (or the owner from
+    /// [`into_parts`](Self::into_parts)) is dropped.
+    pub fn port(&self) -> u16 {
+        self.owner.port()
+    }
+
+    /// The owner holding the port.
+    pub fn owner(&self) -> &TcpPortOwner {
+        &self.owner
+    }
+
+    /// Splits into the listener and the owner of its port, for a server that takes the
+    /// listener by value. Keep the owner alive while the listener is in use: once it is
+    /// dropped, the port can be handed to another test.
+    ///
+    /// ```
+    /// let (listener, owner) = allocport_core::HeldTcpListener::new()?.into_parts();
+    /// let server = std::thread::spawn(move || listener.accept().map(|_| ()));
+    /// std::net::TcpStream::connect(("127.0.0.1", owner.port()))?;
+    /// server.join().unwrap()?;
+    /// drop(owner); // after the server is done with the listener
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn into_parts(self) -> (TcpListener, TcpPortOwner) {
+        (self.listener, self.owner)
+    }
+}
+
+/// Pairs an owner with its port, for [`bind_held`].
+fn with_port<O>(port: fn(&O) -> u16) -> impl Fn(O) -> (O, u16) {
+    move |owner| {
+        let p = port(&owner);
+        (owner, p)
+    }
+}
+
+impl Deref for HeldTcpListener {
+    type Target = TcpListener;
+
+    fn deref(&self) -> &TcpListener {
+        &self.listener
+    }
+}
+
+impl fmt::Debug for HeldTcpListener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HeldTcpListener")
+            .field("listener", &self.listener)
+            .field("port", &self.owner.port())
+            .finish()
+    }
+}
+
+/// A [`UdpSocket`] bound on a held UDP port, with the [`UdpPortOwner`] that holds it: the UDP
+/// twin of [`HeldTcpListener`].
+///
+/// ```
+/// use allocport_core::HeldUdpSocket;
+/// use std::net::UdpSocket;
+///
+/// let server = HeldUdpSocket::new()?;
+/// let client = UdpSocket::bind("127.0.0.1:0")?;
+/// client.send_to(b"ping", server.local_addr()?)?;
+/// let mut buf = [0; 4];
+/// let (n, _) = server.recv_from(&mut buf)?; // `recv_from` of the UdpSocket, through Deref
+/// assert_eq!(&buf[..n], b"ping");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct HeldUdpSocket {
+    // Before `owner`, so the socket closes before the port returns to the pool.
+    socket: UdpSocket,
+    owner: UdpPortOwner,
+}
+
+impl HeldUdpSocket {
+    /// Allocates a UDP port checked on localhost (IPv4) and binds `127.0.0.1` on it at once,
+    /// retrying as [`HeldTcpListener::new`] does.
+    pub fn new() -> Result<Self, Error> {
+        Self::with_host("localhost", AddressFamily::Ipv4)
+    }
+
+    /// Allocates a UDP port checked on `host` and binds a socket there (host rules as in
+    /// [`HeldTcpListener::with_host`]).
+    pub fn with_host(host: &str, family: AddressFamily) -> Result<Self, Error> {
+        let (socket, owner) = bind_held(
+            host,
+            family,
+            true,
+            |hosts| UdpPortOwner::with_hosts(hosts, family).map(with_port(UdpPortOwner::port)),
+            UdpSocket::bind,
+        )?;
+        Ok(HeldUdpSocket { socket, owner })
+    }
+
+    /// `n` UDP sockets on distinct held ports on `host`, all or none, as
+    /// [`HeldTcpListener::many`].
+    pub fn many(n: usize, host: &str, family: AddressFamily) -> Result<Vec<Self>, Error> {
+        let ip = resolve(&[host], family)?[0].ip;
+        let owners = UdpPortOwner::many(n, &[host], family)?;
+        let mut held = Vec::with_capacity(n);
+        for owner in owners {
+            match UdpSocket::bind(SocketAddr::new(ip, owner.port())) {
+                Ok(socket) => held.push(HeldUdpSocket { socket, owner }),
+                Err(_) => held.push(Self::with_host(host, family)?),
+            }
+        }
+        Ok(held)
+    }
+
+    /// The socket.
+    pub fn socket(&self) -> &UdpSocket {
+        &self.socket
+    }
+
+    /// The port the socket is bound on, held until `self` (or the owner from
+    /// [`into_parts`](Self::into_parts)) is dropped.
+    pub fn port(&self) -> u16 {
+        self.owner.port()
+    }
+
+    /// The owner holding the port.
+    pub fn owner(&self) -> &UdpPortOwner {
+        &self.owner
+    }
+
+    /// Splits into the socket and the owner of its port; keep the owner alive while the
+    /// socket is in use.
+    pub fn into_parts(self) -> (UdpSocket, UdpPortOwner) {
+        (self.socket, self.owner)
+    }
+}
+
+impl Deref for HeldUdpSocket {
+    type Target = UdpSocket;
+
+    fn deref(&self) -> &UdpSocket {
+        &self.socket
+    }
+}
+
+impl fmt::Debug for HeldUdpSocket {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HeldUdpSocket")
+            .field("socket", &self.socket)
+            .field("port", &self.owner.port())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+    use std::net::Ipv4Addr;
+
+    use super::*;
+
+    /// What a chain reporter prints: each error's `Display`, then its sources', joined by ": ".
+    fn chain(err: &Error) -> String {
+        let mut parts = vec![err.to_string()];
+        let mut next = err.source();
+        while let Some(cause) = next {
+            parts.push(cause.to_string());
+            next = cause.source();
+        }
+        parts.join(": ")
+    }
+
+    #[test]
+    fn bind_error_chain_shows_its_cause_once() {
+        let err = Error::Bind {
+            addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 40123)),
+            udp: false,
+            attempts: BIND_ATTEMPTS,
+            source: io::Error::new(io::ErrorKind::AddrInUse, "the distinctive bind cause"),
+        };
+        let report = chain(&err);
+        assert_eq!(
+            report.matches("the distinctive bind cause").count(),
+            1,
+            "{report}"
+        );
+        assert!(
+            err.to_string()
+                .starts_with("cannot bind a listener on 127.0.0.1:40123"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_bind_that_always_loses_the_race_gives_up_after_three_ports_holding_none() {
+        let tried = std::cell::RefCell::new(Vec::new());
+        let err = bind_held(
+            "localhost",
+            AddressFamily::Ipv4,
+            true,
+            |hosts| {
+                UdpPortOwner::with_hosts(hosts, AddressFamily::Ipv4)
+                    .map(with_port(UdpPortOwner::port))
+            },
+            |addr| -> io::Result<()> {
+                // Every earlier port is still held while the next is tried: never the same one.
+                assert!(!tried.borrow().contains(&addr.port()));
+                tried.borrow_mut().push(addr.port());
+                Err(io::Error::new(io::ErrorKind::AddrInUse, "taken"))
+            },
+        )
+        .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::Bind {
+                    udp: true,
+                    attempts: 3,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(
+            err.to_string()
+                .starts_with("cannot bind a UDP socket on 127.0.0.1:"),
+            "{err}"
+        );
+        assert_eq!(tried.borrow().len(), BIND_ATTEMPTS);
+        for port in tried.borrow().iter() {
+            assert!(!crate::is_tcp_port_held(*port), "port {port} still held");
+        }
+    }
+}

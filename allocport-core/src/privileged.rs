@@ -1,0 +1,112 @@
+//! Ports below the OS's first unprivileged port: a process without the privilege cannot bind
+//! them, so the pool leaves them out up front instead of finding out port by port.
+
+use std::sync::OnceLock;
+
+/// The lowest port this process may bind: 1 when it may bind every port.
+///
+/// On Linux that is `net.ipv4.ip_unprivileged_port_start` (1024 unless changed) for a process
+/// without `CAP_NET_BIND_SERVICE`; elsewhere 1, and a port the OS refuses is left out when the
+/// bind check meets it ([`crate::probe`]). Read once: neither changes while a process runs.
+pub(crate) fn first_bindable_port() -> u16 {
+    static FIRST: OnceLock<u16> = OnceLock::new();
+    *FIRST.get_or_init(os::first_bindable_port)
+}
+
+/// Parses `/proc/self/status`: whether its `CapEff` line has `CAP_NET_BIND_SERVICE` (bit 10).
+/// `None` when the line is missing or malformed.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+fn may_bind_privileged_ports(status: &str) -> Option<bool> {
+    const CAP_NET_BIND_SERVICE: u32 = 10;
+    let hex = status
+        .lines()
+        .find_map(|line| line.strip_prefix("CapEff:"))?
+        .trim();
+    let caps = u64::from_str_radix(hex, 16).ok()?;
+    Some(caps & (1 << CAP_NET_BIND_SERVICE) != 0)
+}
+
+/// Parses `ip_unprivileged_port_start`: a number from 0 to 65536 (0 means every port is
+/// unprivileged); `None` when malformed.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+fn parse_unprivileged_start(text: &str) -> Option<u16> {
+    let start: u32 = text.trim().parse().ok()?;
+    Some(u16::try_from(start.max(1)).unwrap_or(u16::MAX))
+}
+
+#[cfg(target_os = "linux")]
+mod os {
+    use super::*;
+
+    const START: &str = "/proc/sys/net/ipv4/ip_unprivileged_port_start";
+
+    pub(super) fn first_bindable_port() -> u16 {
+        let capable = std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|status| may_bind_privileged_ports(&status));
+        if capable != Some(false) {
+            // Privileged, or the OS does not say: leave it to the bind check.
+            return 1;
+        }
+        // Kernels before 4.11 lack the file: their limit is fixed at 1024.
+        std::fs::read_to_string(START)
+            .ok()
+            .and_then(|text| parse_unprivileged_start(&text))
+            .unwrap_or(1024)
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+mod os {
+    pub(super) fn first_bindable_port() -> u16 {
+        1
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capability_bit_10_is_read_from_cap_eff() {
+        let status = |eff: &str| format!("Name:\tx\nCapInh:\t0000000000000000\nCapEff:\t{eff}\n");
+        assert_eq!(
+            may_bind_privileged_ports(&status("000001ffffffffff")),
+            Some(true)
+        );
+        assert_eq!(
+            may_bind_privileged_ports(&status("0000000000000400")),
+            Some(true)
+        );
+        assert_eq!(
+            may_bind_privileged_ports(&status("0000000000000000")),
+            Some(false)
+        );
+        assert_eq!(
+            may_bind_privileged_ports(&status("00000000000003ff")),
+            Some(false)
+        );
+        assert_eq!(may_bind_privileged_ports("Name:\tx\n"), None);
+        assert_eq!(may_bind_privileged_ports("CapEff:\tzz\n"), None);
+    }
+
+    #[test]
+    fn unprivileged_start_is_clamped_to_a_port() {
+        assert_eq!(parse_unprivileged_start("1024\n"), Some(1024));
+        assert_eq!(parse_unprivileged_start("0\n"), Some(1));
+        assert_eq!(parse_unprivileged_start("65536"), Some(u16::MAX));
+        assert_eq!(parse_unprivileged_start("x"), None);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn this_process_agrees_with_proc() {
+        let first = first_bindable_port();
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        if may_bind_privileged_ports(&status) == Some(true) {
+            assert_eq!(first, 1);
+        } else {
+            assert!(first >= 1);
+        }
+    }
+}

@@ -1,0 +1,189 @@
+//! What an allocation that waits tells the user: once, after [`REPORT_AFTER`], a line on
+//! standard error; and in the timeout error, who holds the ports, as `allocport status` shows.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::introspect::{PortHolder, tcp_port_holders};
+use crate::source::PortSource;
+use crate::warn::PREFIX;
+
+/// How long an allocation waits before saying so.
+pub(crate) const REPORT_AFTER: Duration = Duration::from_secs(5);
+
+/// How many holding processes a report names; the rest are counted.
+const NAMED_HOLDERS: usize = 3;
+
+/// Prints, once for an allocation that has waited `waited`, what it waits for and on whom.
+pub(crate) fn report_waiting(
+    waited: Duration,
+    wanted: usize,
+    pool_size: usize,
+    source: &PortSource,
+    held_here: usize,
+) {
+    let message = format!(
+        "waited {:.0?} so far for {wanted} free TCP port{} from a pool of {pool_size} \
+         ({source}); {held_here} held by this process; {}",
+        waited,
+        if wanted == 1 { "" } else { "s" },
+        describe_holders()
+    );
+    log::warn!("{message}");
+    eprintln!("{PREFIX}{message}");
+}
+
+/// Who holds ports in other processes: the main holders with their pids, port counts and
+/// commands, or, when the lock files cannot be read or no other process holds a port, what
+/// that means.
+pub(crate) fn describe_holders() -> String {
+    match tcp_port_holders() {
+        Ok(holders) => summarise(&holders, &process_command_line),
+        Err(e) => format!("other holders unknown ({e})"),
+    }
+}
+
+/// The summary of `holders`; `command_of` gives a pid's command line (empty if unknown).
+fn summarise(holders: &[PortHolder], command_of: &dyn Fn(u32) -> Option<String>) -> String {
+    if holders.is_empty() {
+        return "no other allocport process holds a port, so the others are in use by \
+                programs that do not use allocport"
+            .to_owned();
+    }
+    let mut by_pid: BTreeMap<Option<u32>, usize> = BTreeMap::new();
+    for holder in holders {
+        *by_pid.entry(holder.pid).or_default() += 1;
+    }
+    let mut counts: Vec<(Option<u32>, usize)> = by_pid.into_iter().collect();
+    // Most ports first; ties in pid order, so the text is stable.
+    counts.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let named: Vec<String> = counts
+        .iter()
+        .take(NAMED_HOLDERS)
+        .map(|&(pid, count)| {
+            let who = match pid {
+                Some(pid) => match command_of(pid).filter(|c| !c.is_empty()) {
+                    Some(command) => format!("pid {pid} ({command})"),
+                    None => format!("pid {pid}"),
+                },
+                None => "a process the OS does not name".to_owned(),
+            };
+            format!("{who} holds {count}")
+        })
+        .collect();
+    let rest = counts.len().saturating_sub(NAMED_HOLDERS);
+    format!(
+        "other processes hold {} port{}: {}{}; `allocport status` shows them all",
+        holders.len(),
+        if holders.len() == 1 { "" } else { "s" },
+        named.join(", "),
+        if rest > 0 {
+            format!(
+                " and {rest} more process{}",
+                if rest == 1 { "" } else { "es" }
+            )
+        } else {
+            String::new()
+        }
+    )
+}
+
+/// The command line of process `pid`, its arguments quoted as a shell would need them, where
+/// the OS tells it (Linux does, through `/proc`); `None` when it does not or the process has
+/// gone. `allocport status` shows the same.
+///
+/// ```
+/// let me = allocport_core::process_command_line(std::process::id());
+/// if cfg!(target_os = "linux") {
+///     assert!(me.is_some());
+/// }
+/// ```
+pub fn process_command_line(pid: u32) -> Option<String> {
+    os::command_line(pid)
+}
+
+#[cfg(target_os = "linux")]
+mod os {
+    pub(super) fn command_line(pid: u32) -> Option<String> {
+        // The process may have exited since the locks were read, or belong to another user.
+        let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+        Some(
+            raw.split(|&b| b == 0)
+                .filter(|arg| !arg.is_empty())
+                .map(|arg| super::quote(&String::from_utf8_lossy(arg)))
+                .collect::<Vec<_>>()
+                .join(" "),
+        )
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+mod os {
+    pub(super) fn command_line(_pid: u32) -> Option<String> {
+        None
+    }
+}
+
+/// `arg` as a shell would need it, so a copied command line keeps its arguments apart.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+fn quote(arg: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "-_./=:,+@%{}".contains(c);
+    if !arg.is_empty() && arg.chars().all(plain) {
+        arg.to_owned()
+    } else {
+        format!("'{}'", arg.replace('\'', r"'\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn holder(port: u16, pid: Option<u32>) -> PortHolder {
+        PortHolder { port, pid }
+    }
+
+    #[test]
+    fn no_holders_means_other_programs() {
+        let text = summarise(&[], &|_| unreachable!());
+        assert!(text.contains("no other allocport process"), "{text}");
+    }
+
+    #[test]
+    fn main_holders_are_named_with_counts_and_commands() {
+        let mut holders = vec![holder(1, Some(7)), holder(2, None)];
+        holders.extend((10..15).map(|p| holder(p, Some(42))));
+        holders.extend((20..22).map(|p| holder(p, Some(9))));
+        holders.push(holder(30, Some(5)));
+        let text = summarise(&holders, &|pid| (pid != 9).then(|| format!("prog-{pid} x")));
+        assert_eq!(
+            text,
+            "other processes hold 10 ports: pid 42 (prog-42 x) holds 5, pid 9 holds 2, \
+             a process the OS does not name holds 1 and 2 more processes; \
+             `allocport status` shows them all"
+        );
+        let one = summarise(&[holder(3, Some(8))], &|_| Some(String::new()));
+        assert_eq!(
+            one,
+            "other processes hold 1 port: pid 8 holds 1; `allocport status` shows them all"
+        );
+    }
+
+    #[test]
+    fn arguments_are_quoted_for_a_shell() {
+        assert_eq!(quote("--port={port0}"), "--port={port0}");
+        assert_eq!(quote("cargo"), "cargo");
+        assert_eq!(quote("a b"), "'a b'");
+        assert_eq!(quote("it's"), r"'it'\''s'");
+        assert_eq!(quote(""), "''");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn this_process_has_a_command_line() {
+        let line = process_command_line(std::process::id()).unwrap();
+        let exe = std::env::args().next().unwrap();
+        assert!(line.starts_with(&quote(&exe)), "{line:?} vs {exe:?}");
+        assert_eq!(process_command_line(u32::MAX), None);
+    }
+}

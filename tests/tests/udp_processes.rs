@@ -1,0 +1,172 @@
+//! UDP ports between processes and threads: the same helper-process tests as for TCP, through
+//! the `allocport-udp-probe` helper. UDP claims are kept apart from TCP claims, and a port
+//! held for both blocks both.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use allocport_testkit::Process;
+use allocport_tests::{parse_ports_line, udp_probe};
+
+fn run(args: &[&str], envs: &[(&str, &str)]) -> String {
+    let mut p = udp_probe(args, envs);
+    let line = p.line();
+    p.wait();
+    line
+}
+
+#[test]
+fn six_processes_holding_50_udp_ports_each_from_a_300_port_pool_never_share_one() {
+    let env = [
+        ("PYSYS_PORTS", "27100-27399"),
+        ("ALLOCPORT_TIMEOUT_SECS", "30"),
+    ];
+    let mut holders: Vec<Process> = (0..6)
+        .map(|_| udp_probe(&["hold", "udp", "50"], &env))
+        .collect();
+    let mut seen = HashSet::new();
+    for holder in &mut holders {
+        let ports = parse_ports_line(&holder.line());
+        assert_eq!(ports.len(), 50);
+        for port in ports {
+            assert!(
+                (27100..=27399).contains(&port),
+                "port {port} outside PYSYS_PORTS"
+            );
+            assert!(
+                seen.insert(port),
+                "UDP port {port} is held by two processes at once"
+            );
+        }
+    }
+    assert_eq!(seen.len(), 300);
+    for holder in &mut holders {
+        holder.close_stdin();
+        assert!(holder.wait().success());
+    }
+}
+
+/// Reads a churn probe's report, checks it saw no double hold, returns its allocation count.
+fn churn_report(churner: &mut Process) -> u64 {
+    let line = churner.line();
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    let [
+        "allocations",
+        allocations,
+        "bind_failures",
+        failures,
+        "double_holds",
+        doubles,
+    ] = fields[..]
+    else {
+        panic!("unexpected report {line:?}");
+    };
+    assert_eq!(
+        doubles, "0",
+        "a UDP port was handed to two threads at once ({line})"
+    );
+    assert_eq!(
+        failures, "0",
+        "a held UDP port could not be bound: it was held twice ({line})"
+    );
+    assert!(churner.wait().success());
+    allocations.parse().unwrap()
+}
+
+#[test]
+fn four_processes_of_eight_threads_churning_udp_ports_never_double_hold_one() {
+    // 40 ports for 32 holders: nearly every allocation contends for the same few free ports.
+    let pool = [
+        ("PYSYS_PORTS", "27400-27439"),
+        ("ALLOCPORT_TIMEOUT_SECS", "30"),
+    ];
+    let mut churners: Vec<Process> = (0..4)
+        .map(|_| udp_probe(&["churn", "8", "2000"], &pool))
+        .collect();
+    let total: u64 = churners.iter_mut().map(churn_report).sum();
+    assert!(total > 0);
+    eprintln!("4 processes x 8 threads, 40 UDP ports: {total} allocations in 2 s");
+}
+
+#[test]
+fn thirty_two_threads_churning_udp_ports_in_one_process_never_double_hold_one() {
+    let mut churner = udp_probe(
+        &["churn", "32", "2000"],
+        &[
+            ("PYSYS_PORTS", "27450-27489"),
+            ("ALLOCPORT_TIMEOUT_SECS", "30"),
+        ],
+    );
+    assert!(churn_report(&mut churner) > 0);
+}
+
+#[test]
+fn a_held_udp_port_blocks_udp_not_tcp_and_sigkill_frees_it() {
+    let one = [("PYSYS_PORTS", "27500"), ("ALLOCPORT_TIMEOUT_SECS", "20")];
+    let short = [("PYSYS_PORTS", "27500"), ("ALLOCPORT_TIMEOUT_SECS", "0.3")];
+    let mut holder = udp_probe(&["hold", "udp", "1"], &one);
+    assert_eq!(parse_ports_line(&holder.line()), vec![27500]);
+
+    let udp = run(&["try", "udp"], &short);
+    assert!(udp.starts_with("err timed out"), "{udp}");
+    let dual = run(&["try", "dual"], &short);
+    assert!(dual.starts_with("err timed out"), "{dual}");
+    // The TCP claim of the same number is another lock: another process may have it. (A
+    // generous timeout: a test elsewhere may hold the number for TCP for a moment.)
+    assert_eq!(
+        run(
+            &["try", "tcp"],
+            &[("PYSYS_PORTS", "27500"), ("ALLOCPORT_TIMEOUT_SECS", "20")]
+        ),
+        "ok 27500"
+    );
+
+    let pid = holder.pid();
+    let udp_holder = allocport_core::udp_port_holders()
+        .unwrap()
+        .into_iter()
+        .find(|h| h.port == 27500);
+    assert_eq!(udp_holder.and_then(|h| h.pid), Some(pid));
+    assert!(
+        !allocport_core::tcp_port_holders()
+            .unwrap()
+            .iter()
+            .any(|h| h.port == 27500 && h.pid == Some(pid)),
+        "a UDP hold shows as a TCP one"
+    );
+
+    holder.kill(); // SIGKILL: only the kernel frees the lock.
+    holder.wait();
+    assert!(
+        !allocport_core::udp_port_holders()
+            .unwrap()
+            .iter()
+            .any(|h| h.pid == Some(pid)),
+        "the killed holder's UDP lock is still there"
+    );
+    assert_eq!(
+        run(
+            &["try", "udp"],
+            &[("PYSYS_PORTS", "27500"), ("ALLOCPORT_TIMEOUT_SECS", "10")]
+        ),
+        "ok 27500"
+    );
+}
+
+#[test]
+fn a_port_held_for_tcp_and_udp_blocks_both_until_released() {
+    let one = [("PYSYS_PORTS", "27510"), ("ALLOCPORT_TIMEOUT_SECS", "20")];
+    let short = [("PYSYS_PORTS", "27510"), ("ALLOCPORT_TIMEOUT_SECS", "0.3")];
+    let mut holder = udp_probe(&["hold", "dual", "1"], &one);
+    assert_eq!(parse_ports_line(&holder.line()), vec![27510]);
+    for kind in ["tcp", "udp", "dual"] {
+        let line = run(&["try", kind], &short);
+        assert!(line.starts_with("err timed out"), "{kind}: {line}");
+    }
+    let mut waiter = udp_probe(&["try", "udp"], &one);
+    assert_eq!(waiter.line_within(Duration::from_millis(300)), None);
+    holder.close_stdin();
+    assert!(holder.wait().success());
+    assert_eq!(waiter.line(), "ok 27510");
+    waiter.wait();
+}
