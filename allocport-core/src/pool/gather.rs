@@ -60,6 +60,9 @@ struct Seen {
     lingering: usize,
     /// Ports refused for a reason other than use: dropped from the pool, named in a warning.
     unbindable: Unbindable,
+    /// For an exact request, the refusal of one of its ports: waiting cannot help, so it is
+    /// the request's error.
+    exact_refused: Option<Error>,
 }
 
 /// The wait token and what its holder reserved.
@@ -116,6 +119,9 @@ impl Pool {
                 }
             }
             std::mem::take(&mut seen.unbindable).warn();
+            if let Some(e) = seen.exact_refused.take() {
+                break Err(e);
+            }
             let got = match got {
                 Ok(got) => got,
                 Err(e) => break Err(e),
@@ -313,7 +319,16 @@ impl Pool {
                         .filter(|&&p| p != port)
                         .for_each(|&p| self.put_back(p));
                     self.drop_port(port);
-                    seen.unbindable.add(port, &host, addr, &error);
+                    if want.exact.is_some() {
+                        seen.exact_refused = Some(Error::PortCheck {
+                            port,
+                            host,
+                            addr,
+                            source: error,
+                        });
+                    } else {
+                        seen.unbindable.add(port, &host, addr, &error);
+                    }
                 }
                 Claim::Lingering => {
                     group.iter().for_each(|&p| self.put_back(p));
