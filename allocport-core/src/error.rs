@@ -43,12 +43,12 @@ pub enum Error {
         reason: String,
     },
     /// `PYSYS_PORTS_FILE` names a file that cannot be read.
-    #[error("PYSYS_PORTS_FILE: cannot read {path:?}: {source}")]
+    #[error("PYSYS_PORTS_FILE: cannot read {path:?}: {cause}")]
     PortsFileUnreadable {
         /// The path from the variable.
         path: PathBuf,
-        /// Why it cannot be read.
-        source: io::Error,
+        /// Why it cannot be read (in the message, so not also a `source()`).
+        cause: io::Error,
     },
     /// `PYSYS_PORTS_FILE` names a file that is not UTF-8 text.
     #[error("PYSYS_PORTS_FILE: {path:?} is not UTF-8 text (line {line})")]
@@ -104,7 +104,7 @@ pub enum Error {
     },
     /// Checking a port failed for a reason other than the port being in use, e.g. an address
     /// that is not on this machine or an address family the machine lacks.
-    #[error("cannot check port {port} on host {host:?} ({addr}): {source}")]
+    #[error("cannot check port {port} on host {host:?} ({addr}): {cause}")]
     PortCheck {
         /// The port being checked.
         port: u16,
@@ -112,8 +112,8 @@ pub enum Error {
         host: String,
         /// The address it resolved to.
         addr: std::net::IpAddr,
-        /// The error from `bind`.
-        source: io::Error,
+        /// The error from `bind` (in the message, so not also a `source()`).
+        cause: io::Error,
     },
     /// The private directory that holds the cross-process lock files cannot be used.
     #[error(
@@ -152,11 +152,10 @@ pub enum Error {
     },
     /// A held port could not be bound for a [`HeldTcpListener`](crate::HeldTcpListener) or a
     /// [`HeldUdpSocket`](crate::HeldUdpSocket), on every port tried: a program outside
-    /// allocport kept taking them between the check and the bind. The cause is left to
-    /// [`source`](std::error::Error::source), so a reporter that walks the chain shows it once.
+    /// allocport kept taking them between the check and the bind.
     #[error(
         "cannot bind {} on {addr} although allocport holds the port ({attempts} ports tried; \
-         a program outside allocport keeps taking them)",
+         a program outside allocport keeps taking them): {cause}",
         if *.udp { "a UDP socket" } else { "a listener" }
     )]
     Bind {
@@ -166,8 +165,8 @@ pub enum Error {
         udp: bool,
         /// How many ports were tried.
         attempts: usize,
-        /// The error of the last attempt.
-        source: io::Error,
+        /// The error of the last attempt (in the message, so not also a `source()`).
+        cause: io::Error,
     },
     /// `PYSYS_PORTS_FILE` names something other than a regular file: a FIFO or a device could
     /// block or never end, so it is refused before anything is read.
@@ -199,5 +198,46 @@ pub enum Error {
 impl std::fmt::Debug for Error {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         std::fmt::Display::fmt(self, f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What an error-chain reporter prints: each error's message, then its sources'.
+    fn chain(err: &Error) -> String {
+        let mut text = err.to_string();
+        let mut next = std::error::Error::source(err);
+        while let Some(cause) = next {
+            text = format!("{text}: {cause}");
+            next = cause.source();
+        }
+        text
+    }
+
+    #[test]
+    fn an_io_cause_is_printed_once_by_a_chain_reporter() {
+        let cause = || io::Error::other("the distinctive cause");
+        let errors = [
+            Error::PortsFileUnreadable {
+                path: "ports.txt".into(),
+                cause: cause(),
+            },
+            Error::PortCheck {
+                port: 4000,
+                host: "localhost".into(),
+                addr: [127, 0, 0, 1].into(),
+                cause: cause(),
+            },
+        ];
+        for err in &errors {
+            let report = chain(err);
+            assert_eq!(
+                report.matches("the distinctive cause").count(),
+                1,
+                "{report}"
+            );
+        }
     }
 }
