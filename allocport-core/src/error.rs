@@ -44,12 +44,12 @@ pub enum Error {
         reason: String,
     },
     /// `PYSYS_PORTS_FILE` names a file that cannot be read.
-    #[error("PYSYS_PORTS_FILE: cannot read {path:?}: {source}")]
+    #[error("PYSYS_PORTS_FILE: cannot read {path:?}: {cause}")]
     PortsFileUnreadable {
         /// The path from the variable.
         path: PathBuf,
-        /// Why it cannot be read.
-        source: io::Error,
+        /// Why it cannot be read (in the message, so not also a `source()`).
+        cause: io::Error,
     },
     /// `PYSYS_PORTS_FILE` names a file that is not UTF-8 text.
     #[error("PYSYS_PORTS_FILE: {path:?} is not UTF-8 text (line {line})")]
@@ -105,7 +105,7 @@ pub enum Error {
     },
     /// Checking a port failed for a reason other than the port being in use, e.g. an address
     /// that is not on this machine or an address family the machine lacks.
-    #[error("cannot check port {port} on host {host:?} ({addr}): {source}")]
+    #[error("cannot check port {port} on host {host:?} ({addr}): {cause}")]
     PortCheck {
         /// The port being checked.
         port: u16,
@@ -113,8 +113,8 @@ pub enum Error {
         host: String,
         /// The address it resolved to.
         addr: std::net::IpAddr,
-        /// The error from `bind`.
-        source: io::Error,
+        /// The error from `bind` (in the message, so not also a `source()`).
+        cause: io::Error,
     },
     /// The private directory that holds the cross-process lock files cannot be used.
     #[error(
@@ -153,11 +153,10 @@ pub enum Error {
     },
     /// A held port could not be bound for a [`HeldTcpListener`](crate::HeldTcpListener) or a
     /// [`HeldUdpSocket`](crate::HeldUdpSocket), on every port tried: a program outside
-    /// allocport kept taking them between the check and the bind. The cause is left to
-    /// [`source`](std::error::Error::source), so a reporter that walks the chain shows it once.
+    /// allocport kept taking them between the check and the bind.
     #[error(
         "cannot bind {} on {addr} although allocport holds the port ({attempts} ports tried; \
-         a program outside allocport keeps taking them)",
+         a program outside allocport keeps taking them): {cause}",
         if *.udp { "a UDP socket" } else { "a listener" }
     )]
     Bind {
@@ -167,8 +166,8 @@ pub enum Error {
         udp: bool,
         /// How many ports were tried.
         attempts: usize,
-        /// The error of the last attempt.
-        source: io::Error,
+        /// The error of the last attempt (in the message, so not also a `source()`).
+        cause: io::Error,
     },
     /// `PYSYS_PORTS_FILE` names something other than a regular file: a FIFO or a device could
     /// block or never end, so it is refused before anything is read.
@@ -245,5 +244,46 @@ fn exact_reason(time_wait: bool) -> &'static str {
     } else {
         "another allocport user (a process, or a thread of this one) holds it, or a program \
          outside allocport uses it"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What an error-chain reporter prints: each error's message, then its sources'.
+    fn chain(err: &Error) -> String {
+        let mut text = err.to_string();
+        let mut next = std::error::Error::source(err);
+        while let Some(cause) = next {
+            text = format!("{text}: {cause}");
+            next = cause.source();
+        }
+        text
+    }
+
+    #[test]
+    fn an_io_cause_is_printed_once_by_a_chain_reporter() {
+        let cause = || io::Error::other("the distinctive cause");
+        let errors = [
+            Error::PortsFileUnreadable {
+                path: "ports.txt".into(),
+                cause: cause(),
+            },
+            Error::PortCheck {
+                port: 4000,
+                host: "localhost".into(),
+                addr: [127, 0, 0, 1].into(),
+                cause: cause(),
+            },
+        ];
+        for err in &errors {
+            let report = chain(err);
+            assert_eq!(
+                report.matches("the distinctive cause").count(),
+                1,
+                "{report}"
+            );
+        }
     }
 }

@@ -35,12 +35,12 @@ fn bind_held<O, S>(
         match bind(addr) {
             Ok(socket) => return Ok((socket, owner)),
             Err(_) if raced.len() + 1 < BIND_ATTEMPTS => raced.push(owner),
-            Err(source) => {
+            Err(cause) => {
                 return Err(Error::Bind {
                     addr,
                     udp,
                     attempts: BIND_ATTEMPTS,
-                    source,
+                    cause,
                 });
             }
         }
@@ -321,7 +321,7 @@ mod tests {
             addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 40123)),
             udp: false,
             attempts: BIND_ATTEMPTS,
-            source: io::Error::new(io::ErrorKind::AddrInUse, "the distinctive bind cause"),
+            cause: io::Error::new(io::ErrorKind::AddrInUse, "the distinctive bind cause"),
         };
         let report = chain(&err);
         assert_eq!(

@@ -38,11 +38,11 @@ pub(crate) fn check_udp_port(addr: &CheckAddr, port: u16) -> Result<Check, Error
 }
 
 fn check(addr: &CheckAddr, port: u16, kind: Type, protocol: Protocol) -> Result<Check, Error> {
-    let error = |source: io::Error| Error::PortCheck {
+    let error = |cause: io::Error| Error::PortCheck {
         port,
         host: addr.host.clone(),
         addr: addr.ip,
-        source,
+        cause,
     };
     let sockaddr = SocketAddr::new(addr.ip, port);
     let socket = Socket::new(Domain::for_address(sockaddr), kind, Some(protocol)).map_err(error)?;

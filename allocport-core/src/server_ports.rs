@@ -132,9 +132,9 @@ fn finish(
 /// non-blocking (a FIFO then opens at once), must be a regular file no larger than
 /// [`MAX_PORTS_FILE_BYTES`], and is read with that cap.
 fn read_ports_file(path: &Path) -> Result<PortRanges, Error> {
-    let unreadable = |source: std::io::Error| Error::PortsFileUnreadable {
+    let unreadable = |cause: std::io::Error| Error::PortsFileUnreadable {
         path: path.to_owned(),
-        source,
+        cause,
     };
     let file = open_nonblocking(path).map_err(unreadable)?;
     let meta = file.metadata().map_err(unreadable)?;

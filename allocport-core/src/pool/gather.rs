@@ -324,7 +324,7 @@ impl Pool {
                             port,
                             host,
                             addr,
-                            source: error,
+                            cause: error,
                         });
                     } else {
                         seen.unbindable.add(port, &host, addr, &error);
