@@ -8,6 +8,12 @@ use std::path::Path;
 
 use super::Holder;
 
+/// The default lock directory: in `/tmp`, not `TMPDIR`, so that every process of this user
+/// on the machine meets there (see `lock_dir`).
+pub(super) fn default_dir() -> std::path::PathBuf {
+    Path::new("/tmp").join(default_dir_name())
+}
+
 pub(super) fn default_dir_name() -> String {
     format!("allocport-{}", euid())
 }

@@ -15,6 +15,11 @@ use windows_sys::Win32::System::IO::OVERLAPPED;
 
 use super::Holder;
 
+/// The default lock directory, in the per-user temporary directory.
+pub(super) fn default_dir() -> std::path::PathBuf {
+    std::env::temp_dir().join(default_dir_name())
+}
+
 pub(super) fn default_dir_name() -> String {
     "allocport".into()
 }
