@@ -55,6 +55,8 @@ pub fn tcp_port_holders() -> Result<Vec<PortHolder>, Error> {
     // Through this process's own descriptors: a temporary one, once closed, would drop the
     // locks of ports this process holds.
     let locks = port_locks()?;
+    // Files deleted or replaced since they were opened: ask the ones at the lock paths now.
+    locks.refresh(false)?;
     let mut holders = Vec::new();
     for port in 1..=u16::MAX {
         if let Some(Holder { pid }) = locks.holder(port)? {

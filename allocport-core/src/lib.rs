@@ -100,7 +100,7 @@ pub use introspect::{
     PortHolder, held_tcp_ports, is_tcp_port_held, log_port_allocation_stats, port_allocation_stats,
     tcp_port_holders,
 };
-pub use lock::lock_dir;
+pub use lock::{lock_dir, lock_files_renewed};
 pub use owner::{DEFAULT_HOSTS, TcpPortOwner};
 pub use server_ports::{ServerPorts, server_tcp_ports, server_tcp_ports_with_source};
 pub use source::PortSource;

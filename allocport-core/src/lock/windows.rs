@@ -84,3 +84,13 @@ pub(super) fn holder(file: &File, port: u16) -> io::Result<Option<Holder>> {
     }
     Ok(Some(Holder { pid: None }))
 }
+
+/// No identity is read on Windows: a lock file open here cannot be deleted or replaced.
+pub(super) fn file_id(_meta: &std::fs::Metadata) -> Option<(u64, u64)> {
+    None
+}
+
+/// Windows has no cleaner that honours directory locks; the open lock files keep it.
+pub(super) fn share_lock_dir(_dir: &Path) -> Option<(File, Option<(u64, u64)>)> {
+    None
+}

@@ -1,0 +1,183 @@
+//! Lock files that are deleted or replaced while in use: a lock on a file that is no longer
+//! at the lock path excludes nobody, so this process opens the file now at the path (making
+//! it, privately, if missing) and takes its locks again there.
+//!
+//! What is left is the moment between a file's deletion and its holders' re-taking their
+//! locks on the new one. It is closed by a grace: a lock file counts as *trusted* once it is
+//! one byte long, and a process that finds it empty (just made, by itself or anyone) waits
+//! [`GRACE`] before it claims a port in it, then marks it trusted. Holders notice a change
+//! within [`watch`](super::watch)'s tick, well inside the grace, and their own locks are
+//! taken again at once, without waiting. A holder that is stopped (or starved of CPU) for
+//! longer than the grace can still lose the race: it then says so on standard error, naming
+//! the other process, which said at the renewal that lock files were replaced.
+
+use std::fs::{File, FileTimes};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::time::{Duration, Instant, SystemTime};
+
+use super::dir::{ensure_private_dir, open_private_file};
+use super::{LOCK_FILES, PortLocks, lock_file_name, sys};
+use crate::error::Error;
+
+/// How long a new (empty) lock file waits before its locks are trusted: many times the
+/// watcher's tick, so that holders busy on a loaded machine still re-take their locks first.
+pub(super) const GRACE: Duration = Duration::from_millis(250);
+
+/// Lock files this process found deleted or replaced and opened again.
+static RENEWED: AtomicU64 = AtomicU64::new(0);
+/// Whether this process has already said so on standard error.
+static SAID: AtomicBool = AtomicBool::new(false);
+
+/// How many times this process found one of its lock files deleted or replaced (by a
+/// clean-up script, an age-based cleaner, `rm -rf` of the lock directory) and opened the
+/// file now at its path, taking its locks again there. Zero in a quiet life.
+///
+/// ```
+/// assert_eq!(allocport_core::lock_files_renewed(), 0);
+/// ```
+pub fn lock_files_renewed() -> u64 {
+    RENEWED.load(Relaxed)
+}
+
+/// One lock file of this process.
+pub(super) struct Slot {
+    /// Open from first use until the file at its path is another.
+    pub(super) file: Option<File>,
+    /// The file's identity (device, inode) when opened; `None` where the OS gives none.
+    id: Option<(u64, u64)>,
+    /// The ports of this file that this process has locked.
+    pub(super) locked: Vec<u16>,
+    /// For a file found empty: claims in it wait until then.
+    trusted_from: Option<Instant>,
+}
+
+impl Slot {
+    pub(super) const EMPTY: Slot = Slot {
+        file: None,
+        id: None,
+        locked: Vec::new(),
+        trusted_from: None,
+    };
+
+    /// How long claims must still wait; once the grace is over, marks the file trusted.
+    pub(super) fn grace_left(&mut self, now: Instant) -> Option<Duration> {
+        let from = self.trusted_from?;
+        if now < from {
+            return Some(from - now);
+        }
+        if let Some(file) = &self.file {
+            if file.metadata().is_ok_and(|m| m.len() == 0) {
+                // A failure only makes the next process wait a grace too.
+                let _ = file.set_len(1);
+            }
+        }
+        self.trusted_from = None;
+        None
+    }
+}
+
+impl PortLocks {
+    /// Whether the file at the lock path of `port` is still the one `slot` has open.
+    pub(super) fn is_current(&self, slot: &Slot, port: u16) -> bool {
+        let Some(id) = slot.id else { return true };
+        std::fs::symlink_metadata(self.dir.join(lock_file_name(port)))
+            .is_ok_and(|meta| sys::file_id(&meta) == Some(id))
+    }
+
+    /// Opens the file now at the lock path of `port` (making the directory and the file,
+    /// privately, if missing), takes this process's locks of that file again there, then
+    /// closes the old one, whose locks go with it.
+    pub(super) fn renew(&self, slot: &mut Slot, port: u16) -> Result<(), Error> {
+        ensure_private_dir(&self.dir).map_err(|reason| self.error(reason))?;
+        let path = self.dir.join(lock_file_name(port));
+        let file = open_private_file(&path).map_err(|reason| self.error(reason))?;
+        let meta = file
+            .metadata()
+            .map_err(|e| self.error(format!("cannot inspect {}: {e}", path.display())))?;
+        for &held in &slot.locked {
+            match sys::try_lock(&file, held) {
+                Ok(true) => {}
+                Ok(false) => {
+                    let other = match sys::holder(&file, held) {
+                        Ok(Some(super::Holder { pid: Some(pid) })) => format!("process {pid}"),
+                        _ => "another process".to_owned(),
+                    };
+                    warn(&format!(
+                        "port {held} is held by this process, but its lock file {} was replaced \
+                         and {other} locked the port first: both may use it",
+                        path.display()
+                    ));
+                }
+                Err(e) => warn(&format!(
+                    "port {held}: cannot lock it again in {}: {e}",
+                    path.display()
+                )),
+            }
+        }
+        let renewal = slot.file.is_some();
+        slot.trusted_from = (meta.len() == 0).then(|| Instant::now() + GRACE);
+        slot.id = sys::file_id(&meta);
+        slot.file = Some(file);
+        if renewal {
+            RENEWED.fetch_add(1, Relaxed);
+            if !SAID.swap(true, Relaxed) {
+                warn(&format!(
+                    "lock file {} was deleted or replaced while in use; it was made again and \
+                     this process's locks taken again (claims wait {} ms for other holders to \
+                     do the same)",
+                    path.display(),
+                    GRACE.as_millis()
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Opens again every lock file of this process that is no longer at its path; with
+    /// `held_only`, only those in which it holds ports (the watcher's round).
+    pub(crate) fn refresh(&self, held_only: bool) -> Result<(), Error> {
+        for index in 0..LOCK_FILES {
+            let mut slot = self.slot_at(index);
+            let wanted = if held_only {
+                !slot.locked.is_empty()
+            } else {
+                slot.file.is_some()
+            };
+            let port = index as u16;
+            if wanted && !self.is_current(&slot, port) {
+                self.renew(&mut slot, port)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Opens every lock file (its grace, if new, starting now); a file that cannot be opened
+    /// is left for its first use to report.
+    pub(super) fn open_all(&self) {
+        for index in 0..LOCK_FILES {
+            let mut slot = self.slot_at(index);
+            if slot.file.is_none() {
+                let _ = self.renew(&mut slot, index as u16);
+            }
+        }
+    }
+
+    /// Sets the times of the lock files in which this process holds ports to now, so that
+    /// cleaners going by age leave them alone.
+    pub(super) fn touch_held(&self) {
+        let now = SystemTime::now();
+        let times = FileTimes::new().set_accessed(now).set_modified(now);
+        for index in 0..LOCK_FILES {
+            let slot = self.slot_at(index);
+            if let (false, Some(file)) = (slot.locked.is_empty(), &slot.file) {
+                let _ = file.set_times(times);
+            }
+        }
+    }
+}
+
+/// A warning, on standard error and through `log`.
+fn warn(message: &str) {
+    eprintln!("allocport: warning: {message}");
+    log::warn!("allocport: {message}");
+}

@@ -1,0 +1,90 @@
+//! The watcher: a thread that, while this process holds any port, checks every [`TICK`] that
+//! its lock files are still the files at their paths (see [`renew`](super::renew)) and keeps
+//! the store fresh for cleaners: a shared BSD `flock` on the directory, which
+//! systemd-tmpfiles takes as "skip this subtree", and file and directory times set to now
+//! every [`TOUCH`], for cleaners that only look at age. With no port held it sleeps until
+//! one is, so it costs nothing then.
+
+use std::fs::{File, FileTimes};
+use std::sync::OnceLock;
+use std::sync::atomic::Ordering::Relaxed;
+use std::thread::Thread;
+use std::time::{Duration, Instant, SystemTime};
+
+use super::{LOCKS, PortLocks, sys};
+
+/// How often a holder looks at its lock files: well inside [`GRACE`](super::renew::GRACE).
+const TICK: Duration = Duration::from_millis(20);
+/// How often a holder sets its lock files' times to now.
+const TOUCH: Duration = Duration::from_millis(250);
+
+static WATCHER: OnceLock<Option<Thread>> = OnceLock::new();
+
+/// Tells the watcher that this process holds a port now, starting it on first use.
+pub(super) fn wake() {
+    let Some(locks) = LOCKS.get() else { return };
+    let watcher = WATCHER.get_or_init(|| {
+        std::thread::Builder::new()
+            .name("allocport-watch".into())
+            .spawn(move || run(locks))
+            .map(|handle| handle.thread().clone())
+            .map_err(|e| {
+                eprintln!(
+                    "allocport: warning: cannot start the thread that watches the lock files \
+                     ({e}); a deleted lock file is noticed only at this process's next claim"
+                );
+                log::warn!("allocport: cannot start the lock file watcher: {e}");
+            })
+            .ok()
+    });
+    if let Some(thread) = watcher {
+        thread.unpark();
+    }
+}
+
+/// The directory, open and share-locked, while this process holds ports.
+struct DirGuard {
+    file: File,
+    id: Option<(u64, u64)>,
+}
+
+fn run(locks: &'static PortLocks) {
+    let mut guard: Option<DirGuard> = None;
+    let mut touched = Instant::now();
+    loop {
+        if locks.locked.load(Relaxed) == 0 {
+            guard = None;
+            std::thread::park();
+            continue;
+        }
+        if let Err(e) = locks.refresh(true) {
+            log::warn!("allocport: {e}");
+        }
+        keep_guard(locks, &mut guard);
+        if touched.elapsed() >= TOUCH {
+            touched = Instant::now();
+            locks.touch_held();
+            if let Some(guard) = &guard {
+                let now = SystemTime::now();
+                let _ = guard
+                    .file
+                    .set_times(FileTimes::new().set_accessed(now).set_modified(now));
+            }
+        }
+        std::thread::park_timeout(TICK);
+    }
+}
+
+/// Holds a shared `flock` on the directory now at the lock directory's path.
+fn keep_guard(locks: &PortLocks, guard: &mut Option<DirGuard>) {
+    let now = std::fs::symlink_metadata(&locks.dir)
+        .ok()
+        .and_then(|meta| sys::file_id(&meta));
+    if guard
+        .as_ref()
+        .is_some_and(|g| g.id.is_some() && g.id == now)
+    {
+        return;
+    }
+    *guard = sys::share_lock_dir(&locks.dir).map(|(file, id)| DirGuard { file, id });
+}

@@ -1,0 +1,368 @@
+//! Never twice, whatever happens to the lock files: a helper process holds the one port of a
+//! one-port pool (locked, never bound, so only the lock keeps others off it) while its lock
+//! files are deleted, replaced or cleaned; another process asking for a port must wait and
+//! time out, and the holders' report (what `allocport status` prints) must name the holder.
+#![cfg(unix)]
+
+use std::fs;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, symlink};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use allocport_testkit::{Process, Spawn, TempDir};
+use allocport_tests::{parse_ports_line, probe_command};
+
+/// A one-port pool with a lock store of its own.
+struct Store {
+    _tmp: TempDir,
+    dir: PathBuf,
+    port: u16,
+}
+
+impl Store {
+    fn new(tag: &str, port: u16) -> Store {
+        let tmp = TempDir::new(tag);
+        let dir = tmp.path().join("locks");
+        Store {
+            _tmp: tmp,
+            dir,
+            port,
+        }
+    }
+
+    fn command(&self, args: &[&str], timeout_secs: &str) -> Command {
+        let mut command = probe_command();
+        command
+            .args(args)
+            .env("PYSYS_PORTS", self.port.to_string())
+            .env("ALLOCPORT_LOCK_DIR", &self.dir)
+            .env("ALLOCPORT_TIMEOUT_SECS", timeout_secs);
+        command
+    }
+
+    fn run(&self, args: &[&str], timeout_secs: &str) -> String {
+        let mut p = Spawn::new().start(&mut self.command(args, timeout_secs));
+        let line = p.line();
+        p.wait();
+        line
+    }
+
+    /// Starts a process holding the pool's port.
+    fn hold(&self) -> Process {
+        let mut holder = Spawn::new().start(&mut self.command(&["hold", "1"], "30"));
+        assert_eq!(parse_ports_line(&holder.line()), vec![self.port]);
+        holder
+    }
+
+    /// The lock file of the pool's port.
+    fn lock_file(&self) -> PathBuf {
+        self.dir.join(format!("ports-{:02}.lock", self.port % 64))
+    }
+
+    /// While `holder` holds the port: another process times out, and the holders' report
+    /// names `holder`. Then, once it lets go, the port can be had again.
+    fn assert_held_only_by(&self, mut holder: Process) {
+        let other = self.run(&["try"], "1");
+        assert!(
+            other.starts_with("err timed out"),
+            "port {} was handed to a second process while {} held it: {other}",
+            self.port,
+            holder.pid()
+        );
+        assert_eq!(
+            self.run(&["holders"], "1"),
+            format!("holders {}:{}", self.port, holder.pid()),
+            "the holders' report does not tell the truth"
+        );
+        holder.close_stdin();
+        assert!(holder.wait().success());
+        assert_eq!(self.run(&["try"], "10"), format!("ok {}", self.port));
+    }
+}
+
+fn private_empty_file(path: &Path) {
+    fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .unwrap();
+}
+
+#[test]
+fn deleting_the_lock_dir_while_a_port_is_held_does_not_free_it() {
+    let store = Store::new("store-rmrf", 23600);
+    let holder = store.hold();
+    fs::remove_dir_all(&store.dir).unwrap();
+    store.assert_held_only_by(holder);
+}
+
+#[test]
+fn deleting_the_held_ports_lock_file_does_not_free_it() {
+    let store = Store::new("store-rmfile", 23601);
+    let holder = store.hold();
+    fs::remove_file(store.lock_file()).unwrap();
+    store.assert_held_only_by(holder);
+}
+
+#[test]
+fn replacing_the_lock_file_by_a_new_empty_one_does_not_free_the_port() {
+    let store = Store::new("store-replace", 23602);
+    let holder = store.hold();
+    let before = fs::metadata(store.lock_file()).unwrap().ino();
+    fs::remove_file(store.lock_file()).unwrap();
+    private_empty_file(&store.lock_file());
+    assert_ne!(fs::metadata(store.lock_file()).unwrap().ino(), before);
+    store.assert_held_only_by(holder);
+}
+
+#[test]
+fn deleting_every_lock_file_does_not_free_the_port() {
+    let store = Store::new("store-rmall", 23603);
+    let holder = store.hold();
+    for entry in fs::read_dir(&store.dir).unwrap() {
+        fs::remove_file(entry.unwrap().path()).unwrap();
+    }
+    store.assert_held_only_by(holder);
+}
+
+#[test]
+fn the_holder_makes_a_deleted_lock_file_again_within_100_ms() {
+    let store = Store::new("store-prompt", 23604);
+    let holder = store.hold();
+    fs::remove_file(store.lock_file()).unwrap();
+    let deleted = Instant::now();
+    // Generous for a loaded machine: the target (a 20 ms tick) is far below this bound.
+    while !store.lock_file().exists() {
+        assert!(
+            deleted.elapsed() < Duration::from_secs(5),
+            "the holder did not make its lock file again"
+        );
+        sleep(Duration::from_millis(2));
+    }
+    eprintln!("lock file made again after {:?}", deleted.elapsed());
+    store.assert_held_only_by(holder);
+}
+
+/// systemd-tmpfiles, where installed; `None` (and a visible skip) where not.
+fn tmpfiles() -> Option<PathBuf> {
+    let found = ["/usr/bin/systemd-tmpfiles", "/bin/systemd-tmpfiles"]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists());
+    if found.is_none() {
+        eprintln!("SKIPPED: systemd-tmpfiles is not installed (Debian package `systemd`)");
+    }
+    found
+}
+
+/// Runs `systemd-tmpfiles --clean` with one configuration line.
+fn clean(tmpfiles: &Path, store: &Store, line: &str) {
+    let conf = store.dir.parent().unwrap().join("allocport-test.conf");
+    fs::write(&conf, line).unwrap();
+    let out = allocport_testkit::output_within(
+        Command::new(tmpfiles).arg("--clean").arg(&conf),
+        Duration::from_secs(60),
+    );
+    assert!(
+        out.status.success(),
+        "systemd-tmpfiles --clean failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn systemd_tmpfiles_aging_the_lock_dir_leaves_a_held_port_held() {
+    let Some(tmpfiles) = tmpfiles() else { return };
+    let store = Store::new("store-tmpfiles", 23605);
+    let holder = store.hold();
+    let before = fs::metadata(store.lock_file()).unwrap().ino();
+    // Past the age, so files nobody touched would be removed.
+    sleep(Duration::from_millis(2500));
+    // Age 1 s on the lock directory itself: its entries are candidates, the directory lock
+    // does not apply, only the times do.
+    clean(
+        &tmpfiles,
+        &store,
+        &format!("d {} 0700 - - 1s\n", store.dir.display()),
+    );
+    assert_eq!(
+        fs::metadata(store.lock_file()).ok().map(|m| m.ino()),
+        Some(before),
+        "the cleaner removed a lock file in use"
+    );
+    store.assert_held_only_by(holder);
+}
+
+#[test]
+fn systemd_tmpfiles_aging_the_parent_skips_the_locked_lock_dir() {
+    let Some(tmpfiles) = tmpfiles() else { return };
+    let store = Store::new("store-tmpfiles-parent", 23606);
+    let holder = store.hold();
+    let before = fs::metadata(store.lock_file()).unwrap().ino();
+    sleep(Duration::from_millis(2500));
+    let parent = store.dir.parent().unwrap();
+    clean(
+        &tmpfiles,
+        &store,
+        &format!("d {} 0700 - - 1s\n", parent.display()),
+    );
+    assert_eq!(
+        fs::metadata(store.lock_file()).ok().map(|m| m.ino()),
+        Some(before),
+        "the cleaner removed a lock file in use"
+    );
+    store.assert_held_only_by(holder);
+}
+
+#[test]
+fn a_relative_lock_dir_is_an_error_naming_the_variable_and_value() {
+    let store = Store::new("store-relative", 23607);
+    let mut command = store.command(&["try"], "1");
+    command
+        .env("ALLOCPORT_LOCK_DIR", ".locks")
+        .current_dir(store.dir.parent().unwrap());
+    let mut p = Spawn::new().start(&mut command);
+    let line = p.line();
+    p.wait();
+    assert!(
+        line.starts_with("err ALLOCPORT_LOCK_DIR: \".locks\" is a relative path"),
+        "{line}"
+    );
+    assert!(
+        !store.dir.parent().unwrap().join(".locks").exists(),
+        "a relative lock directory was created"
+    );
+}
+
+/// A holder and a second process with different `TMPDIR`s (and `HOME`s, and working
+/// directories), both on the default lock directory.
+#[test]
+fn processes_with_different_tmpdirs_share_the_default_lock_dir() {
+    let port = 23608;
+    let a = TempDir::new("store-tmpdir-a");
+    let b = TempDir::new("store-tmpdir-b");
+    let command = |tmp: &TempDir, args: &[&str], timeout: &str| {
+        let mut command = probe_command();
+        command
+            .args(args)
+            .env_remove("ALLOCPORT_LOCK_DIR")
+            .env("TMPDIR", tmp.path())
+            .env("HOME", tmp.path())
+            .current_dir(tmp.path())
+            .env("PYSYS_PORTS", port.to_string())
+            .env("ALLOCPORT_TIMEOUT_SECS", timeout);
+        command
+    };
+    let mut holder = Spawn::new().start(&mut command(&a, &["hold", "1"], "30"));
+    assert_eq!(parse_ports_line(&holder.line()), vec![port]);
+    let mut other = Spawn::new().start(&mut command(&b, &["try"], "1"));
+    let line = other.line();
+    other.wait();
+    assert!(
+        line.starts_with("err timed out"),
+        "port {port} was handed to a process with another TMPDIR while {} held it: {line}",
+        holder.pid()
+    );
+    holder.close_stdin();
+    assert!(holder.wait().success());
+}
+
+#[test]
+fn a_symlinked_lock_dir_is_refused_however_the_path_is_spelled() {
+    let store = Store::new("store-symlink", 23609);
+    let target = store.dir.parent().unwrap().join("elsewhere");
+    fs::create_dir(&target).unwrap();
+    fs::set_permissions(&target, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    symlink(&target, &store.dir).unwrap();
+    let link = store.dir.display().to_string();
+    for spelling in [
+        format!("{link}/"),
+        format!("{link}//"),
+        format!("{link}/."),
+        link.clone(),
+    ] {
+        let mut command = store.command(&["try"], "1");
+        command.env("ALLOCPORT_LOCK_DIR", &spelling);
+        let mut p = Spawn::new().start(&mut command);
+        let line = p.line();
+        p.wait();
+        assert!(line.contains("symbolic link"), "{spelling}: {line}");
+    }
+    let mut command = store.command(&["try"], "1");
+    command.env("ALLOCPORT_LOCK_DIR", format!("{link}/.."));
+    let mut p = Spawn::new().start(&mut command);
+    let line = p.line();
+    p.wait();
+    assert!(line.contains("contains `..`"), "{line}");
+    assert_eq!(
+        fs::read_dir(&target).unwrap().count(),
+        0,
+        "a file was created behind the symlink"
+    );
+}
+
+/// One process deletes the lock directory every 500 ms while 8 processes x 4 threads allocate,
+/// bind without `SO_REUSEADDR`, hold briefly and release on a 20-port pool for 10 s: no bind
+/// fails, no port goes to two threads, and allocations keep coming to the end.
+#[test]
+fn deleting_the_lock_dir_every_500_ms_under_load_never_hands_a_port_twice() {
+    let tmp = TempDir::new("store-stress");
+    let dir = tmp.path().join("locks");
+    let churners: Vec<Process> = (0..8)
+        .map(|_| {
+            Spawn::new().start(
+                probe_command()
+                    .args(["churn", "4", "10000"])
+                    .env("PYSYS_PORTS", "23700-23719")
+                    .env("ALLOCPORT_LOCK_DIR", &dir)
+                    .env("ALLOCPORT_TIMEOUT_SECS", "60"),
+            )
+        })
+        .collect();
+    let start = Instant::now();
+    let mut deletions = 0;
+    while start.elapsed() < Duration::from_millis(10_000) {
+        sleep(Duration::from_millis(500));
+        if fs::remove_dir_all(&dir).is_ok() {
+            deletions += 1;
+        }
+    }
+    let (mut allocations, mut renewals) = (0u64, 0u64);
+    for mut churner in churners {
+        let line = churner.line();
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let [
+            "allocations",
+            count,
+            "bind_failures",
+            failures,
+            "double_holds",
+            doubles,
+        ] = fields[..]
+        else {
+            panic!("unexpected report {line:?}");
+        };
+        assert_eq!(doubles, "0", "a port went to two threads at once ({line})");
+        assert_eq!(failures, "0", "a held port could not be bound ({line})");
+        let more = churner.line();
+        let fields: Vec<&str> = more.split_whitespace().collect();
+        let ["renewals", renewed, "late", late] = fields[..] else {
+            panic!("unexpected report {more:?}");
+        };
+        assert_ne!(late, "0", "allocations stopped before the end ({more})");
+        assert!(churner.wait().success());
+        allocations += count.parse::<u64>().unwrap();
+        renewals += renewed.parse::<u64>().unwrap();
+    }
+    let secs = start.elapsed().as_secs_f64();
+    eprintln!(
+        "stress: {deletions} deletions of the lock dir, {renewals} lock files made again, \
+         {allocations} allocations in {secs:.1} s ({:.0}/s)",
+        allocations as f64 / secs
+    );
+    assert!(deletions >= 10, "only {deletions} deletions");
+    assert!(renewals > 0, "no process noticed a deletion");
+}
