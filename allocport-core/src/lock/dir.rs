@@ -58,38 +58,69 @@ pub(crate) fn lock_dir_from(env: Env<'_>) -> Result<PathBuf, Error> {
 /// Creates `dir` private if missing, then insists that it is a real directory (not a symlink)
 /// that only this user can enter. It changes nothing that exists.
 pub(super) fn ensure_private_dir(dir: &Path) -> Result<(), String> {
+    ensure_dir(dir).map_err(|(reason, _)| reason)
+}
+
+/// [`ensure_private_dir`], then the lock file `name` in it, created private if missing,
+/// opened without following a symlink and checked to be a regular file only this user can
+/// touch; both again while the directory vanishes in between (a clean-up
+/// running at that moment), up to `retries` times.
+pub(super) fn open_in_private_dir(dir: &Path, name: &str, retries: u32) -> Result<File, String> {
+    let path = dir.join(name);
+    let mut tries = 0;
+    loop {
+        match ensure_dir(dir).and_then(|()| open_file(&path)) {
+            Ok(file) => return Ok(file),
+            Err((_, true)) if tries < retries => {
+                tries += 1;
+                if tries > 10 {
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
+            }
+            Err((reason, _)) => return Err(reason),
+        }
+    }
+}
+
+/// Why a path cannot be used, and whether that is because something on it was missing.
+type Unusable = (String, bool);
+
+fn missing(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::NotFound
+}
+
+fn ensure_dir(dir: &Path) -> Result<(), Unusable> {
     match sys::create_private_dir(dir) {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-        Err(e) => return Err(format!("cannot create it: {e}")),
+        Err(e) => return Err((format!("cannot create it: {e}"), false)),
     }
-    let meta = std::fs::symlink_metadata(dir).map_err(|e| format!("cannot inspect it: {e}"))?;
+    let meta = std::fs::symlink_metadata(dir)
+        .map_err(|e| (format!("cannot inspect it: {e}"), missing(&e)))?;
     if meta.file_type().is_symlink() {
-        return Err("it is a symbolic link, which is not followed".into());
+        return Err(("it is a symbolic link, which is not followed".into(), false));
     }
     if !meta.is_dir() {
-        return Err("it is not a directory".into());
+        return Err(("it is not a directory".into(), false));
     }
-    sys::check_private(&meta, "0700")
+    sys::check_private(&meta, "0700").map_err(|reason| (reason, false))
 }
 
-/// Opens a lock file, creating it private, without following a symlink, and checks it is a
-/// regular file only this user can touch.
-pub(super) fn open_private_file(path: &Path) -> Result<File, String> {
+fn open_file(path: &Path) -> Result<File, Unusable> {
     let file = sys::no_follow_options()
         .read(true)
         .write(true)
         .create(true)
         .truncate(false)
         .open(path)
-        .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+        .map_err(|e| (format!("cannot open {}: {e}", path.display()), missing(&e)))?;
     let meta = file
         .metadata()
-        .map_err(|e| format!("cannot inspect {}: {e}", path.display()))?;
+        .map_err(|e| (format!("cannot inspect {}: {e}", path.display()), false))?;
     if !meta.is_file() {
-        return Err(format!("{} is not a regular file", path.display()));
+        return Err((format!("{} is not a regular file", path.display()), false));
     }
-    sys::check_private(&meta, "0600").map_err(|e| format!("{}: {e}", path.display()))?;
+    sys::check_private(&meta, "0600").map_err(|e| (format!("{}: {e}", path.display()), false))?;
     Ok(file)
 }
 

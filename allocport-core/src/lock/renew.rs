@@ -15,13 +15,16 @@ use std::fs::{File, FileTimes};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant, SystemTime};
 
-use super::dir::{ensure_private_dir, open_private_file};
+use super::dir::open_in_private_dir;
 use super::{LOCK_FILES, PortLocks, lock_file_name, sys};
 use crate::error::Error;
 
 /// How long a new (empty) lock file waits before its locks are trusted: many times the
 /// watcher's tick, so that holders busy on a loaded machine still re-take their locks first.
 pub(super) const GRACE: Duration = Duration::from_millis(250);
+
+/// How many times a lock file is opened again when its directory vanished in between.
+const DELETION_RETRIES: u32 = 1000;
 
 /// Lock files this process found deleted or replaced and opened again.
 static RENEWED: AtomicU64 = AtomicU64::new(0);
@@ -88,9 +91,10 @@ impl PortLocks {
     /// privately, if missing), takes this process's locks of that file again there, then
     /// closes the old one, whose locks go with it.
     pub(super) fn renew(&self, slot: &mut Slot, port: u16) -> Result<(), Error> {
-        ensure_private_dir(&self.dir).map_err(|reason| self.error(reason))?;
-        let path = self.dir.join(lock_file_name(port));
-        let file = open_private_file(&path).map_err(|reason| self.error(reason))?;
+        let name = lock_file_name(port);
+        let path = self.dir.join(&name);
+        let file = open_in_private_dir(&self.dir, &name, DELETION_RETRIES)
+            .map_err(|reason| self.error(reason))?;
         let meta = file
             .metadata()
             .map_err(|e| self.error(format!("cannot inspect {}: {e}", path.display())))?;
