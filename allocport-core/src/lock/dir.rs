@@ -57,8 +57,15 @@ pub(crate) fn lock_dir_from(env: Env<'_>) -> Result<PathBuf, Error> {
 
 /// Creates `dir` private if missing, then insists that it is a real directory (not a symlink)
 /// that only this user can enter. It changes nothing that exists.
-pub(super) fn ensure_private_dir(dir: &Path) -> Result<(), String> {
-    ensure_dir(dir).map_err(|(reason, _)| reason)
+/// Made again if deleted in between, up to `retries` times.
+pub(super) fn ensure_private_dir(dir: &Path, retries: u32) -> Result<(), String> {
+    let mut tries = 0;
+    loop {
+        match ensure_dir(dir) {
+            Err((_, true)) if tries < retries => tries += 1,
+            done => return done.map_err(|(reason, _)| reason),
+        }
+    }
 }
 
 /// [`ensure_private_dir`], then the lock file `name` in it, created private if missing,

@@ -69,7 +69,7 @@ pub(crate) fn port_locks() -> Result<&'static PortLocks, Error> {
         return Ok(locks);
     }
     let dir = lock_dir()?;
-    ensure_private_dir(&dir).map_err(|reason| Error::LockDir {
+    ensure_private_dir(&dir, 100).map_err(|reason| Error::LockDir {
         dir: dir.clone(),
         reason,
     })?;
