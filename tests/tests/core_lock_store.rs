@@ -91,11 +91,22 @@ fn private_empty_file(path: &Path) {
         .unwrap();
 }
 
+/// Deletes `dir` as `rm -rf` run until it succeeds would: holders make files again in it
+/// while a single removal runs, which then fails with "directory not empty".
+fn delete_dir(dir: &Path) {
+    for _ in 0..1000 {
+        if fs::remove_dir_all(dir).is_ok() {
+            return;
+        }
+    }
+    panic!("{} could not be deleted", dir.display());
+}
+
 #[test]
 fn deleting_the_lock_dir_while_a_port_is_held_does_not_free_it() {
     let store = Store::new("store-rmrf", 23600);
     let holder = store.hold();
-    fs::remove_dir_all(&store.dir).unwrap();
+    delete_dir(&store.dir);
     store.assert_held_only_by(holder);
 }
 
@@ -326,13 +337,8 @@ fn deleting_the_lock_dir_every_500_ms_under_load_never_hands_a_port_twice() {
     let mut deletions = 0;
     while start.elapsed() < Duration::from_millis(10_000) {
         sleep(Duration::from_millis(500));
-        // As `rm -rf` run until it succeeds: the churners make files again while it runs.
-        for _ in 0..1000 {
-            if fs::remove_dir_all(&dir).is_ok() {
-                deletions += 1;
-                break;
-            }
-        }
+        delete_dir(&dir);
+        deletions += 1;
     }
     let (mut allocations, mut renewals) = (0u64, 0u64);
     for mut churner in churners {
@@ -369,4 +375,68 @@ fn deleting_the_lock_dir_every_500_ms_under_load_never_hands_a_port_twice() {
     );
     assert!(deletions >= 10, "only {deletions} deletions");
     assert!(renewals > 0, "no process noticed a deletion");
+}
+
+#[cfg(target_os = "linux")]
+/// Waits until every thread of `pid` is stopped, so none is half-way through re-taking a lock.
+fn wait_until_stopped(pid: u32) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let stopped = || {
+        fs::read_dir(format!("/proc/{pid}/task"))
+            .unwrap()
+            .all(|task| {
+                let stat = fs::read_to_string(task.unwrap().path().join("stat")).unwrap();
+                // The state follows the command name, which is in parentheses.
+                stat.rsplit_once(") ")
+                    .is_some_and(|(_, rest)| rest.starts_with('T'))
+            })
+    };
+    while !stopped() {
+        assert!(Instant::now() < deadline, "process {pid} did not stop");
+        sleep(Duration::from_millis(5));
+    }
+}
+
+/// The window that remains: a holder stopped for longer than the grace while its lock file is
+/// deleted loses the race. Both processes then say so on standard error, naming each other.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_holder_stopped_past_the_grace_loses_the_race_and_both_processes_say_so() {
+    let store = Store::new("store-stopped", 23610);
+    let start = |store: &Store| {
+        let mut p = Spawn::new()
+            .capture_stderr()
+            .start(&mut store.command(&["hold", "1"], "30"));
+        assert_eq!(parse_ports_line(&p.line()), vec![store.port]);
+        p
+    };
+    let mut first = start(&store);
+    // SAFETY: kill has no memory preconditions; the pid is a live child not yet reaped.
+    unsafe { libc::kill(first.pid() as libc::pid_t, libc::SIGSTOP) };
+    wait_until_stopped(first.pid());
+    fs::remove_file(store.lock_file()).unwrap();
+    let mut second = start(&store);
+    // SAFETY: as above.
+    unsafe { libc::kill(first.pid() as libc::pid_t, libc::SIGCONT) };
+    // The first notices at its next tick, the second reads the note at its next.
+    sleep(Duration::from_secs(1));
+    let (first_pid, second_pid) = (first.pid(), second.pid());
+    first.close_stdin();
+    second.close_stdin();
+    let first = String::from_utf8(first.finish().stderr).unwrap();
+    let second = String::from_utf8(second.finish().stderr).unwrap();
+    assert!(
+        first.contains(&format!(
+            "allocport: warning: port {} is held by this process, but its lock file",
+            store.port
+        )) && first.contains(&format!("process {second_pid} locked the port first")),
+        "the stopped holder did not say so: {first}"
+    );
+    assert!(
+        second.contains(&format!(
+            "allocport: warning: port {}, held by this process, was also held by process {first_pid}",
+            store.port
+        )),
+        "the other process did not say so: {second}"
+    );
 }

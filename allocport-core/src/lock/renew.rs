@@ -9,9 +9,11 @@
 //! within [`watch`](super::watch)'s tick, well inside the grace, and their own locks are
 //! taken again at once, without waiting. A holder that is stopped (or starved of CPU) for
 //! longer than the grace can still lose the race: it then says so on standard error, naming
-//! the other process, which said at the renewal that lock files were replaced.
+//! the other process, and leaves that process a note in the lock directory, which the other
+//! process's watcher reads and reports on its standard error.
 
 use std::fs::{File, FileTimes};
+use std::io::Write as _;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -103,7 +105,10 @@ impl PortLocks {
                 Ok(true) => {}
                 Ok(false) => {
                     let other = match sys::holder(&file, held) {
-                        Ok(Some(super::Holder { pid: Some(pid) })) => format!("process {pid}"),
+                        Ok(Some(super::Holder { pid: Some(pid) })) => {
+                            self.leave_note(pid, held);
+                            format!("process {pid}")
+                        }
                         _ => "another process".to_owned(),
                     };
                     warn(&format!(
@@ -135,6 +140,36 @@ impl PortLocks {
             }
         }
         Ok(())
+    }
+
+    /// Tells process `pid`, which locked `port` while this process held it, through a note
+    /// in the lock directory that its watcher reads ([`PortLocks::read_notes`]).
+    fn leave_note(&self, pid: u32, port: u16) {
+        let note = format!("{port} {}\n", std::process::id());
+        let _ = sys::no_follow_options()
+            .append(true)
+            .create(true)
+            .open(self.dir.join(note_name(pid)))
+            .and_then(|mut file| file.write_all(note.as_bytes()));
+    }
+
+    /// Says on standard error which of this process's ports another process also held,
+    /// as that process's notes tell, and removes them.
+    pub(super) fn read_notes(&self) {
+        let path = self.dir.join(note_name(std::process::id()));
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            return;
+        };
+        let _ = std::fs::remove_file(&path);
+        for line in text.lines() {
+            if let Some((port, pid)) = line.split_once(' ') {
+                warn(&format!(
+                    "port {port}, held by this process, was also held by process {pid}, which \
+                     held it before its lock file was replaced and could not take its lock \
+                     again in time: both may use it"
+                ));
+            }
+        }
     }
 
     /// Opens again every lock file of this process that is no longer at its path; with
@@ -178,6 +213,11 @@ impl PortLocks {
             }
         }
     }
+}
+
+/// The name of the note to process `pid` (see [`PortLocks::leave_note`]).
+fn note_name(pid: u32) -> String {
+    format!("conflict-{pid}.note")
 }
 
 /// A warning, on standard error and through `log`.

@@ -61,6 +61,7 @@ fn run(locks: &'static PortLocks) {
             log::warn!("allocport: {e}");
         }
         keep_guard(locks, &mut guard);
+        locks.read_notes();
         if touched.elapsed() >= TOUCH {
             touched = Instant::now();
             locks.touch_held();
