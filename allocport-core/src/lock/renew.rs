@@ -225,3 +225,30 @@ fn warn(message: &str) {
     eprintln!("allocport: warning: {message}");
     log::warn!("allocport: {message}");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_file_is_trusted_after_the_grace_and_then_marked() {
+        let path = std::env::temp_dir().join(format!("allocport-grace-{}", std::process::id()));
+        let file = File::create(&path).unwrap();
+        let start = Instant::now();
+        let mut slot = Slot {
+            file: Some(file),
+            trusted_from: Some(start + GRACE),
+            ..Slot::EMPTY
+        };
+        assert_eq!(slot.grace_left(start), Some(GRACE));
+        assert_eq!(slot.grace_left(start + GRACE / 2), Some(GRACE / 2));
+        assert_eq!(slot.grace_left(start + GRACE), None);
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().len(),
+            1,
+            "not marked trusted"
+        );
+        assert_eq!(slot.grace_left(start), None, "a trusted file waits again");
+        std::fs::remove_file(&path).unwrap();
+    }
+}
