@@ -17,7 +17,8 @@
 //! notices such a change promptly while this process holds ports.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 use std::sync::{Mutex, MutexGuard, Once, OnceLock};
 use std::time::Instant;
 
@@ -139,7 +140,8 @@ impl PortLocks {
                 if locked {
                     slot.locked.push(port);
                     drop(slot);
-                    if self.locked.fetch_add(1, Relaxed) == 0 {
+                    // SeqCst: paired with the watcher's going to sleep (see `watch::wake`).
+                    if self.locked.fetch_add(1, SeqCst) == 0 {
                         watch::wake();
                     }
                 }

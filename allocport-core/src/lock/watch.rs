@@ -2,12 +2,13 @@
 //! its lock files are still the files at their paths (see [`renew`](super::renew)) and keeps
 //! the store fresh for cleaners: a shared BSD `flock` on the directory, which
 //! systemd-tmpfiles takes as "skip this subtree", and file and directory times set to now
-//! every [`TOUCH`], for cleaners that only look at age. With no port held it sleeps until
-//! one is, so it costs nothing then.
+//! every [`TOUCH`], for cleaners that only look at age. With no port held for [`IDLE`] it
+//! sleeps until one is, so it costs nothing then.
 
 use std::fs::{File, FileTimes};
 use std::sync::OnceLock;
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::AtomicBool;
+use std::sync::atomic::Ordering::SeqCst;
 use std::thread::Thread;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -18,7 +19,14 @@ const TICK: Duration = Duration::from_millis(20);
 /// How often a holder sets its lock files' times to now.
 const TOUCH: Duration = Duration::from_millis(250);
 
+/// How long the watcher keeps its round (and the directory lock) after the last port is
+/// released, so that a process allocating and releasing in turn does not wake it each time.
+const IDLE: Duration = Duration::from_secs(1);
+
 static WATCHER: OnceLock<Option<Thread>> = OnceLock::new();
+
+/// Set while the watcher sleeps until a port is held: only then must a claim wake it.
+static SLEEPING: AtomicBool = AtomicBool::new(false);
 
 /// Tells the watcher that this process holds a port now, starting it on first use.
 pub(super) fn wake() {
@@ -37,8 +45,10 @@ pub(super) fn wake() {
             })
             .ok()
     });
-    if let Some(thread) = watcher {
-        thread.unpark();
+    if SLEEPING.swap(false, SeqCst) {
+        if let Some(thread) = watcher {
+            thread.unpark();
+        }
     }
 }
 
@@ -51,12 +61,23 @@ struct DirGuard {
 fn run(locks: &'static PortLocks) {
     let mut guard: Option<DirGuard> = None;
     let mut touched = Instant::now();
+    let mut idle_since: Option<Instant> = None;
     loop {
-        if locks.locked.load(Relaxed) == 0 {
+        if locks.locked.load(SeqCst) == 0 {
+            if idle_since.get_or_insert_with(Instant::now).elapsed() < IDLE {
+                std::thread::park_timeout(TICK);
+                continue;
+            }
             guard = None;
-            std::thread::park();
+            // Paired with `wake`: either this sees the new count, or `wake` sees the flag.
+            SLEEPING.store(true, SeqCst);
+            if locks.locked.load(SeqCst) == 0 {
+                std::thread::park();
+            }
+            SLEEPING.store(false, SeqCst);
             continue;
         }
+        idle_since = None;
         if let Err(e) = locks.refresh(true) {
             log::warn!("allocport: {e}");
         }
