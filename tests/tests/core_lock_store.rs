@@ -130,6 +130,39 @@ fn replacing_the_lock_file_by_a_new_empty_one_does_not_free_the_port() {
 }
 
 #[test]
+fn a_lock_file_replaced_by_one_others_can_write_is_an_error_not_a_second_hold() {
+    let store = Store::new("store-public", 23611);
+    let mut holder = Spawn::new()
+        .capture_stderr()
+        .start(&mut store.command(&["hold", "1"], "30"));
+    assert_eq!(parse_ports_line(&holder.line()), vec![store.port]);
+    fs::remove_file(store.lock_file()).unwrap();
+    fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o666)
+        .open(store.lock_file())
+        .unwrap();
+    fs::set_permissions(
+        store.lock_file(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o666),
+    )
+    .unwrap();
+    let other = store.run(&["try"], "1");
+    assert!(
+        other.starts_with("err lock directory") && other.contains("mode 0666"),
+        "{other}"
+    );
+    sleep(Duration::from_millis(200));
+    holder.close_stdin();
+    let stderr = String::from_utf8(holder.finish().stderr).unwrap();
+    assert!(
+        stderr.contains("allocport: warning: lock directory") && stderr.contains("mode 0666"),
+        "the holder did not say its locks could not be taken again: {stderr}"
+    );
+}
+
+#[test]
 fn deleting_every_lock_file_does_not_free_the_port() {
     let store = Store::new("store-rmall", 23603);
     let holder = store.hold();

@@ -221,7 +221,7 @@ fn note_name(pid: u32) -> String {
 }
 
 /// A warning, on standard error and through `log`.
-fn warn(message: &str) {
+pub(super) fn warn(message: &str) {
     eprintln!("allocport: warning: {message}");
     log::warn!("allocport: {message}");
 }

@@ -12,6 +12,7 @@ use std::sync::atomic::Ordering::SeqCst;
 use std::thread::Thread;
 use std::time::{Duration, Instant, SystemTime};
 
+use super::renew::warn;
 use super::{LOCKS, PortLocks, sys};
 
 /// How often a holder looks at its lock files: well inside [`GRACE`](super::renew::GRACE).
@@ -24,6 +25,9 @@ const TOUCH: Duration = Duration::from_millis(250);
 const IDLE: Duration = Duration::from_secs(1);
 
 static WATCHER: OnceLock<Option<Thread>> = OnceLock::new();
+
+/// Whether a failed renewal has been reported (once per process).
+static FAILED: AtomicBool = AtomicBool::new(false);
 
 /// Set while the watcher sleeps until a port is held: only then must a claim wake it.
 static SLEEPING: AtomicBool = AtomicBool::new(false);
@@ -79,7 +83,12 @@ fn run(locks: &'static PortLocks) {
         }
         idle_since = None;
         if let Err(e) = locks.refresh(true) {
-            log::warn!("allocport: {e}");
+            if !FAILED.swap(true, SeqCst) {
+                warn(&format!(
+                    "{e}; the locks of this process's ports in that file could not be taken \
+                     again, so other processes may be handed them"
+                ));
+            }
         }
         keep_guard(locks, &mut guard);
         locks.read_notes();
