@@ -11,7 +11,7 @@ pub const DEFAULT_EXCLUDED_TCP_PORTS: [u16; 17] = [
     10080,
 ];
 
-static EXCLUDED: PortSet = PortSet::with(&DEFAULT_EXCLUDED_TCP_PORTS);
+pub(crate) static EXCLUDED: PortSet = PortSet::with(&DEFAULT_EXCLUDED_TCP_PORTS);
 
 /// The ports that are never allocated, process-wide; it starts as [`DEFAULT_EXCLUDED_TCP_PORTS`].
 ///

@@ -80,6 +80,7 @@ mod lock;
 mod order;
 mod owner;
 mod pool;
+mod port_ranges;
 mod portset;
 mod probe;
 mod server_ports;

@@ -1,8 +1,9 @@
-//! The process-global pool: a shuffled queue of free ports used least-recently-released
-//! first, and the waiting when none can be had.
+//! The process-global pool: its never-used ports in a shuffled order evaluated lazily, then a
+//! queue of given-back ports used least-recently-released first, and the waiting when none
+//! can be had.
 //!
-//! Exclusion between threads comes from queue membership: a port is either in the queue, or
-//! taken out by exactly one thread (being claimed, or held). Exclusion between processes is
+//! Exclusion between threads comes from queue membership: a port is either not yet taken from
+//! the order, in the queue, or taken out by exactly one thread (being claimed, or held). Exclusion between processes is
 //! the claim layer's ([`crate::claim`]), asked before a port counts as held here.
 
 use std::collections::VecDeque;
@@ -15,9 +16,10 @@ use crate::env::{self, ALLOCPORT_STATS, Env};
 use crate::error::Error;
 use crate::exclude::is_excluded;
 use crate::host::CheckAddr;
-use crate::order::{arrange, nextest_slot};
+use crate::order::{Order, nextest_slot};
+use crate::port_ranges::PortRanges;
 use crate::portset::PortSet;
-use crate::server_ports::{ServerPorts, server_tcp_ports_with_source};
+use crate::server_ports::server_ranges;
 use crate::source::PortSource;
 use crate::stats::PortAllocationStats;
 use crate::timeout::allocation_timeout;
@@ -29,6 +31,9 @@ const MAX_POLL: Duration = Duration::from_millis(50);
 
 pub(crate) struct Pool {
     state: Mutex<State>,
+    /// The pool's ports, and the order their first use follows (see [`State::fresh`]).
+    ports: PortRanges,
+    order: Order,
     released: Condvar,
     claims: Claims,
     usage: Usage,
@@ -40,7 +45,11 @@ pub(crate) struct Pool {
 }
 
 struct State {
-    /// Free ports, least recently released first.
+    /// How many ports of `order` have been handed out of it: the rest have never been taken,
+    /// so they come first, before any in `queue`.
+    fresh: usize,
+    /// Ports taken from `order` and given back (released, or found busy), least recently
+    /// first: only these are listed, so the pool starts without a pass over its ports.
     queue: VecDeque<u16>,
     held: usize,
     /// Bumped by every release, so a waiter can tell whether it missed one.
@@ -69,7 +78,7 @@ pub(crate) fn pool() -> Result<&'static Pool, Error> {
     if let Some(pool) = POOL.get() {
         return Ok(pool);
     }
-    let server = server_tcp_ports_with_source()?;
+    let server = server_ranges()?;
     let claims = Claims::open()?;
     Ok(POOL.get_or_init(|| Pool::new(server, claims, &env::process)))
 }
@@ -88,21 +97,24 @@ pub(crate) fn held_here() -> Vec<u16> {
 }
 
 impl Pool {
-    fn new(ServerPorts { mut ports, source }: ServerPorts, claims: Claims, env: Env<'_>) -> Pool {
-        arrange(&mut ports, nextest_slot(env));
+    fn new((ports, source): (PortRanges, PortSource), claims: Claims, env: Env<'_>) -> Pool {
+        let order = Order::new(ports.len(), nextest_slot(env));
         let usage = Usage {
             size: AtomicUsize::new(ports.len()),
             peak: AtomicUsize::new(0),
             total: AtomicU64::new(0),
         };
         let state = State {
-            queue: ports.into(),
+            fresh: 0,
+            queue: VecDeque::new(),
             held: 0,
             releases: 0,
             waiters: 0,
         };
         Pool {
             state: Mutex::new(state),
+            ports,
+            order,
             released: Condvar::new(),
             claims,
             usage,
@@ -187,7 +199,10 @@ impl Pool {
     /// One pass over the queue, claiming up to `n` ports; returns what it claimed.
     fn claim(&self, addrs: &[CheckAddr], n: usize) -> Result<Vec<u16>, Error> {
         let mut claimed = Vec::with_capacity(n);
-        let mut remaining = self.state().queue.len();
+        let mut remaining = {
+            let state = self.state();
+            state.queue.len() + (self.order.len() - state.fresh)
+        };
         while claimed.len() < n && remaining > 0 {
             remaining -= 1;
             let Some(port) = self.take_front() else { break };
@@ -204,17 +219,23 @@ impl Pool {
         Ok(claimed)
     }
 
-    /// Takes the least recently released port out of the queue, dropping excluded ones.
+    /// Takes the next never-used port, or else the least recently released one, dropping
+    /// excluded ones.
     fn take_front(&self) -> Option<u16> {
         let mut state = self.state();
-        while let Some(port) = state.queue.pop_front() {
+        loop {
+            let port = if state.fresh < self.order.len() {
+                state.fresh += 1;
+                self.ports.nth(self.order.index(state.fresh - 1))
+            } else {
+                state.queue.pop_front()?
+            };
             if !is_excluded(port) {
                 return Some(port);
             }
             // Under the state's mutex, as every change of the figures.
             self.usage.size.fetch_sub(1, Relaxed);
         }
-        None
     }
 
     /// Returns a port that was found busy to the back of the queue, with no wake-up: nothing

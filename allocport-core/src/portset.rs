@@ -44,6 +44,23 @@ impl PortSet {
         self.0[word].fetch_and(!bit, Ordering::Relaxed);
     }
 
+    /// The members from `lo` to `hi` inclusive, ascending, reading one word per 64 ports (the
+    /// pool's start-up subtracts the excluded ports from its ranges this way).
+    pub(crate) fn members_in(&self, lo: u16, hi: u16) -> impl Iterator<Item = u16> + '_ {
+        (usize::from(lo) / 64..=usize::from(hi) / 64).flat_map(move |word| {
+            let mut bits = self.0[word].load(Ordering::Relaxed);
+            std::iter::from_fn(move || {
+                if bits == 0 {
+                    return None;
+                }
+                let bit = bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                Some((word * 64 + bit) as u16)
+            })
+            .filter(move |&port| (lo..=hi).contains(&port))
+        })
+    }
+
     pub(crate) fn iter(&self) -> impl Iterator<Item = u16> + '_ {
         (0..=u16::MAX).filter(|&port| self.contains(port))
     }

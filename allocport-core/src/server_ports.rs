@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 use crate::env::{self, Env, PYSYS_PORTS, PYSYS_PORTS_FILE};
 use crate::ephemeral::ephemeral_tcp_port_range;
 use crate::error::Error;
-use crate::exclude::is_excluded;
+use crate::port_ranges::PortRanges;
 use crate::source::PortSource;
-use crate::spec::parse_spec;
+use crate::spec::parse_spec_ranges;
 
 /// The lowest port the OS-derived pool offers: ports below it need privileges on most systems.
 const FIRST_UNPRIVILEGED_PORT: u16 = 1024;
@@ -63,6 +63,23 @@ pub(crate) fn server_ports_from(
     env: Env<'_>,
     ephemeral: &dyn Fn() -> Result<(u16, u16), Error>,
 ) -> Result<ServerPorts, Error> {
+    let (ranges, source) = server_ranges_from(env, ephemeral)?;
+    Ok(ServerPorts {
+        ports: ranges.iter().collect(),
+        source,
+    })
+}
+
+/// The server ports as ranges, what the pool starts from: it never lists them one by one.
+pub(crate) fn server_ranges() -> Result<(PortRanges, PortSource), Error> {
+    server_ranges_from(&env::process, &ephemeral_tcp_port_range)
+}
+
+/// [`server_ports_from`] as ranges, sorted and without excluded ports; never empty.
+pub(crate) fn server_ranges_from(
+    env: Env<'_>,
+    ephemeral: &dyn Fn() -> Result<(u16, u16), Error>,
+) -> Result<(PortRanges, PortSource), Error> {
     let (ports, source) = if let Some(spec) = env::non_empty(env, PYSYS_PORTS) {
         let spec = spec.into_string().map_err(|raw| Error::InvalidEnv {
             var: PYSYS_PORTS,
@@ -70,26 +87,23 @@ pub(crate) fn server_ports_from(
             reason: "is not UTF-8".to_owned(),
         })?;
         let source = PortSource::Env(spec.clone());
-        (parse_spec(&spec, &source, None)?, source)
+        (parse_spec_ranges(&spec, &source, None)?, source)
     } else if let Some(path) = env::non_empty(env, PYSYS_PORTS_FILE) {
         let path = PathBuf::from(path);
         (read_ports_file(&path)?, PortSource::File(path))
     } else {
         os_ports(ephemeral()?)
     };
-    // Sorting a Vec in place is several times faster than collecting a BTreeSet, and pool
-    // initialisation is paid by every nextest test process.
-    let mut ports = ports;
-    ports.retain(|&p| !is_excluded(p));
-    ports.sort_unstable();
-    ports.dedup();
+    // Ranges, never a list of ports: the pool's start-up is paid by every nextest test process,
+    // in the debug build tests use.
+    let ports = PortRanges::new(ports);
     if ports.is_empty() {
         return Err(Error::EmptyPool { origin: source });
     }
-    Ok(ServerPorts { ports, source })
+    Ok((ports, source))
 }
 
-fn read_ports_file(path: &Path) -> Result<Vec<u16>, Error> {
+fn read_ports_file(path: &Path) -> Result<Vec<(u16, u16)>, Error> {
     let bytes = std::fs::read(path).map_err(|source| Error::PortsFileUnreadable {
         path: path.to_owned(),
         source,
@@ -103,25 +117,45 @@ fn read_ports_file(path: &Path) -> Result<Vec<u16>, Error> {
             line: line_number,
         })?;
         let line = line.trim_end_matches('\r');
-        ports.extend(parse_spec(line, &origin, Some(line_number))?);
+        ports.extend(parse_spec_ranges(line, &origin, Some(line_number))?);
     }
     Ok(ports)
 }
 
-fn os_ports((eph_min, eph_max): (u16, u16)) -> (Vec<u16>, PortSource) {
+fn os_ports((eph_min, eph_max): (u16, u16)) -> (Vec<(u16, u16)>, PortSource) {
     let ephemeral = (eph_min, eph_max);
-    let outside: Vec<u16> = (FIRST_UNPRIVILEGED_PORT..=u16::MAX)
-        .filter(|p| !(eph_min..=eph_max).contains(p))
+    let (first, eph_min, eph_max) = (
+        u32::from(FIRST_UNPRIVILEGED_PORT),
+        u32::from(eph_min),
+        u32::from(eph_max),
+    );
+    // Below the ephemeral range and above it, each clipped to 1024-65535 (a reversed range
+    // holds no port).
+    let (below, above) = if eph_min <= eph_max {
+        (
+            (first, eph_min.saturating_sub(1)),
+            ((eph_max + 1).max(first), u32::from(u16::MAX)),
+        )
+    } else {
+        ((first, u32::from(u16::MAX)), (1, 0))
+    };
+    let outside: Vec<(u16, u16)> = [below, above]
+        .into_iter()
+        .filter(|&(lo, hi)| lo <= hi)
+        .map(|(lo, hi)| (lo as u16, hi as u16))
         .collect();
-    if outside.len() >= MIN_USEFUL_POOL {
+    let count: usize = outside
+        .iter()
+        .map(|&(lo, hi)| usize::from(hi - lo) + 1)
+        .sum();
+    if count >= MIN_USEFUL_POOL {
         return (outside, PortSource::Os { ephemeral });
     }
     log::warn!(
-        "the ephemeral port range {eph_min}-{eph_max} leaves only {} server ports; using 1024-49151",
-        outside.len()
+        "the ephemeral port range {eph_min}-{eph_max} leaves only {count} server ports; using 1024-49151",
     );
     (
-        (FIRST_UNPRIVILEGED_PORT..=49151).collect(),
+        vec![(FIRST_UNPRIVILEGED_PORT, 49151)],
         PortSource::OsFallback { ephemeral },
     )
 }

@@ -9,11 +9,27 @@ use crate::source::PortSource;
 /// Empty tokens (as in a trailing comma) are skipped. A reversed range such as `65020-65018`
 /// names no port and logs a warning, as PySys does.
 /// `origin` and `line` say where it was read, for messages.
+// The pool reads ranges ([`parse_spec_ranges`]); this list form is what the tests check.
+#[cfg(test)]
 pub(crate) fn parse_spec(
     spec: &str,
     origin: &PortSource,
     line: Option<usize>,
 ) -> Result<Vec<u16>, Error> {
+    let ranges = parse_spec_ranges(spec, origin, line)?;
+    Ok(ranges
+        .into_iter()
+        .flat_map(|(min, max)| min..=max)
+        .collect())
+}
+
+/// [`parse_spec`] as inclusive `(min, max)` ranges in the order written, so that a pool can be
+/// built without naming each port.
+pub(crate) fn parse_spec_ranges(
+    spec: &str,
+    origin: &PortSource,
+    line: Option<usize>,
+) -> Result<Vec<(u16, u16)>, Error> {
     let mut ports = Vec::new();
     for token in spec.split(',') {
         if token.trim().is_empty() {
@@ -28,7 +44,7 @@ pub(crate) fn parse_spec(
             );
             continue;
         }
-        ports.extend(min..=max);
+        ports.push((min, max));
     }
     Ok(ports)
 }
