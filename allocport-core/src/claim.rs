@@ -6,7 +6,7 @@
 
 use crate::error::Error;
 use crate::host::CheckAddr;
-use crate::lock::{PortLocks, port_locks};
+use crate::lock::{PortLocks, port_locks, wake};
 use crate::probe::{Check, check_port};
 
 /// Claims and releases ports through this process's lock files.
@@ -38,6 +38,24 @@ impl Claims {
     /// Gives back the lock of a claimed port.
     pub(crate) fn release(&self, port: u16) {
         self.locks.unlock(port);
+    }
+
+    /// Wakes other processes waiting for a port, after a held one was released. Not after a
+    /// claim given back unused: that frees nothing new, and two processes each waiting for
+    /// several ports would wake each other with their give-backs for ever.
+    pub(crate) fn announce_release(&self, port: u16) {
+        wake::announce_release(self.locks, port);
+    }
+
+    /// Starts the thread that wakes this process's waiters when another process releases a
+    /// port of `pool` (see [`wake::start_watcher`]); `false` where none can: waiters must poll.
+    pub(crate) fn watch_releases(
+        &self,
+        pool: Vec<(u16, u16)>,
+        wanted: impl Fn(bool) -> bool + Send + 'static,
+        wake: impl Fn() + Send + 'static,
+    ) -> bool {
+        wake::start_watcher(self.locks, pool, wanted, wake)
     }
 }
 

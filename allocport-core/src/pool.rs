@@ -25,12 +25,21 @@ use crate::stats::PortAllocationStats;
 use crate::timeout::allocation_timeout;
 
 /// How often a waiting allocation looks again for ports that other processes may have freed
-/// (their releases cannot wake this process): it starts short and backs off to the maximum.
+/// without waking this process: it starts short and backs off to the maximum. Where releases
+/// in other processes wake this one (the watcher, [`crate::lock::wake`]), only a holder that
+/// died is left to poll for, and the maximum is longer, so that many waiting threads cost
+/// next to nothing.
 const FIRST_POLL: Duration = Duration::from_millis(1);
 const MAX_POLL: Duration = Duration::from_millis(50);
+const MAX_POLL_WATCHED: Duration = Duration::from_millis(250);
 
 pub(crate) struct Pool {
     state: Mutex<State>,
+    /// Whether this process's watcher of other processes' releases runs; started by the first
+    /// wait.
+    watcher: OnceLock<bool>,
+    /// Wakes the watcher when a thread starts waiting.
+    wanted: Condvar,
     /// The pool's ports, and the order their first use follows (see [`State::fresh`]).
     ports: PortRanges,
     order: Order,
@@ -113,6 +122,8 @@ impl Pool {
         };
         Pool {
             state: Mutex::new(state),
+            watcher: OnceLock::new(),
+            wanted: Condvar::new(),
             ports,
             order,
             released: Condvar::new(),
@@ -172,6 +183,10 @@ impl Pool {
                     pool_size: self.usage.size.load(Relaxed),
                     held_here: self.state().held,
                 });
+            }
+            if self.watching() {
+                // Released ports wake this thread: look again only for dead holders' ports.
+                poll = MAX_POLL_WATCHED;
             }
             self.wait_for_release(seen_releases, poll.min(timeout - waited));
             poll = (poll * 2).min(MAX_POLL);
@@ -257,6 +272,7 @@ impl Pool {
     pub(crate) fn release(&self, port: u16) {
         HELD.remove(port);
         self.give_back(port, true);
+        self.claims.announce_release(port);
     }
 
     /// Unlocks a claimed port, returns it to the back of the queue and wakes the waiters.
@@ -276,10 +292,51 @@ impl Pool {
     fn wait_for_release(&self, seen_releases: u64, timeout: Duration) {
         let mut state = self.state();
         state.waiters += 1;
+        if state.waiters == 1 && self.watcher.get() == Some(&true) {
+            self.wanted.notify_one();
+        }
         let (mut state, _) = self
             .released
             .wait_timeout_while(state, timeout, |s| s.releases == seen_releases)
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         state.waiters -= 1;
+    }
+
+    /// Whether other processes' releases wake this one; the first call starts the watcher.
+    fn watching(&self) -> bool {
+        *self.watcher.get_or_init(|| {
+            self.claims.watch_releases(
+                self.ports.spans().to_vec(),
+                |block| existing_pool().is_some_and(|pool| pool.anyone_waits(block)),
+                || {
+                    if let Some(pool) = existing_pool() {
+                        pool.wake_all();
+                    }
+                },
+            )
+        })
+    }
+
+    /// For the watcher: whether a thread waits; with `block`, waits until one does.
+    fn anyone_waits(&self, block: bool) -> bool {
+        let mut state = self.state();
+        while block && state.waiters == 0 {
+            state = self
+                .wanted
+                .wait(state)
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+        }
+        state.waiters > 0
+    }
+
+    /// For the watcher: another process released a port, so every waiting thread looks again.
+    fn wake_all(&self) {
+        let mut state = self.state();
+        state.releases += 1;
+        let wake = state.waiters > 0;
+        drop(state);
+        if wake {
+            self.released.notify_all();
+        }
     }
 }

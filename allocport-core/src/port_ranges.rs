@@ -55,6 +55,11 @@ impl PortRanges {
         self.spans[span].0 + (index - before) as u16
     }
 
+    /// The ranges, ascending.
+    pub(crate) fn spans(&self) -> &[(u16, u16)] {
+        &self.spans
+    }
+
     /// Every port, ascending.
     pub(crate) fn iter(&self) -> impl Iterator<Item = u16> + '_ {
         self.spans.iter().flat_map(|&(lo, hi)| lo..=hi)

@@ -27,6 +27,7 @@ mod sys;
 #[cfg(windows)]
 #[path = "windows.rs"]
 mod sys;
+pub(crate) mod wake;
 
 pub use dir::lock_dir;
 use dir::{ensure_private_dir, open_private_file};

@@ -18,6 +18,9 @@
 //!   the pool; prints `excluded P then ports a,b,... then MESSAGE` (the error for one more).
 //! - `wait-cpu`: holds all but one port of the pool, then asks for two with a 1 s timeout;
 //!   prints `cpu_ms C message M`: the CPU time the process spent while it waited.
+//! - `wait-threads T`: T threads each ask for one port with a 1 s timeout (another process
+//!   holds the pool); prints `cpu_ms C timeouts N`: the CPU time the process spent while they
+//!   waited, and how many timed out.
 //! - `hold-and-bind N NOFILE`: lowers the open-file limit to NOFILE (0: leave it), holds N
 //!   ports, checks they are distinct and each bindable on 127.0.0.1, prints `ok N`.
 
@@ -46,6 +49,7 @@ fn main() {
         ["race-first", threads] => race_first(threads.parse().expect("THREADS")),
         ["exclude-after"] => exclude_after(),
         ["wait-cpu"] => wait_cpu(),
+        ["wait-threads", threads] => wait_threads(threads.parse().expect("THREADS")),
         ["hold-and-bind", n, nofile] => {
             hold_and_bind(n.parse().expect("N"), nofile.parse().expect("NOFILE"))
         }
@@ -267,6 +271,24 @@ fn wait_cpu() -> i32 {
 }
 
 /// User plus system CPU time of this process so far.
+fn wait_threads(threads: usize) -> i32 {
+    allocport_core::set_allocation_timeout(Duration::from_secs(1));
+    let before = cpu_time();
+    let timeouts = std::thread::scope(|scope| {
+        let waiting: Vec<_> = (0..threads)
+            .map(|_| scope.spawn(|| matches!(TcpPortOwner::new(), Err(Error::Timeout { .. }))))
+            .collect();
+        waiting
+            .into_iter()
+            .map(|t| t.join())
+            .filter(|timed_out| matches!(timed_out, Ok(true)))
+            .count()
+    });
+    let spent = cpu_time().saturating_sub(before);
+    say(&format!("cpu_ms {} timeouts {timeouts}", spent.as_millis()));
+    0
+}
+
 fn cpu_time() -> Duration {
     #[cfg(unix)]
     {
