@@ -45,20 +45,23 @@ impl PortSet {
     }
 
     /// The members from `lo` to `hi` inclusive, ascending, reading one word per 64 ports (the
-    /// pool's start-up subtracts the excluded ports from its ranges this way).
-    pub(crate) fn members_in(&self, lo: u16, hi: u16) -> impl Iterator<Item = u16> + '_ {
-        (usize::from(lo) / 64..=usize::from(hi) / 64).flat_map(move |word| {
+    /// pool's start-up subtracts the excluded ports from its ranges this way). Plain loops, not
+    /// iterator adapters: this runs in every test process, in unoptimised builds too.
+    pub(crate) fn members_in(&self, lo: u16, hi: u16) -> Vec<u16> {
+        let mut members = Vec::new();
+        let mut word = usize::from(lo) / 64;
+        while word <= usize::from(hi) / 64 {
             let mut bits = self.0[word].load(Ordering::Relaxed);
-            std::iter::from_fn(move || {
-                if bits == 0 {
-                    return None;
-                }
-                let bit = bits.trailing_zeros() as usize;
+            while bits != 0 {
+                let port = (word * 64) as u32 + bits.trailing_zeros();
                 bits &= bits - 1;
-                Some((word * 64 + bit) as u16)
-            })
-            .filter(move |&port| (lo..=hi).contains(&port))
-        })
+                if (u32::from(lo)..=u32::from(hi)).contains(&port) {
+                    members.push(port as u16);
+                }
+            }
+            word += 1;
+        }
+        members
     }
 
     pub(crate) fn iter(&self) -> impl Iterator<Item = u16> + '_ {
