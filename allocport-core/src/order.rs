@@ -1,8 +1,6 @@
 //! The order the pool hands ports out in: shuffled, and under cargo-nextest one shared order
 //! that each test process enters at its own place.
 
-use std::hash::{BuildHasher, RandomState};
-
 use crate::env::{Env, NEXTEST_TEST_GLOBAL_SLOT};
 
 /// cargo-nextest's `NEXTEST_TEST_GLOBAL_SLOT`: a number unique among the tests running now.
@@ -37,7 +35,15 @@ impl Order {
         let len = len as u64;
         let seed = match slot {
             Some(_) => len ^ 0x5eed_a110_c0de_0001,
-            None => RandomState::new().hash_one(std::process::id()),
+            // The clock and this stack's address (randomised per process): no system call,
+            // unlike a `RandomState` or the process id.
+            None => {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos() as u64);
+                let here = std::ptr::addr_of!(now) as u64;
+                splitmix64(&mut (now ^ here.rotate_left(32)))
+            }
         };
         let offset = match slot {
             Some(slot) => {

@@ -1,13 +1,14 @@
 //! Waking a process that waits for a port when another process releases one.
 //!
 //! A process with threads waiting for ports runs one watcher thread, however many threads
-//! wait. While armed, the watcher holds shared `fcntl` locks on the bytes of the `waiters`
-//! file in the lock directory that are its pool's ports (one lock per range of the pool) and,
-//! on Linux, watches the `wake` file there with inotify. A process releasing port `p` asks the
-//! kernel whether any other process holds a shared lock on byte `p` (`F_GETLK`, one system
-//! call, nothing taken) and only then writes a byte to `wake`; the inotify event wakes the
-//! watcher, which wakes the process's waiting threads to look again. So releases of ports
-//! nobody waits for wake nobody, however busy the machine.
+//! wait. While armed, the watcher holds shared `fcntl` locks on byte `65536 + p` of the lock
+//! files, for each port `p` of its pool (one lock per range of the pool and file: above every
+//! port's own byte, so they never meet a port lock) and, on Linux, watches the `wake` file in
+//! the lock directory with inotify. A process releasing port `p` asks the kernel whether any
+//! other process holds a shared lock on byte `65536 + p` of `p`'s lock file (`F_GETLK` on a
+//! file already open, one system call, nothing taken) and only then writes a byte to `wake`;
+//! the inotify event wakes the watcher, which wakes the process's waiting threads to look
+//! again. So releases of ports nobody waits for wake nobody, however busy the machine.
 //!
 //! The watcher arms before it wakes the threads once, so a release either happens before that
 //! look (and is found by it) or sees the shared lock (and writes `wake`). Where inotify is
@@ -15,51 +16,48 @@
 //! threads poll, as they always may: a holder killed by a signal releases nothing, so waiting
 //! threads still look again now and then (see the pool).
 
+#[cfg(target_os = "linux")]
 use std::fs::File;
+#[cfg(target_os = "linux")]
 use std::sync::OnceLock;
 
-use super::{PortLocks, open_private_file};
+use super::PortLocks;
+#[cfg(target_os = "linux")]
+use super::{LOCK_FILES, open_private_file};
 
-/// The file whose bytes waiting processes lock shared, byte `p` for port `p` of their pool.
-const WAITERS_FILE: &str = "waiters";
-/// The file releasers write to when a process waits.
-#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+/// The file releasers write to when a process waits; it exists once a process has waited.
+#[cfg(target_os = "linux")]
 const WAKE_FILE: &str = "wake";
 
-/// This process's descriptors of the two files, opened once and never closed: closing any
-/// descriptor of a file drops every lock the process holds on it, the watcher's included.
-struct Files {
-    waiters: File,
-    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
-    wake: File,
-}
+/// Where a waiting process's shared lock for port `p` lies in `p`'s lock file.
+#[cfg(target_os = "linux")]
+const WAITING_OFFSET: i64 = 65536;
 
-#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
-static FILES: OnceLock<Option<Files>> = OnceLock::new();
+/// This process's descriptor of the wake file, opened when first needed and never closed.
+#[cfg(target_os = "linux")]
+static WAKE: OnceLock<Option<File>> = OnceLock::new();
 
-#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
-fn files(locks: &PortLocks) -> Option<&'static Files> {
-    FILES
-        .get_or_init(|| {
-            let open = |name: &str| open_private_file(&locks.dir.join(name));
-            match (open(WAITERS_FILE), open(WAKE_FILE)) {
-                (Ok(waiters), Ok(wake)) => Some(Files { waiters, wake }),
-                (Err(e), _) | (_, Err(e)) => {
-                    log::debug!("allocport: no cross-process wake-ups: {e}");
-                    None
-                }
-            }
-        })
-        .as_ref()
+#[cfg(target_os = "linux")]
+fn wake_file(locks: &PortLocks) -> Option<&'static File> {
+    WAKE.get_or_init(|| match open_private_file(&locks.dir.join(WAKE_FILE)) {
+        Ok(file) => Some(file),
+        Err(e) => {
+            log::debug!("allocport: no cross-process wake-ups: {e}");
+            None
+        }
+    })
+    .as_ref()
 }
 
 /// Tells processes waiting for `port` that it was released, if any waits: costs one `F_GETLK`
-/// when none does.
+/// on the port's lock file when none does.
 pub(crate) fn announce_release(locks: &PortLocks, port: u16) {
     #[cfg(target_os = "linux")]
-    if let Some(files) = files(locks) {
-        if sys::someone_waits(&files.waiters, port) {
-            sys::touch(&files.wake);
+    if let Ok(file) = locks.file(port) {
+        if sys::someone_waits(file, WAITING_OFFSET + i64::from(port)) {
+            if let Some(wake) = wake_file(locks) {
+                sys::touch(wake);
+            }
         }
     }
     #[cfg(not(target_os = "linux"))]
@@ -78,7 +76,11 @@ pub(crate) fn start_watcher(
 ) -> bool {
     #[cfg(target_os = "linux")]
     {
-        let Some(files) = files(locks) else {
+        // Every lock file, opened now: the watcher locks its pool's bytes in each.
+        let files: Result<Vec<&'static File>, _> = (0..LOCK_FILES as u16)
+            .map(|shard| locks.file(shard))
+            .collect();
+        let (Ok(files), Some(_)) = (files, wake_file(locks)) else {
             return false;
         };
         let inotify = match sys::Inotify::watch(&locks.dir.join(WAKE_FILE)) {
@@ -112,7 +114,7 @@ const COALESCE: std::time::Duration = std::time::Duration::from_millis(1);
 /// does, and for up to [`RECHECK`] after, so waiters that retry and wait again keep it armed.
 #[cfg(target_os = "linux")]
 fn watch(
-    files: &Files,
+    files: Vec<&File>,
     pool: &[(u16, u16)],
     inotify: sys::Inotify,
     wanted: impl Fn(bool) -> bool,
@@ -121,8 +123,10 @@ fn watch(
     loop {
         // Blocks until a thread waits.
         wanted(true);
-        if let Err(e) = sys::lock_shared(&files.waiters, pool) {
-            log::debug!("allocport: cannot announce a waiting process: {e}");
+        for file in &files {
+            if let Err(e) = sys::lock_shared(file, pool) {
+                log::debug!("allocport: cannot announce a waiting process: {e}");
+            }
         }
         inotify.drain();
         // Releases before the lock was visible announced nothing: look once more.
@@ -138,8 +142,10 @@ fn watch(
                 break;
             }
         }
-        if let Err(e) = sys::lock_shared(&files.waiters, &[]) {
-            log::debug!("allocport: cannot withdraw a waiting process: {e}");
+        for file in &files {
+            if let Err(e) = sys::lock_shared(file, &[]) {
+                log::debug!("allocport: cannot withdraw a waiting process: {e}");
+            }
         }
     }
 }
@@ -154,13 +160,15 @@ mod sys {
     use std::path::Path;
     use std::time::Duration;
 
+    use super::WAITING_OFFSET;
+
     /// A lock of `len` bytes from `start` (`len` 0: to the end of any file).
-    fn flock(kind: libc::c_int, start: u16, len: u32) -> libc::flock {
+    fn flock(kind: libc::c_int, start: i64, len: u32) -> libc::flock {
         // SAFETY: flock is plain data; all-zero is valid, and the fields are set below.
         let mut lock: libc::flock = unsafe { std::mem::zeroed() };
         lock.l_type = kind as _;
         lock.l_whence = libc::SEEK_SET as _;
-        lock.l_start = libc::off_t::from(start);
+        lock.l_start = start as libc::off_t;
         lock.l_len = len as _;
         lock
     }
@@ -175,24 +183,29 @@ mod sys {
         }
     }
 
-    /// Takes shared locks on the bytes of the ports in `pool` ("this process waits for
-    /// these"), or with an empty `pool` drops them all.
+    /// Takes shared locks on the waiting bytes of the ports in `pool` ("this process waits
+    /// for these"), or with an empty `pool` drops them all (never a port's own lock, below).
     pub(super) fn lock_shared(file: &File, pool: &[(u16, u16)]) -> io::Result<()> {
         if pool.is_empty() {
-            return fcntl(file, libc::F_SETLK, &mut flock(libc::F_UNLCK, 0, 0));
+            return fcntl(
+                file,
+                libc::F_SETLK,
+                &mut flock(libc::F_UNLCK, WAITING_OFFSET, 0),
+            );
         }
         for &(lo, hi) in pool {
             let len = u32::from(hi - lo) + 1;
-            // Nobody takes a write lock in this file, so F_SETLK never finds a conflict.
-            fcntl(file, libc::F_SETLK, &mut flock(libc::F_RDLCK, lo, len))?;
+            let start = WAITING_OFFSET + i64::from(lo);
+            // Nobody takes a write lock on these bytes, so F_SETLK never finds a conflict.
+            fcntl(file, libc::F_SETLK, &mut flock(libc::F_RDLCK, start, len))?;
         }
         Ok(())
     }
 
-    /// Whether another process holds a shared lock on byte `port` (a write lock would
-    /// conflict with it).
-    pub(super) fn someone_waits(file: &File, port: u16) -> bool {
-        let mut lock = flock(libc::F_WRLCK, port, 1);
+    /// Whether another process holds a shared lock on byte `at` (a write lock would conflict
+    /// with it).
+    pub(super) fn someone_waits(file: &File, at: i64) -> bool {
+        let mut lock = flock(libc::F_WRLCK, at, 1);
         fcntl(file, libc::F_GETLK, &mut lock).is_ok() && i32::from(lock.l_type) != libc::F_UNLCK
     }
 
