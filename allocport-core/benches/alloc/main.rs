@@ -366,6 +366,7 @@ struct Processes {
     sizes: Vec<procs::PoolSizeRun>,
     procs: Vec<procs::ProcsRun>,
     debug_first: Option<fresh::DebugFirst>,
+    startup: Option<procs::StartupBySize>,
     suite: Option<fresh::Suite>,
     wakeups: Option<wakeup::Wakeups>,
     waiting_cpu: Option<f64>,
@@ -407,6 +408,11 @@ fn processes(full: bool) -> Processes {
     match fresh::debug_first(debug_runs) {
         Ok(run) => out.debug_first = Some(run),
         Err(e) => out.failures.push(format!("debug first allocation: {e}")),
+    }
+    eprintln!("processes: start-up by pool size ({debug_runs} runs each)...");
+    match procs::startup_by_size(debug_runs) {
+        Ok(run) => out.startup = Some(run),
+        Err(e) => out.failures.push(format!("start-up by pool size: {e}")),
     }
     eprintln!("processes: suite of {suite_tests} debug-built tests, each way...");
     match fresh::suite(suite_tests, suite_block) {
@@ -728,7 +734,6 @@ fn summary(rec: &Recorder, ipv6: bool, pairs: &[paired::Paired], p: &Processes, 
 /// The first allocation of fresh processes, the whole suite and waking across processes, with
 /// their targets beside them.
 fn fresh_and_waking_table(p: &Processes, pairs: &[paired::Paired]) {
-    let show = |d: Option<Duration>| d.map_or_else(|| "not run".to_owned(), fmt_duration);
     println!("| fresh processes and waiting | figure | target |");
     println!("|---|---|---|");
     if let Some(d) = &p.debug_first {
@@ -757,13 +762,16 @@ fn fresh_and_waking_table(p: &Processes, pairs: &[paired::Paired]) {
             pair.ratio
         );
     }
-    let first_of = |spec: Option<&str>| p.sizes.iter().find(|s| s.spec == spec).map(|s| s.first);
-    let (small, large) = (first_of(Some("20000-20099")), first_of(Some("1100-61099")));
-    println!(
-        "| pool start-up: first allocation, 59,983 ports / 100 ports | {} / {} | flat (within 1.25x) |",
-        show(large),
-        show(small)
-    );
+    if let Some(s) = &p.startup {
+        println!(
+            "| pool start-up: first allocation, `PYSYS_PORTS={}` / `{}` (medians of {} fresh processes each) | {} / {} | flat (within 1.25x) |",
+            s.large.0,
+            s.small.0,
+            s.runs,
+            fmt_duration(s.large.1),
+            fmt_duration(s.small.1)
+        );
+    }
     if let Some(w) = &p.wakeups {
         println!(
             "| release in one process to wake-up of a waiting process (median / max of {}) | {} / {} | median at most 5 ms |",
@@ -825,13 +833,7 @@ fn fresh_and_waking_targets(p: &Processes, pairs: &[paired::Paired]) {
         steady.map(|r| r <= 1.3),
         steady.map_or("-".into(), |r| format!("paired {r:.2}x")),
     );
-    let first_of = |spec: &str| {
-        p.sizes
-            .iter()
-            .find(|s| s.spec == Some(spec))
-            .map(|s| s.first)
-    };
-    let flat = first_of("1100-61099").zip(first_of("20000-20099"));
+    let flat = p.startup.as_ref().map(|s| (s.large.1, s.small.1));
     row(
         "pool start-up O(1): first allocation flat from 100 to 59,983 ports (within 1.25x)",
         flat.map(|(l, s)| l.as_secs_f64() <= 1.25 * s.as_secs_f64()),

@@ -221,3 +221,29 @@ pub(crate) fn processes(procs: usize, pairs: u64) -> Result<ProcsRun, String> {
         per_op: crate::record::median_duration(&per_op).unwrap_or_default(),
     })
 }
+
+/// The first allocation in fresh processes with a small and a large pool, alternating, so
+/// start-up cost against pool size is judged on medians, not on one process each.
+pub(crate) struct StartupBySize {
+    pub(crate) small: (&'static str, Duration),
+    pub(crate) large: (&'static str, Duration),
+    pub(crate) runs: usize,
+}
+
+pub(crate) fn startup_by_size(runs: usize) -> Result<StartupBySize, String> {
+    const SMALL: &str = "20000-20099";
+    const LARGE: &str = "1100-61099";
+    let (mut small, mut large) = (Vec::new(), Vec::new());
+    for _ in 0..runs {
+        for (spec, into) in [(SMALL, &mut small), (LARGE, &mut large)] {
+            let run = run_child("first", &[("PYSYS_PORTS", spec.to_owned())])?;
+            into.push(run.nanos("first_ns")?);
+        }
+    }
+    let median = |v: &[Duration]| crate::record::median_duration(v).unwrap_or_default();
+    Ok(StartupBySize {
+        small: (SMALL, median(&small)),
+        large: (LARGE, median(&large)),
+        runs,
+    })
+}
