@@ -50,7 +50,9 @@
 //!
 //! ## How a port is allocated
 //!
-//! The pool is shuffled once and used least-recently-released first. A candidate is taken
+//! The pool hands out its never-used ports in a shuffled order, computed one port at a time
+//! (so a process's first allocation costs the same for any pool size), then released ports
+//! least-recently-released first. A candidate is taken
 //! when its cross-process lock is free and a plain bind (no `SO_REUSEADDR`) succeeds on each
 //! host asked for; a busy candidate goes to the back of the queue and the next is tried at
 //! once. Only when no port can be had does the allocation wait, until a port is released or
@@ -62,7 +64,9 @@
 //! thousands of ports uses at most 64 file descriptors, and the kernel frees a dead process's
 //! locks. Under
 //! cargo-nextest, each test process starts in a different part of the pool (from
-//! `NEXTEST_TEST_GLOBAL_SLOT`), so concurrent tests rarely even try the same port.
+//! `NEXTEST_TEST_GLOBAL_SLOT`), so concurrent tests rarely even try the same port. A process
+//! waiting for ports is woken when another process releases one of them (on Linux; elsewhere
+//! it looks again every 50 ms).
 
 // Layers, each using only those before it in this list: `env`, `source`, `family`, `error`,
 // `portset`; `spec`, `ephemeral`, `exclude`, `server_ports` (which ports); `lock`, `host`,

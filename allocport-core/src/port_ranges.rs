@@ -2,7 +2,7 @@
 //! binary search over the ranges: the pool starts without naming its ports one by one, so its
 //! start-up costs the same for 100 ports as for 60,000.
 
-use crate::exclude::EXCLUDED;
+use crate::exclude::excluded_in;
 
 /// Sorted, disjoint, non-adjacent inclusive ranges of ports, without excluded ports.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,7 +71,7 @@ fn subtract_excluded(spans: Vec<(u16, u16)>) -> Vec<(u16, u16)> {
     let mut out = Vec::with_capacity(spans.len() + 4);
     for (lo, hi) in spans {
         let mut start = u32::from(lo);
-        for excluded in EXCLUDED.members_in(lo, hi) {
+        for excluded in excluded_in(lo, hi) {
             let excluded = u32::from(excluded);
             if excluded > start {
                 out.push((start as u16, (excluded - 1) as u16));
@@ -122,6 +122,16 @@ mod tests {
         for (i, &port) in all.iter().enumerate() {
             assert_eq!(r.nth(i), port, "rank {i}");
         }
+    }
+
+    #[test]
+    fn a_set_s_members_in_a_range_are_read_word_by_word() {
+        // A local set: the process-wide excluded set must not change under other tests.
+        let set = crate::portset::PortSet::with(&[1, 63, 64, 6000, 6001, 65535]);
+        assert_eq!(set.members_in(1, 65535), [1, 63, 64, 6000, 6001, 65535]);
+        assert_eq!(set.members_in(63, 6000), [63, 64, 6000]);
+        assert_eq!(set.members_in(2, 62), [] as [u16; 0]);
+        assert_eq!(set.members_in(65535, 65535), [65535]);
     }
 
     #[test]

@@ -90,29 +90,55 @@ pub(crate) fn debug_first(runs: usize) -> Result<DebugFirst, String> {
     })
 }
 
-/// A suite run both ways: total wall time of each side, and the median of the rounds' ratios.
+/// A suite run both ways, several times: each pass's ratio of total wall times, and the median
+/// pass's totals and ratio.
 pub(crate) struct Suite {
     pub(crate) tests: usize,
     pub(crate) jobs: usize,
     pub(crate) allocport: Duration,
     pub(crate) port0: Duration,
     pub(crate) ratio: f64,
+    pub(crate) pass_ratios: Vec<f64>,
 }
 
 /// Runs the suite's `tests` allocport tests and `tests` port-0 tests, each in its own process
 /// and `jobs` at a time (each job with its own `NEXTEST_TEST_GLOBAL_SLOT`, as cargo-nextest
 /// sets it), in alternating blocks of `block` tests per side, so a change in the machine's load
-/// hits both sides alike.
-pub(crate) fn suite(tests: usize, block: usize) -> Result<Suite, String> {
+/// hits both sides alike; `passes` times, the median pass reported (one burst of load on a
+/// shared machine moves one pass by several per cent).
+pub(crate) fn suite(tests: usize, block: usize, passes: usize) -> Result<Suite, String> {
     let exe = build_debug(
         &["test", "--test", "suite_probe", "--no-run"],
         "suite_probe",
     )?;
     let jobs = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let (mut allocport, mut port0, mut ratios) = (Duration::ZERO, Duration::ZERO, Vec::new());
+    let mut runs = (0..passes)
+        .map(|_| suite_pass(&exe, tests, block, jobs))
+        .collect::<Result<Vec<_>, _>>()?;
+    let pass_ratios: Vec<f64> = runs.iter().map(|r| r.2).collect();
+    runs.sort_by(|a, b| a.2.total_cmp(&b.2));
+    let (allocport, port0, ratio) = runs[runs.len() / 2];
+    Ok(Suite {
+        tests,
+        jobs,
+        allocport,
+        port0,
+        ratio,
+        pass_ratios,
+    })
+}
+
+/// One pass: both sides' total wall times and their ratio.
+fn suite_pass(
+    exe: &PathBuf,
+    tests: usize,
+    block: usize,
+    jobs: usize,
+) -> Result<(Duration, Duration, f64), String> {
+    let (mut allocport, mut port0) = (Duration::ZERO, Duration::ZERO);
     for (round, start) in (0..tests).step_by(block).enumerate() {
         let names: Vec<usize> = (start..(start + block).min(tests)).collect();
-        let run = |side: &str| run_block(&exe, side, &names, jobs);
+        let run = |side: &str| run_block(exe, side, &names, jobs);
         // Alternate which side goes first.
         let (a, b) = if round % 2 == 0 {
             let a = run("allocport")?;
@@ -123,15 +149,12 @@ pub(crate) fn suite(tests: usize, block: usize) -> Result<Suite, String> {
         };
         allocport += a;
         port0 += b;
-        ratios.push(a.as_secs_f64() / b.as_secs_f64());
     }
-    Ok(Suite {
-        tests,
-        jobs,
+    Ok((
         allocport,
         port0,
-        ratio: crate::record::median_f64(ratios).unwrap_or(f64::NAN),
-    })
+        allocport.as_secs_f64() / port0.as_secs_f64(),
+    ))
 }
 
 /// Runs the tests `side::tNNN` for each of `names`, one process each, `jobs` at a time; the

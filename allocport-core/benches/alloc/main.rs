@@ -399,10 +399,10 @@ fn processes(full: bool) -> Processes {
             Err(e) => out.failures.push(format!("{n} processes: {e}")),
         }
     }
-    let (debug_runs, suite_tests, suite_block, wake_rounds) = if full {
-        (41, 200, 20, 21)
+    let (debug_runs, suite_tests, suite_block, suite_passes, wake_rounds) = if full {
+        (41, 200, 10, 5, 21)
     } else {
-        (2, 4, 2, 2)
+        (2, 4, 2, 1, 2)
     };
     eprintln!("processes: debug-built first allocation ({debug_runs} runs)...");
     match fresh::debug_first(debug_runs) {
@@ -415,7 +415,7 @@ fn processes(full: bool) -> Processes {
         Err(e) => out.failures.push(format!("start-up by pool size: {e}")),
     }
     eprintln!("processes: suite of {suite_tests} debug-built tests, each way...");
-    match fresh::suite(suite_tests, suite_block) {
+    match fresh::suite(suite_tests, suite_block, suite_passes) {
         Ok(run) => out.suite = Some(run),
         Err(e) => out.failures.push(format!("suite: {e}")),
     }
@@ -788,10 +788,16 @@ fn fresh_and_waking_table(p: &Processes, pairs: &[paired::Paired]) {
     }
     if let Some(s) = &p.suite {
         println!(
-            "| suite: {} debug-built tests taking 2 ports and binding them, one process each, {} at a time: allocport / port 0 | {:.3}x (median of rounds; totals {} / {}) | at most 1.03x |",
+            "| suite: {} debug-built tests taking 2 ports and binding them, one process each, {} at a time: allocport / port 0 | {:.3}x (median of {} passes: {}; its totals {} / {}) | at most 1.03x |",
             s.tests,
             s.jobs,
             s.ratio,
+            s.pass_ratios.len(),
+            s.pass_ratios
+                .iter()
+                .map(|r| format!("{r:.3}x"))
+                .collect::<Vec<_>>()
+                .join(", "),
             fmt_duration(s.allocport),
             fmt_duration(s.port0)
         );
