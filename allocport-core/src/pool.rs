@@ -65,6 +65,8 @@ struct State {
     releases: u64,
     /// Threads in `wait_for_release`: with none, a release skips the wake-up system call.
     waiters: usize,
+    /// When a waiting thread last looked for ports without being woken by a release.
+    last_look: Option<Instant>,
 }
 
 static POOL: OnceLock<Pool> = OnceLock::new();
@@ -119,6 +121,7 @@ impl Pool {
             held: 0,
             releases: 0,
             waiters: 0,
+            last_look: None,
         };
         Pool {
             state: Mutex::new(state),
@@ -163,18 +166,21 @@ impl Pool {
         let timeout = allocation_timeout()?;
         let start = Instant::now();
         let mut poll = FIRST_POLL;
+        let (mut seen_releases, mut look) = (0, true);
         loop {
-            let mut seen_releases = self.check_can_satisfy(n)?;
-            let claimed = self.claim(addrs, n)?;
-            if claimed.len() == n {
-                self.mark_held(&claimed);
-                return Ok(claimed);
-            }
-            // Giving back a partial claim counts as releases; they must not end this thread's
-            // own wait, or it would spin until the timeout.
-            seen_releases += claimed.len() as u64;
-            for port in claimed {
-                self.give_back(port, false);
+            if look {
+                seen_releases = self.check_can_satisfy(n)?;
+                let claimed = self.claim(addrs, n)?;
+                if claimed.len() == n {
+                    self.mark_held(&claimed);
+                    return Ok(claimed);
+                }
+                // Giving back a partial claim counts as releases; they must not end this
+                // thread's own wait, or it would spin until the timeout.
+                seen_releases += claimed.len() as u64;
+                for port in claimed {
+                    self.give_back(port, false);
+                }
             }
             let waited = start.elapsed();
             if waited >= timeout {
@@ -184,13 +190,33 @@ impl Pool {
                     held_here: self.state().held,
                 });
             }
-            if self.watching() {
+            let watching = self.watching();
+            if watching {
                 // Released ports wake this thread: look again only for dead holders' ports.
                 poll = MAX_POLL_WATCHED;
             }
-            self.wait_for_release(seen_releases, poll.min(timeout - waited));
+            let woken = self.wait_for_release(seen_releases, poll.min(timeout - waited));
             poll = (poll * 2).min(MAX_POLL);
+            // A release wakes every waiting thread to look; a dead holder's ports need only
+            // one look per poll, by whichever waiting thread comes first. A thread that does
+            // not look keeps its count of releases, so one that came meanwhile still wakes it.
+            look = woken || !watching || self.take_turn_to_look();
         }
+    }
+
+    /// Whether no other waiting thread looked for dead holders' ports within the last poll;
+    /// if so, this thread's look counts as the next one.
+    fn take_turn_to_look(&self) -> bool {
+        let mut state = self.state();
+        let now = Instant::now();
+        if state
+            .last_look
+            .is_some_and(|at| now.duration_since(at) < MAX_POLL_WATCHED)
+        {
+            return false;
+        }
+        state.last_look = Some(now);
+        true
     }
 
     /// Fails at once when `n` ports can never be had; returns the release count to wait on.
@@ -289,7 +315,8 @@ impl Pool {
         }
     }
 
-    fn wait_for_release(&self, seen_releases: u64, timeout: Duration) {
+    /// Waits until a release after `seen_releases`, or `timeout`; whether a release came.
+    fn wait_for_release(&self, seen_releases: u64, timeout: Duration) -> bool {
         let mut state = self.state();
         state.waiters += 1;
         if state.waiters == 1 && self.watcher.get() == Some(&true) {
@@ -300,6 +327,7 @@ impl Pool {
             .wait_timeout_while(state, timeout, |s| s.releases == seen_releases)
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         state.waiters -= 1;
+        state.releases != seen_releases
     }
 
     /// Whether other processes' releases wake this one; the first call starts the watcher.

@@ -6,9 +6,9 @@ use std::time::{Duration, Instant};
 
 use allocport_tests::{parse_ports_line, probe, run_probe};
 
-/// The median of a few wake-ups: a waiter that only polled (every 250 ms once it has waited a
-/// while) would wake after about 125 ms in the median; with the wake-up it takes a few
-/// milliseconds. The bound leaves a loaded machine ten times the target's 5 ms.
+/// The median of a few wake-ups: a waiter that only polled (backing off to every 50 ms) woke
+/// after 16-25 ms in the median; with the wake-up it takes one or two milliseconds. The bound
+/// leaves a loaded machine twice the target's 5 ms (the benchmark measures the figure).
 #[test]
 fn a_release_in_one_process_wakes_a_waiting_process_at_once() {
     let pool = [("PYSYS_PORTS", "23600"), ("ALLOCPORT_TIMEOUT_SECS", "30")];
@@ -35,18 +35,22 @@ fn a_release_in_one_process_wakes_a_waiting_process_at_once() {
     let median = latencies[latencies.len() / 2];
     eprintln!("release to wake-up in another process: median {median:?} of {latencies:?}");
     assert!(
-        median < Duration::from_millis(50),
+        median < Duration::from_millis(10),
         "woke after {median:?} in the median ({latencies:?}): the release did not wake it"
     );
 }
 
-/// 64 threads waiting one second for a port another process holds: the process must sleep,
-/// not poll with each thread (which burned a core between them).
+/// 64 threads waiting one second for ports another process holds, 200 of them: the process
+/// must sleep, not look through the pool with each thread every 50 ms (a quarter of a core and
+/// more here, a core on bigger pools).
 #[test]
 fn sixty_four_waiting_threads_use_little_cpu() {
-    let pool = [("PYSYS_PORTS", "23610"), ("ALLOCPORT_TIMEOUT_SECS", "30")];
-    let mut holder = probe(&["hold", "1"], &pool);
-    assert_eq!(parse_ports_line(&holder.line()), vec![23610]);
+    let pool = [
+        ("PYSYS_PORTS", "24400-24599"),
+        ("ALLOCPORT_TIMEOUT_SECS", "30"),
+    ];
+    let mut holder = probe(&["hold", "200"], &pool);
+    assert_eq!(parse_ports_line(&holder.line()).len(), 200);
     let line = run_probe(&["wait-threads", "64"], &pool);
     let fields: Vec<&str> = line.split_whitespace().collect();
     assert_eq!(fields.first(), Some(&"cpu_ms"), "{line}");

@@ -782,7 +782,7 @@ fn fresh_and_waking_table(p: &Processes, pairs: &[paired::Paired]) {
     }
     if let Some(cpu) = p.waiting_cpu {
         println!(
-            "| CPU of a process whose 64 threads wait 1 s | {:.2}% of a core | under 1% |",
+            "| CPU of a process whose 64 threads wait 1 s for a 200-port pool another process holds | {:.2}% of a core | under 1% |",
             cpu * 100.0
         );
     }

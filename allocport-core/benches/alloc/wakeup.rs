@@ -1,13 +1,14 @@
 //! Waking across processes: how long a port released in one process takes to reach a process
 //! waiting for it, and how much CPU a process spends while 64 of its threads wait.
 //!
-//! Both sides are children of the bench binary (see `child.rs`), on a one-port pool of their
-//! own (`PYSYS_PORTS`). The holder reports the wall-clock instant it released the port, the
+//! Both sides are children of the bench binary (see `child.rs`), on a pool of their own
+//! (`PYSYS_PORTS`): one port for the wake-ups, 200 all held for the waiting threads (each
+//! look through the pool then costs 200 lock attempts, as a busy suite's pool would). The holder reports the wall-clock instant it released the port, the
 //! waiter the instant its allocation returned: the same clock (`SystemTime`) on one machine.
 
 use std::time::{Duration, Instant};
 
-use allocport_core::TcpPortOwner;
+use allocport_core::{AddressFamily, DEFAULT_HOSTS, TcpPortOwner};
 use allocport_testkit::{Process, Spawn, this_binary};
 
 use crate::child::{MODE, since_epoch};
@@ -15,6 +16,11 @@ use crate::child::{MODE, since_epoch};
 /// The one-port pool of the wake-up measurements, inside the default pool's range but used by
 /// nothing else of the benchmark.
 const POOL: &str = "23700";
+/// The pool the waiting threads wait on, all of it held.
+const WAIT_POOL: &str = "24600-24799";
+const WAIT_POOL_SIZE: usize = 200;
+/// `hold`: how many ports to hold (default 1).
+const HOLD: &str = "ALLOCPORT_BENCH_HOLD";
 /// How long the waiter waits before the release: long enough to back off to its longest poll,
 /// so a release that did not wake it would show.
 const WAIT_FIRST: Duration = Duration::from_millis(300);
@@ -27,8 +33,16 @@ const WINDOW: Duration = Duration::from_secs(1);
 /// Child `hold`: takes the pool's port, says so, and when stdin closes releases it and reports
 /// the instant.
 pub(crate) fn hold() -> Result<String, String> {
-    let owner = TcpPortOwner::new().map_err(|e| e.to_string())?;
-    println!("held {}", owner.port());
+    let n = std::env::var(HOLD)
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1);
+    let owner =
+        TcpPortOwner::many(n, &DEFAULT_HOSTS, AddressFamily::Ipv4).map_err(|e| e.to_string())?;
+    match &owner[..] {
+        [one] => println!("held {}", one.port()),
+        many => println!("held {} ports", many.len()),
+    }
     let mut rest = String::new();
     // Blocks until the parent closes stdin.
     let _ = std::io::stdin().read_line(&mut rest);
@@ -45,7 +59,7 @@ pub(crate) fn wait() -> Result<String, String> {
     Ok(format!("got_ns={}", got.as_nanos()))
 }
 
-/// Child `wait-threads`: 64 threads wait for the held port; the CPU time the whole process
+/// Child `wait-threads`: 64 threads wait for a port of the held pool; the CPU time the whole process
 /// uses over one second of their waiting.
 pub(crate) fn wait_threads() -> Result<String, String> {
     allocport_core::set_allocation_timeout(SETTLE + WINDOW + Duration::from_millis(500));
@@ -82,10 +96,11 @@ fn cpu_time() -> Duration {
     Duration::ZERO
 }
 
-fn child(mode: &str) -> Result<Process, String> {
+fn child(mode: &str, pool: &str, hold: usize) -> Result<Process, String> {
     let mut cmd = this_binary();
     cmd.env(MODE, mode)
-        .env("PYSYS_PORTS", POOL)
+        .env("PYSYS_PORTS", pool)
+        .env(HOLD, hold.to_string())
         .env_remove("PYSYS_PORTS_FILE")
         .env_remove("NEXTEST_TEST_GLOBAL_SLOT")
         .env("ALLOCPORT_TIMEOUT_SECS", "20");
@@ -113,12 +128,12 @@ pub(crate) struct Wakeups {
 pub(crate) fn wakeups(rounds: usize) -> Result<Wakeups, String> {
     let mut latencies = Vec::with_capacity(rounds);
     for _ in 0..rounds {
-        let mut holder = child("hold")?;
+        let mut holder = child("hold", POOL, 1)?;
         let held = holder.line();
         if held != format!("held {POOL}") {
             return Err(format!("holder said {held:?}"));
         }
-        let mut waiter = child("wait")?;
+        let mut waiter = child("wait", POOL, 0)?;
         if let Some(line) = waiter.line_within(WAIT_FIRST) {
             return Err(format!("the waiter got the held port: {line:?}"));
         }
@@ -137,15 +152,15 @@ pub(crate) fn wakeups(rounds: usize) -> Result<Wakeups, String> {
     })
 }
 
-/// CPU time of a process whose 64 threads wait one second for a port another process holds,
+/// CPU time of a process whose 64 threads wait one second for ports another process holds,
 /// as a fraction of one core.
 pub(crate) fn waiting_cpu() -> Result<f64, String> {
-    let mut holder = child("hold")?;
+    let mut holder = child("hold", WAIT_POOL, WAIT_POOL_SIZE)?;
     let held = holder.line();
-    if held != format!("held {POOL}") {
+    if held != format!("held {WAIT_POOL_SIZE} ports") {
         return Err(format!("holder said {held:?}"));
     }
-    let mut waiter = child("wait-threads")?;
+    let mut waiter = child("wait-threads", WAIT_POOL, 0)?;
     let line = waiter.line();
     let share = field(&line, "cpu_ns")? as f64 / field(&line, "window_ns")? as f64;
     waiter.wait();
