@@ -5,6 +5,7 @@
 //! so holding a port costs no file descriptor of its own, and the kernel drops every lock of a
 //! process that dies, even by `SIGKILL`: nothing is left to clean up. Port `p` is byte `p` of
 //! file `ports-<p % 64>.lock`; the files themselves stay empty (locks may lie beyond the end).
+//! Bytes from 65536 up hold the shared marks of processes waiting for ports ([`wake`]).
 //! The kernel walks every lock on a file on each lock and unlock, so one file for all ports
 //! made an allocation cost grow with the ports held machine-wide (5x at 4,000 held); 64 files
 //! keep each list short while a process still needs at most 64 descriptors.
