@@ -6,7 +6,7 @@
 
 use crate::error::Error;
 use crate::host::CheckAddr;
-use crate::lock::{Lock, PortLocks, WaitToken, port_locks};
+use crate::lock::{Lock, PortLocks, WaitToken, port_locks, wake};
 use crate::probe::{Check, check_port, check_udp_port};
 use crate::transport::Transport;
 
@@ -87,9 +87,42 @@ impl Claims {
         }
     }
 
+    /// Which of `ports` other processes hold for `transport` (TCP when both), and who.
+    pub(crate) fn holders(
+        &self,
+        transport: Transport,
+        ports: impl IntoIterator<Item = u16>,
+    ) -> Result<Vec<(u16, Option<u32>)>, Error> {
+        let kind = if transport.tcp() {
+            Lock::Tcp
+        } else {
+            Lock::Udp
+        };
+        let holders = self.locks.holders(kind, ports)?;
+        Ok(holders.into_iter().map(|(port, h)| (port, h.pid)).collect())
+    }
+
     /// Takes the machine-wide wait token if it is free (see [`WaitToken`]).
     pub(crate) fn try_wait_token(&self) -> Result<Option<WaitToken>, Error> {
         WaitToken::try_take(self.locks)
+    }
+
+    /// Wakes other processes waiting for a port, after a held one was released. Not after a
+    /// claim given back unused: that frees nothing new, and two processes each waiting for
+    /// several ports would wake each other with their give-backs for ever.
+    pub(crate) fn announce_release(&self, port: u16) {
+        wake::announce_release(self.locks, port);
+    }
+
+    /// Starts the thread that wakes this process's waiters when another process releases a
+    /// port of `pool` (see [`wake::start_watcher`]); `false` where none can: waiters must poll.
+    pub(crate) fn watch_releases(
+        &self,
+        pool: Vec<(u16, u16)>,
+        wanted: impl Fn(bool) -> bool + Send + 'static,
+        wake: impl Fn() + Send + 'static,
+    ) -> bool {
+        wake::start_watcher(self.locks, pool, wanted, wake)
     }
 }
 

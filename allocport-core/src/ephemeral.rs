@@ -106,7 +106,7 @@ mod os {
     const PATH: &str = "/proc/sys/net/ipv4/ip_local_port_range";
 
     pub(super) fn ephemeral_range() -> Result<(u16, u16), Error> {
-        match std::fs::read_to_string(PATH) {
+        match read_short(PATH) {
             Ok(text) => parse_linux_range(&text, PATH),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 crate::warn::warn_once(&format!(
@@ -116,6 +116,23 @@ mod os {
             }
             Err(e) => Err(range_error(PATH, e)),
         }
+    }
+
+    /// Reads a file of a few bytes: open, read, close, without the size query
+    /// `read_to_string` makes first (every test process pays for this read).
+    fn read_short(path: &str) -> std::io::Result<String> {
+        use std::io::Read;
+        let mut file = std::fs::File::open(path)?;
+        let mut buf = [0u8; 64];
+        let mut len = 0;
+        while len < buf.len() {
+            match file.read(&mut buf[len..])? {
+                0 => break,
+                n => len += n,
+            }
+        }
+        String::from_utf8(buf[..len].to_vec())
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
     }
 }
 

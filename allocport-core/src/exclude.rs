@@ -1,6 +1,7 @@
 //! Ports never handed out, process-wide: browsers' refused ports and the caller's additions.
 
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::portset::PortSet;
 
@@ -12,6 +13,10 @@ pub const DEFAULT_EXCLUDED_TCP_PORTS: [u16; 17] = [
 ];
 
 static EXCLUDED: PortSet = PortSet::with(&DEFAULT_EXCLUDED_TCP_PORTS);
+
+/// Set once a port beyond the defaults is excluded: until then the excluded ports are
+/// [`DEFAULT_EXCLUDED_TCP_PORTS`], which the pool's start-up reads instead of the whole set.
+static EXTENDED: AtomicBool = AtomicBool::new(false);
 
 /// The ports that are never allocated, process-wide; it starts as [`DEFAULT_EXCLUDED_TCP_PORTS`].
 ///
@@ -33,6 +38,21 @@ pub fn excluded_tcp_ports() -> BTreeSet<u16> {
 /// ```
 pub fn exclude_tcp_ports(ports: impl IntoIterator<Item = u16>) {
     ports.into_iter().for_each(|port| EXCLUDED.insert(port));
+    EXTENDED.store(true, Ordering::Release);
+}
+
+/// The excluded ports from `lo` to `hi` inclusive, ascending.
+pub(crate) fn excluded_in(lo: u16, hi: u16) -> Vec<u16> {
+    if EXTENDED.load(Ordering::Acquire) {
+        return EXCLUDED.members_in(lo, hi);
+    }
+    let mut ports = Vec::new();
+    for &port in &DEFAULT_EXCLUDED_TCP_PORTS {
+        if lo <= port && port <= hi {
+            ports.push(port);
+        }
+    }
+    ports
 }
 
 /// Whether `port` is excluded; one atomic load, as the pool asks on every take.

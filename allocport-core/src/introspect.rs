@@ -34,14 +34,7 @@ pub fn is_tcp_port_held(port: u16) -> bool {
     crate::pool::is_held_here(port)
 }
 
-/// A port held by another process, as [`tcp_port_holders`] reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PortHolder {
-    /// The port.
-    pub port: u16,
-    /// The holding process, where the OS tells it (Unix does, Windows does not).
-    pub pid: Option<u32>,
-}
+pub use crate::waiting::PortHolder;
 
 /// The ports that other processes hold right now, in port order, read from the lock files
 /// (ports this process holds are in [`held_tcp_ports`]). It answers
@@ -61,16 +54,11 @@ pub fn tcp_port_holders() -> Result<Vec<PortHolder>, Error> {
 fn holders_of(kind: Lock) -> Result<Vec<PortHolder>, Error> {
     // Through this process's own descriptors: a temporary one, once closed, would drop the
     // locks of ports this process holds.
-    let locks = port_locks()?;
-    // Files deleted or replaced since they were opened: ask the ones at the lock paths now.
-    locks.refresh(false)?;
-    let mut holders = Vec::new();
-    for port in 1..=u16::MAX {
-        if let Some(Holder { pid }) = locks.holder_at(kind, port)? {
-            holders.push(PortHolder { port, pid });
-        }
-    }
-    Ok(holders)
+    let holders = port_locks()?.holders(kind, 1..=u16::MAX)?;
+    Ok(holders
+        .into_iter()
+        .map(|(port, Holder { pid })| PortHolder { port, pid })
+        .collect())
 }
 
 /// The UDP ports that other processes hold right now, in port order: [`tcp_port_holders`] for

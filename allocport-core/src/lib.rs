@@ -56,7 +56,9 @@
 //!
 //! ## How a port is allocated
 //!
-//! The pool is shuffled once and used least-recently-released first. A candidate is taken
+//! The pool hands out its never-used ports in a shuffled order, computed one port at a time
+//! (so a process's first allocation costs the same for any pool size), then released ports
+//! least-recently-released first. A candidate is taken
 //! when its cross-process lock is free and a plain bind (no `SO_REUSEADDR`) succeeds on each
 //! host asked for; a busy candidate goes to the back of the queue and the next is tried at
 //! once. Only when no port can be had does the allocation wait, until a port is released or
@@ -70,7 +72,9 @@
 //! thousands of ports uses at most 64 file descriptors, and the kernel frees a dead process's
 //! locks. Under
 //! cargo-nextest, each test process starts in a different part of the pool (from
-//! `NEXTEST_TEST_GLOBAL_SLOT`), so concurrent tests rarely even try the same port.
+//! `NEXTEST_TEST_GLOBAL_SLOT`), so concurrent tests rarely even try the same port. A process
+//! waiting for ports is woken when another process releases one of them (on Linux; elsewhere
+//! it looks again now and then).
 //!
 //! Deleting or replacing the lock files while ports are held (a clean-up script, an
 //! age-based cleaner) frees no port: holders notice within a few milliseconds and take their
@@ -83,6 +87,7 @@
 // `transport`, `probe`, `claim` (taking one port); `order`, `timeout`, `stats`, `pool` (the
 // queue and the waiting); `owner`, `udp`, `listener` (the API); `introspect` (read-only views
 // of all of it).
+mod background;
 mod claim;
 mod env;
 mod ephemeral;
@@ -97,6 +102,7 @@ mod order;
 mod owner;
 mod pick;
 mod pool;
+mod port_ranges;
 mod portset;
 mod privileged;
 mod probe;

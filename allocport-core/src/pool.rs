@@ -1,36 +1,52 @@
-//! The process-global pool: a shuffled queue of free ports used least-recently-released
-//! first, and the waiting when none can be had.
+//! The process-global pool: its never-used ports in a shuffled order evaluated lazily, then a
+//! queue of given-back ports used least-recently-released first, and the waiting when none
+//! can be had.
 //!
-//! Exclusion between threads comes from queue membership: a port is either in the queue, or
-//! taken out by exactly one thread (being claimed, or held). Exclusion between processes is
-//! the claim layer's ([`crate::claim`]), asked before a port counts as held here.
+//! Exclusion between threads comes from membership: a port is either fresh (not yet taken
+//! from the order), in the queue, or taken out by exactly one thread (being claimed, or held).
+//! Exclusion between processes is the claim layer's ([`crate::claim`]), asked before a port
+//! counts as held here.
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::claim::Claims;
 use crate::env::{self, ALLOCPORT_STATS, Env};
 use crate::error::Error;
 use crate::exclude::is_excluded;
-use crate::order::{arrange, nextest_run, nextest_slot};
+use crate::order::{Order, nextest_run, nextest_slot};
+use crate::port_ranges::PortRanges;
 use crate::portset::PortSet;
-use crate::server_ports::{ServerPorts, server_tcp_ports_with_source};
+use crate::server_ports::server_ranges;
 use crate::source::PortSource;
 use crate::stats::PortAllocationStats;
 use crate::transport::Transport;
+use crate::waiting::{PortHolder, describe_holders};
 
 mod gather;
 pub(crate) use gather::Want;
 
 /// How often a waiting allocation looks again for ports that other processes may have freed
-/// (their releases cannot wake this process): it starts short and backs off to the maximum.
+/// without waking this process: it starts short and backs off to the maximum. Where releases
+/// in other processes wake this one (the watcher, [`crate::lock::wake`]), only a holder that
+/// died is left to poll for, and the maximum is longer, so that many waiting threads cost
+/// next to nothing.
 const FIRST_POLL: Duration = Duration::from_millis(1);
 const MAX_POLL: Duration = Duration::from_millis(50);
+const MAX_POLL_WATCHED: Duration = Duration::from_millis(250);
 
 pub(crate) struct Pool {
     state: Mutex<State>,
+    /// Whether this process's watcher of other processes' releases runs; started by the first
+    /// wait.
+    watcher: OnceLock<bool>,
+    /// Wakes the watcher when a thread starts waiting.
+    wanted: Condvar,
+    /// The pool's ports, and the order their first use follows (see [`State::fresh`]).
+    ports: PortRanges,
+    order: Order,
     released: Condvar,
     claims: Claims,
     usage: Usage,
@@ -42,12 +58,23 @@ pub(crate) struct Pool {
     /// The ports in `state.queue`, for taking a given port out without a search when it is
     /// not there. Changed only under the state's mutex.
     queued: Box<PortSet>,
-    /// Every port of the pool, queued or not (excluded and unbindable ones leave it).
-    members: Box<PortSet>,
+    /// Ports of `ports` that left the pool (excluded or unbindable).
+    dropped: Box<PortSet>,
+    /// The last description of who holds the pool's ports, and when it was made: a scan of
+    /// the lock files per timeout would cost every one of many threads timing out together a
+    /// system call per port.
+    holders_seen: Mutex<Option<(Instant, String)>>,
+    /// Fresh ports taken out of turn (by a group that needed them): skipped when the order
+    /// comes to them. Changed only under the state's mutex.
+    drawn: Box<PortSet>,
 }
 
 struct State {
-    /// Free ports, least recently released first.
+    /// How many ports of `order` have been taken from it: the rest have never been used, so
+    /// they come first, before any in `queue`.
+    fresh: usize,
+    /// Ports taken from `order` and given back (released, or found busy), least recently
+    /// first: only these are listed, so the pool starts without a pass over its ports.
     queue: VecDeque<u16>,
     held: usize,
     /// Bumped by every release, so a waiter can tell whether it missed one.
@@ -58,6 +85,21 @@ struct State {
     outside: HashSet<u16>,
     /// Ports this process's multi-port waiter reserved: other threads leave them alone.
     reserved: HashSet<u16>,
+    /// When a waiting thread last looked for ports without being woken by a release.
+    last_look: Option<Instant>,
+}
+
+impl State {
+    /// Whether this process's multi-port waiter reserved `port`. The sets are empty but for
+    /// such waits and exact requests, and every pass asks of each port: no hashing then.
+    fn is_reserved(&self, port: u16) -> bool {
+        !self.reserved.is_empty() && self.reserved.contains(&port)
+    }
+
+    /// Forgets `port` if it is one outside the pool; whether it was.
+    fn forget_outside(&mut self, port: u16) -> bool {
+        !self.outside.is_empty() && self.outside.remove(&port)
+    }
 }
 
 static POOL: OnceLock<Pool> = OnceLock::new();
@@ -80,7 +122,7 @@ pub(crate) fn pool() -> Result<&'static Pool, Error> {
     if let Some(pool) = POOL.get() {
         return Ok(pool);
     }
-    let server = server_tcp_ports_with_source()?;
+    let server = server_ranges()?;
     let claims = Claims::open()?;
     Ok(POOL.get_or_init(|| Pool::new(server, claims, &env::process)))
 }
@@ -99,36 +141,38 @@ pub(crate) fn held_here() -> Vec<u16> {
 }
 
 impl Pool {
-    fn new(ServerPorts { mut ports, source }: ServerPorts, claims: Claims, env: Env<'_>) -> Pool {
-        arrange(&mut ports, nextest_slot(env), nextest_run(env).as_deref());
-        let queued = Box::new(PortSet::with(&[]));
-        let members = Box::new(PortSet::with(&[]));
-        for &port in &ports {
-            queued.insert(port);
-            members.insert(port);
-        }
+    fn new((ports, source): (PortRanges, PortSource), claims: Claims, env: Env<'_>) -> Pool {
+        let order = Order::new(ports.len(), nextest_slot(env), nextest_run(env).as_deref());
         let usage = Usage {
             size: AtomicUsize::new(ports.len()),
             peak: AtomicUsize::new(0),
             total: AtomicU64::new(0),
         };
         let state = State {
-            queue: ports.into(),
+            fresh: 0,
+            queue: VecDeque::new(),
             held: 0,
             releases: 0,
             waiters: 0,
             outside: HashSet::new(),
             reserved: HashSet::new(),
+            last_look: None,
         };
         Pool {
             state: Mutex::new(state),
+            watcher: OnceLock::new(),
+            wanted: Condvar::new(),
+            ports,
+            order,
             released: Condvar::new(),
             claims,
             usage,
             source,
             report_at_exit: env::flag(env, ALLOCPORT_STATS),
-            queued,
-            members,
+            queued: Box::new(PortSet::with(&[])),
+            dropped: Box::new(PortSet::with(&[])),
+            drawn: Box::new(PortSet::with(&[])),
+            holders_seen: Mutex::new(None),
         }
     }
 
@@ -176,44 +220,122 @@ impl Pool {
     /// the pool, asked for exactly, is only forgotten).
     fn drop_port(&self, port: u16) {
         let mut state = self.state();
-        if !state.outside.remove(&port) {
+        if !state.forget_outside(port) {
             // Under the state's mutex, as every change of the figures.
             self.usage.size.fetch_sub(1, Relaxed);
-            self.members.remove(port);
+            self.dropped.insert(port);
         }
     }
 
-    /// Takes the least recently released port out of the queue, dropping excluded ones.
-    /// A port reserved by this process's multi-port waiter is skipped (sent to the back)
-    /// unless `reserved_ok`; `None` after one look at each queued port.
-    fn take_front(&self, reserved_ok: bool) -> Option<u16> {
-        let mut state = self.state();
-        let mut left = state.queue.len();
-        while let Some(port) = state.queue.pop_front() {
-            if is_excluded(port) {
-                // Under the state's mutex, as every change of the figures.
-                self.usage.size.fetch_sub(1, Relaxed);
-                self.queued.remove(port);
-                self.members.remove(port);
-            } else if !reserved_ok && state.reserved.contains(&port) {
-                state.queue.push_back(port);
-            } else {
-                self.queued.remove(port);
-                return Some(port);
+    /// Who holds the pool's ports in other processes, for a report or a timeout error: read
+    /// from the lock files at most once a second, however many threads ask.
+    fn holders_description(&self, transport: Transport) -> String {
+        const FRESH_FOR: Duration = Duration::from_secs(1);
+        let mut seen = self
+            .holders_seen
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some((_, text)) = seen.as_ref().filter(|(at, _)| at.elapsed() < FRESH_FOR) {
+            return text.clone();
+        }
+        let holders = self
+            .claims
+            .holders(transport, self.ports.iter())
+            .map(|found| {
+                found
+                    .into_iter()
+                    .map(|(port, pid)| PortHolder { port, pid })
+                    .collect()
+            });
+        let text = describe_holders(holders);
+        *seen = Some((Instant::now(), text.clone()));
+        text
+    }
+
+    /// Whether `port` is one of the pool's (it may be held).
+    fn is_member(&self, port: u16) -> bool {
+        self.ports.rank(port).is_some() && !self.dropped.contains(port)
+    }
+
+    /// Whether `port` is a pool port never taken from the order yet.
+    fn is_fresh(&self, state: &State, port: u16) -> bool {
+        self.ports.rank(port).is_some_and(|rank| {
+            self.order.position(rank) >= state.fresh
+                && !self.drawn.contains(port)
+                && !self.dropped.contains(port)
+        })
+    }
+
+    /// Takes `port` out of circulation if it is free here (fresh or queued): `false` if a
+    /// thread here has it, or it is not the pool's.
+    fn take_if_free(&self, state: &mut State, port: u16) -> bool {
+        if self.queued.contains(port) {
+            if let Some(at) = state.queue.iter().position(|&p| p == port) {
+                state.queue.remove(at);
             }
-            left -= 1;
-            if left == 0 {
-                break;
+            self.queued.remove(port);
+            return true;
+        }
+        if self.is_fresh(state, port) {
+            self.drawn.insert(port);
+            return true;
+        }
+        false
+    }
+
+    /// How many ports one pass may look at: the fresh ones left and the queued ones.
+    fn circulating(&self) -> usize {
+        let state = self.state();
+        state.queue.len() + (self.order.len() - state.fresh)
+    }
+
+    /// The next port never used, skipping those taken out of turn; `None` when none is left.
+    fn next_fresh(&self, state: &mut State) -> Option<u16> {
+        while state.fresh < self.order.len() {
+            state.fresh += 1;
+            let port = self.ports.nth(self.order.index(state.fresh - 1));
+            if !self.drawn.remove_if_present(port) {
+                return Some(port);
             }
         }
         None
+    }
+
+    /// Takes the next never-used port, or else the least recently released one, dropping
+    /// excluded ones. A port reserved by this process's multi-port waiter is skipped (sent to
+    /// the back of the queue) unless `reserved_ok`; `None` after one look at each port.
+    fn take_front(&self, reserved_ok: bool) -> Option<u16> {
+        let mut state = self.state();
+        let mut left = state.queue.len();
+        loop {
+            let port = match self.next_fresh(&mut state) {
+                Some(port) => port,
+                None if left == 0 => return None,
+                None => {
+                    left -= 1;
+                    let port = state.queue.pop_front()?;
+                    self.queued.remove(port);
+                    port
+                }
+            };
+            if is_excluded(port) {
+                // Under the state's mutex, as every change of the figures.
+                self.usage.size.fetch_sub(1, Relaxed);
+                self.dropped.insert(port);
+            } else if !reserved_ok && state.is_reserved(port) {
+                state.queue.push_back(port);
+                self.queued.insert(port);
+            } else {
+                return Some(port);
+            }
+        }
     }
 
     /// Returns a port that was found busy to the back of the queue (or, outside the pool,
     /// forgets it), with no wake-up: nothing new became free.
     fn put_back(&self, port: u16) {
         let mut state = self.state();
-        if !state.outside.remove(&port) {
+        if !state.forget_outside(port) {
             state.queue.push_back(port);
             self.queued.insert(port);
         }
@@ -232,6 +354,7 @@ impl Pool {
     pub(crate) fn release(&self, transport: Transport, port: u16) {
         HELD.remove(port);
         self.give_back(transport, port, true);
+        self.claims.announce_release(port);
     }
 
     /// Unlocks a claimed port, returns it to the back of the queue and wakes the waiters.
@@ -239,7 +362,7 @@ impl Pool {
         self.claims.release(transport, port);
         let mut state = self.state();
         state.held -= usize::from(was_held);
-        if !state.outside.remove(&port) {
+        if !state.forget_outside(port) {
             state.queue.push_back(port);
             self.queued.insert(port);
         }
@@ -251,13 +374,92 @@ impl Pool {
         }
     }
 
-    fn wait_for_release(&self, seen_releases: u64, timeout: Duration) {
+    /// Waits until a release after `seen_releases`, or `timeout`; whether a release came.
+    fn wait_for_release(&self, seen_releases: u64, timeout: Duration) -> bool {
         let mut state = self.state();
         state.waiters += 1;
+        if state.waiters == 1 && self.watcher.get() == Some(&true) {
+            self.wanted.notify_one();
+        }
         let (mut state, _) = self
             .released
             .wait_timeout_while(state, timeout, |s| s.releases == seen_releases)
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         state.waiters -= 1;
+        state.releases != seen_releases
+    }
+
+    /// Waits for a release, or for this thread's turn to look for ports that no release
+    /// announces (a dead holder's), until `deadline`.
+    fn wait_to_look(&self, seen_releases: u64, poll: Duration, deadline: Instant) {
+        let watching = self.watching();
+        loop {
+            let now = Instant::now();
+            if now >= deadline {
+                return;
+            }
+            // Released ports wake this thread: it looks again only for dead holders' ports.
+            let wait = if watching { MAX_POLL_WATCHED } else { poll };
+            let woken = self.wait_for_release(seen_releases, wait.min(deadline - now));
+            // A dead holder's ports need only one look per poll, by whichever waiting thread
+            // comes first; a thread that does not look keeps its count of releases, so one
+            // that came meanwhile still wakes it.
+            if woken || !watching || self.take_turn_to_look() {
+                return;
+            }
+        }
+    }
+
+    /// Whether no other waiting thread looked for dead holders' ports within the last poll;
+    /// if so, this thread's look counts as the next one.
+    fn take_turn_to_look(&self) -> bool {
+        let mut state = self.state();
+        let now = Instant::now();
+        if state
+            .last_look
+            .is_some_and(|at| now.duration_since(at) < MAX_POLL_WATCHED)
+        {
+            return false;
+        }
+        state.last_look = Some(now);
+        true
+    }
+
+    /// Whether other processes' releases wake this one; the first call starts the watcher.
+    fn watching(&self) -> bool {
+        *self.watcher.get_or_init(|| {
+            self.claims.watch_releases(
+                self.ports.spans().to_vec(),
+                |block| existing_pool().is_some_and(|pool| pool.anyone_waits(block)),
+                || {
+                    if let Some(pool) = existing_pool() {
+                        pool.wake_all();
+                    }
+                },
+            )
+        })
+    }
+
+    /// For the watcher: whether a thread waits; with `block`, waits until one does.
+    fn anyone_waits(&self, block: bool) -> bool {
+        let mut state = self.state();
+        while block && state.waiters == 0 {
+            state = self
+                .wanted
+                .wait(state)
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+        }
+        state.waiters > 0
+    }
+
+    /// For the watcher: another process released a port, so every waiting thread looks again.
+    fn wake_all(&self) {
+        let mut state = self.state();
+        state.releases += 1;
+        let wake = state.waiters > 0;
+        drop(state);
+        if wake {
+            self.released.notify_all();
+        }
     }
 }

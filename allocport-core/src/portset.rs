@@ -44,6 +44,32 @@ impl PortSet {
         self.0[word].fetch_and(!bit, Ordering::Relaxed);
     }
 
+    /// Removes `port`; whether it was there.
+    pub(crate) fn remove_if_present(&self, port: u16) -> bool {
+        let (word, bit) = Self::slot(port);
+        self.0[word].fetch_and(!bit, Ordering::Relaxed) & bit != 0
+    }
+
+    /// The members from `lo` to `hi` inclusive, ascending, reading one word per 64 ports (the
+    /// pool's start-up subtracts the excluded ports from its ranges this way). Plain loops, not
+    /// iterator adapters: this runs in every test process, in unoptimised builds too.
+    pub(crate) fn members_in(&self, lo: u16, hi: u16) -> Vec<u16> {
+        let mut members = Vec::new();
+        let mut word = usize::from(lo) / 64;
+        while word <= usize::from(hi) / 64 {
+            let mut bits = self.0[word].load(Ordering::Relaxed);
+            while bits != 0 {
+                let port = (word * 64) as u32 + bits.trailing_zeros();
+                bits &= bits - 1;
+                if (u32::from(lo)..=u32::from(hi)).contains(&port) {
+                    members.push(port as u16);
+                }
+            }
+            word += 1;
+        }
+        members
+    }
+
     pub(crate) fn iter(&self) -> impl Iterator<Item = u16> + '_ {
         (0..=u16::MAX).filter(|&port| self.contains(port))
     }

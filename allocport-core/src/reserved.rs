@@ -24,11 +24,30 @@ pub(crate) fn parse_netsh_excluded_ranges(output: &str) -> Vec<(u16, u16)> {
         .collect()
 }
 
-/// `ports` without those in `ranges`.
-pub(crate) fn leave_out(ports: &mut Vec<u16>, ranges: &[(u16, u16)]) {
-    if !ranges.is_empty() {
-        ports.retain(|p| !ranges.iter().any(|(min, max)| (min..=max).contains(&p)));
+/// The sorted, disjoint `spans` without the ports in `ranges`.
+pub(crate) fn leave_out(spans: &[(u16, u16)], ranges: &[(u16, u16)]) -> Vec<(u16, u16)> {
+    let mut out = spans.to_vec();
+    for &(min, max) in ranges {
+        out = out
+            .into_iter()
+            .flat_map(|(lo, hi)| {
+                if hi < min || lo > max {
+                    return vec![(lo, hi)];
+                }
+                // What is left below `min` and above `max` (neither end can wrap: `lo < min`
+                // means `min > 0`, `hi > max` means `max < 65535`).
+                let mut left = Vec::with_capacity(2);
+                if lo < min {
+                    left.push((lo, min - 1));
+                }
+                if hi > max {
+                    left.push((max + 1, hi));
+                }
+                left
+            })
+            .collect();
     }
+    out
 }
 
 #[cfg(windows)]
@@ -102,8 +121,8 @@ mod tests {
 
     #[test]
     fn ranges_leave_the_ports() {
-        let mut ports: Vec<u16> = (1078..=1082).chain([5357, 5358]).collect();
-        leave_out(&mut ports, &[(1080, 1080), (5357, 5357)]);
-        assert_eq!(ports, vec![1078, 1079, 1081, 1082, 5358]);
+        let spans = leave_out(&[(1078, 1082), (5357, 5358)], &[(1080, 1080), (5357, 5357)]);
+        assert_eq!(spans, vec![(1078, 1079), (1081, 1082), (5358, 5358)]);
+        assert_eq!(leave_out(&[(1, 10)], &[(0, 3), (9, 65535)]), vec![(4, 8)]);
     }
 }

@@ -9,10 +9,10 @@ use std::path::{Path, PathBuf};
 use crate::env::{self, Env, PYSYS_PORTS, PYSYS_PORTS_FILE};
 use crate::ephemeral::ephemeral_tcp_port_range;
 use crate::error::Error;
-use crate::exclude::is_excluded;
+use crate::port_ranges::PortRanges;
 use crate::reserved::{leave_out, reserved_tcp_ranges};
 use crate::source::PortSource;
-use crate::spec::{PortRanges, format_ports_spec, parse_spec};
+use crate::spec::{SpecRanges, format_ports_spec, parse_spec};
 use crate::warn::warn_once;
 
 /// The lowest port the OS-derived pool offers: ports below it need privileges on most systems.
@@ -82,56 +82,92 @@ pub(crate) fn server_ports_from(
     ephemeral: &dyn Fn() -> Result<(u16, u16), Error>,
     first_bindable: u16,
 ) -> Result<ServerPorts, Error> {
-    let (ranges, source) = if let Some(spec) = env::non_empty(env, PYSYS_PORTS) {
+    let (ranges, source) = server_ranges_from(env, ephemeral, first_bindable)?;
+    Ok(ServerPorts {
+        ports: ranges.iter().collect(),
+        source,
+    })
+}
+
+/// The server ports as ranges, what the pool starts from: it never lists them one by one, as
+/// every nextest test process pays its start-up, in the debug build tests use.
+pub(crate) fn server_ranges() -> Result<(PortRanges, PortSource), Error> {
+    server_ranges_from(
+        &env::process,
+        &ephemeral_tcp_port_range,
+        crate::privileged::first_bindable_port(),
+    )
+}
+
+/// [`server_ports_from`] as ranges: sorted, without excluded ports or ports below
+/// `first_bindable`; never empty.
+fn server_ranges_from(
+    env: Env<'_>,
+    ephemeral: &dyn Fn() -> Result<(u16, u16), Error>,
+    first_bindable: u16,
+) -> Result<(PortRanges, PortSource), Error> {
+    let (spans, source) = if let Some(spec) = env::non_empty(env, PYSYS_PORTS) {
         let spec = spec.into_string().map_err(|raw| Error::InvalidEnv {
             var: PYSYS_PORTS,
             value: raw.to_string_lossy().into_owned(),
             reason: "is not UTF-8".to_owned(),
         })?;
         let source = PortSource::Env(spec.clone());
-        let mut ranges = PortRanges::new();
+        let mut ranges = SpecRanges::new();
         parse_spec(&spec, &source, None, &mut ranges)?;
-        (ranges, source)
+        (spec_spans(ranges), source)
     } else if let Some(path) = env::non_empty(env, PYSYS_PORTS_FILE) {
         let path = PathBuf::from(path);
-        (read_ports_file(&path)?, PortSource::File(path))
+        (spec_spans(read_ports_file(&path)?), PortSource::File(path))
     } else {
-        let (mut ports, source) = os_ports(ephemeral()?);
-        leave_out(&mut ports, &reserved_tcp_ranges());
-        return finish(ports, source, first_bindable);
+        let (spans, source) = os_ports(ephemeral()?);
+        (leave_out(&spans, &reserved_tcp_ranges()), source)
     };
-    if let Some(warning) = ranges.reversed_warning() {
-        warn_once(&warning);
-    }
-    finish(ranges.into_ports(), source, first_bindable)
-}
-
-/// Removes the excluded ports and those this process may not bind from sorted ports.
-fn finish(
-    mut ports: Vec<u16>,
-    source: PortSource,
-    first_bindable: u16,
-) -> Result<ServerPorts, Error> {
-    ports.retain(|&p| !is_excluded(p));
-    let privileged = ports.partition_point(|&p| p < first_bindable);
-    if privileged > 0 {
-        warn_once(&format!(
-            "{source}: ports {} are below {first_bindable}, the first port this process may \
-             bind (net.ipv4.ip_unprivileged_port_start), and are left out",
-            format_ports_spec(&ports[..privileged])
-        ));
-        ports.drain(..privileged);
-    }
+    let ports = without_privileged(spans, &source, first_bindable);
     if ports.is_empty() {
         return Err(Error::EmptyPool { origin: source });
     }
-    Ok(ServerPorts { ports, source })
+    Ok((ports, source))
+}
+
+/// The merged intervals of a parsed specification, after warning of its reversed ranges.
+fn spec_spans(ranges: SpecRanges) -> Vec<(u16, u16)> {
+    if let Some(warning) = ranges.reversed_warning() {
+        warn_once(&warning);
+    }
+    ranges.into_spans()
+}
+
+/// The ports of `spans` minus the excluded ones and those below `first_bindable`, which this
+/// process may not bind: those asked for are named in a warning.
+fn without_privileged(
+    spans: Vec<(u16, u16)>,
+    source: &PortSource,
+    first_bindable: u16,
+) -> PortRanges {
+    let (below, rest): (Vec<_>, Vec<_>) = spans
+        .iter()
+        .flat_map(|&(lo, hi)| {
+            let split = first_bindable.clamp(lo, hi.saturating_add(1));
+            [(lo, split.saturating_sub(1)), (split, hi)]
+        })
+        .filter(|&(lo, hi)| lo <= hi)
+        .partition(|&(lo, _)| lo < first_bindable);
+    let privileged: Vec<u16> = PortRanges::new(below).iter().collect();
+    if !privileged.is_empty() {
+        warn_once(&format!(
+            "{source}: ports {} are below {first_bindable}, the first port this process may \
+             bind (net.ipv4.ip_unprivileged_port_start), and are left out",
+            format_ports_spec(&privileged)
+        ));
+    }
+    PortRanges::new(rest)
 }
 
 /// Reads a ports file without ever blocking or reading without bound: it is opened
 /// non-blocking (a FIFO then opens at once), must be a regular file no larger than
 /// [`MAX_PORTS_FILE_BYTES`], and is read with that cap.
-fn read_ports_file(path: &Path) -> Result<PortRanges, Error> {
+fn read_ports_file(path: &Path) -> Result<SpecRanges, Error> {
     let unreadable = |cause: std::io::Error| Error::PortsFileUnreadable {
         path: path.to_owned(),
         cause,
@@ -162,7 +198,7 @@ fn read_ports_file(path: &Path) -> Result<PortRanges, Error> {
     }
     let text = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
     let origin = PortSource::File(path.to_owned());
-    let mut ranges = PortRanges::new();
+    let mut ranges = SpecRanges::new();
     for (index, line) in text.split(|&b| b == b'\n').enumerate() {
         let line_number = index + 1;
         let line = std::str::from_utf8(line).map_err(|_| Error::PortsFileNotUtf8 {
@@ -211,20 +247,40 @@ fn file_kind(kind: &std::fs::FileType) -> &'static str {
     }
 }
 
-fn os_ports((eph_min, eph_max): (u16, u16)) -> (Vec<u16>, PortSource) {
+fn os_ports((eph_min, eph_max): (u16, u16)) -> (Vec<(u16, u16)>, PortSource) {
     let ephemeral = (eph_min, eph_max);
-    let outside: Vec<u16> = (FIRST_UNPRIVILEGED_PORT..=u16::MAX)
-        .filter(|p| !(eph_min..=eph_max).contains(p))
+    let (first, eph_min, eph_max) = (
+        u32::from(FIRST_UNPRIVILEGED_PORT),
+        u32::from(eph_min),
+        u32::from(eph_max),
+    );
+    // Below the ephemeral range and above it, each clipped to 1024-65535 (a reversed range
+    // holds no port).
+    let (below, above) = if eph_min <= eph_max {
+        (
+            (first, eph_min.saturating_sub(1)),
+            ((eph_max + 1).max(first), u32::from(u16::MAX)),
+        )
+    } else {
+        ((first, u32::from(u16::MAX)), (1, 0))
+    };
+    let outside: Vec<(u16, u16)> = [below, above]
+        .into_iter()
+        .filter(|&(lo, hi)| lo <= hi)
+        .map(|(lo, hi)| (lo as u16, hi as u16))
         .collect();
-    if outside.len() >= MIN_USEFUL_POOL {
+    let count: usize = outside
+        .iter()
+        .map(|&(lo, hi)| usize::from(hi - lo) + 1)
+        .sum();
+    if count >= MIN_USEFUL_POOL {
         return (outside, PortSource::Os { ephemeral });
     }
     warn_once(&format!(
-        "the ephemeral port range {eph_min}-{eph_max} leaves only {} server ports; using 1024-49151",
-        outside.len()
+        "the ephemeral port range {eph_min}-{eph_max} leaves only {count} server ports; using 1024-49151"
     ));
     (
-        (FIRST_UNPRIVILEGED_PORT..=49151).collect(),
+        vec![(FIRST_UNPRIVILEGED_PORT, 49151)],
         PortSource::OsFallback { ephemeral },
     )
 }

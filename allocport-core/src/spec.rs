@@ -9,7 +9,7 @@ use crate::source::PortSource;
 /// near-linear in its length and memory bounded by the 65536-port set (a `1-65535` range is
 /// one interval, not 65535 ports).
 #[derive(Debug, Default)]
-pub(crate) struct PortRanges {
+pub(crate) struct SpecRanges {
     /// Inclusive `(min, max)` intervals, not yet merged.
     ranges: Vec<(u16, u16)>,
     /// The first few reversed ranges, with where they were read, for one warning.
@@ -25,7 +25,7 @@ const MERGE_AT: usize = 1 << 16;
 /// How many reversed ranges one warning names.
 const REVERSED_NAMED: usize = 5;
 
-impl PortRanges {
+impl SpecRanges {
     pub(crate) fn new() -> Self {
         Self::default()
     }
@@ -50,7 +50,14 @@ impl PortRanges {
         self.ranges = merged;
     }
 
+    /// The intervals, sorted and merged: what the pool starts from without naming each port.
+    pub(crate) fn into_spans(mut self) -> Vec<(u16, u16)> {
+        self.merge();
+        self.ranges
+    }
+
     /// The ports, sorted and without duplicates.
+    #[cfg(test)]
     pub(crate) fn into_ports(mut self) -> Vec<u16> {
         self.merge();
         let count = self
@@ -95,7 +102,7 @@ pub(crate) fn parse_spec(
     spec: &str,
     origin: &PortSource,
     line: Option<usize>,
-    into: &mut PortRanges,
+    into: &mut SpecRanges,
 ) -> Result<(), Error> {
     for token in spec.split(',') {
         if token.trim().is_empty() {
@@ -200,7 +207,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn parse(spec: &str) -> Result<Vec<u16>, Error> {
-        let mut ranges = PortRanges::new();
+        let mut ranges = SpecRanges::new();
         parse_spec(spec, &PortSource::Env(spec.to_owned()), None, &mut ranges)?;
         Ok(ranges.into_ports())
     }
@@ -219,7 +226,7 @@ mod tests {
 
     #[test]
     fn reversed_ranges_are_named_in_one_warning() {
-        let mut ranges = PortRanges::new();
+        let mut ranges = SpecRanges::new();
         let origin = PortSource::Env(String::new());
         parse_spec("5000-4000, 7", &origin, None, &mut ranges).unwrap();
         assert_eq!(
@@ -227,7 +234,7 @@ mod tests {
             r#"range "5000-4000" (PYSYS_PORTS) is reversed and names no port"#
         );
         let spec = (0..8).map(|i| format!("{}-1", i + 2)).collect::<Vec<_>>();
-        let mut ranges = PortRanges::new();
+        let mut ranges = SpecRanges::new();
         parse_spec(&spec.join(","), &origin, None, &mut ranges).unwrap();
         let warning = ranges.reversed_warning().unwrap();
         assert!(
@@ -238,7 +245,7 @@ mod tests {
             warning.ends_with("(and 3 more reversed ranges)"),
             "{warning}"
         );
-        let mut ranges = PortRanges::new();
+        let mut ranges = SpecRanges::new();
         parse_spec("1-2", &origin, None, &mut ranges).unwrap();
         assert_eq!(ranges.reversed_warning(), None);
     }
@@ -251,7 +258,7 @@ mod tests {
             v
         });
         // Enough ranges to merge several times on the way.
-        let mut ranges = PortRanges::new();
+        let mut ranges = SpecRanges::new();
         let origin = PortSource::Env(String::new());
         for i in 0..(3 * MERGE_AT) {
             let start = (i % 60000) as u16 + 1;
@@ -321,7 +328,7 @@ mod tests {
     #[test]
     fn file_origin_names_path_and_line() {
         let origin = PortSource::File("/x/ports.txt".into());
-        let msg = parse_spec("junk", &origin, Some(3), &mut PortRanges::new())
+        let msg = parse_spec("junk", &origin, Some(3), &mut SpecRanges::new())
             .unwrap_err()
             .to_string();
         assert_eq!(

@@ -4,9 +4,18 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::introspect::{PortHolder, tcp_port_holders};
+use crate::error::Error;
 use crate::source::PortSource;
 use crate::warn::PREFIX;
+
+/// A port held by another process, as [`tcp_port_holders`](crate::tcp_port_holders) reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PortHolder {
+    /// The port.
+    pub port: u16,
+    /// The holding process, where the OS tells it (Unix does, Windows does not).
+    pub pid: Option<u32>,
+}
 
 /// How long an allocation waits before saying so.
 pub(crate) const REPORT_AFTER: Duration = Duration::from_secs(5);
@@ -21,23 +30,24 @@ pub(crate) fn report_waiting(
     pool_size: usize,
     source: &PortSource,
     held_here: usize,
+    holders: &str,
 ) {
     let message = format!(
         "waited {:.0?} so far for {wanted} free TCP port{} from a pool of {pool_size} \
          ({source}); {held_here} held by this process; {}",
         waited,
         if wanted == 1 { "" } else { "s" },
-        describe_holders()
+        holders
     );
     log::warn!("{message}");
     eprintln!("{PREFIX}{message}");
 }
 
-/// Who holds ports in other processes: the main holders with their pids, port counts and
-/// commands, or, when the lock files cannot be read or no other process holds a port, what
-/// that means.
-pub(crate) fn describe_holders() -> String {
-    match tcp_port_holders() {
+/// Who holds ports in other processes (`holders`, as read from the lock files): the main
+/// holders with their pids, port counts and commands, or, when the lock files cannot be read
+/// or no other process holds a port, what that means.
+pub(crate) fn describe_holders(holders: Result<Vec<PortHolder>, Error>) -> String {
+    match holders {
         Ok(holders) => summarise(&holders, &process_command_line),
         Err(e) => format!("other holders unknown ({e})"),
     }

@@ -29,6 +29,9 @@ pub(crate) fn run(mode: &str) -> Result<String, String> {
         "noop" => Ok(String::new()),
         "first" => first(),
         "loop" => alloc_loop(),
+        "hold" => crate::wakeup::hold(),
+        "wait" => crate::wakeup::wait(),
+        "wait-threads" => crate::wakeup::wait_threads(),
         other => Err(format!("{MODE}: unknown mode {other:?}")),
     }
 }
@@ -39,15 +42,26 @@ fn first() -> Result<String, String> {
     let start = Instant::now();
     let owner = TcpPortOwner::new().map_err(|e| e.to_string())?;
     let first = start.elapsed();
+    let start = Instant::now();
     drop(owner);
+    let release = start.elapsed();
     let start = Instant::now();
     let owner = TcpPortOwner::new().map_err(|e| e.to_string())?;
     let second = start.elapsed();
+    let port = owner.port();
     drop(owner);
+    // The floor of the first allocation: the same two bind checks, in the same process.
+    let start = Instant::now();
+    for ip in [crate::floor::V4_WILDCARD, crate::floor::V4_LOOPBACK] {
+        crate::floor::bind_check(ip, port).map_err(|e| e.to_string())?;
+    }
+    let checks = start.elapsed();
     Ok(format!(
-        "first_ns={} second_ns={} pool={}",
+        "first_ns={} second_ns={} checks_ns={} release_ns={} pool={}",
         first.as_nanos(),
         second.as_nanos(),
+        checks.as_nanos(),
+        release.as_nanos(),
         port_allocation_stats().pool_size
     ))
 }

@@ -8,9 +8,11 @@
 
 mod child;
 mod floor;
+mod fresh;
 mod paired;
 mod procs;
 mod record;
+mod wakeup;
 
 use std::hint::black_box;
 use std::process::ExitCode;
@@ -363,6 +365,11 @@ struct Processes {
     first: Option<procs::FirstAlloc>,
     sizes: Vec<procs::PoolSizeRun>,
     procs: Vec<procs::ProcsRun>,
+    debug_first: Option<fresh::DebugFirst>,
+    startup: Option<procs::StartupBySize>,
+    suite: Option<fresh::Suite>,
+    wakeups: Option<wakeup::Wakeups>,
+    waiting_cpu: Option<f64>,
     failures: Vec<String>,
 }
 
@@ -372,12 +379,7 @@ fn processes(full: bool) -> Processes {
     } else {
         (2, 40, 40)
     };
-    let mut out = Processes {
-        first: None,
-        sizes: Vec::new(),
-        procs: Vec::new(),
-        failures: Vec::new(),
-    };
+    let mut out = Processes::default();
     eprintln!("processes: first allocation ({runs} runs)...");
     match procs::first_allocation(runs) {
         Ok(first) => out.first = Some(first),
@@ -396,6 +398,36 @@ fn processes(full: bool) -> Processes {
             Ok(run) => out.procs.push(run),
             Err(e) => out.failures.push(format!("{n} processes: {e}")),
         }
+    }
+    let (debug_runs, suite_tests, suite_block, suite_passes, wake_rounds) = if full {
+        (41, 200, 10, 5, 21)
+    } else {
+        (2, 4, 2, 1, 2)
+    };
+    eprintln!("processes: debug-built first allocation ({debug_runs} runs)...");
+    match fresh::debug_first(debug_runs) {
+        Ok(run) => out.debug_first = Some(run),
+        Err(e) => out.failures.push(format!("debug first allocation: {e}")),
+    }
+    eprintln!("processes: start-up by pool size ({debug_runs} runs each)...");
+    match procs::startup_by_size(debug_runs) {
+        Ok(run) => out.startup = Some(run),
+        Err(e) => out.failures.push(format!("start-up by pool size: {e}")),
+    }
+    eprintln!("processes: suite of {suite_tests} debug-built tests, each way...");
+    match fresh::suite(suite_tests, suite_block, suite_passes) {
+        Ok(run) => out.suite = Some(run),
+        Err(e) => out.failures.push(format!("suite: {e}")),
+    }
+    eprintln!("processes: cross-process wake-ups ({wake_rounds} rounds)...");
+    match wakeup::wakeups(wake_rounds) {
+        Ok(run) => out.wakeups = Some(run),
+        Err(e) => out.failures.push(format!("wake-ups: {e}")),
+    }
+    eprintln!("processes: CPU of 64 waiting threads...");
+    match wakeup::waiting_cpu() {
+        Ok(share) => out.waiting_cpu = Some(share),
+        Err(e) => out.failures.push(format!("waiting CPU: {e}")),
     }
     out
 }
@@ -635,6 +667,8 @@ fn summary(rec: &Recorder, ipv6: bool, pairs: &[paired::Paired], p: &Processes, 
     }
     println!();
 
+    fresh_and_waking_table(p, pairs);
+
     for failure in &p.failures {
         println!("FAILED: {failure}");
     }
@@ -684,6 +718,7 @@ fn summary(rec: &Recorder, ipv6: bool, pairs: &[paired::Paired], p: &Processes, 
         "| flat cost as the pool grows 100 to 60,000 (within 1.25x) | {} |",
         verdict(sizes_flat.filter(|_| !p.sizes.is_empty()))
     );
+    fresh_and_waking_targets(p, pairs);
     let last = HOLDERS[HOLDERS.len() - 1];
     println!(
         "| flat cost as holders grow 1 to {last} (within 1.25x) | {} ({}) |",
@@ -693,5 +728,141 @@ fn summary(rec: &Recorder, ipv6: bool, pairs: &[paired::Paired], p: &Processes, 
             1.25
         )),
         ratio(med(&format!("holders/{last}")), med("holders/1"))
+    );
+}
+
+/// The first allocation of fresh processes, the whole suite and waking across processes, with
+/// their targets beside them.
+fn fresh_and_waking_table(p: &Processes, pairs: &[paired::Paired]) {
+    println!("| fresh processes and waiting | figure | target |");
+    println!("|---|---|---|");
+    if let Some(d) = &p.debug_first {
+        println!(
+            "| first allocation, fresh debug-built process (median of {}) | {} (its 2 bind checks: {}) | at most 200 µs |",
+            d.runs,
+            fmt_duration(d.first),
+            fmt_duration(d.checks)
+        );
+    }
+    if let Some(f) = &p.first {
+        println!(
+            "| first allocation, fresh optimised process, minus its 2 bind checks | {} ({} - {}) | at most 50 µs |",
+            fmt_duration(f.first_inside.saturating_sub(f.checks_inside)),
+            fmt_duration(f.first_inside),
+            fmt_duration(f.checks_inside)
+        );
+        println!(
+            "| first release, fresh optimised process (its one-time set-up included) | {} | at most 20 µs |",
+            fmt_duration(f.release_inside)
+        );
+    }
+    if let Some(pair) = pairs.get(1) {
+        println!(
+            "| steady state: `new()` / its 2 bind checks (paired) | {:.2}x | at most 1.3x |",
+            pair.ratio
+        );
+    }
+    if let Some(s) = &p.startup {
+        println!(
+            "| pool start-up: first allocation, `PYSYS_PORTS={}` / `{}` (medians of {} fresh processes each) | {} / {} | flat (within 1.25x) |",
+            s.large.0,
+            s.small.0,
+            s.runs,
+            fmt_duration(s.large.1),
+            fmt_duration(s.small.1)
+        );
+    }
+    if let Some(w) = &p.wakeups {
+        println!(
+            "| release in one process to wake-up of a waiting process (median / max of {}) | {} / {} | median at most 5 ms |",
+            w.rounds,
+            fmt_duration(w.median),
+            fmt_duration(w.max)
+        );
+    }
+    if let Some(cpu) = p.waiting_cpu {
+        println!(
+            "| CPU of a process whose 64 threads wait 1 s for a 200-port pool another process holds | {:.2}% of a core | under 1% |",
+            cpu * 100.0
+        );
+    }
+    if let Some(s) = &p.suite {
+        println!(
+            "| suite: {} debug-built tests taking 2 ports and binding them, one process each, {} at a time: allocport / port 0 | {:.3}x (median of {} passes: {}; its totals {} / {}) | at most 1.03x |",
+            s.tests,
+            s.jobs,
+            s.ratio,
+            s.pass_ratios.len(),
+            s.pass_ratios
+                .iter()
+                .map(|r| format!("{r:.3}x"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            fmt_duration(s.allocport),
+            fmt_duration(s.port0)
+        );
+    }
+    println!();
+}
+
+/// The verdicts of [`fresh_and_waking_table`]'s targets.
+fn fresh_and_waking_targets(p: &Processes, pairs: &[paired::Paired]) {
+    let verdict = |met: Option<bool>| match met {
+        Some(true) => "MET",
+        Some(false) => "MISSED",
+        None => "not measured",
+    };
+    let row = |target: &str, met: Option<bool>, figure: String| {
+        println!("| {target} | {} ({figure}) |", verdict(met));
+    };
+    let d = p.debug_first.as_ref();
+    row(
+        "first allocation of a fresh debug-built process at most 200 µs",
+        d.map(|d| d.first <= Duration::from_micros(200)),
+        d.map_or("-".into(), |d| fmt_duration(d.first)),
+    );
+    let f = p.first.as_ref();
+    let over = f.map(|f| f.first_inside.saturating_sub(f.checks_inside));
+    row(
+        "optimised: first allocation within 50 µs of its bind checks",
+        over.map(|o| o <= Duration::from_micros(50)),
+        over.map_or("-".into(), fmt_duration),
+    );
+    row(
+        "release at most 20 µs (a fresh process's first)",
+        f.map(|f| f.release_inside <= Duration::from_micros(20)),
+        f.map_or("-".into(), |f| fmt_duration(f.release_inside)),
+    );
+    let steady = pairs.get(1).map(|p| p.ratio);
+    row(
+        "steady-state allocation within 1.3x of its bind checks",
+        steady.map(|r| r <= 1.3),
+        steady.map_or("-".into(), |r| format!("paired {r:.2}x")),
+    );
+    let flat = p.startup.as_ref().map(|s| (s.large.1, s.small.1));
+    row(
+        "pool start-up O(1): first allocation flat from 100 to 59,983 ports (within 1.25x)",
+        flat.map(|(l, s)| l.as_secs_f64() <= 1.25 * s.as_secs_f64()),
+        flat.map_or("-".into(), |(l, s)| {
+            format!("{:.2}x", l.as_secs_f64() / s.as_secs_f64())
+        }),
+    );
+    let w = p.wakeups.as_ref();
+    row(
+        "cross-process wake-up within 5 ms (median)",
+        w.map(|w| w.median <= Duration::from_millis(5)),
+        w.map_or("-".into(), |w| fmt_duration(w.median)),
+    );
+    row(
+        "64 waiting threads use under 1% of a core",
+        p.waiting_cpu.map(|c| c < 0.01),
+        p.waiting_cpu
+            .map_or("-".into(), |c| format!("{:.2}%", c * 100.0)),
+    );
+    let s = p.suite.as_ref();
+    row(
+        "suite of 200 debug-built 2-port tests within 1.03x of port 0",
+        s.map(|s| s.ratio <= 1.03),
+        s.map_or("-".into(), |s| format!("{:.3}x", s.ratio)),
     );
 }

@@ -119,6 +119,10 @@ pub(crate) struct FirstAlloc {
     pub(crate) first_inside: Duration,
     /// The second allocation, timed inside the child.
     pub(crate) second_inside: Duration,
+    /// The first allocation's two bind checks, repeated bare in the child.
+    pub(crate) checks_inside: Duration,
+    /// The process's first release, timed inside the child.
+    pub(crate) release_inside: Duration,
     pub(crate) pool: u64,
     pub(crate) runs: usize,
 }
@@ -127,6 +131,7 @@ pub(crate) struct FirstAlloc {
 /// machine load hits both alike.
 pub(crate) fn first_allocation(runs: usize) -> Result<FirstAlloc, String> {
     let (mut noop, mut first, mut inside, mut second) = (vec![], vec![], vec![], vec![]);
+    let (mut checks, mut release) = (vec![], vec![]);
     let mut pool = 0;
     for _ in 0..runs {
         noop.push(run_child("noop", &[])?.wall);
@@ -134,6 +139,8 @@ pub(crate) fn first_allocation(runs: usize) -> Result<FirstAlloc, String> {
         first.push(run.wall);
         inside.push(run.nanos("first_ns")?);
         second.push(run.nanos("second_ns")?);
+        checks.push(run.nanos("checks_ns")?);
+        release.push(run.nanos("release_ns")?);
         pool = run.get("pool")?;
     }
     let median = |v: &[Duration]| crate::record::median_duration(v).unwrap_or_default();
@@ -145,6 +152,8 @@ pub(crate) fn first_allocation(runs: usize) -> Result<FirstAlloc, String> {
         first_wall: (median(&first), min(&first)),
         first_inside: median(&inside),
         second_inside: median(&second),
+        checks_inside: median(&checks),
+        release_inside: median(&release),
         pool,
         runs,
     })
@@ -210,5 +219,31 @@ pub(crate) fn processes(procs: usize, pairs: u64) -> Result<ProcsRun, String> {
         procs,
         total_per_sec: ops as f64 / span.as_secs_f64(),
         per_op: crate::record::median_duration(&per_op).unwrap_or_default(),
+    })
+}
+
+/// The first allocation in fresh processes with a small and a large pool, alternating, so
+/// start-up cost against pool size is judged on medians, not on one process each.
+pub(crate) struct StartupBySize {
+    pub(crate) small: (&'static str, Duration),
+    pub(crate) large: (&'static str, Duration),
+    pub(crate) runs: usize,
+}
+
+pub(crate) fn startup_by_size(runs: usize) -> Result<StartupBySize, String> {
+    const SMALL: &str = "20000-20099";
+    const LARGE: &str = "1100-61099";
+    let (mut small, mut large) = (Vec::new(), Vec::new());
+    for _ in 0..runs {
+        for (spec, into) in [(SMALL, &mut small), (LARGE, &mut large)] {
+            let run = run_child("first", &[("PYSYS_PORTS", spec.to_owned())])?;
+            into.push(run.nanos("first_ns")?);
+        }
+    }
+    let median = |v: &[Duration]| crate::record::median_duration(v).unwrap_or_default();
+    Ok(StartupBySize {
+        small: (SMALL, median(&small)),
+        large: (LARGE, median(&large)),
+        runs,
     })
 }

@@ -97,13 +97,19 @@ fn missing(e: &io::Error) -> bool {
 }
 
 fn ensure_dir(dir: &Path) -> Result<(), Unusable> {
-    match sys::create_private_dir(dir) {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-        Err(e) => return Err((format!("cannot create it: {e}"), false)),
-    }
-    let meta = std::fs::symlink_metadata(dir)
-        .map_err(|e| (format!("cannot inspect it: {e}"), missing(&e)))?;
+    // Inspected first: it exists in all but a user's first run, so one system call, not two.
+    let meta = match std::fs::symlink_metadata(dir) {
+        Err(e) if missing(&e) => {
+            match sys::create_private_dir(dir) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err((format!("cannot create it: {e}"), false)),
+            }
+            std::fs::symlink_metadata(dir)
+        }
+        other => other,
+    };
+    let meta = meta.map_err(|e| (format!("cannot inspect it: {e}"), missing(&e)))?;
     if meta.file_type().is_symlink() {
         return Err(("it is a symbolic link, which is not followed".into(), false));
     }

@@ -8,6 +8,8 @@
 //! two protocols' claims never block each other; a fair wait's reservation of `p` is byte
 //! `p + 131072` (see [`fair`]). The files hold one byte, the mark of a trusted file (see
 //! [`renew`]); locks lie beyond the end.
+//! Bytes from 196608 (`p + 196608`) hold the shared marks of processes waiting for ports
+//! ([`wake`]).
 //! The kernel walks every lock on a file on each lock and unlock, so one file for all ports
 //! made an allocation cost grow with the ports held machine-wide (5x at 4,000 held); 64 files
 //! keep each list short while a process still needs at most 64 descriptors.
@@ -37,6 +39,7 @@ mod sys;
 #[cfg(windows)]
 #[path = "windows.rs"]
 mod sys;
+pub(crate) mod wake;
 mod watch;
 
 use dir::ensure_private_dir;
@@ -174,20 +177,22 @@ impl PortLocks {
             let file = slot.file.as_ref().expect("ready opens the file");
             let locked = sys::try_lock(file, byte)
                 .map_err(|e| self.error(format!("locking {}: {e}", Lock::describe(byte))))?;
+            // A refusal needs no check: on a replaced file it comes from a holder that takes
+            // its lock again on the new one, so the port is busy either way. Only a lock this
+            // process got must be on the file at the path.
+            if !locked {
+                return Ok(false);
+            }
             if self.is_current(&slot, port) {
-                if locked {
-                    slot.locked.push(byte);
-                    drop(slot);
-                    // SeqCst: paired with the watcher's going to sleep (see `watch::wake`).
-                    if self.locked.fetch_add(1, SeqCst) == 0 {
-                        watch::wake();
-                    }
+                slot.locked.push(byte);
+                drop(slot);
+                // SeqCst: paired with the watcher's going to sleep (see `watch::wake`).
+                if self.locked.fetch_add(1, SeqCst) == 0 {
+                    watch::wake();
                 }
-                return Ok(locked);
+                return Ok(true);
             }
-            if locked {
-                let _ = sys::unlock(file, byte);
-            }
+            let _ = sys::unlock(file, byte);
             // Most often the whole directory went: open every changed file again at once, so
             // that their graces run together.
             drop(slot);
@@ -212,6 +217,23 @@ impl PortLocks {
             // Not reachable in practice; the lock dies with the process anyway.
             log::warn!("allocport: {e}");
         }
+    }
+
+    /// Which of `ports` other processes hold the `kind` lock of, and who, read from the files
+    /// now at the lock paths.
+    pub(crate) fn holders(
+        &self,
+        kind: Lock,
+        ports: impl IntoIterator<Item = u16>,
+    ) -> Result<Vec<(u16, Holder)>, Error> {
+        self.refresh(false)?;
+        let mut holders = Vec::new();
+        for port in ports {
+            if let Some(holder) = self.holder_at(kind, port)? {
+                holders.push((port, holder));
+            }
+        }
+        Ok(holders)
     }
 
     /// Which process's `kind` lock would block taking `port` (never this process's own). Call

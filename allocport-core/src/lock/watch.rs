@@ -36,9 +36,7 @@ static SLEEPING: AtomicBool = AtomicBool::new(false);
 pub(super) fn wake() {
     let Some(locks) = LOCKS.get() else { return };
     let watcher = WATCHER.get_or_init(|| {
-        std::thread::Builder::new()
-            .name("allocport-watch".into())
-            .spawn(move || run(locks))
+        crate::background::spawn("allocport-watch", move || run(locks))
             .map(|handle| handle.thread().clone())
             .map_err(|e| {
                 eprintln!(

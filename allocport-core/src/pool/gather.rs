@@ -19,7 +19,7 @@ use crate::host::CheckAddr;
 use crate::lock::WaitToken;
 use crate::transport::Transport;
 use crate::unbindable::Unbindable;
-use crate::waiting::{REPORT_AFTER, describe_holders, report_waiting};
+use crate::waiting::{REPORT_AFTER, report_waiting};
 
 /// What one allocation asks the pool for, checked already by the caller.
 #[derive(Debug)]
@@ -146,7 +146,15 @@ impl Pool {
                 reported = true;
                 let held_here = self.state().held;
                 let size = self.usage.size.load(Relaxed);
-                report_waiting(waited, want.ports(), size, &self.source, held_here);
+                let holders = self.holders_description(want.transport);
+                report_waiting(
+                    waited,
+                    want.ports(),
+                    size,
+                    &self.source,
+                    held_here,
+                    &holders,
+                );
             }
             if fair.is_none() && want.ports() > 1 {
                 fair = match self.claims.try_wait_token() {
@@ -161,7 +169,7 @@ impl Pool {
             if let Some(fair) = &mut fair {
                 self.reserve_held_here(fair, want.ports() - kept.len(), &kept);
             }
-            self.wait_for_release(seen_releases, poll.min(want.timeout - waited));
+            self.wait_to_look(seen_releases, poll, start + want.timeout);
             poll = (poll * 2).min(MAX_POLL);
         };
         if let Some(fair) = fair {
@@ -200,7 +208,7 @@ impl Pool {
                 timeout: want.timeout,
                 pool_size,
                 held_here,
-                holders: describe_holders(),
+                holders: self.holders_description(want.transport),
             },
         }
     }
@@ -219,7 +227,7 @@ impl Pool {
         let mut claimed = Vec::with_capacity(need * want.offsets.len());
         let mut remaining = match want.exact {
             Some(_) => 1,
-            None => self.state().queue.len(),
+            None => self.circulating(),
         };
         while claimed.len() < need * want.offsets.len() && remaining > 0 {
             remaining -= 1;
@@ -257,20 +265,21 @@ impl Pool {
             taken.into_iter().for_each(|p| self.put_back(p));
             return None;
         };
+        if group.len() == taken.len() {
+            // A plain one-port group: nothing more to take, so no need for the state's mutex,
+            // which every waiting thread contends for.
+            return Some(group);
+        }
         let mut state = self.state();
         for &port in &group[taken.len()..] {
-            let ok = if !reserved_ok && state.reserved.contains(&port) {
+            let ok = if !reserved_ok && state.is_reserved(port) {
                 false
-            } else if self.queued.contains(port) {
-                if let Some(at) = state.queue.iter().position(|&p| p == port) {
-                    state.queue.remove(at);
-                }
-                self.queued.remove(port);
+            } else if self.take_if_free(&mut state, port) {
                 true
             } else {
-                // Not queued: held by a thread here, or (for an exact request only) outside
+                // Not free here: held by a thread here, or (for an exact request only) outside
                 // the pool, where `outside` keeps the threads of this process apart.
-                exact && !self.members.contains(port) && state.outside.insert(port)
+                exact && !self.is_member(port) && state.outside.insert(port)
             };
             if !ok {
                 drop(state);

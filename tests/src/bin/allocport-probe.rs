@@ -27,6 +27,9 @@
 //! - `setuid-then-repeat UID GID N` (Unix, run as root): reads the pool's ports, then drops to
 //!   UID/GID, then does `repeat N`: a process that lost its privileges after it started, so
 //!   the OS refuses ports the pool was built with.
+//! - `wait-threads T SECS`: T threads each ask for one port with a SECS timeout (another process
+//!   holds the pool); prints `cpu_ms C timeouts N`: the CPU time the process spent while they
+//!   waited, and how many timed out.
 //! - `hold-and-bind N NOFILE`: lowers the open-file limit to NOFILE (0: leave it), holds N
 //!   ports, checks they are distinct and each bindable on 127.0.0.1, prints `ok N`.
 
@@ -62,6 +65,10 @@ fn main() {
             uid.parse().expect("UID"),
             gid.parse().expect("GID"),
             n.parse().expect("N"),
+        ),
+        ["wait-threads", threads, secs] => wait_threads(
+            threads.parse().expect("THREADS"),
+            Duration::from_secs_f64(secs.parse().expect("SECS")),
         ),
         ["hold-and-bind", n, nofile] => {
             hold_and_bind(n.parse().expect("N"), nofile.parse().expect("NOFILE"))
@@ -345,6 +352,24 @@ fn wait_cpu() -> i32 {
 }
 
 /// User plus system CPU time of this process so far.
+fn wait_threads(threads: usize, timeout: Duration) -> i32 {
+    allocport_core::set_allocation_timeout(timeout);
+    let before = cpu_time();
+    let timeouts = std::thread::scope(|scope| {
+        let waiting: Vec<_> = (0..threads)
+            .map(|_| scope.spawn(|| matches!(TcpPortOwner::new(), Err(Error::Timeout { .. }))))
+            .collect();
+        waiting
+            .into_iter()
+            .map(|t| t.join())
+            .filter(|timed_out| matches!(timed_out, Ok(true)))
+            .count()
+    });
+    let spent = cpu_time().saturating_sub(before);
+    say(&format!("cpu_ms {} timeouts {timeouts}", spent.as_millis()));
+    0
+}
+
 fn cpu_time() -> Duration {
     #[cfg(unix)]
     {

@@ -1,0 +1,293 @@
+//! Waking a process that waits for a port when another process releases one.
+//!
+//! A process with threads waiting for ports runs one watcher thread, however many threads
+//! wait. While armed, the watcher holds shared `fcntl` locks on byte `196608 + p` of the lock
+//! files, for each port `p` of its pool (one lock per range of the pool and file: above every
+//! port's TCP, UDP and reservation bytes, so they never meet those) and, on Linux, watches
+//! the `wake` file in the lock directory with inotify. A process releasing port `p` asks the
+//! kernel whether any other process holds a shared lock on byte `196608 + p` of `p`'s lock
+//! file (`F_GETLK` on a
+//! file already open, one system call, nothing taken) and only then writes a byte to `wake`;
+//! the inotify event wakes the watcher, which wakes the process's waiting threads to look
+//! again. So releases of ports nobody waits for wake nobody, however busy the machine.
+//!
+//! The watcher arms before it wakes the threads once, so a release either happens before that
+//! look (and is found by it) or sees the shared lock (and writes `wake`). Where inotify is
+//! missing (other systems, or an exhausted inotify limit) there is no watcher and the waiting
+//! threads poll, as they always may: a holder killed by a signal releases nothing, so waiting
+//! threads still look again now and then (see the pool). So do they when the lock files are
+//! deleted or replaced while they wait ([`super::renew`]): the marks went with the old files
+//! until the watcher arms again, and the inotify watch with the old `wake` file.
+
+#[cfg(target_os = "linux")]
+use std::fs::File;
+#[cfg(target_os = "linux")]
+use std::sync::OnceLock;
+
+#[cfg(target_os = "linux")]
+use super::LOCK_FILES;
+use super::PortLocks;
+
+/// The file releasers write to when a process waits; it exists once a process has waited.
+#[cfg(target_os = "linux")]
+const WAKE_FILE: &str = "wake";
+
+/// Where a waiting process's shared lock for port `p` lies in `p`'s lock file: above the TCP
+/// (`p`), UDP (`p + 65536`) and reservation (`p + 131072`) bytes, so that dropping every mark
+/// (a lock "to the end of the file" from here) never drops one of those.
+#[cfg(target_os = "linux")]
+const WAITING_OFFSET: i64 = 3 << 16;
+
+/// This process's descriptor of the wake file, opened when first needed and never closed.
+#[cfg(target_os = "linux")]
+static WAKE: OnceLock<Option<File>> = OnceLock::new();
+
+#[cfg(target_os = "linux")]
+fn wake_file(locks: &PortLocks) -> Option<&'static File> {
+    WAKE.get_or_init(
+        || match super::dir::open_in_private_dir(&locks.dir, WAKE_FILE, 1) {
+            Ok(file) => Some(file),
+            Err(e) => {
+                log::debug!("allocport: no cross-process wake-ups: {e}");
+                None
+            }
+        },
+    )
+    .as_ref()
+}
+
+/// Tells processes waiting for `port` that it was released, if any waits: costs one `F_GETLK`
+/// on the port's lock file when none does.
+pub(crate) fn announce_release(locks: &PortLocks, port: u16) {
+    #[cfg(target_os = "linux")]
+    {
+        let slot = locks.slot(port);
+        let waits = slot
+            .file
+            .as_ref()
+            .is_some_and(|file| sys::someone_waits(file, WAITING_OFFSET + i64::from(port)));
+        drop(slot);
+        if waits {
+            if let Some(wake) = wake_file(locks) {
+                sys::touch(wake);
+            }
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (locks, port);
+}
+
+/// Starts this process's watcher thread for releases of the ports in `pool` (inclusive
+/// ranges), which calls `wanted` to learn whether any thread waits (with `true`: blocking
+/// until one does) and `wake` to wake them all. `false` when cross-process wake-ups are not
+/// available here: the waiting threads must poll.
+pub(crate) fn start_watcher(
+    locks: &'static PortLocks,
+    pool: Vec<(u16, u16)>,
+    wanted: impl Fn(bool) -> bool + Send + 'static,
+    wake: impl Fn() + Send + 'static,
+) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        if wake_file(locks).is_none() {
+            return false;
+        }
+        let inotify = match sys::Inotify::watch(&locks.dir.join(WAKE_FILE)) {
+            Ok(inotify) => inotify,
+            Err(e) => {
+                log::debug!("allocport: no cross-process wake-ups: inotify: {e}");
+                return false;
+            }
+        };
+        let spawned = crate::background::spawn("allocport-wake", move || {
+            watch(locks, &pool, inotify, wanted, wake)
+        });
+        spawned.is_ok()
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (locks, pool, wanted, wake);
+        false
+    }
+}
+
+/// How long the armed watcher blocks before it asks again whether anyone still waits.
+#[cfg(target_os = "linux")]
+const RECHECK: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// The least time between two wake-ups of the waiting threads.
+#[cfg(target_os = "linux")]
+const COALESCE: std::time::Duration = std::time::Duration::from_millis(1);
+
+/// The watcher: idle while nobody waits; armed (shared lock held, inotify read) while anybody
+/// does, and for up to [`RECHECK`] after, so waiters that retry and wait again keep it armed.
+#[cfg(target_os = "linux")]
+fn watch(
+    locks: &PortLocks,
+    pool: &[(u16, u16)],
+    inotify: sys::Inotify,
+    wanted: impl Fn(bool) -> bool,
+    wake: impl Fn(),
+) {
+    loop {
+        // Blocks until a thread waits.
+        wanted(true);
+        mark_waiting(locks, pool);
+        inotify.drain();
+        // Releases before the lock was visible announced nothing: look once more.
+        wake();
+        loop {
+            if inotify.wait(RECHECK) {
+                // Releases that come in a burst wake the threads once per COALESCE, not once
+                // each: every wake-up costs each waiting thread a look at the pool.
+                std::thread::sleep(COALESCE);
+                inotify.drain();
+                wake();
+            } else if !wanted(false) {
+                break;
+            }
+        }
+        mark_waiting(locks, &[]);
+    }
+}
+
+/// Marks the ports of `pool` as waited for in every lock file (opening those not open yet),
+/// or with an empty `pool` withdraws the marks.
+#[cfg(target_os = "linux")]
+fn mark_waiting(locks: &PortLocks, pool: &[(u16, u16)]) {
+    for shard in 0..LOCK_FILES as u16 {
+        let slot = if pool.is_empty() {
+            Ok(locks.slot(shard))
+        } else {
+            locks.ready(shard)
+        };
+        let Ok(slot) = slot else { continue };
+        if let Some(file) = &slot.file {
+            if let Err(e) = sys::lock_shared(file, pool) {
+                log::debug!("allocport: cannot mark or unmark a waiting process: {e}");
+            }
+        }
+    }
+}
+
+#[cfg(target_os = "linux")]
+mod sys {
+    use std::ffi::CString;
+    use std::fs::File;
+    use std::io;
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use std::os::unix::ffi::OsStrExt;
+    use std::path::Path;
+    use std::time::Duration;
+
+    use super::WAITING_OFFSET;
+
+    /// A lock of `len` bytes from `start` (`len` 0: to the end of any file).
+    fn flock(kind: libc::c_int, start: i64, len: u32) -> libc::flock {
+        // SAFETY: flock is plain data; all-zero is valid, and the fields are set below.
+        let mut lock: libc::flock = unsafe { std::mem::zeroed() };
+        lock.l_type = kind as _;
+        lock.l_whence = libc::SEEK_SET as _;
+        lock.l_start = start as libc::off_t;
+        lock.l_len = len as _;
+        lock
+    }
+
+    fn fcntl(file: &File, cmd: libc::c_int, lock: &mut libc::flock) -> io::Result<()> {
+        // SAFETY: the descriptor is open for the call and `lock` is a valid flock.
+        let rc = unsafe { libc::fcntl(file.as_raw_fd(), cmd, lock as *mut libc::flock) };
+        if rc == -1 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Takes shared locks on the waiting bytes of the ports in `pool` ("this process waits
+    /// for these"), or with an empty `pool` drops them all (never a port's own lock, below).
+    pub(super) fn lock_shared(file: &File, pool: &[(u16, u16)]) -> io::Result<()> {
+        if pool.is_empty() {
+            return fcntl(
+                file,
+                libc::F_SETLK,
+                &mut flock(libc::F_UNLCK, WAITING_OFFSET, 0),
+            );
+        }
+        for &(lo, hi) in pool {
+            let len = u32::from(hi - lo) + 1;
+            let start = WAITING_OFFSET + i64::from(lo);
+            // Nobody takes a write lock on these bytes, so F_SETLK never finds a conflict.
+            fcntl(file, libc::F_SETLK, &mut flock(libc::F_RDLCK, start, len))?;
+        }
+        Ok(())
+    }
+
+    /// Whether another process holds a shared lock on byte `at` (a write lock would conflict
+    /// with it).
+    pub(super) fn someone_waits(file: &File, at: i64) -> bool {
+        let mut lock = flock(libc::F_WRLCK, at, 1);
+        fcntl(file, libc::F_GETLK, &mut lock).is_ok() && i32::from(lock.l_type) != libc::F_UNLCK
+    }
+
+    /// Writes byte 0 of the wake file, which every watcher's inotify sees.
+    pub(super) fn touch(file: &File) {
+        // SAFETY: the descriptor is open and the one-byte buffer outlives the call.
+        let rc = unsafe { libc::pwrite(file.as_raw_fd(), b"w".as_ptr().cast(), 1, 0) };
+        if rc == -1 {
+            log::debug!(
+                "allocport: cannot wake waiting processes: {}",
+                io::Error::last_os_error()
+            );
+        }
+    }
+
+    /// An inotify instance watching one file for writes.
+    pub(super) struct Inotify(OwnedFd);
+
+    impl Inotify {
+        pub(super) fn watch(path: &Path) -> io::Result<Inotify> {
+            // SAFETY: inotify_init1 takes flags only.
+            let fd = unsafe { libc::inotify_init1(libc::IN_CLOEXEC | libc::IN_NONBLOCK) };
+            if fd == -1 {
+                return Err(io::Error::last_os_error());
+            }
+            // SAFETY: `fd` is a new descriptor that nothing else owns.
+            let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+            let path = CString::new(path.as_os_str().as_bytes())
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+            let mask = libc::IN_MODIFY | libc::IN_DONT_FOLLOW;
+            // SAFETY: `fd` is open and `path` is a NUL-terminated string that outlives the call.
+            let wd = unsafe { libc::inotify_add_watch(fd.as_raw_fd(), path.as_ptr(), mask) };
+            if wd == -1 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(Inotify(fd))
+        }
+
+        /// Blocks until an event is ready (`true`) or `timeout` passes.
+        pub(super) fn wait(&self, timeout: Duration) -> bool {
+            let mut pfd = libc::pollfd {
+                fd: self.0.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            let millis = timeout.as_millis().min(i32::MAX as u128) as libc::c_int;
+            // SAFETY: one valid pollfd, for the length given.
+            let rc = unsafe { libc::poll(&raw mut pfd, 1, millis) };
+            rc > 0 && pfd.revents & libc::POLLIN != 0
+        }
+
+        /// Reads every pending event (their content does not matter: only that one came).
+        pub(super) fn drain(&self) {
+            let mut buf = [0u8; 4096];
+            loop {
+                // SAFETY: the buffer is valid for its length; the descriptor is non-blocking.
+                let n =
+                    unsafe { libc::read(self.0.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+                if n <= 0 {
+                    break;
+                }
+            }
+        }
+    }
+}
