@@ -232,8 +232,8 @@ pub use waiting::process_command_line;
 /// | `consecutive` | the `n` ports are one block of consecutive ports | |
 /// | `exact = 6379` | that port (the first of its group), waiting while another test holds it, as [`PortRequest::exact`] | |
 /// | `strict` | no port in TIME_WAIT, for a server that binds without `SO_REUSEADDR` ([`PortRequest::strict`]) | |
-/// | `udp` | UDP ports, as [`UdpPortOwner::many`] holds them | TCP |
-/// | `listen` | bound sockets instead of numbers: `[TcpListener; n]` (or `TcpListener`), bound on the one host of `hosts`, as [`HeldTcpListener::many`]; with `udp`, `[UdpSocket; n]` | numbers; `hosts = ["localhost"]` |
+/// | `udp` | UDP ports, as [`UdpPortOwner::many`] holds them (with the options above, as [`PortRequest::allocate_udp`]) | TCP |
+/// | `listen` | bound sockets instead of numbers: `[TcpListener; n]` (or `TcpListener`), bound on the one host of `hosts`, as [`HeldTcpListener::many`]; with `udp`, `[UdpSocket; n]`; with `offsets`, `consecutive` or `exact`, the request's ports are bound (a port a program outside allocport took first fails the test) | numbers; `hosts = ["localhost"]` |
 ///
 /// ```test_harness
 /// use allocport_core::with_ports;
@@ -267,6 +267,12 @@ pub use waiting::process_command_line;
 /// #[with_ports(1, udp, listen)]
 /// #[test]
 /// fn one_udp_socket(socket: std::net::UdpSocket) {}
+///
+/// #[with_ports(2, udp, consecutive, hosts = ["localhost"])]
+/// #[test]
+/// fn rtp_and_rtcp(ports: [u16; 2]) {
+///     assert_eq!(ports[1], ports[0] + 1);
+/// }
 /// ```
 ///
 /// The ports of `listen` stay held until the test ends, even if the sockets are moved into a
@@ -279,7 +285,8 @@ pub use waiting::process_command_line;
 /// `PYSYS_PORTS` can name; a pool smaller than `n` fails when the test runs); no parameter that can receive the ports; an array whose length differs
 /// from `n`; an unknown option or an option with a value of the wrong type; request options
 /// that contradict each other or `n` (`offsets` with `consecutive`, `n` not a multiple of the
-/// offsets, `exact` with more ports than one group); the attribute on something other than a
+/// offsets, `exact` with more ports than one group, `strict` with `udp` or `listen`, where it
+/// has no effect); the attribute on something other than a
 /// function. One build reports all of them.
 ///
 /// ```compile_fail

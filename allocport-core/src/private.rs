@@ -112,16 +112,13 @@ pub struct TestOptions {
     pub strict: bool,
 }
 
-/// Allocates the ports of a test whose attribute has request options, failing the test with
-/// the allocation error if it cannot.
-#[track_caller]
-pub fn allocate_request_for_test(
-    test: &str,
+/// The request `#[with_ports(n, ..)]` describes.
+fn test_request(
     n: usize,
     hosts: &[&str],
     family: AddressFamily,
-    options: TestOptions,
-) -> Vec<TcpPortOwner> {
+    options: &TestOptions,
+) -> PortRequest {
     let mut request = PortRequest::new()
         .hosts(hosts)
         .family(family)
@@ -138,7 +135,93 @@ pub fn allocate_request_for_test(
     if let Some(port) = options.exact {
         request = request.exact(port);
     }
+    request
+}
+
+/// Allocates the ports of a test whose attribute has request options, failing the test with
+/// the allocation error if it cannot.
+#[track_caller]
+pub fn allocate_request_for_test(
+    test: &str,
+    n: usize,
+    hosts: &[&str],
+    family: AddressFamily,
+    options: TestOptions,
+) -> Vec<TcpPortOwner> {
+    let request = test_request(n, hosts, family, &options);
     or_fail(test, n, "TCP port(s)", request.allocate())
+}
+
+/// [`allocate_request_for_test`] for `#[with_ports(n, udp, ..)]`.
+#[track_caller]
+pub fn allocate_udp_request_for_test(
+    test: &str,
+    n: usize,
+    hosts: &[&str],
+    family: AddressFamily,
+    options: TestOptions,
+) -> Vec<UdpPortOwner> {
+    let request = test_request(n, hosts, family, &options);
+    or_fail(test, n, "UDP port(s)", request.allocate_udp())
+}
+
+/// For `#[with_ports(n, listen, ..)]` with request options: the ports as the request gives
+/// them, each bound on `hosts[0]`. Related or exact ports cannot be swapped for fresh ones
+/// when a program outside allocport takes one before the bind, so that fails the test.
+#[track_caller]
+pub fn listen_request_for_test(
+    test: &str,
+    n: usize,
+    hosts: &[&str],
+    family: AddressFamily,
+    options: TestOptions,
+) -> (Vec<TcpPortOwner>, Vec<TcpListener>) {
+    let owners = allocate_request_for_test(test, n, hosts, family, options);
+    let ports: Vec<u16> = owners.iter().map(TcpPortOwner::port).collect();
+    let listeners = bind_each(test, n, hosts[0], family, &ports, TcpListener::bind);
+    (owners, listeners)
+}
+
+/// For `#[with_ports(n, udp, listen, ..)]` with request options, as
+/// [`listen_request_for_test`].
+#[track_caller]
+pub fn bind_udp_request_for_test(
+    test: &str,
+    n: usize,
+    hosts: &[&str],
+    family: AddressFamily,
+    options: TestOptions,
+) -> (Vec<UdpPortOwner>, Vec<UdpSocket>) {
+    let owners = allocate_udp_request_for_test(test, n, hosts, family, options);
+    let ports: Vec<u16> = owners.iter().map(UdpPortOwner::port).collect();
+    let sockets = bind_each(test, n, hosts[0], family, &ports, UdpSocket::bind);
+    (owners, sockets)
+}
+
+/// Binds `bind` on `host` and each of `ports`, failing the test on the first that cannot be.
+#[track_caller]
+fn bind_each<S>(
+    test: &str,
+    n: usize,
+    host: &str,
+    family: AddressFamily,
+    ports: &[u16],
+    bind: impl Fn(SocketAddr) -> std::io::Result<S>,
+) -> Vec<S> {
+    let ip = or_fail(test, n, "socket(s)", crate::host::resolve(&[host], family))[0].ip;
+    // A loop, not a closure, so that `#[track_caller]` points a failure at the attribute.
+    let mut sockets = Vec::with_capacity(ports.len());
+    for &port in ports {
+        let addr = SocketAddr::new(ip, port);
+        match bind(addr) {
+            Ok(socket) => sockets.push(socket),
+            Err(e) => panic!(
+                "#[with_ports({n})] on test `{test}`: port {port} is held but cannot be \
+                 bound on {addr} (a program outside allocport took it): {e}"
+            ),
+        }
+    }
+    sockets
 }
 
 /// The ports of `owners` as loopback addresses of `family`, in an array of the test's length.
