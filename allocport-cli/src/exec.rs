@@ -5,9 +5,14 @@ use std::io;
 use std::process::{Command, ExitStatus};
 use std::time::Duration;
 
-use allocport_core::{DEFAULT_HOSTS, Error, HeldTcpListener, PortRequest, TcpPortOwner};
+use std::net::{SocketAddr, TcpListener, UdpSocket};
 
-use crate::listen;
+use allocport_core::{
+    AddressFamily, DEFAULT_HOSTS, Error, HeldTcpListener, HeldUdpSocket, PortRequest, TcpPortOwner,
+    UdpPortOwner,
+};
+
+use crate::listen::{self, Socket};
 use crate::placeholders::{self, join, substitute};
 use crate::{ExecArgs, Failure};
 
@@ -33,15 +38,22 @@ Ports in TIME_WAIT (left by a server that closed a connection first) are handed 
 when no fully free port is left: servers that bind with SO_REUSEADDR, as most do, can use
 them at once. --strict refuses them, for servers that bind without it.
 
-With --listen, the command also gets each port as a listening TCP socket, already bound on
-the one host --hosts names (default: localhost), passed as systemd socket activation passes
-them: descriptors 3, 4, ... in port order, LISTEN_FDS=N, LISTEN_FDNAMES=port0:port1:...,
-and LISTEN_PID=the command's pid. Servers that accept such sockets (the listenfd crate,
-sd_listen_fds, systemd-aware daemons) then never race anyone for their port. Unix only.
+UDP: --udp holds UDP ports (each free for UDP on every host) instead of TCP ones, with every
+option above; --tcp-and-udp holds each number for TCP and UDP at once, free for both.
+
+With --listen, the command also gets each port as a listening TCP socket (with --udp, a
+bound UDP socket), already bound on the one host --hosts names (default: localhost), passed
+as systemd socket activation passes them: descriptors 3, 4, ... in port order, LISTEN_FDS=N,
+LISTEN_FDNAMES=port0:port1:..., and LISTEN_PID=the command's pid. Servers that accept such
+sockets (the listenfd crate, sd_listen_fds, systemd-aware daemons) then never race anyone
+for their port. With --offsets, --consecutive or --exact the request's own ports are bound
+(a port a program outside allocport took first is an error, exit 125); --strict, which is
+about servers binding without SO_REUSEADDR, has no use there. Unix only.
 
 Examples:
   allocport exec -n 2 -- ./server --http {port0} --admin {port1}
   allocport exec --listen -- ./socket-activated-server
+  allocport exec --listen --udp -n 2 --consecutive -- ./socket-activated-rtp-server
   allocport exec -n 3 -- sh -c 'echo \"$ALLOCPORT_PORTS\"; ./cluster --ports {ports}'
   PYSYS_PORTS=9000-9100 allocport exec -- ./server --port {port0}
 
@@ -65,11 +77,12 @@ pub(crate) fn run(args: ExecArgs) -> Result<i32, Failure> {
         Error::InvalidRequest { .. } => Failure::new(crate::EXIT_USAGE, e.to_string()),
         e => Failure::new(EXIT_NO_PORTS, e.to_string()),
     };
-    let related = args.offsets.is_some() || args.consecutive || args.exact.is_some() || args.strict;
-    if args.listen && related {
+    let related = args.offsets.is_some() || args.consecutive || args.exact.is_some();
+    if args.listen && args.strict {
         return Err(Failure::new(
             crate::EXIT_USAGE,
-            "--listen does not combine with --offsets, --consecutive, --exact or --strict yet",
+            "--listen with --strict: allocport binds the sockets itself (with SO_REUSEADDR), \
+             so a port in TIME_WAIT is no obstacle and --strict has no use",
         ));
     }
     let (owners, listeners) = if args.listen {
@@ -83,18 +96,54 @@ pub(crate) fn run(args: ExecArgs) -> Result<i32, Failure> {
                 ),
             ));
         };
-        let held = HeldTcpListener::many(count, host, args.family.into()).map_err(no_ports)?;
-        held.into_iter()
-            .map(HeldTcpListener::into_parts)
-            .map(|(l, o)| (o, l))
-            .unzip()
+        let family = args.family.into();
+        if related {
+            // Related or fixed ports cannot be swapped for fresh ones if a bind loses a race.
+            let request = request(&args, count, &hosts)?;
+            if args.udp {
+                let owners = request.allocate_udp().map_err(no_ports)?;
+                let ports: Vec<u16> = owners.iter().map(UdpPortOwner::port).collect();
+                let sockets = bind_each(host, family, &ports, |a| {
+                    UdpSocket::bind(a).map(Socket::Udp)
+                })?;
+                (Owners::Udp(owners), sockets)
+            } else {
+                let owners = request.allocate().map_err(no_ports)?;
+                let ports: Vec<u16> = owners.iter().map(TcpPortOwner::port).collect();
+                let sockets = bind_each(host, family, &ports, |a| {
+                    TcpListener::bind(a).map(Socket::Tcp)
+                })?;
+                (Owners::Tcp(owners), sockets)
+            }
+        } else if args.udp {
+            let held = HeldUdpSocket::many(count, host, family).map_err(no_ports)?;
+            let (owners, sockets): (Vec<_>, Vec<_>) = held
+                .into_iter()
+                .map(HeldUdpSocket::into_parts)
+                .map(|(s, o)| (o, Socket::Udp(s)))
+                .unzip();
+            (Owners::Udp(owners), sockets)
+        } else {
+            let held = HeldTcpListener::many(count, host, family).map_err(no_ports)?;
+            let (owners, sockets): (Vec<_>, Vec<_>) = held
+                .into_iter()
+                .map(HeldTcpListener::into_parts)
+                .map(|(l, o)| (o, Socket::Tcp(l)))
+                .unzip();
+            (Owners::Tcp(owners), sockets)
+        }
     } else {
-        let owners = request(&args, count, &hosts)?
-            .allocate()
-            .map_err(no_ports)?;
+        let request = request(&args, count, &hosts)?;
+        let owners = if args.udp {
+            Owners::Udp(request.allocate_udp().map_err(no_ports)?)
+        } else if args.tcp_and_udp {
+            Owners::Tcp(request.tcp_and_udp().allocate().map_err(no_ports)?)
+        } else {
+            Owners::Tcp(request.allocate().map_err(no_ports)?)
+        };
         (owners, Vec::new())
     };
-    let ports: Vec<u16> = owners.iter().map(TcpPortOwner::port).collect();
+    let ports = owners.ports();
 
     let Some((program, rest)) = args.command.split_first() else {
         return Err(Failure::new(crate::EXIT_USAGE, "no command given after --"));
@@ -118,6 +167,71 @@ pub(crate) fn run(args: ExecArgs) -> Result<i32, Failure> {
     // The command is gone: give the ports back before anything else can go wrong.
     drop(owners);
     Ok(exit_code(status))
+}
+
+/// The owners of the command's ports, held until it exits.
+enum Owners {
+    Tcp(Vec<TcpPortOwner>),
+    Udp(Vec<UdpPortOwner>),
+}
+
+impl Owners {
+    fn ports(&self) -> Vec<u16> {
+        match self {
+            Owners::Tcp(owners) => owners.iter().map(TcpPortOwner::port).collect(),
+            Owners::Udp(owners) => owners.iter().map(UdpPortOwner::port).collect(),
+        }
+    }
+}
+
+/// Binds a socket on `host` and each of `ports`; a port a program outside allocport took
+/// between the check and the bind is an error, as it cannot be swapped for another.
+fn bind_each(
+    host: &str,
+    family: AddressFamily,
+    ports: &[u16],
+    bind: impl Fn(SocketAddr) -> io::Result<Socket>,
+) -> Result<Vec<Socket>, Failure> {
+    let ip = loopback_or_resolve(host, family)?;
+    ports
+        .iter()
+        .map(|&port| {
+            let addr = SocketAddr::new(ip, port);
+            bind(addr).map_err(|e| {
+                Failure::new(
+                    EXIT_NO_PORTS,
+                    format!(
+                        "--listen: port {port} is held but cannot be bound on {addr} (a \
+                         program outside allocport took it): {e}"
+                    ),
+                )
+            })
+        })
+        .collect()
+}
+
+/// The address `host` stands for, as the allocation resolved it: `""` the wildcard,
+/// `localhost` the loopback address, else a literal or a name of the family.
+fn loopback_or_resolve(host: &str, family: AddressFamily) -> Result<std::net::IpAddr, Failure> {
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, ToSocketAddrs};
+    let v6 = family == AddressFamily::Ipv6;
+    let ip = match host {
+        "" if v6 => Some(IpAddr::V6(Ipv6Addr::UNSPECIFIED)),
+        "" => Some(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+        "localhost" if v6 => Some(IpAddr::V6(Ipv6Addr::LOCALHOST)),
+        "localhost" => Some(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+        _ => (host, 0)
+            .to_socket_addrs()
+            .ok()
+            .and_then(|mut addrs| addrs.find(|a| a.is_ipv6() == v6))
+            .map(|a| a.ip()),
+    };
+    ip.ok_or_else(|| {
+        Failure::new(
+            EXIT_NO_PORTS,
+            format!("--listen: {host:?} has no {family} address to bind"),
+        )
+    })
 }
 
 /// The request the options describe; `-n` counts every port, so with `--offsets` it must be

@@ -20,6 +20,23 @@ pub(crate) use unix::{pass_listeners, run_wrapper};
 #[cfg(not(unix))]
 pub(crate) use other::{pass_listeners, run_wrapper};
 
+/// A socket passed to the command: a TCP listener, or a bound UDP socket with `--udp`.
+#[cfg_attr(not(unix), allow(dead_code))]
+pub(crate) enum Socket {
+    Tcp(std::net::TcpListener),
+    Udp(std::net::UdpSocket),
+}
+
+#[cfg(unix)]
+impl std::os::fd::AsRawFd for Socket {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        match self {
+            Socket::Tcp(listener) => listener.as_raw_fd(),
+            Socket::Udp(socket) => socket.as_raw_fd(),
+        }
+    }
+}
+
 /// The hidden subcommand of the wrapper.
 pub(crate) const WRAPPER: &str = "listen-exec";
 
@@ -36,12 +53,11 @@ pub(crate) fn fd_names(n: usize) -> String {
 mod unix {
     use std::ffi::OsString;
     use std::io;
-    use std::net::TcpListener;
     use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
     use std::os::unix::process::CommandExt;
     use std::process::Command;
 
-    use super::{WRAPPER, fd_names};
+    use super::{Socket, WRAPPER, fd_names};
     use crate::Failure;
     use crate::exec::{EXIT_CANNOT_RUN, EXIT_NO_PORTS, EXIT_NOT_FOUND};
 
@@ -53,7 +69,7 @@ mod unix {
     /// descriptors the parent must keep open until the command has started.
     pub(crate) fn pass_listeners(
         command: &Command,
-        listeners: &[TcpListener],
+        listeners: &[Socket],
     ) -> Result<(Command, Vec<OwnedFd>), Failure> {
         let me = std::env::current_exe().map_err(|e| {
             Failure::new(
@@ -142,9 +158,9 @@ mod unix {
 #[cfg(not(unix))]
 mod other {
     use std::ffi::OsString;
-    use std::net::TcpListener;
     use std::process::Command;
 
+    use super::Socket;
     use crate::Failure;
 
     const UNSUPPORTED: &str =
@@ -152,7 +168,7 @@ mod other {
 
     pub(crate) fn pass_listeners(
         _command: &Command,
-        _listeners: &[TcpListener],
+        _listeners: &[Socket],
     ) -> Result<(Command, Vec<()>), Failure> {
         Err(Failure::new(crate::EXIT_USAGE, UNSUPPORTED))
     }

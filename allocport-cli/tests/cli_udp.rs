@@ -1,0 +1,176 @@
+//! `allocport exec --udp` and `--tcp-and-udp`, and `--listen` with `--udp` and the request
+//! options: UDP ports skip numbers busy for UDP only, numbers held for both skip numbers busy
+//! for either, and the command gets bound sockets of the right protocol on related ports.
+#![cfg(unix)]
+
+use std::net::{Ipv4Addr, TcpListener, TcpStream, UdpSocket};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use allocport_core::{PortRequest, TcpPortOwner, format_ports_spec};
+use allocport_testkit::{Spawn, TempDir, output_within};
+
+const BIN: &str = env!("CARGO_BIN_EXE_allocport");
+/// Generous: only there to turn a hang into a failure.
+const LIMIT: Duration = Duration::from_secs(30);
+
+/// `n` consecutive numbers reserved for TCP and UDP through the shared pool (so no other
+/// allocport user takes or binds them meanwhile), given to allocport as its whole pool with a
+/// private lock directory; the test binds some of them itself, as another program would.
+struct Sandbox {
+    dir: TempDir,
+    ports: Vec<u16>,
+    _reserved: Vec<TcpPortOwner>,
+}
+
+impl Sandbox {
+    fn new(n: usize) -> Sandbox {
+        let reserved = PortRequest::new()
+            .consecutive(n)
+            .tcp_and_udp()
+            .timeout(LIMIT)
+            .allocate()
+            .expect("reserving ports for the test");
+        Sandbox {
+            dir: TempDir::new("cli-udp"),
+            ports: reserved.iter().map(TcpPortOwner::port).collect(),
+            _reserved: reserved,
+        }
+    }
+
+    fn allocport(&self, pool: &[u16], args: &[&str]) -> Command {
+        let mut command = Command::new(BIN);
+        command
+            .args(args)
+            .env("ALLOCPORT_LOCK_DIR", self.dir.path().join("locks"))
+            .env("PYSYS_PORTS", format_ports_spec(pool))
+            .env("ALLOCPORT_TIMEOUT_SECS", "0.5");
+        command
+    }
+
+    fn exec(&self, pool: &[u16], options: &[&str]) -> Output {
+        let mut args = vec!["exec"];
+        args.extend(options);
+        args.extend(["--", "sh", "-c", "echo \"$ALLOCPORT_PORTS\""]);
+        output_within(&mut self.allocport(pool, &args), LIMIT)
+    }
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+#[test]
+fn udp_ports_skip_numbers_busy_for_udp_and_tcp_and_udp_skips_numbers_busy_for_either() {
+    let sandbox = Sandbox::new(3);
+    let [a, b, c] = sandbox.ports[..] else {
+        unreachable!()
+    };
+    let _udp = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, a)).unwrap();
+    let _tcp = TcpListener::bind((Ipv4Addr::UNSPECIFIED, b)).unwrap();
+    // Busy for UDP: skipped; busy for TCP only: still free for UDP.
+    let out = sandbox.exec(&[a, b], &["--udp"]);
+    assert_eq!(stdout(&out), b.to_string(), "{out:?}");
+    let out = sandbox.exec(&[a, b], &["--tcp-and-udp"]);
+    assert_eq!(out.status.code(), Some(125), "{out:?}");
+    let out = sandbox.exec(&[a, b, c], &["--tcp-and-udp"]);
+    assert_eq!(stdout(&out), c.to_string(), "{out:?}");
+    // The request options apply to UDP too.
+    let out = sandbox.exec(&[a, b, c], &["--udp", "--exact", &b.to_string()]);
+    assert_eq!(stdout(&out), b.to_string(), "{out:?}");
+    // Each process shuffles its pool: a few runs try `a` (busy) as a block's first port first.
+    for _ in 0..4 {
+        let out = sandbox.exec(&[a, b, c], &["--udp", "-n", "2", "--consecutive"]);
+        assert_eq!(stdout(&out), format!("{b},{c}"), "{out:?}");
+    }
+}
+
+#[test]
+fn listen_with_udp_and_consecutive_passes_bound_udp_sockets_on_a_block() {
+    let sandbox = Sandbox::new(3);
+    let script = r#"echo "$ALLOCPORT_PORTS $LISTEN_FDS $LISTEN_FDNAMES"; cat >/dev/null"#;
+    let mut run = Spawn::new()
+        .stdin(Stdio::piped())
+        .deadline(LIMIT)
+        .start(&mut sandbox.allocport(
+            &sandbox.ports,
+            &[
+                "exec",
+                "--listen",
+                "--udp",
+                "-n",
+                "2",
+                "--consecutive",
+                "--",
+                "sh",
+                "-c",
+                script,
+            ],
+        ));
+    let line = run.line();
+    let [ports, fds, names] = line.split(' ').collect::<Vec<_>>()[..] else {
+        panic!("unexpected line {line:?}")
+    };
+    assert_eq!((fds, names), ("2", "port0:port1"), "{line}");
+    let ports: Vec<u16> = ports.split(',').map(|p| p.parse().unwrap()).collect();
+    assert_eq!(ports[1], ports[0] + 1, "{line}");
+    for &port in &ports {
+        // The command's sockets are UDP ones, bound on 127.0.0.1: UDP is taken, TCP is not.
+        assert!(
+            UdpSocket::bind((Ipv4Addr::LOCALHOST, port)).is_err(),
+            "{port}"
+        );
+        TcpListener::bind((Ipv4Addr::LOCALHOST, port)).unwrap();
+    }
+    run.close_stdin();
+    assert_eq!(run.wait().code(), Some(0));
+}
+
+#[test]
+fn listen_with_offsets_passes_listeners_on_related_ports() {
+    let sandbox = Sandbox::new(3);
+    let [a, _, c] = sandbox.ports[..] else {
+        unreachable!()
+    };
+    let script = r#"echo "$ALLOCPORT_PORTS"; cat >/dev/null"#;
+    let mut run = Spawn::new()
+        .stdin(Stdio::piped())
+        .deadline(LIMIT)
+        .start(&mut sandbox.allocport(
+            &sandbox.ports,
+            &[
+                "exec",
+                "--listen",
+                "-n",
+                "2",
+                "--offsets",
+                "0,2",
+                "--",
+                "sh",
+                "-c",
+                script,
+            ],
+        ));
+    assert_eq!(run.line(), format!("{a},{c}"));
+    for port in [a, c] {
+        // A listening socket accepts connections into its backlog, accepted or not.
+        TcpStream::connect((Ipv4Addr::LOCALHOST, port)).unwrap();
+    }
+    run.close_stdin();
+    assert_eq!(run.wait().code(), Some(0));
+}
+
+#[test]
+fn what_does_not_combine_is_a_usage_error() {
+    let sandbox = Sandbox::new(1);
+    for (options, named) in [
+        (&["--udp", "--tcp-and-udp"][..], "--tcp-and-udp"),
+        (&["--listen", "--tcp-and-udp"][..], "--tcp-and-udp"),
+        (&["--listen", "--strict"][..], "--strict"),
+    ] {
+        let out = sandbox.exec(&sandbox.ports, options);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{options:?}: {out:?}");
+        assert!(stderr.contains(named), "{options:?}: {stderr}");
+    }
+}
