@@ -63,7 +63,8 @@ enum Command {
     Exec(ExecArgs),
     /// Print the server ports the pool uses, where they come from, and the excluded ports.
     Ports,
-    /// Print which ports other processes hold now, and which processes.
+    /// Print which TCP and UDP ports other processes hold now and which processes, and the
+    /// ports a waiting multi-port request reserved.
     Status,
     /// Internal to `exec --listen`: sets LISTEN_PID to its own pid and becomes COMMAND.
     #[command(name = listen::WRAPPER, hide = true)]

@@ -174,3 +174,87 @@ fn what_does_not_combine_is_a_usage_error() {
         assert!(stderr.contains(named), "{options:?}: {stderr}");
     }
 }
+
+#[test]
+fn status_shows_udp_holders_and_the_reservations_of_a_fair_wait() {
+    let sandbox = Sandbox::new(2);
+    let [a, b] = sandbox.ports[..] else {
+        unreachable!()
+    };
+    let hold = |options: &[&str]| {
+        let mut args = vec!["exec"];
+        args.extend(options);
+        args.extend([
+            "--",
+            "sh",
+            "-c",
+            "echo \"$ALLOCPORT_PORTS\"; cat >/dev/null",
+        ]);
+        let mut process = Spawn::new()
+            .stdin(Stdio::piped())
+            .deadline(LIMIT)
+            .start(&mut sandbox.allocport(&sandbox.ports, &args));
+        let line = process.line();
+        (process, line)
+    };
+    let (mut both, line) = hold(&["--tcp-and-udp", "--exact", &a.to_string()]);
+    assert_eq!(line, a.to_string());
+    let (mut udp, line) = hold(&["--udp", "--exact", &b.to_string()]);
+    assert_eq!(line, b.to_string());
+    // Two TCP ports: `b` is free for TCP, `a` is held, so this waits fairly, reserving `a`.
+    let mut waiter =
+        Spawn::new()
+            .stdin(Stdio::null())
+            .deadline(LIMIT)
+            .start(&mut sandbox.allocport(
+                &sandbox.ports,
+                &["exec", "-n", "2", "--timeout", "20", "--", "true"],
+            ));
+    let status = || {
+        let out = output_within(&mut sandbox.allocport(&[], &["status"]), LIMIT);
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let has_row = |section: &str, pid: u32, ports: u16| {
+        section.lines().any(|line| {
+            let mut words = line.split_whitespace();
+            words.next() == Some(&pid.to_string()) && words.next() == Some(&ports.to_string())
+        })
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let report = loop {
+        let report = status();
+        // The waiter reserves `a` and claims `b` in one pass, in either order.
+        let settled = report.contains("reserved") && report.contains("2 ports held");
+        if settled || std::time::Instant::now() > deadline {
+            break report;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    // The waiter keeps `b` while it waits for `a`: only the wait token's holder may.
+    assert!(
+        report.contains("2 ports held by 2 processes:\n"),
+        "{report}"
+    );
+    assert!(
+        report.contains("2 UDP ports held by 2 processes:\n"),
+        "{report}"
+    );
+    assert!(
+        report.contains("1 port reserved for a multi-port wait by 1 process:\n"),
+        "{report}"
+    );
+    let (tcp, rest) = report.split_once("UDP ports").unwrap();
+    let (udp_rows, reserved) = rest.split_once("reserved").unwrap();
+    assert!(has_row(tcp, both.pid(), a), "{report}");
+    assert!(has_row(tcp, waiter.pid(), b), "{report}");
+    assert!(has_row(udp_rows, both.pid(), a), "{report}");
+    assert!(has_row(udp_rows, udp.pid(), b), "{report}");
+    assert!(has_row(reserved, waiter.pid(), a), "{report}");
+    // Released, `a` goes to the waiter, which then has both ports and ends.
+    both.close_stdin();
+    assert_eq!(both.wait().code(), Some(0));
+    assert_eq!(waiter.wait().code(), Some(0));
+    udp.close_stdin();
+    assert_eq!(udp.wait().code(), Some(0));
+}

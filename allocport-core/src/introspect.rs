@@ -86,6 +86,28 @@ pub fn udp_port_holders() -> Result<Vec<PortHolder>, Error> {
     Ok(holders)
 }
 
+/// The ports other processes reserved right now for a fair wait, in port order: a request for
+/// several ports that has waited takes the machine-wide wait token and reserves ports held
+/// elsewhere, so that once released they go to it rather than to one-port requests
+/// ([`PortRequest`](crate::PortRequest) explains the fair wait). The holder is the waiting
+/// process, not the one that holds the port meanwhile (that one is in [`tcp_port_holders`]).
+///
+/// ```
+/// for reserved in allocport_core::port_reservations().unwrap() {
+///     println!("port {} reserved by {:?}", reserved.port, reserved.pid);
+/// }
+/// ```
+pub fn port_reservations() -> Result<Vec<PortHolder>, Error> {
+    let locks = port_locks()?;
+    let mut reserved = Vec::new();
+    for port in 1..=u16::MAX {
+        if let Some(Holder { pid }) = locks.reservation_holder(port)? {
+            reserved.push(PortHolder { port, pid });
+        }
+    }
+    Ok(reserved)
+}
+
 /// The statistics so far; all zero when nothing has been allocated yet.
 pub fn port_allocation_stats() -> PortAllocationStats {
     existing_pool().map(|pool| pool.stats()).unwrap_or_default()

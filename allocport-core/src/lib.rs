@@ -117,7 +117,7 @@ pub use exclude::{DEFAULT_EXCLUDED_TCP_PORTS, exclude_tcp_ports, excluded_tcp_po
 pub use family::AddressFamily;
 pub use introspect::{
     PortHolder, held_tcp_ports, is_tcp_port_held, log_port_allocation_stats, port_allocation_stats,
-    tcp_port_holders, udp_port_holders,
+    port_reservations, tcp_port_holders, udp_port_holders,
 };
 pub use listener::{HeldTcpListener, HeldUdpSocket};
 pub use lock::lock_dir;

@@ -85,4 +85,10 @@ impl PortLocks {
             .map(|holder| holder.is_some())
             .map_err(|e| self.error(format!("reading the reservation of port {port}: {e}")))
     }
+
+    /// Which other process reserved `port` for its multi-port wait, for introspection.
+    pub(crate) fn reservation_holder(&self, port: u16) -> Result<Option<super::Holder>, Error> {
+        sys::holder(self.file(port)?, RESERVATIONS + u32::from(port))
+            .map_err(|e| self.error(format!("reading the reservation of port {port}: {e}")))
+    }
 }
