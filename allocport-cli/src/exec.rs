@@ -39,7 +39,8 @@ when no fully free port is left: servers that bind with SO_REUSEADDR, as most do
 them at once. --strict refuses them, for servers that bind without it.
 
 UDP: --udp holds UDP ports (each free for UDP on every host) instead of TCP ones, with every
-option above; --tcp-and-udp holds each number for TCP and UDP at once, free for both.
+option above but --strict (UDP has no TIME_WAIT); --tcp-and-udp holds each number for TCP
+and UDP at once, free for both.
 
 With --listen, the command also gets each port as a listening TCP socket (with --udp, a
 bound UDP socket), already bound on the one host --hosts names (default: localhost), passed
@@ -78,6 +79,12 @@ pub(crate) fn run(args: ExecArgs) -> Result<i32, Failure> {
         e => Failure::new(EXIT_NO_PORTS, e.to_string()),
     };
     let related = args.offsets.is_some() || args.consecutive || args.exact.is_some();
+    if args.udp && args.strict {
+        return Err(Failure::new(
+            crate::EXIT_USAGE,
+            "--udp with --strict: --strict refuses TCP ports in TIME_WAIT, and UDP has none",
+        ));
+    }
     if args.listen && args.strict {
         return Err(Failure::new(
             crate::EXIT_USAGE,

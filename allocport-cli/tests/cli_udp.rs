@@ -167,6 +167,7 @@ fn what_does_not_combine_is_a_usage_error() {
         (&["--udp", "--tcp-and-udp"][..], "--tcp-and-udp"),
         (&["--listen", "--tcp-and-udp"][..], "--tcp-and-udp"),
         (&["--listen", "--strict"][..], "--strict"),
+        (&["--udp", "--strict"][..], "strict"),
     ] {
         let out = sandbox.exec(&sandbox.ports, options);
         let stderr = String::from_utf8_lossy(&out.stderr);

@@ -44,8 +44,8 @@ use crate::udp::UdpPortOwner;
 /// request, each checked with a UDP bind on every host; [`tcp_and_udp`](Self::tcp_and_udp)
 /// makes [`allocate`](Self::allocate) hold each port for TCP and UDP at once, free for both,
 /// for a server that serves both on one number (DNS, QUIC with a TCP fallback). Every other
-/// option means the same for UDP; UDP has no TIME_WAIT, so [`strict`](Self::strict) changes
-/// nothing for a UDP port.
+/// option means the same for UDP, except [`strict`](Self::strict): UDP has no TIME_WAIT, so
+/// `strict(true)` with `allocate_udp` is an invalid request.
 ///
 /// ```
 /// use allocport_core::PortRequest;
@@ -80,7 +80,8 @@ use crate::udp::UdpPortOwner;
 /// [`allocate`](Self::allocate) returns [`Error::InvalidRequest`] at once, allocating nothing,
 /// for a count of 0, both `offsets` and `consecutive`, no offsets, a repeated offset, a group
 /// wider than the port range, port 0 asked for exactly, `exact` with a count above 1, or
-/// [`tcp_and_udp`](Self::tcp_and_udp) with [`allocate_udp`](Self::allocate_udp).
+/// [`tcp_and_udp`](Self::tcp_and_udp) or `strict(true)` with
+/// [`allocate_udp`](Self::allocate_udp).
 #[derive(Debug, Clone)]
 #[must_use = "a request allocates nothing until `allocate` is called"]
 pub struct PortRequest {
@@ -205,6 +206,13 @@ impl PortRequest {
                     .into(),
             });
         }
+        if self.strict {
+            return Err(Error::InvalidRequest {
+                reason: "strict(true) with allocate_udp(): strict refuses TCP ports in \
+                         TIME_WAIT, and UDP has none"
+                    .into(),
+            });
+        }
         let ports = self.allocate_for(Transport::Udp)?;
         Ok(ports.into_iter().map(UdpPortOwner::held).collect())
     }
@@ -311,6 +319,10 @@ mod tests {
         assert!(reason(past_end).contains("gives port 70000"));
         match PortRequest::new().tcp_and_udp().allocate_udp() {
             Err(Error::InvalidRequest { reason }) => assert!(reason.contains("tcp_and_udp()")),
+            other => panic!("expected an invalid request, got {other:?}"),
+        }
+        match PortRequest::new().strict(true).allocate_udp() {
+            Err(Error::InvalidRequest { reason }) => assert!(reason.contains("strict(true)")),
             other => panic!("expected an invalid request, got {other:?}"),
         }
     }

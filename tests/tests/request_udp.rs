@@ -127,7 +127,6 @@ fn every_option_works_over_ipv6_or_is_refused_at_once() {
             .consecutive(2)
             .hosts(&["::1"])
             .family(AddressFamily::Ipv6)
-            .strict(true)
             .allocate_udp()
             .unwrap();
         UdpSocket::bind(("::1", owners[1].port())).unwrap();
@@ -140,6 +139,7 @@ fn every_option_works_over_ipv6_or_is_refused_at_once() {
         PortRequest::new().exact(0),
         PortRequest::new().exact(7000).count(2),
         PortRequest::new().tcp_and_udp(),
+        PortRequest::new().strict(true),
     ];
     for request in invalid {
         match request
