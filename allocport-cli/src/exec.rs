@@ -47,9 +47,11 @@ bound UDP socket), already bound on the one host --hosts names (default: localho
 as systemd socket activation passes them: descriptors 3, 4, ... in port order, LISTEN_FDS=N,
 LISTEN_FDNAMES=port0:port1:..., and LISTEN_PID=the command's pid. Servers that accept such
 sockets (the listenfd crate, sd_listen_fds, systemd-aware daemons) then never race anyone
-for their port. With --offsets, --consecutive or --exact the request's own ports are bound
-(a port a program outside allocport took first is an error, exit 125); --strict, which is
-about servers binding without SO_REUSEADDR, has no use there. Unix only.
+for their port. With --tcp-and-udp each port comes as a listener and a UDP socket: the N
+listeners first, then the N UDP sockets, named port0-udp, port1-udp, ... With --offsets,
+--consecutive, --exact or --tcp-and-udp the request's own ports are bound (a port a program
+outside allocport took first is an error, exit 125); --strict, which is about servers
+binding without SO_REUSEADDR, has no use there. Unix only.
 
 Examples:
   allocport exec -n 2 -- ./server --http {port0} --admin {port1}
@@ -104,7 +106,20 @@ pub(crate) fn run(args: ExecArgs) -> Result<i32, Failure> {
             ));
         };
         let family = args.family.into();
-        if related {
+        if args.tcp_and_udp {
+            // Each number as a listener and a UDP socket: TCP ones first, so that descriptors
+            // 3, 4, ... are what a TCP-only server expects.
+            let request = request(&args, count, &hosts)?.tcp_and_udp();
+            let owners = request.allocate().map_err(no_ports)?;
+            let ports: Vec<u16> = owners.iter().map(TcpPortOwner::port).collect();
+            let mut sockets = bind_each(host, family, &ports, |a| {
+                TcpListener::bind(a).map(Socket::Tcp)
+            })?;
+            sockets.extend(bind_each(host, family, &ports, |a| {
+                UdpSocket::bind(a).map(Socket::Udp)
+            })?);
+            (Owners::Tcp(owners), sockets)
+        } else if related {
             // Related or fixed ports cannot be swapped for fresh ones if a bind loses a race.
             let request = request(&args, count, &hosts)?;
             if args.udp {

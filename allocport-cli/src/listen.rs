@@ -40,6 +40,24 @@ impl std::os::fd::AsRawFd for Socket {
 /// The hidden subcommand of the wrapper.
 pub(crate) const WRAPPER: &str = "listen-exec";
 
+/// `LISTEN_FDNAMES` for `sockets`: `port0:port1:...`; with `--tcp-and-udp` (the TCP
+/// listeners, then the UDP sockets on the same ports) `port0:port1:port0-udp:port1-udp`.
+#[cfg_attr(not(unix), allow(dead_code))]
+pub(crate) fn names_of(sockets: &[Socket]) -> String {
+    let udp = sockets
+        .iter()
+        .filter(|s| matches!(s, Socket::Udp(_)))
+        .count();
+    if udp == 0 || udp == sockets.len() {
+        return fd_names(sockets.len());
+    }
+    let udp_names = (0..udp).map(|i| format!("port{i}-udp"));
+    std::iter::once(fd_names(sockets.len() - udp))
+        .chain(udp_names)
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
 /// `LISTEN_FDNAMES` for `n` sockets: `port0:port1:...`.
 #[cfg_attr(not(unix), allow(dead_code))]
 pub(crate) fn fd_names(n: usize) -> String {
@@ -57,7 +75,7 @@ mod unix {
     use std::os::unix::process::CommandExt;
     use std::process::Command;
 
-    use super::{Socket, WRAPPER, fd_names};
+    use super::{Socket, WRAPPER, names_of};
     use crate::Failure;
     use crate::exec::{EXIT_CANNOT_RUN, EXIT_NO_PORTS, EXIT_NOT_FOUND};
 
@@ -103,7 +121,7 @@ mod unix {
             };
         }
         wrapper.env("LISTEN_FDS", n.to_string());
-        wrapper.env("LISTEN_FDNAMES", fd_names(n));
+        wrapper.env("LISTEN_FDNAMES", names_of(listeners));
         // Never a stale value from allocport's own environment, even if the wrapper failed
         // to set it.
         wrapper.env_remove("LISTEN_PID");
@@ -186,5 +204,16 @@ mod tests {
     fn names_are_the_placeholders_joined_by_colons() {
         assert_eq!(fd_names(1), "port0");
         assert_eq!(fd_names(3), "port0:port1:port2");
+    }
+
+    #[test]
+    fn tcp_and_udp_sockets_are_named_apart() {
+        let tcp = || Socket::Tcp(std::net::TcpListener::bind("127.0.0.1:0").unwrap());
+        let udp = || Socket::Udp(std::net::UdpSocket::bind("127.0.0.1:0").unwrap());
+        assert_eq!(names_of(&[udp(), udp()]), "port0:port1");
+        assert_eq!(
+            names_of(&[tcp(), tcp(), udp(), udp()]),
+            "port0:port1:port0-udp:port1-udp"
+        );
     }
 }

@@ -88,9 +88,9 @@ struct ExecArgs {
     /// The address family the ports are checked in.
     #[arg(long, value_enum, default_value_t = Family::Ipv4)]
     family: Family,
-    /// Also pass the ports as listening TCP sockets (with --udp, bound UDP sockets) bound on
-    /// the one host of --hosts (default localhost), as systemd socket activation does: fds
-    /// from 3, LISTEN_FDS, LISTEN_PID, LISTEN_FDNAMES (Unix only).
+    /// Also pass the ports as listening TCP sockets (with --udp, bound UDP sockets; with
+    /// --tcp-and-udp, both) bound on the one host of --hosts (default localhost), as systemd
+    /// socket activation does: fds from 3, LISTEN_FDS, LISTEN_PID, LISTEN_FDNAMES (Unix only).
     #[arg(long)]
     listen: bool,
     /// UDP ports instead of TCP ones: each free for UDP on every host, held apart from TCP
@@ -99,7 +99,7 @@ struct ExecArgs {
     udp: bool,
     /// Each port free for TCP and UDP and held for both, for a server that serves both on one
     /// number (DNS, QUIC with a TCP fallback).
-    #[arg(long, conflicts_with = "listen")]
+    #[arg(long)]
     tcp_and_udp: bool,
     /// Seconds to wait for ports when every one is held (overrides ALLOCPORT_TIMEOUT_SECS).
     #[arg(long, value_name = "SECS")]

@@ -161,13 +161,54 @@ fn listen_with_offsets_passes_listeners_on_related_ports() {
 }
 
 #[test]
+fn listen_with_tcp_and_udp_passes_listeners_then_udp_sockets_on_the_same_ports() {
+    let sandbox = Sandbox::new(3);
+    let script = r#"echo "$ALLOCPORT_PORTS $LISTEN_FDS $LISTEN_FDNAMES"; cat >/dev/null"#;
+    let mut run = Spawn::new()
+        .stdin(Stdio::piped())
+        .deadline(LIMIT)
+        .start(&mut sandbox.allocport(
+            &sandbox.ports,
+            &[
+                "exec",
+                "--listen",
+                "--tcp-and-udp",
+                "-n",
+                "2",
+                "--",
+                "sh",
+                "-c",
+                script,
+            ],
+        ));
+    let line = run.line();
+    let [ports, fds, names] = line.split(' ').collect::<Vec<_>>()[..] else {
+        panic!("unexpected line {line:?}")
+    };
+    assert_eq!(
+        (fds, names),
+        ("4", "port0:port1:port0-udp:port1-udp"),
+        "{line}"
+    );
+    for port in ports.split(',').map(|p| p.parse::<u16>().unwrap()) {
+        TcpStream::connect((Ipv4Addr::LOCALHOST, port)).unwrap();
+        assert!(
+            UdpSocket::bind((Ipv4Addr::LOCALHOST, port)).is_err(),
+            "{port}"
+        );
+    }
+    run.close_stdin();
+    assert_eq!(run.wait().code(), Some(0));
+}
+
+#[test]
 fn what_does_not_combine_is_a_usage_error() {
     let sandbox = Sandbox::new(1);
     for (options, named) in [
         (&["--udp", "--tcp-and-udp"][..], "--tcp-and-udp"),
-        (&["--listen", "--tcp-and-udp"][..], "--tcp-and-udp"),
         (&["--listen", "--strict"][..], "--strict"),
         (&["--udp", "--strict"][..], "strict"),
+        (&["--listen", "--tcp-and-udp", "--strict"][..], "--strict"),
     ] {
         let out = sandbox.exec(&sandbox.ports, options);
         let stderr = String::from_utf8_lossy(&out.stderr);
