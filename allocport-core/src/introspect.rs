@@ -54,12 +54,19 @@ pub struct PortHolder {
 /// }
 /// ```
 pub fn tcp_port_holders() -> Result<Vec<PortHolder>, Error> {
+    holders_of(Lock::Tcp)
+}
+
+/// The ports whose `kind` lock other processes hold, in port order.
+fn holders_of(kind: Lock) -> Result<Vec<PortHolder>, Error> {
     // Through this process's own descriptors: a temporary one, once closed, would drop the
     // locks of ports this process holds.
     let locks = port_locks()?;
+    // Files deleted or replaced since they were opened: ask the ones at the lock paths now.
+    locks.refresh(false)?;
     let mut holders = Vec::new();
     for port in 1..=u16::MAX {
-        if let Some(Holder { pid }) = locks.holder(port)? {
+        if let Some(Holder { pid }) = locks.holder_at(kind, port)? {
             holders.push(PortHolder { port, pid });
         }
     }
@@ -76,14 +83,7 @@ pub fn tcp_port_holders() -> Result<Vec<PortHolder>, Error> {
 /// }
 /// ```
 pub fn udp_port_holders() -> Result<Vec<PortHolder>, Error> {
-    let locks = port_locks()?;
-    let mut holders = Vec::new();
-    for port in 1..=u16::MAX {
-        if let Some(Holder { pid }) = locks.holder_at(Lock::Udp, port)? {
-            holders.push(PortHolder { port, pid });
-        }
-    }
-    Ok(holders)
+    holders_of(Lock::Udp)
 }
 
 /// The ports other processes reserved right now for a fair wait, in port order: a request for
@@ -98,14 +98,7 @@ pub fn udp_port_holders() -> Result<Vec<PortHolder>, Error> {
 /// }
 /// ```
 pub fn port_reservations() -> Result<Vec<PortHolder>, Error> {
-    let locks = port_locks()?;
-    let mut reserved = Vec::new();
-    for port in 1..=u16::MAX {
-        if let Some(Holder { pid }) = locks.reservation_holder(port)? {
-            reserved.push(PortHolder { port, pid });
-        }
-    }
-    Ok(reserved)
+    holders_of(Lock::Reservation)
 }
 
 /// The statistics so far; all zero when nothing has been allocated yet.

@@ -71,6 +71,12 @@
 //! locks. Under
 //! cargo-nextest, each test process starts in a different part of the pool (from
 //! `NEXTEST_TEST_GLOBAL_SLOT`), so concurrent tests rarely even try the same port.
+//!
+//! Deleting or replacing the lock files while ports are held (a clean-up script, an
+//! age-based cleaner) frees no port: holders notice within a few milliseconds and take their
+//! locks again, and a new lock file is trusted only after a short grace. The README's section
+//! "Never twice, whatever happens to the lock files" states the guarantee and its limits;
+//! [`lock_files_renewed`] counts such events.
 
 // Layers, each using only those before it in this list: `env`, `source`, `family`, `error`,
 // `portset`; `spec`, `ephemeral`, `exclude`, `server_ports` (which ports); `lock`, `host`,
@@ -120,7 +126,7 @@ pub use introspect::{
     port_reservations, tcp_port_holders, udp_port_holders,
 };
 pub use listener::{HeldTcpListener, HeldUdpSocket};
-pub use lock::lock_dir;
+pub use lock::{lock_dir, lock_files_renewed};
 pub use owner::{DEFAULT_HOSTS, TcpPortOwner};
 pub use pick::pick_unused_port;
 pub use request::PortRequest;

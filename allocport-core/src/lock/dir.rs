@@ -2,67 +2,132 @@
 
 use std::fs::File;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use super::sys;
 use crate::env::{self, ALLOCPORT_LOCK_DIR, Env};
 use crate::error::Error;
 
-/// The directory that holds the cross-process lock files: `ALLOCPORT_LOCK_DIR` if set, else
-/// `allocport-<uid>` in the system's temporary directory (`allocport` on Windows, where the
-/// temporary directory is already per user).
+/// The directory that holds the cross-process lock files: `ALLOCPORT_LOCK_DIR` if set (an
+/// absolute path), else `/tmp/allocport-<uid>` on Unix and `allocport` in the per-user
+/// temporary directory on Windows.
+///
+/// The default deliberately ignores `TMPDIR`, `HOME` and the working directory: every process
+/// of a user on one machine must meet in one lock store, and build tools and CI runners give
+/// each test its own `TMPDIR`. `/tmp` is the one directory every Unix process can rely on.
+/// A relative `ALLOCPORT_LOCK_DIR` is an error (each working directory would get a store of
+/// its own), and so is one with a `..` in it; a trailing `/` or `.` is dropped, so the
+/// symlink check applies to the directory itself however the path is spelled.
 ///
 /// ```
 /// let dir = allocport_core::lock_dir().unwrap();
-/// assert!(dir.is_absolute() || std::env::var_os("ALLOCPORT_LOCK_DIR").is_some());
+/// assert!(dir.is_absolute());
 /// ```
 pub fn lock_dir() -> Result<PathBuf, Error> {
-    Ok(lock_dir_from(&env::process))
+    lock_dir_from(&env::process)
 }
 
 /// [`lock_dir`] in the environment `env`.
-pub(crate) fn lock_dir_from(env: Env<'_>) -> PathBuf {
-    match env::non_empty(env, ALLOCPORT_LOCK_DIR) {
-        Some(dir) => PathBuf::from(dir),
-        None => std::env::temp_dir().join(sys::default_dir_name()),
+pub(crate) fn lock_dir_from(env: Env<'_>) -> Result<PathBuf, Error> {
+    let Some(value) = env::non_empty(env, ALLOCPORT_LOCK_DIR) else {
+        return Ok(sys::default_dir());
+    };
+    let invalid = |reason: &str| Error::InvalidEnv {
+        var: ALLOCPORT_LOCK_DIR,
+        value: value.to_string_lossy().into_owned(),
+        reason: reason.to_owned(),
+    };
+    let given = Path::new(&value);
+    if !given.is_absolute() {
+        return Err(invalid(
+            "is a relative path: it must be absolute, or each working directory (cargo runs \
+             each package's tests in its own) would get a lock store of its own",
+        ));
     }
+    if given.components().any(|c| c == Component::ParentDir) {
+        return Err(invalid(
+            "contains `..`: name the directory itself, so a symbolic link on the way cannot \
+             pass for it",
+        ));
+    }
+    // `components` drops a trailing `/` and every `.`, which would make the final component
+    // resolve through a symbolic link.
+    Ok(given.components().collect())
 }
 
 /// Creates `dir` private if missing, then insists that it is a real directory (not a symlink)
 /// that only this user can enter. It changes nothing that exists.
-pub(super) fn ensure_private_dir(dir: &Path) -> Result<(), String> {
+/// Made again if deleted in between, up to `retries` times.
+pub(super) fn ensure_private_dir(dir: &Path, retries: u32) -> Result<(), String> {
+    let mut tries = 0;
+    loop {
+        match ensure_dir(dir) {
+            Err((_, true)) if tries < retries => tries += 1,
+            done => return done.map_err(|(reason, _)| reason),
+        }
+    }
+}
+
+/// [`ensure_private_dir`], then the lock file `name` in it, created private if missing,
+/// opened without following a symlink and checked to be a regular file only this user can
+/// touch; both again while the directory vanishes in between (a clean-up
+/// running at that moment), up to `retries` times.
+pub(super) fn open_in_private_dir(dir: &Path, name: &str, retries: u32) -> Result<File, String> {
+    let path = dir.join(name);
+    let mut tries = 0;
+    loop {
+        match ensure_dir(dir).and_then(|()| open_file(&path)) {
+            Ok(file) => return Ok(file),
+            Err((_, true)) if tries < retries => {
+                tries += 1;
+                if tries > 10 {
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
+            }
+            Err((reason, _)) => return Err(reason),
+        }
+    }
+}
+
+/// Why a path cannot be used, and whether that is because something on it was missing.
+type Unusable = (String, bool);
+
+fn missing(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::NotFound
+}
+
+fn ensure_dir(dir: &Path) -> Result<(), Unusable> {
     match sys::create_private_dir(dir) {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-        Err(e) => return Err(format!("cannot create it: {e}")),
+        Err(e) => return Err((format!("cannot create it: {e}"), false)),
     }
-    let meta = std::fs::symlink_metadata(dir).map_err(|e| format!("cannot inspect it: {e}"))?;
+    let meta = std::fs::symlink_metadata(dir)
+        .map_err(|e| (format!("cannot inspect it: {e}"), missing(&e)))?;
     if meta.file_type().is_symlink() {
-        return Err("it is a symbolic link, which is not followed".into());
+        return Err(("it is a symbolic link, which is not followed".into(), false));
     }
     if !meta.is_dir() {
-        return Err("it is not a directory".into());
+        return Err(("it is not a directory".into(), false));
     }
-    sys::check_private(&meta, "0700")
+    sys::check_private(&meta, "0700").map_err(|reason| (reason, false))
 }
 
-/// Opens a lock file, creating it private, without following a symlink, and checks it is a
-/// regular file only this user can touch.
-pub(super) fn open_private_file(path: &Path) -> Result<File, String> {
+fn open_file(path: &Path) -> Result<File, Unusable> {
     let file = sys::no_follow_options()
         .read(true)
         .write(true)
         .create(true)
         .truncate(false)
         .open(path)
-        .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+        .map_err(|e| (format!("cannot open {}: {e}", path.display()), missing(&e)))?;
     let meta = file
         .metadata()
-        .map_err(|e| format!("cannot inspect {}: {e}", path.display()))?;
+        .map_err(|e| (format!("cannot inspect {}: {e}", path.display()), false))?;
     if !meta.is_file() {
-        return Err(format!("{} is not a regular file", path.display()));
+        return Err((format!("{} is not a regular file", path.display()), false));
     }
-    sys::check_private(&meta, "0600").map_err(|e| format!("{}: {e}", path.display()))?;
+    sys::check_private(&meta, "0600").map_err(|e| (format!("{}: {e}", path.display()), false))?;
     Ok(file)
 }
 
@@ -73,14 +138,51 @@ mod tests {
     #[test]
     fn the_variable_names_the_directory() {
         let env = env::fake(&[(ALLOCPORT_LOCK_DIR, "/some/where")]);
-        assert_eq!(lock_dir_from(&env), PathBuf::from("/some/where"));
+        assert_eq!(lock_dir_from(&env).unwrap(), PathBuf::from("/some/where"));
     }
 
     #[test]
-    fn unset_or_empty_is_a_per_user_directory_in_temp() {
-        let default = std::env::temp_dir().join(sys::default_dir_name());
-        assert_eq!(lock_dir_from(&env::fake(&[])), default);
+    fn unset_or_empty_is_a_per_user_directory_whatever_tmpdir_says() {
+        let default = sys::default_dir();
+        assert_eq!(lock_dir_from(&env::fake(&[])).unwrap(), default);
         let empty = env::fake(&[(ALLOCPORT_LOCK_DIR, "")]);
-        assert_eq!(lock_dir_from(&empty), default);
+        assert_eq!(lock_dir_from(&empty).unwrap(), default);
+        #[cfg(unix)]
+        assert_eq!(
+            default,
+            PathBuf::from(format!("/tmp/{}", sys::default_dir_name()))
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_relative_dir_is_an_error_naming_the_variable_and_value() {
+        for value in [".locks", "locks/here", "./x"] {
+            let env = env::fake(&[(ALLOCPORT_LOCK_DIR, value)]);
+            let message = lock_dir_from(&env).unwrap_err().to_string();
+            assert!(
+                message.starts_with(&format!("ALLOCPORT_LOCK_DIR: {value:?} is a relative path")),
+                "{message}"
+            );
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn trailing_slashes_and_dots_are_dropped_and_dot_dot_refused() {
+        for value in ["/a/link/", "/a/link//", "/a/link/.", "/a/./link/./"] {
+            let env = env::fake(&[(ALLOCPORT_LOCK_DIR, value)]);
+            assert_eq!(
+                lock_dir_from(&env).unwrap(),
+                PathBuf::from("/a/link"),
+                "{value}"
+            );
+        }
+        let env = env::fake(&[(ALLOCPORT_LOCK_DIR, "/a/link/..")]);
+        let message = lock_dir_from(&env).unwrap_err().to_string();
+        assert!(
+            message.contains("\"/a/link/..\" contains `..`"),
+            "{message}"
+        );
     }
 }

@@ -11,12 +11,8 @@
 
 use std::sync::{Mutex, MutexGuard, TryLockError};
 
-use super::{PortLocks, sys};
+use super::{Lock, PortLocks, sys};
 use crate::error::Error;
-
-/// Where the reservation of a port lies in its lock file: past every port's TCP byte (`p`)
-/// and UDP byte (`p + 65536`).
-const RESERVATIONS: u32 = 2 << 16;
 
 const TOKEN_FILE: &str = "wait-token.lock";
 
@@ -40,7 +36,7 @@ impl WaitToken {
         };
         // A file of its own, opened for as long as the token is held: closing it drops no port
         // lock, as those are on the other files.
-        let file = super::open_private_file(&locks.dir.join(TOKEN_FILE))
+        let file = super::dir::open_in_private_dir(&locks.dir, TOKEN_FILE, 1)
             .map_err(|reason| locks.error(reason))?;
         let taken = sys::try_lock(&file, 0)
             .map_err(|e| locks.error(format!("locking {TOKEN_FILE}: {e}")))?;
@@ -55,17 +51,12 @@ impl WaitToken {
     /// released. `false` if another process reserved it (a former holder of the token that
     /// has not let go yet).
     pub(crate) fn reserve(&self, port: u16) -> Result<bool, Error> {
-        sys::try_lock(self.locks.file(port)?, RESERVATIONS + u32::from(port))
-            .map_err(|e| self.locks.error(format!("reserving port {port}: {e}")))
+        self.locks.try_lock_at(Lock::Reservation, port)
     }
 
     /// Ends the reservation of `port`.
     pub(crate) fn unreserve(&self, port: u16) {
-        if let Ok(file) = self.locks.file(port) {
-            if let Err(e) = sys::unlock(file, RESERVATIONS + u32::from(port)) {
-                log::warn!("allocport: ending the reservation of port {port}: {e}");
-            }
-        }
+        self.locks.unlock_at(Lock::Reservation, port);
     }
 }
 
@@ -81,14 +72,6 @@ impl PortLocks {
     /// process's own reservations count too; only the token's holder makes them, and it never
     /// asks.
     pub(crate) fn reserved_elsewhere(&self, port: u16) -> Result<bool, Error> {
-        sys::holder(self.file(port)?, RESERVATIONS + u32::from(port))
-            .map(|holder| holder.is_some())
-            .map_err(|e| self.error(format!("reading the reservation of port {port}: {e}")))
-    }
-
-    /// Which other process reserved `port` for its multi-port wait, for introspection.
-    pub(crate) fn reservation_holder(&self, port: u16) -> Result<Option<super::Holder>, Error> {
-        sys::holder(self.file(port)?, RESERVATIONS + u32::from(port))
-            .map_err(|e| self.error(format!("reading the reservation of port {port}: {e}")))
+        Ok(self.holder_at(Lock::Reservation, port)?.is_some())
     }
 }

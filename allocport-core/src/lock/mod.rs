@@ -5,38 +5,45 @@
 //! so holding a port costs no file descriptor of its own, and the kernel drops every lock of a
 //! process that dies, even by `SIGKILL`: nothing is left to clean up. Port `p` is byte `p` of
 //! file `ports-<p % 64>.lock` for TCP and byte `p + 65536` of the same file for UDP, so the
-//! two protocols' claims never block each other; the files themselves stay empty (locks may
-//! lie beyond the end).
+//! two protocols' claims never block each other; a fair wait's reservation of `p` is byte
+//! `p + 131072` (see [`fair`]). The files hold one byte, the mark of a trusted file (see
+//! [`renew`]); locks lie beyond the end.
 //! The kernel walks every lock on a file on each lock and unlock, so one file for all ports
 //! made an allocation cost grow with the ports held machine-wide (5x at 4,000 held); 64 files
 //! keep each list short while a process still needs at most 64 descriptors.
 //!
 //! Unix uses POSIX `fcntl` record locks; they belong to the process, so exclusion between
 //! threads of one process is the pool's job. Closing *any* descriptor of a lock file drops
-//! every lock the process holds on it, so each file is opened once per process, under
-//! [`OPENING`], and never closed.
-//!
-//! Fair waits add one file, `wait-token.lock`, and reservations at byte `p + 131072` of port
-//! `p`'s lock file; see [`fair`].
+//! every lock the process holds on it, so each file is opened once per process, under its
+//! slot's mutex, and closed only when the file at its path has been deleted or replaced:
+//! [`renew`] then opens the new one and takes this process's locks again, and [`watch`]
+//! notices such a change promptly while this process holds ports. Every kind of lock (TCP,
+//! UDP, reservation) is taken again, as each stands for a port held or reserved here.
 
-use std::fs::File;
 use std::path::PathBuf;
-use std::sync::{Mutex, OnceLock};
+use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::Ordering::{Relaxed, SeqCst};
+use std::sync::{Mutex, MutexGuard, Once, OnceLock};
+use std::time::Instant;
 
 use crate::error::Error;
 
 mod dir;
 mod fair;
+mod renew;
 #[cfg(unix)]
 #[path = "unix.rs"]
 mod sys;
 #[cfg(windows)]
 #[path = "windows.rs"]
 mod sys;
+mod watch;
 
+use dir::ensure_private_dir;
 pub use dir::lock_dir;
-use dir::{ensure_private_dir, open_private_file};
 pub(crate) use fair::WaitToken;
+use renew::Slot;
+pub use renew::lock_files_renewed;
 
 /// Another process's lock on a port: Unix names that process, Windows cannot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,26 +51,33 @@ pub(crate) struct Holder {
     pub(crate) pid: Option<u32>,
 }
 
-/// Which of a port's two locks: claims for TCP and for UDP are kept apart.
+/// Which of a port's locks: claims for TCP and for UDP are kept apart, and a fair waiter's
+/// reservation is a third.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Lock {
     Tcp,
     Udp,
+    Reservation,
 }
 
 impl Lock {
-    /// The byte of the lock in its file: `port` for TCP, `port + 65536` for UDP.
+    /// The byte of the lock in its file: `port`, `port + 65536` or `port + 131072`.
     fn byte(self, port: u16) -> u32 {
-        match self {
-            Lock::Tcp => u32::from(port),
-            Lock::Udp => u32::from(port) + 65536,
-        }
+        let base = match self {
+            Lock::Tcp => 0,
+            Lock::Udp => 1 << 16,
+            Lock::Reservation => 2 << 16,
+        };
+        base + u32::from(port)
     }
 
-    fn label(self) -> &'static str {
-        match self {
-            Lock::Tcp => "",
-            Lock::Udp => "UDP ",
+    /// What a lock byte stands for, to name it in messages.
+    fn describe(byte: u32) -> String {
+        let port = byte & 0xffff;
+        match byte >> 16 {
+            0 => format!("port {port}"),
+            1 => format!("UDP port {port}"),
+            _ => format!("the reservation of port {port}"),
         }
     }
 }
@@ -71,17 +85,20 @@ impl Lock {
 /// How many lock files the ports are spread over.
 const LOCK_FILES: usize = 64;
 
-/// The lock files of this process, each opened on first use and never closed.
+/// The lock files of this process. Each slot is opened on first use and kept open; it is
+/// opened again (see [`renew`]) only when the file at its path is no longer the one opened.
 pub(crate) struct PortLocks {
     dir: PathBuf,
-    files: [OnceLock<File>; LOCK_FILES],
+    /// One per lock file; its mutex also keeps two threads from opening one file twice and
+    /// dropping a copy (which would silently drop the other's locks).
+    slots: [Mutex<Slot>; LOCK_FILES],
+    /// How many locks this process has taken, over all files: the watcher runs while any.
+    locked: AtomicUsize,
+    /// Every file is opened at the first use of any, so that new files' graces run at once.
+    opened: Once,
 }
 
 static LOCKS: OnceLock<PortLocks> = OnceLock::new();
-
-/// Held while a lock file is opened, so that two threads never both open one and drop a copy
-/// (which would silently drop the other's locks).
-static OPENING: Mutex<()> = Mutex::new(());
 
 /// The process's lock files, their directory checked on the first call. An unusable directory
 /// is an error every time it is asked for, never a silent fallback to no locking.
@@ -90,13 +107,15 @@ pub(crate) fn port_locks() -> Result<&'static PortLocks, Error> {
         return Ok(locks);
     }
     let dir = lock_dir()?;
-    ensure_private_dir(&dir).map_err(|reason| Error::LockDir {
+    ensure_private_dir(&dir, 100).map_err(|reason| Error::LockDir {
         dir: dir.clone(),
         reason,
     })?;
     Ok(LOCKS.get_or_init(|| PortLocks {
         dir,
-        files: [const { OnceLock::new() }; LOCK_FILES],
+        slots: [const { Mutex::new(Slot::EMPTY) }; LOCK_FILES],
+        locked: AtomicUsize::new(0),
+        opened: Once::new(),
     }))
 }
 
@@ -105,21 +124,15 @@ fn lock_file_name(port: u16) -> String {
 }
 
 impl PortLocks {
-    /// The lock file of `port`, opened on first use.
-    fn file(&self, port: u16) -> Result<&File, Error> {
-        let slot = &self.files[usize::from(port) % LOCK_FILES];
-        if let Some(file) = slot.get() {
-            return Ok(file);
-        }
-        let _opening = OPENING
+    fn slot(&self, port: u16) -> MutexGuard<'_, Slot> {
+        self.slot_at(usize::from(port) % LOCK_FILES)
+    }
+
+    fn slot_at(&self, index: usize) -> MutexGuard<'_, Slot> {
+        // Each change of a slot is a few assignments: a poisoned one is still consistent.
+        self.slots[index]
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some(file) = slot.get() {
-            return Ok(file);
-        }
-        let file = open_private_file(&self.dir.join(lock_file_name(port)))
-            .map_err(|reason| self.error(reason))?;
-        Ok(slot.get_or_init(|| file))
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn error(&self, reason: String) -> Error {
@@ -129,36 +142,85 @@ impl PortLocks {
         }
     }
 
+    /// The slot of `port`, its file open, current and trusted (see [`renew`]): waits out a
+    /// new file's grace with the slot's mutex released.
+    fn ready(&self, port: u16) -> Result<MutexGuard<'_, Slot>, Error> {
+        self.opened.call_once(|| self.open_all());
+        let mut slot = self.slot(port);
+        loop {
+            if slot.file.is_none() {
+                self.renew(&mut slot, port)?;
+            }
+            match slot.grace_left(Instant::now()) {
+                Some(wait) => {
+                    drop(slot);
+                    std::thread::sleep(wait);
+                    slot = self.slot(port);
+                }
+                None => return Ok(slot),
+            }
+        }
+    }
+
     /// Takes the `kind` lock of `port` if no other process holds it; `false` if one does.
+    ///
+    /// The lock is trusted only if, once taken, the file at the lock path is still the one
+    /// locked: a lock on a deleted or replaced file excludes nobody, so the file is opened
+    /// again and the lock taken there.
     pub(crate) fn try_lock_at(&self, kind: Lock, port: u16) -> Result<bool, Error> {
-        sys::try_lock(self.file(port)?, kind.byte(port))
-            .map_err(|e| self.error(format!("locking {}port {port}: {e}", kind.label())))
+        let byte = kind.byte(port);
+        loop {
+            let mut slot = self.ready(port)?;
+            let file = slot.file.as_ref().expect("ready opens the file");
+            let locked = sys::try_lock(file, byte)
+                .map_err(|e| self.error(format!("locking {}: {e}", Lock::describe(byte))))?;
+            if self.is_current(&slot, port) {
+                if locked {
+                    slot.locked.push(byte);
+                    drop(slot);
+                    // SeqCst: paired with the watcher's going to sleep (see `watch::wake`).
+                    if self.locked.fetch_add(1, SeqCst) == 0 {
+                        watch::wake();
+                    }
+                }
+                return Ok(locked);
+            }
+            if locked {
+                let _ = sys::unlock(file, byte);
+            }
+            // Most often the whole directory went: open every changed file again at once, so
+            // that their graces run together.
+            drop(slot);
+            self.refresh(false)?;
+        }
     }
 
     /// Gives the `kind` lock of `port` back; its file is open, since the port was locked.
     pub(crate) fn unlock_at(&self, kind: Lock, port: u16) {
-        let unlocked = self.file(port).and_then(|file| {
-            sys::unlock(file, kind.byte(port))
-                .map_err(|e| self.error(format!("unlocking {}port {port}: {e}", kind.label())))
-        });
+        let byte = kind.byte(port);
+        let mut slot = self.slot(port);
+        if let Some(i) = slot.locked.iter().position(|&b| b == byte) {
+            slot.locked.swap_remove(i);
+            self.locked.fetch_sub(1, Relaxed);
+        }
+        let unlocked = match &slot.file {
+            Some(file) => sys::unlock(file, byte)
+                .map_err(|e| self.error(format!("unlocking {}: {e}", Lock::describe(byte)))),
+            None => Ok(()),
+        };
         if let Err(e) = unlocked {
             // Not reachable in practice; the lock dies with the process anyway.
             log::warn!("allocport: {e}");
         }
     }
 
-    /// Which process's lock would block taking `port` (never this process's own).
-    pub(crate) fn holder(&self, port: u16) -> Result<Option<Holder>, Error> {
-        self.holder_at(Lock::Tcp, port)
-    }
-
-    /// Which process's `kind` lock would block taking `port` (never this process's own).
+    /// Which process's `kind` lock would block taking `port` (never this process's own). Call
+    /// [`PortLocks::refresh`] first, so the answer comes from the files now at the lock paths.
     pub(crate) fn holder_at(&self, kind: Lock, port: u16) -> Result<Option<Holder>, Error> {
-        sys::holder(self.file(port)?, kind.byte(port)).map_err(|e| {
-            self.error(format!(
-                "reading the lock of {}port {port}: {e}",
-                kind.label()
-            ))
-        })
+        let byte = kind.byte(port);
+        let slot = self.ready(port)?;
+        let file = slot.file.as_ref().expect("ready opens the file");
+        sys::holder(file, byte)
+            .map_err(|e| self.error(format!("reading the lock of {}: {e}", Lock::describe(byte))))
     }
 }

@@ -8,6 +8,12 @@ use std::path::Path;
 
 use super::Holder;
 
+/// The default lock directory: in `/tmp`, not `TMPDIR`, so that every process of this user
+/// on the machine meets there (see `lock_dir`).
+pub(super) fn default_dir() -> std::path::PathBuf {
+    Path::new("/tmp").join(default_dir_name())
+}
+
 pub(super) fn default_dir_name() -> String {
     format!("allocport-{}", euid())
 }
@@ -94,4 +100,26 @@ pub(super) fn holder(file: &File, byte: u32) -> io::Result<Option<Holder>> {
     Ok(Some(Holder {
         pid: u32::try_from(lock.l_pid).ok(),
     }))
+}
+
+/// A file's identity: its device and inode.
+pub(super) fn file_id(meta: &std::fs::Metadata) -> Option<(u64, u64)> {
+    Some((meta.dev(), meta.ino()))
+}
+
+/// Opens the directory `dir` itself (never through a symlink) and takes a shared BSD `flock`
+/// on it, which tells systemd-tmpfiles to leave it alone; `None` if either fails (the next
+/// round tries again).
+pub(super) fn share_lock_dir(dir: &Path) -> Option<(File, Option<(u64, u64)>)> {
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(dir)
+        .ok()?;
+    // SAFETY: the descriptor is open for the call.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) } == -1 {
+        return None;
+    }
+    let id = file.metadata().ok().and_then(|meta| file_id(&meta));
+    Some((file, id))
 }

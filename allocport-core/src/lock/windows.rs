@@ -15,6 +15,11 @@ use windows_sys::Win32::System::IO::OVERLAPPED;
 
 use super::Holder;
 
+/// The default lock directory, in the per-user temporary directory.
+pub(super) fn default_dir() -> std::path::PathBuf {
+    std::env::temp_dir().join(default_dir_name())
+}
+
 pub(super) fn default_dir_name() -> String {
     "allocport".into()
 }
@@ -78,4 +83,14 @@ pub(super) fn holder(file: &File, byte: u32) -> io::Result<Option<Holder>> {
         return Ok(None);
     }
     Ok(Some(Holder { pid: None }))
+}
+
+/// No identity is read on Windows: a lock file open here cannot be deleted or replaced.
+pub(super) fn file_id(_meta: &std::fs::Metadata) -> Option<(u64, u64)> {
+    None
+}
+
+/// Windows has no cleaner that honours directory locks; the open lock files keep it.
+pub(super) fn share_lock_dir(_dir: &Path) -> Option<(File, Option<(u64, u64)>)> {
+    None
 }

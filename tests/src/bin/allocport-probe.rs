@@ -8,7 +8,11 @@
 //! - `try-many N`: allocates N ports all or none, prints `ports a,b,...` or `err MESSAGE`.
 //! - `churn THREADS MILLIS`: threads allocate, bind a listener without SO_REUSEADDR, hold it
 //!   briefly and release, until MILLIS pass; prints `allocations A bind_failures F
-//!   double_holds D` (D: ports handed to two threads of this process at once).
+//!   double_holds D` (D: ports handed to two threads of this process at once), then
+//!   `renewals R late L` (R: lock files found deleted or replaced and made again; L:
+//!   allocations made in the last quarter of the time).
+//! - `holders`: prints `holders p:pid,...`, the ports other processes hold, as
+//!   `allocport status` reads them, or `err MESSAGE`.
 //! - `race-first THREADS`: THREADS threads make this process's first allocations at the same
 //!   instant, then it prints `ports a,b,...` and holds them until stdin closes.
 //! - `exhaust`: holds the whole pool, checks a further allocation times out with the
@@ -48,6 +52,7 @@ fn main() {
             millis.parse().expect("MILLIS"),
         ),
         ["exhaust"] => exhaust(),
+        ["holders"] => holders(),
         ["race-first", threads] => race_first(threads.parse().expect("THREADS")),
         ["exclude-after"] => exclude_after(),
         ["wait-cpu"] => wait_cpu(),
@@ -170,8 +175,24 @@ fn strict_bind(port: u16) -> std::io::Result<Socket> {
     Ok(socket)
 }
 
+fn holders() -> i32 {
+    match allocport_core::tcp_port_holders() {
+        Ok(holders) => {
+            let list: Vec<String> = holders
+                .iter()
+                .map(|h| format!("{}:{}", h.port, h.pid.map_or(0, |p| p)))
+                .collect();
+            say(&format!("holders {}", list.join(",")));
+            0
+        }
+        Err(e) => report_err(&e),
+    }
+}
+
 fn churn(threads: usize, millis: u64) -> i32 {
     let deadline = Instant::now() + Duration::from_millis(millis);
+    let late_from = deadline - Duration::from_millis(millis / 4);
+    let late = AtomicU64::new(0);
     let allocations = AtomicU64::new(0);
     let failures = AtomicU64::new(0);
     let double_holds = AtomicU64::new(0);
@@ -179,8 +200,8 @@ fn churn(threads: usize, millis: u64) -> i32 {
     let held = Mutex::new(HashSet::new());
     std::thread::scope(|s| {
         for t in 0..threads {
-            let (allocations, failures, double_holds, held) =
-                (&allocations, &failures, &double_holds, &held);
+            let (allocations, failures, double_holds, held, late) =
+                (&allocations, &failures, &double_holds, &held, &late);
             s.spawn(move || {
                 let mut i = 0u64;
                 while Instant::now() < deadline {
@@ -206,6 +227,9 @@ fn churn(threads: usize, millis: u64) -> i32 {
                     held.lock().unwrap().remove(&owner.port());
                     drop(owner);
                     allocations.fetch_add(1, Ordering::Relaxed);
+                    if Instant::now() >= late_from {
+                        late.fetch_add(1, Ordering::Relaxed);
+                    }
                     i += 1;
                 }
             });
@@ -216,6 +240,11 @@ fn churn(threads: usize, millis: u64) -> i32 {
         allocations.load(Ordering::Relaxed),
         failures.load(Ordering::Relaxed),
         double_holds.load(Ordering::Relaxed)
+    ));
+    say(&format!(
+        "renewals {} late {}",
+        allocport_core::lock_files_renewed(),
+        late.load(Ordering::Relaxed)
     ));
     0
 }

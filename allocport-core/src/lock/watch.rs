@@ -1,0 +1,121 @@
+//! The watcher: a thread that, while this process holds any port, checks every [`TICK`] that
+//! its lock files are still the files at their paths (see [`renew`](super::renew)) and keeps
+//! the store fresh for cleaners: a shared BSD `flock` on the directory, which
+//! systemd-tmpfiles takes as "skip this subtree", and file and directory times set to now
+//! every [`TOUCH`], for cleaners that only look at age. With no port held for [`IDLE`] it
+//! sleeps until one is, so it costs nothing then.
+
+use std::fs::{File, FileTimes};
+use std::sync::OnceLock;
+use std::sync::atomic::AtomicBool;
+use std::sync::atomic::Ordering::SeqCst;
+use std::thread::Thread;
+use std::time::{Duration, Instant, SystemTime};
+
+use super::renew::warn;
+use super::{LOCKS, PortLocks, sys};
+
+/// How often a holder looks at its lock files: well inside [`GRACE`](super::renew::GRACE).
+const TICK: Duration = Duration::from_millis(20);
+/// How often a holder sets its lock files' times to now.
+const TOUCH: Duration = Duration::from_millis(250);
+
+/// How long the watcher keeps its round (and the directory lock) after the last port is
+/// released, so that a process allocating and releasing in turn does not wake it each time.
+const IDLE: Duration = Duration::from_secs(1);
+
+static WATCHER: OnceLock<Option<Thread>> = OnceLock::new();
+
+/// Whether a failed renewal has been reported (once per process).
+static FAILED: AtomicBool = AtomicBool::new(false);
+
+/// Set while the watcher sleeps until a port is held: only then must a claim wake it.
+static SLEEPING: AtomicBool = AtomicBool::new(false);
+
+/// Tells the watcher that this process holds a port now, starting it on first use.
+pub(super) fn wake() {
+    let Some(locks) = LOCKS.get() else { return };
+    let watcher = WATCHER.get_or_init(|| {
+        std::thread::Builder::new()
+            .name("allocport-watch".into())
+            .spawn(move || run(locks))
+            .map(|handle| handle.thread().clone())
+            .map_err(|e| {
+                eprintln!(
+                    "allocport: warning: cannot start the thread that watches the lock files \
+                     ({e}); a deleted lock file is noticed only at this process's next claim"
+                );
+                log::warn!("allocport: cannot start the lock file watcher: {e}");
+            })
+            .ok()
+    });
+    if SLEEPING.swap(false, SeqCst) {
+        if let Some(thread) = watcher {
+            thread.unpark();
+        }
+    }
+}
+
+/// The directory, open and share-locked, while this process holds ports.
+struct DirGuard {
+    file: File,
+    id: Option<(u64, u64)>,
+}
+
+fn run(locks: &'static PortLocks) {
+    let mut guard: Option<DirGuard> = None;
+    let mut touched = Instant::now();
+    let mut idle_since: Option<Instant> = None;
+    loop {
+        if locks.locked.load(SeqCst) == 0 {
+            if idle_since.get_or_insert_with(Instant::now).elapsed() < IDLE {
+                std::thread::park_timeout(TICK);
+                continue;
+            }
+            guard = None;
+            // Paired with `wake`: either this sees the new count, or `wake` sees the flag.
+            SLEEPING.store(true, SeqCst);
+            if locks.locked.load(SeqCst) == 0 {
+                std::thread::park();
+            }
+            SLEEPING.store(false, SeqCst);
+            continue;
+        }
+        idle_since = None;
+        if let Err(e) = locks.refresh(true) {
+            if !FAILED.swap(true, SeqCst) {
+                warn(&format!(
+                    "{e}; the locks of this process's ports in that file could not be taken \
+                     again, so other processes may be handed them"
+                ));
+            }
+        }
+        keep_guard(locks, &mut guard);
+        locks.read_notes();
+        if touched.elapsed() >= TOUCH {
+            touched = Instant::now();
+            locks.touch_held();
+            if let Some(guard) = &guard {
+                let now = SystemTime::now();
+                let _ = guard
+                    .file
+                    .set_times(FileTimes::new().set_accessed(now).set_modified(now));
+            }
+        }
+        std::thread::park_timeout(TICK);
+    }
+}
+
+/// Holds a shared `flock` on the directory now at the lock directory's path.
+fn keep_guard(locks: &PortLocks, guard: &mut Option<DirGuard>) {
+    let now = std::fs::symlink_metadata(&locks.dir)
+        .ok()
+        .and_then(|meta| sys::file_id(&meta));
+    if guard
+        .as_ref()
+        .is_some_and(|g| g.id.is_some() && g.id == now)
+    {
+        return;
+    }
+    *guard = sys::share_lock_dir(&locks.dir).map(|(file, id)| DirGuard { file, id });
+}
