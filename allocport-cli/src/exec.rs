@@ -2,14 +2,12 @@
 
 use std::ffi::OsString;
 use std::io;
+use std::net::{SocketAddr, UdpSocket};
 use std::process::{Command, ExitStatus};
 use std::time::Duration;
 
-use std::net::{SocketAddr, TcpListener, UdpSocket};
-
 use allocport_core::{
-    AddressFamily, DEFAULT_HOSTS, Error, HeldTcpListener, HeldUdpSocket, PortRequest, TcpPortOwner,
-    UdpPortOwner,
+    DEFAULT_HOSTS, Error, HeldTcpListener, HeldUdpSocket, PortRequest, TcpPortOwner, UdpPortOwner,
 };
 
 use crate::listen::{self, Socket};
@@ -48,10 +46,11 @@ as systemd socket activation passes them: descriptors 3, 4, ... in port order, L
 LISTEN_FDNAMES=port0:port1:..., and LISTEN_PID=the command's pid. Servers that accept such
 sockets (the listenfd crate, sd_listen_fds, systemd-aware daemons) then never race anyone
 for their port. With --tcp-and-udp each port comes as a listener and a UDP socket: the N
-listeners first, then the N UDP sockets, named port0-udp, port1-udp, ... With --offsets,
---consecutive, --exact or --tcp-and-udp the request's own ports are bound (a port a program
-outside allocport took first is an error, exit 125); --strict, which is about servers
-binding without SO_REUSEADDR, has no use there. Unix only.
+listeners first, then the N UDP sockets, named port0-udp, port1-udp, ... Every request
+option works with --listen; if a program outside allocport binds a port between the check and
+the bind, the ports are allocated afresh, up to three times (an --exact request is not), then
+allocport exits with 125. --strict, which is about servers binding without SO_REUSEADDR, has
+no use with --listen. Unix only.
 
 Examples:
   allocport exec -n 2 -- ./server --http {port0} --admin {port1}
@@ -80,7 +79,6 @@ pub(crate) fn run(args: ExecArgs) -> Result<i32, Failure> {
         Error::InvalidRequest { .. } => Failure::new(crate::EXIT_USAGE, e.to_string()),
         e => Failure::new(EXIT_NO_PORTS, e.to_string()),
     };
-    let related = args.offsets.is_some() || args.consecutive || args.exact.is_some();
     if args.udp && args.strict {
         return Err(Failure::new(
             crate::EXIT_USAGE,
@@ -95,7 +93,7 @@ pub(crate) fn run(args: ExecArgs) -> Result<i32, Failure> {
         ));
     }
     let (owners, listeners) = if args.listen {
-        let [host] = hosts.as_slice() else {
+        if hosts.len() != 1 {
             return Err(Failure::new(
                 crate::EXIT_USAGE,
                 format!(
@@ -104,41 +102,10 @@ pub(crate) fn run(args: ExecArgs) -> Result<i32, Failure> {
                     hosts
                 ),
             ));
-        };
-        let family = args.family.into();
-        if args.tcp_and_udp {
-            // Each number as a listener and a UDP socket: TCP ones first, so that descriptors
-            // 3, 4, ... are what a TCP-only server expects.
-            let request = request(&args, count, &hosts)?.tcp_and_udp();
-            let owners = request.allocate().map_err(no_ports)?;
-            let ports: Vec<u16> = owners.iter().map(TcpPortOwner::port).collect();
-            let mut sockets = bind_each(host, family, &ports, |a| {
-                TcpListener::bind(a).map(Socket::Tcp)
-            })?;
-            sockets.extend(bind_each(host, family, &ports, |a| {
-                UdpSocket::bind(a).map(Socket::Udp)
-            })?);
-            (Owners::Tcp(owners), sockets)
-        } else if related {
-            // Related or fixed ports cannot be swapped for fresh ones if a bind loses a race.
-            let request = request(&args, count, &hosts)?;
-            if args.udp {
-                let owners = request.allocate_udp().map_err(no_ports)?;
-                let ports: Vec<u16> = owners.iter().map(UdpPortOwner::port).collect();
-                let sockets = bind_each(host, family, &ports, |a| {
-                    UdpSocket::bind(a).map(Socket::Udp)
-                })?;
-                (Owners::Udp(owners), sockets)
-            } else {
-                let owners = request.allocate().map_err(no_ports)?;
-                let ports: Vec<u16> = owners.iter().map(TcpPortOwner::port).collect();
-                let sockets = bind_each(host, family, &ports, |a| {
-                    TcpListener::bind(a).map(Socket::Tcp)
-                })?;
-                (Owners::Tcp(owners), sockets)
-            }
-        } else if args.udp {
-            let held = HeldUdpSocket::many(count, host, family).map_err(no_ports)?;
+        }
+        let request = request(&args, count, &hosts)?;
+        if args.udp {
+            let held = request.bind_udp().map_err(no_ports)?;
             let (owners, sockets): (Vec<_>, Vec<_>) = held
                 .into_iter()
                 .map(HeldUdpSocket::into_parts)
@@ -146,12 +113,23 @@ pub(crate) fn run(args: ExecArgs) -> Result<i32, Failure> {
                 .unzip();
             (Owners::Udp(owners), sockets)
         } else {
-            let held = HeldTcpListener::many(count, host, family).map_err(no_ports)?;
-            let (owners, sockets): (Vec<_>, Vec<_>) = held
+            let request = if args.tcp_and_udp {
+                request.tcp_and_udp()
+            } else {
+                request
+            };
+            let held = request.listen().map_err(no_ports)?;
+            let (owners, mut sockets): (Vec<_>, Vec<_>) = held
                 .into_iter()
                 .map(HeldTcpListener::into_parts)
                 .map(|(l, o)| (o, Socket::Tcp(l)))
                 .unzip();
+            if args.tcp_and_udp {
+                // A UDP socket on each listener's address, after the listeners, so that
+                // descriptors 3, 4, ... are what a TCP-only server expects.
+                let udp = bind_udp_beside(&sockets)?;
+                sockets.extend(udp);
+            }
             (Owners::Tcp(owners), sockets)
         }
     } else {
@@ -206,54 +184,29 @@ impl Owners {
     }
 }
 
-/// Binds a socket on `host` and each of `ports`; a port a program outside allocport took
-/// between the check and the bind is an error, as it cannot be swapped for another.
-fn bind_each(
-    host: &str,
-    family: AddressFamily,
-    ports: &[u16],
-    bind: impl Fn(SocketAddr) -> io::Result<Socket>,
-) -> Result<Vec<Socket>, Failure> {
-    let ip = loopback_or_resolve(host, family)?;
-    ports
-        .iter()
-        .map(|&port| {
-            let addr = SocketAddr::new(ip, port);
-            bind(addr).map_err(|e| {
-                Failure::new(
-                    EXIT_NO_PORTS,
-                    format!(
-                        "--listen: port {port} is held but cannot be bound on {addr} (a \
-                         program outside allocport took it): {e}"
-                    ),
-                )
-            })
-        })
-        .collect()
-}
-
-/// The address `host` stands for, as the allocation resolved it: `""` the wildcard,
-/// `localhost` the loopback address, else a literal or a name of the family.
-fn loopback_or_resolve(host: &str, family: AddressFamily) -> Result<std::net::IpAddr, Failure> {
-    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, ToSocketAddrs};
-    let v6 = family == AddressFamily::Ipv6;
-    let ip = match host {
-        "" if v6 => Some(IpAddr::V6(Ipv6Addr::UNSPECIFIED)),
-        "" => Some(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
-        "localhost" if v6 => Some(IpAddr::V6(Ipv6Addr::LOCALHOST)),
-        "localhost" => Some(IpAddr::V4(Ipv4Addr::LOCALHOST)),
-        _ => (host, 0)
-            .to_socket_addrs()
-            .ok()
-            .and_then(|mut addrs| addrs.find(|a| a.is_ipv6() == v6))
-            .map(|a| a.ip()),
-    };
-    ip.ok_or_else(|| {
+/// A UDP socket on the address of each listener, whose port is held for UDP too.
+fn bind_udp_beside(listeners: &[Socket]) -> Result<Vec<Socket>, Failure> {
+    let lost = |addr: Option<SocketAddr>, e: io::Error| {
+        let addr = addr.map_or_else(|| "its address".to_owned(), |a| a.to_string());
         Failure::new(
             EXIT_NO_PORTS,
-            format!("--listen: {host:?} has no {family} address to bind"),
+            format!(
+                "--listen --tcp-and-udp: cannot bind a UDP socket on {addr}, although allocport \
+                 holds the port (a program outside allocport took it): {e}"
+            ),
         )
-    })
+    };
+    let mut sockets = Vec::with_capacity(listeners.len());
+    for listener in listeners {
+        let Socket::Tcp(listener) = listener else {
+            continue;
+        };
+        let addr = listener.local_addr().map_err(|e| lost(None, e))?;
+        sockets.push(Socket::Udp(
+            UdpSocket::bind(addr).map_err(|e| lost(Some(addr), e))?,
+        ));
+    }
+    Ok(sockets)
 }
 
 /// The request the options describe; `-n` counts every port, so with `--offsets` it must be

@@ -83,6 +83,7 @@
 // `transport`, `probe`, `claim` (taking one port); `order`, `timeout`, `stats`, `pool` (the
 // queue and the waiting); `owner`, `udp`, `listener` (the API); `introspect` (read-only views
 // of all of it).
+mod bound;
 mod claim;
 mod env;
 mod ephemeral;
@@ -239,7 +240,7 @@ pub use waiting::process_command_line;
 /// | `exact = 6379` | that port (the first of its group), waiting while another test holds it, as [`PortRequest::exact`] | |
 /// | `strict` | no port in TIME_WAIT, for a server that binds without `SO_REUSEADDR` ([`PortRequest::strict`]) | |
 /// | `udp` | UDP ports, as [`UdpPortOwner::many`] holds them (with the options above, as [`PortRequest::allocate_udp`]) | TCP |
-/// | `listen` | bound sockets instead of numbers: `[TcpListener; n]` (or `TcpListener`), bound on the one host of `hosts`, as [`HeldTcpListener::many`]; with `udp`, `[UdpSocket; n]`; with `offsets`, `consecutive` or `exact`, the request's ports are bound (a port a program outside allocport took first fails the test) | numbers; `hosts = ["localhost"]` |
+/// | `listen` | bound sockets instead of numbers: `[TcpListener; n]` (or `TcpListener`), bound on the one host of `hosts`, as [`HeldTcpListener::many`]; with `udp`, `[UdpSocket; n]`; with `offsets`, `consecutive` or `exact`, the request's ports, as [`PortRequest::listen`] and [`PortRequest::bind_udp`] bind them | numbers; `hosts = ["localhost"]` |
 ///
 /// ```test_harness
 /// use allocport_core::with_ports;

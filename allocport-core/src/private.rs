@@ -165,9 +165,8 @@ pub fn allocate_udp_request_for_test(
     or_fail(test, n, "UDP port(s)", request.allocate_udp())
 }
 
-/// For `#[with_ports(n, listen, ..)]` with request options: the ports as the request gives
-/// them, each bound on `hosts[0]`. Related or exact ports cannot be swapped for fresh ones
-/// when a program outside allocport takes one before the bind, so that fails the test.
+/// For `#[with_ports(n, listen, ..)]` with request options: the request's ports, each bound
+/// on `hosts[0]` (validation allows one host), as [`PortRequest::listen`] binds them.
 #[track_caller]
 pub fn listen_request_for_test(
     test: &str,
@@ -176,10 +175,12 @@ pub fn listen_request_for_test(
     family: AddressFamily,
     options: TestOptions,
 ) -> (Vec<TcpPortOwner>, Vec<TcpListener>) {
-    let owners = allocate_request_for_test(test, n, hosts, family, options);
-    let ports: Vec<u16> = owners.iter().map(TcpPortOwner::port).collect();
-    let listeners = bind_each(test, n, hosts[0], family, &ports, TcpListener::bind);
-    (owners, listeners)
+    let request = test_request(n, &hosts[..1], family, &options);
+    let held = or_fail(test, n, "TCP listener(s)", request.listen());
+    held.into_iter()
+        .map(HeldTcpListener::into_parts)
+        .map(|(listener, owner)| (owner, listener))
+        .unzip()
 }
 
 /// For `#[with_ports(n, udp, listen, ..)]` with request options, as
@@ -192,36 +193,12 @@ pub fn bind_udp_request_for_test(
     family: AddressFamily,
     options: TestOptions,
 ) -> (Vec<UdpPortOwner>, Vec<UdpSocket>) {
-    let owners = allocate_udp_request_for_test(test, n, hosts, family, options);
-    let ports: Vec<u16> = owners.iter().map(UdpPortOwner::port).collect();
-    let sockets = bind_each(test, n, hosts[0], family, &ports, UdpSocket::bind);
-    (owners, sockets)
-}
-
-/// Binds `bind` on `host` and each of `ports`, failing the test on the first that cannot be.
-#[track_caller]
-fn bind_each<S>(
-    test: &str,
-    n: usize,
-    host: &str,
-    family: AddressFamily,
-    ports: &[u16],
-    bind: impl Fn(SocketAddr) -> std::io::Result<S>,
-) -> Vec<S> {
-    let ip = or_fail(test, n, "socket(s)", crate::host::resolve(&[host], family))[0].ip;
-    // A loop, not a closure, so that `#[track_caller]` points a failure at the attribute.
-    let mut sockets = Vec::with_capacity(ports.len());
-    for &port in ports {
-        let addr = SocketAddr::new(ip, port);
-        match bind(addr) {
-            Ok(socket) => sockets.push(socket),
-            Err(e) => panic!(
-                "#[with_ports({n})] on test `{test}`: port {port} is held but cannot be \
-                 bound on {addr} (a program outside allocport took it): {e}"
-            ),
-        }
-    }
-    sockets
+    let request = test_request(n, &hosts[..1], family, &options);
+    let held = or_fail(test, n, "UDP socket(s)", request.bind_udp());
+    held.into_iter()
+        .map(HeldUdpSocket::into_parts)
+        .map(|(socket, owner)| (owner, socket))
+        .unzip()
 }
 
 /// The ports of `owners` as loopback addresses of `family`, in an array of the test's length.

@@ -217,6 +217,20 @@ impl PortRequest {
         Ok(ports.into_iter().map(UdpPortOwner::held).collect())
     }
 
+    /// The one host sockets are bound on, the family, and whether the request is exact, for
+    /// [`listen`](Self::listen) and [`bind_udp`](Self::bind_udp).
+    pub(crate) fn bind_target(&self) -> Result<(&str, AddressFamily, bool), Error> {
+        match self.hosts.as_slice() {
+            [host] => Ok((host, self.family, self.exact.is_some())),
+            hosts => Err(Error::InvalidRequest {
+                reason: format!(
+                    "hosts {hosts:?} with listen() or bind_udp(): each socket is bound on one \
+                     host, so give hosts() exactly one"
+                ),
+            }),
+        }
+    }
+
     /// The ports of the request, claimed for `transport`.
     fn allocate_for(&self, transport: Transport) -> Result<Vec<u16>, Error> {
         let offsets = self.checked_offsets()?;

@@ -1,8 +1,9 @@
 //! `PortRequest` for UDP: `allocate_udp` with every option, `tcp_and_udp` holding one number
-//! for both protocols, invalid combinations refused at once, and UDP exact ports taken in
-//! turns across processes while TCP claims of the same number stay apart.
+//! for both protocols, `listen` / `bind_udp` binding a request's ports, invalid combinations
+//! refused at once, and UDP exact ports taken in turns across processes while TCP claims of
+//! the same number stay apart.
 
-use std::net::{Ipv4Addr, TcpListener, UdpSocket};
+use std::net::{Ipv4Addr, TcpListener, TcpStream, UdpSocket};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -118,6 +119,48 @@ fn tcp_and_udp_holds_one_number_free_for_both_and_skips_one_busy_for_either() {
     let both = request().tcp_and_udp().allocate().unwrap();
     assert_eq!(both[0].port(), port);
     assert!(both[0].holds_udp());
+}
+
+#[test]
+fn listen_and_bind_udp_bind_the_ports_of_any_request_on_its_one_host() {
+    let listeners = PortRequest::new()
+        .offsets(&[0, 2])
+        .hosts(&["localhost"])
+        .tcp_and_udp()
+        .listen()
+        .unwrap();
+    let first = listeners[0].local_addr().unwrap();
+    assert_eq!(first.ip(), Ipv4Addr::LOCALHOST);
+    assert_eq!(listeners[1].port(), listeners[0].port() + 2);
+    for held in &listeners {
+        assert!(held.owner().holds_udp());
+        assert_eq!(held.local_addr().unwrap().port(), held.port());
+        // Held for UDP too: the server can bind its UDP socket on the same number.
+        UdpSocket::bind(held.local_addr().unwrap()).unwrap();
+    }
+    let _client = TcpStream::connect(first).unwrap();
+    listeners[0].accept().unwrap();
+
+    let port = outside_udp_port();
+    let sockets = PortRequest::new()
+        .exact(port)
+        .hosts(&["127.0.0.1"])
+        .bind_udp()
+        .unwrap();
+    assert_eq!(sockets[0].local_addr().unwrap().port(), port);
+    assert!(UdpSocket::bind((Ipv4Addr::LOCALHOST, port)).is_err());
+    drop(sockets);
+    UdpSocket::bind((Ipv4Addr::LOCALHOST, port)).unwrap();
+
+    for err in [
+        PortRequest::new().bind_udp().unwrap_err(),
+        PortRequest::new()
+            .hosts(&["localhost", "::1"])
+            .listen()
+            .unwrap_err(),
+    ] {
+        assert!(matches!(err, Error::InvalidRequest { .. }), "{err}");
+    }
 }
 
 #[test]
