@@ -81,8 +81,8 @@
 // Layers, each using only those before it in this list: `env`, `source`, `family`, `error`,
 // `portset`; `spec`, `ephemeral`, `exclude`, `server_ports` (which ports); `lock`, `host`,
 // `transport`, `probe`, `claim` (taking one port); `order`, `timeout`, `stats`, `pool` (the
-// queue and the waiting); `owner`, `udp`, `listener` (the API); `introspect` (read-only views
-// of all of it).
+// queue and the waiting); `owner`, `udp`, `listener`, `bound` (the API); `introspect`
+// (read-only views of all of it).
 mod bound;
 mod claim;
 mod env;
