@@ -2,12 +2,15 @@
 
 use std::ffi::OsString;
 use std::io;
+use std::net::{SocketAddr, UdpSocket};
 use std::process::{Command, ExitStatus};
 use std::time::Duration;
 
-use allocport_core::{DEFAULT_HOSTS, Error, HeldTcpListener, PortRequest, TcpPortOwner};
+use allocport_core::{
+    DEFAULT_HOSTS, Error, HeldTcpListener, HeldUdpSocket, PortRequest, TcpPortOwner, UdpPortOwner,
+};
 
-use crate::listen;
+use crate::listen::{self, Socket};
 use crate::placeholders::{self, join, substitute};
 use crate::{ExecArgs, Failure};
 
@@ -33,15 +36,26 @@ Ports in TIME_WAIT (left by a server that closed a connection first) are handed 
 when no fully free port is left: servers that bind with SO_REUSEADDR, as most do, can use
 them at once. --strict refuses them, for servers that bind without it.
 
-With --listen, the command also gets each port as a listening TCP socket, already bound on
-the one host --hosts names (default: localhost), passed as systemd socket activation passes
-them: descriptors 3, 4, ... in port order, LISTEN_FDS=N, LISTEN_FDNAMES=port0:port1:...,
-and LISTEN_PID=the command's pid. Servers that accept such sockets (the listenfd crate,
-sd_listen_fds, systemd-aware daemons) then never race anyone for their port. Unix only.
+UDP: --udp holds UDP ports (each free for UDP on every host) instead of TCP ones, with every
+option above but --strict (UDP has no TIME_WAIT); --tcp-and-udp holds each number for TCP
+and UDP at once, free for both.
+
+With --listen, the command also gets each port as a listening TCP socket (with --udp, a
+bound UDP socket), already bound on the one host --hosts names (default: localhost), passed
+as systemd socket activation passes them: descriptors 3, 4, ... in port order, LISTEN_FDS=N,
+LISTEN_FDNAMES=port0:port1:..., and LISTEN_PID=the command's pid. Servers that accept such
+sockets (the listenfd crate, sd_listen_fds, systemd-aware daemons) then never race anyone
+for their port. With --tcp-and-udp each port comes as a listener and a UDP socket: the N
+listeners first, then the N UDP sockets, named port0-udp, port1-udp, ... Every request
+option works with --listen; if a program outside allocport binds a port between the check and
+the bind, the ports are allocated afresh, up to three times (an --exact request is not), then
+allocport exits with 125. --strict, which is about servers binding without SO_REUSEADDR, has
+no use with --listen. Unix only.
 
 Examples:
   allocport exec -n 2 -- ./server --http {port0} --admin {port1}
   allocport exec --listen -- ./socket-activated-server
+  allocport exec --listen --udp -n 2 --consecutive -- ./socket-activated-rtp-server
   allocport exec -n 3 -- sh -c 'echo \"$ALLOCPORT_PORTS\"; ./cluster --ports {ports}'
   PYSYS_PORTS=9000-9100 allocport exec -- ./server --port {port0}
 
@@ -65,15 +79,21 @@ pub(crate) fn run(args: ExecArgs) -> Result<i32, Failure> {
         Error::InvalidRequest { .. } => Failure::new(crate::EXIT_USAGE, e.to_string()),
         e => Failure::new(EXIT_NO_PORTS, e.to_string()),
     };
-    let related = args.offsets.is_some() || args.consecutive || args.exact.is_some() || args.strict;
-    if args.listen && related {
+    if args.udp && args.strict {
         return Err(Failure::new(
             crate::EXIT_USAGE,
-            "--listen does not combine with --offsets, --consecutive, --exact or --strict yet",
+            "--udp with --strict: --strict refuses TCP ports in TIME_WAIT, and UDP has none",
+        ));
+    }
+    if args.listen && args.strict {
+        return Err(Failure::new(
+            crate::EXIT_USAGE,
+            "--listen with --strict: allocport binds the sockets itself (with SO_REUSEADDR), \
+             so a port in TIME_WAIT is no obstacle and --strict has no use",
         ));
     }
     let (owners, listeners) = if args.listen {
-        let [host] = hosts.as_slice() else {
+        if hosts.len() != 1 {
             return Err(Failure::new(
                 crate::EXIT_USAGE,
                 format!(
@@ -82,19 +102,48 @@ pub(crate) fn run(args: ExecArgs) -> Result<i32, Failure> {
                     hosts
                 ),
             ));
-        };
-        let held = HeldTcpListener::many(count, host, args.family.into()).map_err(no_ports)?;
-        held.into_iter()
-            .map(HeldTcpListener::into_parts)
-            .map(|(l, o)| (o, l))
-            .unzip()
+        }
+        let request = request(&args, count, &hosts)?;
+        if args.udp {
+            let held = request.bind_udp().map_err(no_ports)?;
+            let (owners, sockets): (Vec<_>, Vec<_>) = held
+                .into_iter()
+                .map(HeldUdpSocket::into_parts)
+                .map(|(s, o)| (o, Socket::Udp(s)))
+                .unzip();
+            (Owners::Udp(owners), sockets)
+        } else {
+            let request = if args.tcp_and_udp {
+                request.tcp_and_udp()
+            } else {
+                request
+            };
+            let held = request.listen().map_err(no_ports)?;
+            let (owners, mut sockets): (Vec<_>, Vec<_>) = held
+                .into_iter()
+                .map(HeldTcpListener::into_parts)
+                .map(|(l, o)| (o, Socket::Tcp(l)))
+                .unzip();
+            if args.tcp_and_udp {
+                // A UDP socket on each listener's address, after the listeners, so that
+                // descriptors 3, 4, ... are what a TCP-only server expects.
+                let udp = bind_udp_beside(&sockets)?;
+                sockets.extend(udp);
+            }
+            (Owners::Tcp(owners), sockets)
+        }
     } else {
-        let owners = request(&args, count, &hosts)?
-            .allocate()
-            .map_err(no_ports)?;
+        let request = request(&args, count, &hosts)?;
+        let owners = if args.udp {
+            Owners::Udp(request.allocate_udp().map_err(no_ports)?)
+        } else if args.tcp_and_udp {
+            Owners::Tcp(request.tcp_and_udp().allocate().map_err(no_ports)?)
+        } else {
+            Owners::Tcp(request.allocate().map_err(no_ports)?)
+        };
         (owners, Vec::new())
     };
-    let ports: Vec<u16> = owners.iter().map(TcpPortOwner::port).collect();
+    let ports = owners.ports();
 
     let Some((program, rest)) = args.command.split_first() else {
         return Err(Failure::new(crate::EXIT_USAGE, "no command given after --"));
@@ -118,6 +167,46 @@ pub(crate) fn run(args: ExecArgs) -> Result<i32, Failure> {
     // The command is gone: give the ports back before anything else can go wrong.
     drop(owners);
     Ok(exit_code(status))
+}
+
+/// The owners of the command's ports, held until it exits.
+enum Owners {
+    Tcp(Vec<TcpPortOwner>),
+    Udp(Vec<UdpPortOwner>),
+}
+
+impl Owners {
+    fn ports(&self) -> Vec<u16> {
+        match self {
+            Owners::Tcp(owners) => owners.iter().map(TcpPortOwner::port).collect(),
+            Owners::Udp(owners) => owners.iter().map(UdpPortOwner::port).collect(),
+        }
+    }
+}
+
+/// A UDP socket on the address of each listener, whose port is held for UDP too.
+fn bind_udp_beside(listeners: &[Socket]) -> Result<Vec<Socket>, Failure> {
+    let lost = |addr: Option<SocketAddr>, e: io::Error| {
+        let addr = addr.map_or_else(|| "its address".to_owned(), |a| a.to_string());
+        Failure::new(
+            EXIT_NO_PORTS,
+            format!(
+                "--listen --tcp-and-udp: cannot bind a UDP socket on {addr}, although allocport \
+                 holds the port (a program outside allocport took it): {e}"
+            ),
+        )
+    };
+    let mut sockets = Vec::with_capacity(listeners.len());
+    for listener in listeners {
+        let Socket::Tcp(listener) = listener else {
+            continue;
+        };
+        let addr = listener.local_addr().map_err(|e| lost(None, e))?;
+        sockets.push(Socket::Udp(
+            UdpSocket::bind(addr).map_err(|e| lost(Some(addr), e))?,
+        ));
+    }
+    Ok(sockets)
 }
 
 /// The request the options describe; `-n` counts every port, so with `--offsets` it must be

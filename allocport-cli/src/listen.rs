@@ -20,8 +20,43 @@ pub(crate) use unix::{pass_listeners, run_wrapper};
 #[cfg(not(unix))]
 pub(crate) use other::{pass_listeners, run_wrapper};
 
+/// A socket passed to the command: a TCP listener, or a bound UDP socket with `--udp`.
+#[cfg_attr(not(unix), allow(dead_code))]
+pub(crate) enum Socket {
+    Tcp(std::net::TcpListener),
+    Udp(std::net::UdpSocket),
+}
+
+#[cfg(unix)]
+impl std::os::fd::AsRawFd for Socket {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        match self {
+            Socket::Tcp(listener) => listener.as_raw_fd(),
+            Socket::Udp(socket) => socket.as_raw_fd(),
+        }
+    }
+}
+
 /// The hidden subcommand of the wrapper.
 pub(crate) const WRAPPER: &str = "listen-exec";
+
+/// `LISTEN_FDNAMES` for `sockets`: `port0:port1:...`; with `--tcp-and-udp` (the TCP
+/// listeners, then the UDP sockets on the same ports) `port0:port1:port0-udp:port1-udp`.
+#[cfg_attr(not(unix), allow(dead_code))]
+pub(crate) fn names_of(sockets: &[Socket]) -> String {
+    let udp = sockets
+        .iter()
+        .filter(|s| matches!(s, Socket::Udp(_)))
+        .count();
+    if udp == 0 || udp == sockets.len() {
+        return fd_names(sockets.len());
+    }
+    let udp_names = (0..udp).map(|i| format!("port{i}-udp"));
+    std::iter::once(fd_names(sockets.len() - udp))
+        .chain(udp_names)
+        .collect::<Vec<_>>()
+        .join(":")
+}
 
 /// `LISTEN_FDNAMES` for `n` sockets: `port0:port1:...`.
 #[cfg_attr(not(unix), allow(dead_code))]
@@ -36,12 +71,11 @@ pub(crate) fn fd_names(n: usize) -> String {
 mod unix {
     use std::ffi::OsString;
     use std::io;
-    use std::net::TcpListener;
     use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
     use std::os::unix::process::CommandExt;
     use std::process::Command;
 
-    use super::{WRAPPER, fd_names};
+    use super::{Socket, WRAPPER, names_of};
     use crate::Failure;
     use crate::exec::{EXIT_CANNOT_RUN, EXIT_NO_PORTS, EXIT_NOT_FOUND};
 
@@ -53,7 +87,7 @@ mod unix {
     /// descriptors the parent must keep open until the command has started.
     pub(crate) fn pass_listeners(
         command: &Command,
-        listeners: &[TcpListener],
+        listeners: &[Socket],
     ) -> Result<(Command, Vec<OwnedFd>), Failure> {
         let me = std::env::current_exe().map_err(|e| {
             Failure::new(
@@ -87,7 +121,7 @@ mod unix {
             };
         }
         wrapper.env("LISTEN_FDS", n.to_string());
-        wrapper.env("LISTEN_FDNAMES", fd_names(n));
+        wrapper.env("LISTEN_FDNAMES", names_of(listeners));
         // Never a stale value from allocport's own environment, even if the wrapper failed
         // to set it.
         wrapper.env_remove("LISTEN_PID");
@@ -142,9 +176,9 @@ mod unix {
 #[cfg(not(unix))]
 mod other {
     use std::ffi::OsString;
-    use std::net::TcpListener;
     use std::process::Command;
 
+    use super::Socket;
     use crate::Failure;
 
     const UNSUPPORTED: &str =
@@ -152,7 +186,7 @@ mod other {
 
     pub(crate) fn pass_listeners(
         _command: &Command,
-        _listeners: &[TcpListener],
+        _listeners: &[Socket],
     ) -> Result<(Command, Vec<()>), Failure> {
         Err(Failure::new(crate::EXIT_USAGE, UNSUPPORTED))
     }
@@ -170,5 +204,16 @@ mod tests {
     fn names_are_the_placeholders_joined_by_colons() {
         assert_eq!(fd_names(1), "port0");
         assert_eq!(fd_names(3), "port0:port1:port2");
+    }
+
+    #[test]
+    fn tcp_and_udp_sockets_are_named_apart() {
+        let tcp = || Socket::Tcp(std::net::TcpListener::bind("127.0.0.1:0").unwrap());
+        let udp = || Socket::Udp(std::net::UdpSocket::bind("127.0.0.1:0").unwrap());
+        assert_eq!(names_of(&[udp(), udp()]), "port0:port1");
+        assert_eq!(
+            names_of(&[tcp(), tcp(), udp(), udp()]),
+            "port0:port1:port0-udp:port1-udp"
+        );
     }
 }

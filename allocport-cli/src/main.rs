@@ -31,6 +31,9 @@ Examples:
   allocport exec -n 2 --offsets 0,10000 -- redis-server --port {port0}
   allocport exec -n 3 --consecutive -- ./cluster --first-port {port0}
   allocport exec --exact 6379 -- ./vendor-server
+  # UDP ports; a number free and held for TCP and UDP (a DNS server)
+  allocport exec -n 2 --udp --consecutive -- ./rtp-server --rtp {port0} --rtcp {port1}
+  allocport exec --tcp-and-udp -- ./dns-server --port {port0}
   # where the ports come from, and who holds which now
   PYSYS_PORTS=2000-2100 allocport ports
   allocport status
@@ -60,7 +63,8 @@ enum Command {
     Exec(ExecArgs),
     /// Print the server ports the pool uses, where they come from, and the excluded ports.
     Ports,
-    /// Print which ports other processes hold now, and which processes.
+    /// Print which TCP and UDP ports other processes hold now and which processes, and the
+    /// ports a waiting multi-port request reserved.
     Status,
     /// Internal to `exec --listen`: sets LISTEN_PID to its own pid and becomes COMMAND.
     #[command(name = listen::WRAPPER, hide = true)]
@@ -84,11 +88,19 @@ struct ExecArgs {
     /// The address family the ports are checked in.
     #[arg(long, value_enum, default_value_t = Family::Ipv4)]
     family: Family,
-    /// Also pass the ports as listening TCP sockets bound on the one host of --hosts (default
-    /// localhost), as systemd socket activation does: fds from 3, LISTEN_FDS, LISTEN_PID,
-    /// LISTEN_FDNAMES (Unix only).
+    /// Also pass the ports as listening TCP sockets (with --udp, bound UDP sockets; with
+    /// --tcp-and-udp, both) bound on the one host of --hosts (default localhost), as systemd
+    /// socket activation does: fds from 3, LISTEN_FDS, LISTEN_PID, LISTEN_FDNAMES (Unix only).
     #[arg(long)]
     listen: bool,
+    /// UDP ports instead of TCP ones: each free for UDP on every host, held apart from TCP
+    /// claims (another process may hold the same number for TCP).
+    #[arg(long, conflicts_with = "tcp_and_udp")]
+    udp: bool,
+    /// Each port free for TCP and UDP and held for both, for a server that serves both on one
+    /// number (DNS, QUIC with a TCP fallback).
+    #[arg(long)]
+    tcp_and_udp: bool,
     /// Seconds to wait for ports when every one is held (overrides ALLOCPORT_TIMEOUT_SECS).
     #[arg(long, value_name = "SECS")]
     timeout: Option<f64>,

@@ -10,17 +10,51 @@ use crate::Failure;
 pub(crate) fn run() -> Result<(), Failure> {
     let failed = |e: allocport_core::Error| Failure::new(crate::EXIT_FAILURE, e.to_string());
     let dir = allocport_core::lock_dir().map_err(failed)?;
-    let holders = allocport_core::tcp_port_holders().map_err(failed)?;
+    let holders = Holders {
+        tcp: allocport_core::tcp_port_holders().map_err(failed)?,
+        udp: allocport_core::udp_port_holders().map_err(failed)?,
+        reserved: allocport_core::port_reservations().map_err(failed)?,
+    };
     crate::print_report(&report(&dir, &holders, &command_line))
 }
 
-/// The report: the lock directory, then one line per holding process.
-fn report(dir: &Path, holders: &[PortHolder], command_of: &dyn Fn(u32) -> String) -> String {
+/// What other processes hold: TCP ports, UDP ports, and ports reserved for a fair wait.
+#[derive(Default)]
+struct Holders {
+    tcp: Vec<PortHolder>,
+    udp: Vec<PortHolder>,
+    reserved: Vec<PortHolder>,
+}
+
+/// The report: the lock directory, then for TCP ports, UDP ports and reservations (each only
+/// when there are some) one line per holding process.
+fn report(dir: &Path, holders: &Holders, command_of: &dyn Fn(u32) -> String) -> String {
     let mut out = format!("lock dir: {}\n", dir.display());
-    if holders.is_empty() {
+    if holders.tcp.is_empty() && holders.udp.is_empty() && holders.reserved.is_empty() {
         out += "no ports are held\n";
         return out;
     }
+    let sections: [(&[PortHolder], &str, &str); 3] = [
+        (&holders.tcp, "", "held"),
+        (&holders.udp, "UDP ", "held"),
+        (&holders.reserved, "", "reserved for a multi-port wait"),
+    ];
+    for (list, kind, what) in sections {
+        if !list.is_empty() {
+            out += &table(list, kind, what, command_of);
+        }
+    }
+    out
+}
+
+/// One section: `N [UDP ]ports WHAT by M processes:`, then a PID / PORTS / COMMAND table.
+fn table(
+    holders: &[PortHolder],
+    kind: &str,
+    what: &str,
+    command_of: &dyn Fn(u32) -> String,
+) -> String {
+    let mut out = String::new();
     let mut by_pid: BTreeMap<Option<u32>, Vec<u16>> = BTreeMap::new();
     for holder in holders {
         by_pid.entry(holder.pid).or_default().push(holder.port);
@@ -36,7 +70,7 @@ fn report(dir: &Path, holders: &[PortHolder], command_of: &dyn Fn(u32) -> String
         })
         .collect();
     out += &format!(
-        "{} port{} held by {} process{}:\n",
+        "{} {kind}port{} {what} by {} process{}:\n",
         holders.len(),
         plural(holders.len(), "", "s"),
         by_pid.len(),
@@ -71,9 +105,16 @@ mod tests {
         PortHolder { port, pid }
     }
 
+    fn tcp(holders: &[PortHolder]) -> Holders {
+        Holders {
+            tcp: holders.to_vec(),
+            ..Holders::default()
+        }
+    }
+
     #[test]
     fn no_holders() {
-        let text = report(Path::new("/tmp/locks"), &[], &|_| unreachable!());
+        let text = report(Path::new("/tmp/locks"), &tcp(&[]), &|_| unreachable!());
         assert_eq!(text, "lock dir: /tmp/locks\nno ports are held\n");
     }
 
@@ -86,7 +127,9 @@ mod tests {
             holder(2005, Some(7)),
             holder(2010, Some(42)),
         ];
-        let text = report(Path::new("/l"), &holders, &|pid| format!("prog-{pid} x"));
+        let text = report(Path::new("/l"), &tcp(&holders), &|pid| {
+            format!("prog-{pid} x")
+        });
         assert_eq!(
             text,
             "lock dir: /l\n\
@@ -99,8 +142,49 @@ mod tests {
 
     #[test]
     fn unknown_pid_is_a_question_mark() {
-        let text = report(Path::new("/l"), &[holder(9, None)], &|_| unreachable!());
+        let text = report(
+            Path::new("/l"),
+            &tcp(&[holder(9, None)]),
+            &|_| unreachable!(),
+        );
         assert!(text.contains("1 port held by 1 process:\n"), "{text}");
         assert!(text.ends_with("?    9\n"), "{text}");
+    }
+
+    #[test]
+    fn udp_holders_and_reservations_follow_the_tcp_ones() {
+        let holders = Holders {
+            tcp: vec![holder(2000, Some(42))],
+            udp: vec![holder(2000, Some(42)), holder(5353, Some(7))],
+            reserved: vec![holder(2001, Some(9)), holder(2002, Some(9))],
+        };
+        let text = report(Path::new("/l"), &holders, &|pid| format!("prog-{pid}"));
+        assert_eq!(
+            text,
+            "lock dir: /l\n\
+             1 port held by 1 process:\n\
+             PID  PORTS  COMMAND\n\
+             42   2000   prog-42\n\
+             2 UDP ports held by 2 processes:\n\
+             PID  PORTS  COMMAND\n\
+             7    5353   prog-7\n\
+             42   2000   prog-42\n\
+             2 ports reserved for a multi-port wait by 1 process:\n\
+             PID  PORTS      COMMAND\n\
+             9    2001-2002  prog-9\n"
+        );
+    }
+
+    #[test]
+    fn only_udp_holders_show_no_tcp_section() {
+        let holders = Holders {
+            udp: vec![holder(5353, None)],
+            ..Holders::default()
+        };
+        let text = report(Path::new("/l"), &holders, &|_| unreachable!());
+        assert_eq!(
+            text,
+            "lock dir: /l\n1 UDP port held by 1 process:\nPID  PORTS  COMMAND\n?    5353\n"
+        );
     }
 }

@@ -155,9 +155,10 @@ pub enum Error {
     /// [`HeldUdpSocket`](crate::HeldUdpSocket), on every port tried: a program outside
     /// allocport kept taking them between the check and the bind.
     #[error(
-        "cannot bind {} on {addr} although allocport holds the port ({attempts} ports tried; \
+        "cannot bind {} on {addr} although allocport holds the port ({attempts} port{} tried; \
          a program outside allocport keeps taking them): {cause}",
-        if *.udp { "a UDP socket" } else { "a listener" }
+        if *.udp { "a UDP socket" } else { "a listener" },
+        if *.attempts == 1 { "" } else { "s" }
     )]
     Bind {
         /// The address of the last attempt.

@@ -74,6 +74,21 @@ pub fn udp_port_holders() -> Result<Vec<PortHolder>, Error> {
     holders_of(Lock::Udp)
 }
 
+/// The ports other processes reserved right now for a fair wait, in port order: a request for
+/// several ports that has waited takes the machine-wide wait token and reserves ports held
+/// elsewhere, so that once released they go to it rather than to one-port requests
+/// ([`PortRequest`](crate::PortRequest) explains the fair wait). The holder is the waiting
+/// process, not the one that holds the port meanwhile (that one is in [`tcp_port_holders`]).
+///
+/// ```
+/// for reserved in allocport_core::port_reservations().unwrap() {
+///     println!("port {} reserved by {:?}", reserved.port, reserved.pid);
+/// }
+/// ```
+pub fn port_reservations() -> Result<Vec<PortHolder>, Error> {
+    holders_of(Lock::Reservation)
+}
+
 /// The statistics so far; all zero when nothing has been allocated yet.
 pub fn port_allocation_stats() -> PortAllocationStats {
     existing_pool().map(|pool| pool.stats()).unwrap_or_default()

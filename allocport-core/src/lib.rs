@@ -83,11 +83,14 @@
 //! [`lock_files_renewed`] counts such events.
 
 // Layers, each using only those before it in this list: `env`, `source`, `family`, `error`,
-// `portset`; `spec`, `ephemeral`, `exclude`, `server_ports` (which ports); `lock`, `host`,
-// `transport`, `probe`, `claim` (taking one port); `order`, `timeout`, `stats`, `pool` (the
-// queue and the waiting); `owner`, `udp`, `listener` (the API); `introspect` (read-only views
-// of all of it).
+// `portset`, `warn`, `background`; `spec`, `ephemeral`, `exclude`, `reserved`, `privileged`,
+// `port_ranges`, `server_ports` (which ports); `lock`, `host`, `transport`, `probe`, `claim`
+// (taking one port); `order`, `timeout`, `stats`, `unbindable`, `waiting`, `pool` (the queue
+// and the waiting); `request`, `owner` and `udp` (one layer: a request hands out owners,
+// whose constructors are its shortcuts), `listener`, `bound`, `pick` (the API); `introspect`
+// (read-only views of all of it).
 mod background;
+mod bound;
 mod claim;
 mod env;
 mod ephemeral;
@@ -129,7 +132,7 @@ pub use exclude::{DEFAULT_EXCLUDED_TCP_PORTS, exclude_tcp_ports, excluded_tcp_po
 pub use family::AddressFamily;
 pub use introspect::{
     PortHolder, held_tcp_ports, is_tcp_port_held, log_port_allocation_stats, port_allocation_stats,
-    tcp_port_holders, udp_port_holders,
+    port_reservations, tcp_port_holders, udp_port_holders,
 };
 pub use listener::{HeldTcpListener, HeldUdpSocket};
 pub use lock::{lock_dir, lock_files_renewed};
@@ -244,8 +247,8 @@ pub use waiting::process_command_line;
 /// | `consecutive` | the `n` ports are one block of consecutive ports | |
 /// | `exact = 6379` | that port (the first of its group), waiting while another test holds it, as [`PortRequest::exact`] | |
 /// | `strict` | no port in TIME_WAIT, for a server that binds without `SO_REUSEADDR` ([`PortRequest::strict`]) | |
-/// | `udp` | UDP ports, as [`UdpPortOwner::many`] holds them | TCP |
-/// | `listen` | bound sockets instead of numbers: `[TcpListener; n]` (or `TcpListener`), bound on the one host of `hosts`, as [`HeldTcpListener::many`]; with `udp`, `[UdpSocket; n]` | numbers; `hosts = ["localhost"]` |
+/// | `udp` | UDP ports, as [`UdpPortOwner::many`] holds them (with the options above, as [`PortRequest::allocate_udp`]) | TCP |
+/// | `listen` | bound sockets instead of numbers: `[TcpListener; n]` (or `TcpListener`), bound on the one host of `hosts`, as [`HeldTcpListener::many`]; with `udp`, `[UdpSocket; n]`; with `offsets`, `consecutive` or `exact`, the request's ports, as [`PortRequest::listen`] and [`PortRequest::bind_udp`] bind them | numbers; `hosts = ["localhost"]` |
 ///
 /// ```test_harness
 /// use allocport_core::with_ports;
@@ -279,6 +282,12 @@ pub use waiting::process_command_line;
 /// #[with_ports(1, udp, listen)]
 /// #[test]
 /// fn one_udp_socket(socket: std::net::UdpSocket) {}
+///
+/// #[with_ports(2, udp, consecutive, hosts = ["localhost"])]
+/// #[test]
+/// fn rtp_and_rtcp(ports: [u16; 2]) {
+///     assert_eq!(ports[1], ports[0] + 1);
+/// }
 /// ```
 ///
 /// The ports of `listen` stay held until the test ends, even if the sockets are moved into a
@@ -291,7 +300,8 @@ pub use waiting::process_command_line;
 /// `PYSYS_PORTS` can name; a pool smaller than `n` fails when the test runs); no parameter that can receive the ports; an array whose length differs
 /// from `n`; an unknown option or an option with a value of the wrong type; request options
 /// that contradict each other or `n` (`offsets` with `consecutive`, `n` not a multiple of the
-/// offsets, `exact` with more ports than one group); the attribute on something other than a
+/// offsets, `exact` with more ports than one group, `strict` with `udp` or `listen`, where it
+/// has no effect); the attribute on something other than a
 /// function. One build reports all of them.
 ///
 /// ```compile_fail

@@ -15,7 +15,7 @@ use crate::udp::UdpPortOwner;
 /// How many freshly allocated ports to try before giving up on binding. A bind can fail only
 /// when a program outside allocport takes the port between the pool's check and our bind; a
 /// second such race in a row means something is wrong on the machine, not bad luck.
-const BIND_ATTEMPTS: usize = 3;
+pub(crate) const BIND_ATTEMPTS: usize = 3;
 
 /// Allocates an owner with `allocate`, binds `bind` on `host`'s address and its port, and
 /// retries with a fresh port when the bind loses a race, holding the lost ports until it
@@ -143,6 +143,11 @@ impl HeldTcpListener {
         Ok(held)
     }
 
+    /// A listener bound on the port `owner` holds.
+    pub(crate) fn from_parts(listener: TcpListener, owner: TcpPortOwner) -> Self {
+        HeldTcpListener { listener, owner }
+    }
+
     /// The listener.
     pub fn listener(&self) -> &TcpListener {
         &self.listener
@@ -255,6 +260,11 @@ impl HeldUdpSocket {
             }
         }
         Ok(held)
+    }
+
+    /// A socket bound on the port `owner` holds.
+    pub(crate) fn from_parts(socket: UdpSocket, owner: UdpPortOwner) -> Self {
+        HeldUdpSocket { socket, owner }
     }
 
     /// The socket.

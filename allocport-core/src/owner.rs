@@ -98,7 +98,9 @@ impl TcpPortOwner {
         Ok(owners.swap_remove(0))
     }
 
-    /// `n` distinct ports as [`with_udp`](Self::with_udp) holds one, all or none.
+    /// `n` distinct ports as [`with_udp`](Self::with_udp) holds one, all or none: the shortcut
+    /// for `PortRequest::new().count(n).hosts(hosts).family(family).tcp_and_udp().allocate()`
+    /// ([`PortRequest::tcp_and_udp`]).
     pub fn many_with_udp<S: AsRef<str>>(
         n: usize,
         hosts: &[S],
@@ -120,12 +122,11 @@ impl TcpPortOwner {
                 .map(|port| TcpPortOwner { port, transport })
                 .collect());
         }
-        PortRequest::new()
-            .count(n)
-            .hosts(hosts)
-            .family(family)
-            .transport(transport)
-            .allocate()
+        let request = PortRequest::new().count(n).hosts(hosts).family(family);
+        match transport {
+            Transport::TcpAndUdp => request.tcp_and_udp().allocate(),
+            _ => request.allocate(),
+        }
     }
 
     /// The owner of a port the pool just marked held for `transport`.

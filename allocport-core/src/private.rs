@@ -112,16 +112,13 @@ pub struct TestOptions {
     pub strict: bool,
 }
 
-/// Allocates the ports of a test whose attribute has request options, failing the test with
-/// the allocation error if it cannot.
-#[track_caller]
-pub fn allocate_request_for_test(
-    test: &str,
+/// The request `#[with_ports(n, ..)]` describes.
+fn test_request(
     n: usize,
     hosts: &[&str],
     family: AddressFamily,
-    options: TestOptions,
-) -> Vec<TcpPortOwner> {
+    options: &TestOptions,
+) -> PortRequest {
     let mut request = PortRequest::new()
         .hosts(hosts)
         .family(family)
@@ -138,7 +135,70 @@ pub fn allocate_request_for_test(
     if let Some(port) = options.exact {
         request = request.exact(port);
     }
+    request
+}
+
+/// Allocates the ports of a test whose attribute has request options, failing the test with
+/// the allocation error if it cannot.
+#[track_caller]
+pub fn allocate_request_for_test(
+    test: &str,
+    n: usize,
+    hosts: &[&str],
+    family: AddressFamily,
+    options: TestOptions,
+) -> Vec<TcpPortOwner> {
+    let request = test_request(n, hosts, family, &options);
     or_fail(test, n, "TCP port(s)", request.allocate())
+}
+
+/// [`allocate_request_for_test`] for `#[with_ports(n, udp, ..)]`.
+#[track_caller]
+pub fn allocate_udp_request_for_test(
+    test: &str,
+    n: usize,
+    hosts: &[&str],
+    family: AddressFamily,
+    options: TestOptions,
+) -> Vec<UdpPortOwner> {
+    let request = test_request(n, hosts, family, &options);
+    or_fail(test, n, "UDP port(s)", request.allocate_udp())
+}
+
+/// For `#[with_ports(n, listen, ..)]` with request options: the request's ports, each bound
+/// on `hosts[0]` (validation allows one host), as [`PortRequest::listen`] binds them.
+#[track_caller]
+pub fn listen_request_for_test(
+    test: &str,
+    n: usize,
+    hosts: &[&str],
+    family: AddressFamily,
+    options: TestOptions,
+) -> (Vec<TcpPortOwner>, Vec<TcpListener>) {
+    let request = test_request(n, &hosts[..1], family, &options);
+    let held = or_fail(test, n, "TCP listener(s)", request.listen());
+    held.into_iter()
+        .map(HeldTcpListener::into_parts)
+        .map(|(listener, owner)| (owner, listener))
+        .unzip()
+}
+
+/// For `#[with_ports(n, udp, listen, ..)]` with request options, as
+/// [`listen_request_for_test`].
+#[track_caller]
+pub fn bind_udp_request_for_test(
+    test: &str,
+    n: usize,
+    hosts: &[&str],
+    family: AddressFamily,
+    options: TestOptions,
+) -> (Vec<UdpPortOwner>, Vec<UdpSocket>) {
+    let request = test_request(n, &hosts[..1], family, &options);
+    let held = or_fail(test, n, "UDP socket(s)", request.bind_udp());
+    held.into_iter()
+        .map(HeldUdpSocket::into_parts)
+        .map(|(socket, owner)| (owner, socket))
+        .unzip()
 }
 
 /// The ports of `owners` as loopback addresses of `family`, in an array of the test's length.

@@ -9,6 +9,7 @@ use crate::owner::{DEFAULT_HOSTS, TcpPortOwner};
 use crate::pool::{Want, pool};
 use crate::timeout::allocation_timeout;
 use crate::transport::Transport;
+use crate::udp::UdpPortOwner;
 
 /// What to allocate: how many ports, checked where, related how, and how long to wait.
 ///
@@ -37,6 +38,32 @@ use crate::transport::Transport;
 /// # Ok::<(), allocport_core::Error>(())
 /// ```
 ///
+/// # UDP
+///
+/// [`allocate_udp`](Self::allocate_udp) hands out UDP ports ([`UdpPortOwner`]) for the same
+/// request, each checked with a UDP bind on every host; [`tcp_and_udp`](Self::tcp_and_udp)
+/// makes [`allocate`](Self::allocate) hold each port for TCP and UDP at once, free for both,
+/// for a server that serves both on one number (DNS, QUIC with a TCP fallback). Every other
+/// option means the same for UDP, except [`strict`](Self::strict): UDP has no TIME_WAIT, so
+/// `strict(true)` with `allocate_udp` is an invalid request.
+///
+/// ```
+/// use allocport_core::PortRequest;
+/// use std::net::{TcpListener, UdpSocket};
+///
+/// // Two UDP ports next to each other (an RTP stream and its RTCP port).
+/// let rtp = PortRequest::new().consecutive(2).hosts(&["localhost"]).allocate_udp()?;
+/// assert_eq!(rtp[1].port(), rtp[0].port() + 1);
+/// let media = UdpSocket::bind(("127.0.0.1", rtp[0].port()))?;
+///
+/// // A DNS server: TCP and UDP on one number.
+/// let dns = PortRequest::new().hosts(&["localhost"]).tcp_and_udp().allocate()?;
+/// assert!(dns[0].holds_udp());
+/// let tcp = TcpListener::bind(("127.0.0.1", dns[0].port()))?;
+/// let udp = UdpSocket::bind(("127.0.0.1", dns[0].port()))?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
 /// # Ports in TIME_WAIT
 ///
 /// A port whose server closed a connection first stays in TIME_WAIT for up to a minute: a
@@ -52,7 +79,9 @@ use crate::transport::Transport;
 ///
 /// [`allocate`](Self::allocate) returns [`Error::InvalidRequest`] at once, allocating nothing,
 /// for a count of 0, both `offsets` and `consecutive`, no offsets, a repeated offset, a group
-/// wider than the port range, port 0 asked for exactly, or `exact` with a count above 1.
+/// wider than the port range, port 0 asked for exactly, `exact` with a count above 1, or
+/// [`tcp_and_udp`](Self::tcp_and_udp) or `strict(true)` with
+/// [`allocate_udp`](Self::allocate_udp).
 #[derive(Debug, Clone)]
 #[must_use = "a request allocates nothing until `allocate` is called"]
 pub struct PortRequest {
@@ -64,7 +93,8 @@ pub struct PortRequest {
     exact: Option<u16>,
     strict: bool,
     timeout: Option<Duration>,
-    /// The protocols each port is claimed for: TCP unless a UDP shortcut said otherwise.
+    /// The protocols each port is claimed for by [`allocate`](Self::allocate): `Tcp`, or
+    /// `TcpAndUdp` after [`tcp_and_udp`](Self::tcp_and_udp).
     transport: Transport,
 }
 
@@ -146,15 +176,63 @@ impl PortRequest {
         self
     }
 
-    /// The protocols each port is claimed for, for the shortcuts that hold UDP too.
-    pub(crate) fn transport(mut self, transport: Transport) -> Self {
-        self.transport = transport;
+    /// Each port [`allocate`](Self::allocate) hands out is free for TCP **and** UDP and held
+    /// for both, as [`TcpPortOwner::with_udp`] holds one: no other allocport user gets the
+    /// number for either protocol meanwhile. For UDP ports alone, use
+    /// [`allocate_udp`](Self::allocate_udp).
+    pub fn tcp_and_udp(mut self) -> Self {
+        self.transport = Transport::TcpAndUdp;
         self
     }
 
     /// Allocates the ports, all or none, waiting while they are held. A request for several
     /// ports waits fairly: one-port requests that come and go cannot keep it waiting for ever.
     pub fn allocate(&self) -> Result<Vec<TcpPortOwner>, Error> {
+        let ports = self.allocate_for(self.transport)?;
+        Ok(ports
+            .into_iter()
+            .map(|port| TcpPortOwner::held(port, self.transport))
+            .collect())
+    }
+
+    /// Allocates UDP ports, each free for UDP on every host, all or none, as
+    /// [`allocate`](Self::allocate) does for TCP: UDP claims are kept apart from TCP ones, so
+    /// another process may hold the same numbers for TCP meanwhile.
+    pub fn allocate_udp(&self) -> Result<Vec<UdpPortOwner>, Error> {
+        if self.transport == Transport::TcpAndUdp {
+            return Err(Error::InvalidRequest {
+                reason: "tcp_and_udp() with allocate_udp(): a number held for both protocols \
+                         comes from allocate(), as a TcpPortOwner"
+                    .into(),
+            });
+        }
+        if self.strict {
+            return Err(Error::InvalidRequest {
+                reason: "strict(true) with allocate_udp(): strict refuses TCP ports in \
+                         TIME_WAIT, and UDP has none"
+                    .into(),
+            });
+        }
+        let ports = self.allocate_for(Transport::Udp)?;
+        Ok(ports.into_iter().map(UdpPortOwner::held).collect())
+    }
+
+    /// The one host sockets are bound on, the family, and whether the request is exact, for
+    /// [`listen`](Self::listen) and [`bind_udp`](Self::bind_udp).
+    pub(crate) fn bind_target(&self) -> Result<(&str, AddressFamily, bool), Error> {
+        match self.hosts.as_slice() {
+            [host] => Ok((host, self.family, self.exact.is_some())),
+            hosts => Err(Error::InvalidRequest {
+                reason: format!(
+                    "hosts {hosts:?} with listen() or bind_udp(): each socket is bound on one \
+                     host, so give hosts() exactly one"
+                ),
+            }),
+        }
+    }
+
+    /// The ports of the request, claimed for `transport`.
+    fn allocate_for(&self, transport: Transport) -> Result<Vec<u16>, Error> {
         let offsets = self.checked_offsets()?;
         let timeout = match self.timeout {
             Some(timeout) => timeout,
@@ -162,7 +240,7 @@ impl PortRequest {
         };
         let addrs = resolve(&self.hosts, self.family)?;
         let want = Want {
-            transport: self.transport,
+            transport,
             addrs: &addrs,
             groups: self.count,
             offsets: &offsets,
@@ -170,11 +248,7 @@ impl PortRequest {
             strict: self.strict,
             timeout,
         };
-        let ports = pool()?.allocate(&want)?;
-        Ok(ports
-            .into_iter()
-            .map(|port| TcpPortOwner::held(port, self.transport))
-            .collect())
+        pool()?.allocate(&want)
     }
 
     /// The offsets of a group, once every option was checked against the others.
@@ -257,6 +331,14 @@ mod tests {
         assert!(reason(PortRequest::new().exact(80).count(2)).contains("count(2)"));
         let past_end = PortRequest::new().exact(60000).offsets(&[0, 10000]);
         assert!(reason(past_end).contains("gives port 70000"));
+        match PortRequest::new().tcp_and_udp().allocate_udp() {
+            Err(Error::InvalidRequest { reason }) => assert!(reason.contains("tcp_and_udp()")),
+            other => panic!("expected an invalid request, got {other:?}"),
+        }
+        match PortRequest::new().strict(true).allocate_udp() {
+            Err(Error::InvalidRequest { reason }) => assert!(reason.contains("strict(true)")),
+            other => panic!("expected an invalid request, got {other:?}"),
+        }
     }
 
     #[test]

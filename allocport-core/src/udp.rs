@@ -5,6 +5,7 @@ use std::fmt;
 use crate::error::Error;
 use crate::family::AddressFamily;
 use crate::owner::{DEFAULT_HOSTS, allocate, release};
+use crate::request::PortRequest;
 use crate::transport::Transport;
 
 /// A UDP port held by this value until it is dropped: the UDP twin of
@@ -57,7 +58,9 @@ impl UdpPortOwner {
         Ok(owners.swap_remove(0))
     }
 
-    /// Allocates `n` distinct UDP ports at once, all or none.
+    /// Allocates `n` distinct UDP ports at once, all or none: the shortcut for
+    /// `PortRequest::new().count(n).hosts(hosts).family(family).allocate_udp()`
+    /// ([`PortRequest::allocate_udp`], which also asks for related and fixed ports).
     ///
     /// ```
     /// use allocport_core::{AddressFamily, UdpPortOwner};
@@ -70,10 +73,23 @@ impl UdpPortOwner {
         hosts: &[S],
         family: AddressFamily,
     ) -> Result<Vec<Self>, Error> {
-        Ok(allocate(Transport::Udp, n, hosts, family)?
-            .into_iter()
-            .map(|port| UdpPortOwner { port })
-            .collect())
+        if n == 0 {
+            // Nothing to hold, as for TcpPortOwner::many; the configuration is still checked.
+            return Ok(allocate(Transport::Udp, n, hosts, family)?
+                .into_iter()
+                .map(UdpPortOwner::held)
+                .collect());
+        }
+        PortRequest::new()
+            .count(n)
+            .hosts(hosts)
+            .family(family)
+            .allocate_udp()
+    }
+
+    /// The owner of a port the pool just marked held for UDP.
+    pub(crate) fn held(port: u16) -> Self {
+        UdpPortOwner { port }
     }
 
     /// The port held.

@@ -164,7 +164,7 @@ fn render(
         quote!((#owners, #sockets))
     };
     let allocate = if args.has_request_options() {
-        request_allocation(args, &owners, &n_lit, &test_name, &hosts, &family, n_span)
+        request_allocation(args, &targets, &n_lit, &test_name, &hosts, &family, n_span)
     } else {
         quote_spanned! {n_span=>
         let #targets = ::allocport_core::__private::#allocator(
@@ -222,11 +222,11 @@ fn render(
     }
 }
 
-/// The allocation of a test whose attribute has request options (port numbers only: the
-/// options do not combine with `udp` or `listen`, which validation reports).
+/// The allocation of a test whose attribute has request options: TCP or UDP port numbers,
+/// or sockets bound on them with `listen` (`targets` receives the owners, and the sockets).
 fn request_allocation(
     args: &args::Args,
-    owners: &Ident,
+    targets: &TokenStream,
     n_lit: &LitInt,
     test_name: &str,
     hosts: &TokenStream,
@@ -240,8 +240,14 @@ fn request_allocation(
         None => quote!(::core::option::Option::None),
     };
     let strict = args.strict;
+    let allocator = match (Elem::of(args), args.udp.is_some()) {
+        (Elem::Port, false) => quote!(allocate_request_for_test),
+        (Elem::Port, true) => quote!(allocate_udp_request_for_test),
+        (Elem::TcpListener, _) => quote!(listen_request_for_test),
+        (Elem::UdpSocket, _) => quote!(bind_udp_request_for_test),
+    };
     quote_spanned! {n_span=>
-        let #owners = ::allocport_core::__private::allocate_request_for_test(
+        let #targets = ::allocport_core::__private::#allocator(
             ::core::concat!(::core::module_path!(), "::", #test_name),
             #n_lit,
             #hosts,

@@ -418,13 +418,58 @@ fn listen_wants_sockets_not_numbers() {
 }
 
 #[test]
-fn request_options_do_not_combine_with_udp_or_listen_yet() {
-    let msg = error(
+fn request_options_combine_with_udp_and_listen() {
+    let udp = pretty(
         quote!(2, udp, consecutive),
         quote! {
             #[test]
             fn t(ports: [u16; 2]) {}
         },
     );
-    assert!(msg.contains("does not combine"), "{msg}");
+    assert!(
+        udp.contains("__private::allocate_udp_request_for_test("),
+        "{udp}"
+    );
+    assert!(udp.contains("consecutive: true"), "{udp}");
+    let listen = pretty(
+        quote!(2, listen, offsets = [0, 10000]),
+        quote! {
+            #[test]
+            fn t(listeners: [std::net::TcpListener; 2]) {}
+        },
+    );
+    assert!(
+        listen.contains("__private::listen_request_for_test("),
+        "{listen}"
+    );
+    assert!(listen.contains("socket_array::<"), "{listen}");
+    let socket = pretty(
+        quote!(1, udp, listen, exact = 5353),
+        quote! {
+            #[test]
+            fn t(socket: std::net::UdpSocket) {}
+        },
+    );
+    assert!(
+        socket.contains("__private::bind_udp_request_for_test("),
+        "{socket}"
+    );
+    assert!(socket.contains("Some(5353"), "{socket}");
+}
+
+#[test]
+fn strict_does_not_combine_with_udp_or_listen() {
+    for args in [quote!(2, udp, strict), quote!(2, listen, strict)] {
+        let msg = error(
+            args,
+            quote! {
+                #[test]
+                fn t(ports: [u16; 2]) {}
+            },
+        );
+        assert!(
+            msg.contains("`strict`") && msg.contains("no effect"),
+            "{msg}"
+        );
+    }
 }

@@ -358,13 +358,21 @@ pub(crate) fn validate(func: &ItemFn, args: &Args, errors: &mut Errors) -> Optio
 /// Checks the request options against each other and against `n`.
 fn validate_options(args: &Args, errors: &mut Errors) {
     let n = args.count.map(|(n, _)| n);
-    if let Some(other) = args.udp.as_ref().or(args.listen.as_ref()) {
-        if args.has_request_options() {
+    // The other request options combine with `udp` and `listen`; `strict` is about TCP ports
+    // in TIME_WAIT, which neither a UDP port nor a listener allocport binds itself (with
+    // `SO_REUSEADDR`, as std does) can be troubled by.
+    if args.strict {
+        if let Some(other) = args.udp.as_ref().or(args.listen.as_ref()) {
+            let why = if args.udp.is_some() {
+                "UDP has no TIME_WAIT"
+            } else {
+                "allocport binds the listeners itself, with SO_REUSEADDR, so TIME_WAIT is no obstacle"
+            };
             errors.push(syn::Error::new_spanned(
                 other,
                 format!(
-                    "`{other}` does not combine with `offsets`, `consecutive`, `exact` or \
-                     `strict` yet: allocate with allocport_core::PortRequest in the test instead"
+                    "`strict` keeps TCP ports in TIME_WAIT from a server that binds without \
+                     SO_REUSEADDR; with `{other}` it has no effect ({why}): drop `strict`"
                 ),
             ));
         }

@@ -283,7 +283,10 @@ impl Pool {
             };
             if !ok {
                 drop(state);
-                taken.into_iter().for_each(|p| self.put_back(p));
+                // Last ports first: the group's first port goes behind the others, so each of
+                // them is tried as a first port in turn, not pulled out and queued behind it
+                // again and again (a busy `a` kept `b` of the group `b, c` from ever being tried).
+                taken.into_iter().rev().for_each(|p| self.put_back(p));
                 return None;
             }
             taken.push(port);
@@ -340,16 +343,16 @@ impl Pool {
                     }
                 }
                 Claim::Lingering => {
-                    group.iter().for_each(|&p| self.put_back(p));
+                    group.iter().rev().for_each(|&p| self.put_back(p));
                     seen.lingering += 1;
                 }
                 Claim::Locked => {
-                    group.iter().for_each(|&p| self.put_back(p));
+                    group.iter().rev().for_each(|&p| self.put_back(p));
                     if let Some(fair) = fair {
                         fair.reserve(port, want.ports())?;
                     }
                 }
-                Claim::Busy | Claim::Claimed => group.iter().for_each(|&p| self.put_back(p)),
+                Claim::Busy | Claim::Claimed => group.iter().rev().for_each(|&p| self.put_back(p)),
             }
             return Ok(false);
         }

@@ -2,7 +2,8 @@
 //!
 //! - `request OPTION...`: one request, then prints `ports a,b,... ms T` (T: milliseconds the
 //!   allocation took) or `err MESSAGE ms T`. Options: `count=N`, `offsets=A:B:..`,
-//!   `consecutive=N`, `exact=P`, `strict`, `timeout=SECS`, `hosts=H:H` (`-` for `""`), and
+//!   `consecutive=N`, `exact=P`, `strict`, `timeout=SECS`, `hosts=H:H` (`-` for `""`), `udp`
+//!   (UDP ports, `allocate_udp`), `tcp_and_udp` (each port held for both), and
 //!   `hold` (after reporting, hold the ports until stdin closes), `hold_ms=N` (after
 //!   reporting, hold them N milliseconds).
 //! - `loop-one HOLD_MS FOR_MS`: allocates one port, holds it HOLD_MS, releases it, again and
@@ -65,6 +66,7 @@ fn wait_for_stdin_close() {
 fn request(options: &[&str]) -> i32 {
     let mut request = PortRequest::new();
     let mut hold = false;
+    let mut udp = false;
     let mut hold_for = Duration::ZERO;
     for option in options {
         let (name, value) = option.split_once('=').unwrap_or((option, ""));
@@ -87,6 +89,11 @@ fn request(options: &[&str]) -> i32 {
                 hold = true;
                 request
             }
+            "udp" => {
+                udp = true;
+                request
+            }
+            "tcp_and_udp" => request.tcp_and_udp(),
             "hold_ms" => {
                 hold_for = ms(value);
                 request
@@ -95,11 +102,21 @@ fn request(options: &[&str]) -> i32 {
         };
     }
     let start = Instant::now();
-    let result = request.allocate();
+    // The owners, whichever kind, live as long as `result`.
+    let result = if udp {
+        request.allocate_udp().map(|owners| {
+            let list: Vec<String> = owners.iter().map(ToString::to_string).collect();
+            (list.join(","), Box::new(owners) as Box<dyn std::any::Any>)
+        })
+    } else {
+        request
+            .allocate()
+            .map(|owners| (ports(&owners), Box::new(owners) as Box<dyn std::any::Any>))
+    };
     let took = start.elapsed().as_millis();
     match result {
-        Ok(owners) => {
-            say(&format!("ports {} ms {took}", ports(&owners)));
+        Ok((list, _held)) => {
+            say(&format!("ports {list} ms {took}"));
             if hold {
                 wait_for_stdin_close();
             }

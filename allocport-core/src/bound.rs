@@ -1,0 +1,188 @@
+//! Sockets bound on the ports of a [`PortRequest`]: [`PortRequest::listen`] and
+//! [`PortRequest::bind_udp`], for related, fixed or TCP+UDP ports handed over already bound.
+
+use std::io;
+use std::net::{SocketAddr, TcpListener, UdpSocket};
+
+use crate::error::Error;
+use crate::host::resolve;
+use crate::listener::{BIND_ATTEMPTS, HeldTcpListener, HeldUdpSocket};
+use crate::owner::TcpPortOwner;
+use crate::request::PortRequest;
+use crate::udp::UdpPortOwner;
+
+impl PortRequest {
+    /// Allocates the ports as [`allocate`](Self::allocate) does and binds a [`TcpListener`] on
+    /// each, on the request's one host (set it with [`hosts`](Self::hosts); more than one is
+    /// an [`Error::InvalidRequest`]), so no other allocport user can be handed a port between
+    /// the check and the bind.
+    ///
+    /// If a program outside allocport binds one of the ports in that instant, the whole
+    /// request is allocated again (the ports that lost stay held until this call returns, so
+    /// they are not offered again), up to three times; an [`exact`](Self::exact) request is not
+    /// retried. Then [`Error::Bind`].
+    ///
+    /// ```
+    /// use allocport_core::PortRequest;
+    ///
+    /// let block = PortRequest::new().consecutive(2).hosts(&["localhost"]).listen()?;
+    /// assert_eq!(block[1].port(), block[0].port() + 1);
+    /// assert!(block[0].local_addr()?.ip().is_loopback());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn listen(&self) -> Result<Vec<HeldTcpListener>, Error> {
+        let pairs = self.bind_all(
+            false,
+            || self.allocate(),
+            TcpPortOwner::port,
+            TcpListener::bind,
+        )?;
+        Ok(pairs
+            .into_iter()
+            .map(|(listener, owner)| HeldTcpListener::from_parts(listener, owner))
+            .collect())
+    }
+
+    /// Allocates UDP ports as [`allocate_udp`](Self::allocate_udp) does and binds a
+    /// [`UdpSocket`] on each, on the request's one host, retrying as [`listen`](Self::listen).
+    ///
+    /// ```
+    /// use allocport_core::PortRequest;
+    ///
+    /// let rtp = PortRequest::new().consecutive(2).hosts(&["localhost"]).bind_udp()?;
+    /// assert_eq!(rtp[1].port(), rtp[0].port() + 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn bind_udp(&self) -> Result<Vec<HeldUdpSocket>, Error> {
+        let pairs = self.bind_all(
+            true,
+            || self.allocate_udp(),
+            UdpPortOwner::port,
+            UdpSocket::bind,
+        )?;
+        Ok(pairs
+            .into_iter()
+            .map(|(socket, owner)| HeldUdpSocket::from_parts(socket, owner))
+            .collect())
+    }
+
+    /// Allocates with `allocate` and binds each port with `bind` on the one host, again with
+    /// fresh ports while a bind loses a race.
+    fn bind_all<O, S>(
+        &self,
+        udp: bool,
+        allocate: impl Fn() -> Result<Vec<O>, Error>,
+        port: fn(&O) -> u16,
+        bind: impl Fn(SocketAddr) -> io::Result<S>,
+    ) -> Result<Vec<(S, O)>, Error> {
+        let (host, family, exact) = self.bind_target()?;
+        let ip = resolve(&[host], family)?[0].ip;
+        let attempts = if exact { 1 } else { BIND_ATTEMPTS };
+        // Ports that lost a race, held until this call returns so they are not offered again.
+        let mut raced = Vec::with_capacity(attempts);
+        loop {
+            let owners = allocate()?;
+            let mut sockets = Vec::with_capacity(owners.len());
+            let mut lost = None;
+            for owner in &owners {
+                let addr = SocketAddr::new(ip, port(owner));
+                match bind(addr) {
+                    Ok(socket) => sockets.push(socket),
+                    Err(cause) => {
+                        lost = Some((addr, cause));
+                        break;
+                    }
+                }
+            }
+            let Some((addr, cause)) = lost else {
+                return Ok(sockets.into_iter().zip(owners).collect());
+            };
+            drop(sockets);
+            raced.push(owners);
+            if raced.len() >= attempts {
+                return Err(Error::Bind {
+                    addr,
+                    udp,
+                    attempts: raced.len(),
+                    cause,
+                });
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+
+    use super::*;
+
+    /// A bind that always loses the race, recording the ports it was asked for.
+    fn losing(tried: &RefCell<Vec<u16>>) -> impl Fn(SocketAddr) -> io::Result<()> + '_ {
+        |addr| {
+            tried.borrow_mut().push(addr.port());
+            Err(io::Error::new(io::ErrorKind::AddrInUse, "taken"))
+        }
+    }
+
+    #[test]
+    fn a_request_that_keeps_losing_the_race_is_allocated_afresh_three_times() {
+        let tried = RefCell::new(Vec::new());
+        let request = PortRequest::new().consecutive(2).hosts(&["localhost"]);
+        let err = request
+            .bind_all(
+                true,
+                || request.allocate_udp(),
+                UdpPortOwner::port,
+                losing(&tried),
+            )
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::Bind {
+                    udp: true,
+                    attempts: 3,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        // Each attempt stopped at its group's first port, and never got a port tried before.
+        let mut ports = tried.borrow().clone();
+        assert_eq!(ports.len(), 3);
+        ports.sort_unstable();
+        ports.dedup();
+        assert_eq!(ports.len(), 3, "{ports:?}");
+        for port in tried.borrow().iter() {
+            assert!(!crate::is_tcp_port_held(*port), "port {port} still held");
+        }
+    }
+
+    #[test]
+    fn an_exact_request_is_not_retried_and_more_than_one_host_is_invalid() {
+        let port = UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let tried = RefCell::new(Vec::new());
+        let request = PortRequest::new().exact(port).hosts(&["localhost"]);
+        let err = request
+            .bind_all(
+                true,
+                || request.allocate_udp(),
+                UdpPortOwner::port,
+                losing(&tried),
+            )
+            .unwrap_err();
+        assert!(matches!(err, Error::Bind { attempts: 1, .. }), "{err}");
+        assert!(err.to_string().contains("(1 port tried;"), "{err}");
+        assert_eq!(*tried.borrow(), [port]);
+        let two_hosts = PortRequest::new().listen().unwrap_err();
+        assert!(
+            matches!(two_hosts, Error::InvalidRequest { .. }),
+            "{two_hosts}"
+        );
+    }
+}
