@@ -97,7 +97,8 @@ pub(crate) struct PortLocks {
     slots: [Mutex<Slot>; LOCK_FILES],
     /// How many locks this process has taken, over all files: the watcher runs while any.
     locked: AtomicUsize,
-    /// Every file is opened at the first use of any, so that new files' graces run at once.
+    /// Set once every file has been opened because one was new, so that new files' graces
+    /// run at once; in a store in use, each file is opened at its first use only.
     opened: Once,
 }
 
@@ -148,7 +149,6 @@ impl PortLocks {
     /// The slot of `port`, its file open, current and trusted (see [`renew`]): waits out a
     /// new file's grace with the slot's mutex released.
     fn ready(&self, port: u16) -> Result<MutexGuard<'_, Slot>, Error> {
-        self.opened.call_once(|| self.open_all());
         let mut slot = self.slot(port);
         loop {
             if slot.file.is_none() {
@@ -157,6 +157,9 @@ impl PortLocks {
             match slot.grace_left(Instant::now()) {
                 Some(wait) => {
                     drop(slot);
+                    // A new file: the others are most likely new too (a new or emptied
+                    // store), so open them all now and let their graces run together.
+                    self.opened.call_once(|| self.open_all());
                     std::thread::sleep(wait);
                     slot = self.slot(port);
                 }
