@@ -10,14 +10,17 @@
 //! - [`cargo_bin`], [`cargo_example`], [`rerun_tests`], [`this_binary`]: the binaries cargo
 //!   built for this run, including the running test or bench binary itself.
 //! - [`TempDir`]: the workspace's one temporary-directory helper.
+//! - [`cpu_time`]: the CPU time this process spent so far.
 //!
 //! Helpers panic with a message naming the process or path: they are for tests, where a panic
 //! is the failure report.
 
 mod cargo;
+mod cpu;
 mod process;
 mod tempdir;
 
 pub use cargo::{cargo_bin, cargo_example, rerun_tests, this_binary};
+pub use cpu::cpu_time;
 pub use process::{DEADLINE, Process, Signal, Spawn, output_within, signal};
 pub use tempdir::TempDir;

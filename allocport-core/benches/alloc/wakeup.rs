@@ -9,7 +9,7 @@
 use std::time::{Duration, Instant};
 
 use allocport_core::{AddressFamily, DEFAULT_HOSTS, TcpPortOwner};
-use allocport_testkit::{Process, Spawn, this_binary};
+use allocport_testkit::{Process, Spawn, cpu_time, this_binary};
 
 use crate::child::{MODE, since_epoch};
 
@@ -78,22 +78,6 @@ pub(crate) fn wait_threads() -> Result<String, String> {
             start.elapsed().as_nanos()
         ))
     })
-}
-
-fn cpu_time() -> Duration {
-    #[cfg(unix)]
-    {
-        // SAFETY: getrusage writes into the zeroed struct it is given; RUSAGE_SELF is valid.
-        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-        // SAFETY: as above.
-        unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
-        let tv = |t: libc::timeval| {
-            Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
-        };
-        tv(usage.ru_utime) + tv(usage.ru_stime)
-    }
-    #[cfg(not(unix))]
-    Duration::ZERO
 }
 
 fn child(mode: &str, pool: &str, hold: usize) -> Result<Process, String> {

@@ -41,6 +41,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use allocport_core::{AddressFamily, DEFAULT_HOSTS, Error, TcpPortOwner};
+use allocport_testkit::cpu_time;
 use socket2::{Domain, Socket, Type};
 
 fn main() {
@@ -351,7 +352,6 @@ fn wait_cpu() -> i32 {
     0
 }
 
-/// User plus system CPU time of this process so far.
 fn wait_threads(threads: usize, timeout: Duration) -> i32 {
     allocport_core::set_allocation_timeout(timeout);
     let before = cpu_time();
@@ -368,22 +368,6 @@ fn wait_threads(threads: usize, timeout: Duration) -> i32 {
     let spent = cpu_time().saturating_sub(before);
     say(&format!("cpu_ms {} timeouts {timeouts}", spent.as_millis()));
     0
-}
-
-fn cpu_time() -> Duration {
-    #[cfg(unix)]
-    {
-        // SAFETY: getrusage writes into the zeroed struct it is given.
-        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-        // SAFETY: as above; RUSAGE_SELF is always valid.
-        unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
-        let tv = |t: libc::timeval| {
-            Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
-        };
-        tv(usage.ru_utime) + tv(usage.ru_stime)
-    }
-    #[cfg(not(unix))]
-    Duration::ZERO
 }
 
 fn hold_and_bind(n: usize, nofile: u64) -> i32 {
