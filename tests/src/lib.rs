@@ -19,11 +19,15 @@ pub fn probe(args: &[&str], envs: &[(&str, &str)]) -> Process {
     Spawn::new().start(probe_command().args(args).envs(envs.iter().copied()))
 }
 
-/// Starts `allocport-udp-probe ARGS...` (UDP and TCP+UDP ports) with extra environment
+/// Starts `allocport-probe udp ARGS...` (UDP and TCP+UDP ports) with extra environment
 /// variables.
 pub fn udp_probe(args: &[&str], envs: &[(&str, &str)]) -> Process {
-    let mut command = Command::new(allocport_testkit::cargo_bin("allocport-udp-probe"));
-    Spawn::new().start(command.args(args).envs(envs.iter().copied()))
+    Spawn::new().start(
+        probe_command()
+            .arg("udp")
+            .args(args)
+            .envs(envs.iter().copied()),
+    )
 }
 
 /// Runs a probe to completion and returns its one line of output.

@@ -33,7 +33,7 @@ impl Sandbox {
         }
     }
 
-    /// `allocport-udp-probe try KIND` with `ports` (some of this sandbox's) as its pool.
+    /// `allocport-probe udp try KIND` with `ports` (some of this sandbox's) as its pool.
     fn try_in_pool(&self, kind: &str, ports: &[u16]) -> String {
         let pool: Vec<String> = ports.iter().map(u16::to_string).collect();
         let lock_dir = self.dir.path().join("locks");

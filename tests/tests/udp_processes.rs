@@ -1,5 +1,5 @@
 //! UDP ports between processes and threads: the same helper-process tests as for TCP, through
-//! the `allocport-udp-probe` helper. UDP claims are kept apart from TCP claims, and a port
+//! the `allocport-probe udp` helper. UDP claims are kept apart from TCP claims, and a port
 //! held for both blocks both.
 
 use std::collections::HashSet;

@@ -32,15 +32,23 @@
 //!   waited, and how many timed out.
 //! - `hold-and-bind N NOFILE`: lowers the open-file limit to NOFILE (0: leave it), holds N
 //!   ports, checks they are distinct and each bindable on 127.0.0.1, prints `ok N`.
+//!
+//! UDP ports, or ports held for TCP and UDP at once (KIND is `udp`, `dual` or `tcp`):
+//!
+//! - `udp hold KIND N`: as `hold N`, for KIND.
+//! - `udp try KIND`: allocates one port of KIND checked on `127.0.0.1`, prints `ok P` or
+//!   `err MESSAGE`.
+//! - `udp churn THREADS MILLIS`: as `churn`, with UDP ports and a UDP socket bound on
+//!   `0.0.0.0` without `SO_REUSEADDR`; prints only the first line.
 
 use std::collections::HashSet;
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use allocport_core::{AddressFamily, DEFAULT_HOSTS, Error, TcpPortOwner};
+use allocport_core::{AddressFamily, DEFAULT_HOSTS, Error, TcpPortOwner, UdpPortOwner};
 use allocport_testkit::cpu_time;
 use socket2::{Domain, Socket, Type};
 
@@ -48,8 +56,14 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let code = match args.as_slice() {
-        ["hold", n] => hold(n.parse().expect("N")),
-        ["try", hosts @ ..] => try_one(hosts),
+        ["hold", n] => hold("tcp", n.parse().expect("N")),
+        ["udp", "hold", kind, n] => hold(kind, n.parse().expect("N")),
+        ["udp", "try", kind] => try_one(allocate(kind, &["127.0.0.1"])),
+        ["udp", "churn", threads, millis] => udp_churn(
+            threads.parse().expect("THREADS"),
+            millis.parse().expect("MILLIS"),
+        ),
+        ["try", hosts @ ..] => try_one(allocate("tcp", or_default(hosts))),
         ["try-many", n] => try_many(n.parse().expect("N")),
         ["churn", threads, millis] => churn(
             threads.parse().expect("THREADS"),
@@ -99,29 +113,59 @@ fn report_err(e: &Error) -> i32 {
     1
 }
 
-fn hold(n: usize) -> i32 {
+/// Either kind of owner, kept alive for as long as the probe holds it.
+enum Held {
+    Tcp(TcpPortOwner),
+    Udp(UdpPortOwner),
+}
+
+impl Held {
+    fn port(&self) -> u16 {
+        match self {
+            Held::Tcp(owner) => owner.port(),
+            Held::Udp(owner) => owner.port(),
+        }
+    }
+}
+
+/// One port of `kind` (`tcp`, `udp`, or `dual`: TCP and UDP at once), checked on `hosts`.
+fn allocate(kind: &str, hosts: &[&str]) -> Result<Held, Error> {
+    match kind {
+        "tcp" => TcpPortOwner::with_hosts(hosts, AddressFamily::Ipv4).map(Held::Tcp),
+        "udp" => UdpPortOwner::with_hosts(hosts, AddressFamily::Ipv4).map(Held::Udp),
+        "dual" => TcpPortOwner::with_udp(hosts, AddressFamily::Ipv4).map(Held::Tcp),
+        other => panic!("unknown kind {other:?}"),
+    }
+}
+
+/// `hosts`, or PySys's default hosts if none are given.
+fn or_default<'a>(hosts: &'a [&'a str]) -> &'a [&'a str] {
+    if hosts.is_empty() {
+        &DEFAULT_HOSTS[..]
+    } else {
+        hosts
+    }
+}
+
+fn hold(kind: &str, n: usize) -> i32 {
     let mut owners = Vec::with_capacity(n);
     for _ in 0..n {
-        match TcpPortOwner::new() {
+        match allocate(kind, &DEFAULT_HOSTS) {
             Ok(owner) => owners.push(owner),
             Err(e) => return report_err(&e),
         }
     }
-    say(&ports_line(&owners));
+    let ports: Vec<String> = owners.iter().map(|o| o.port().to_string()).collect();
+    say(&format!("ports {}", ports.join(",")));
     // Held until the test closes stdin (or kills this process).
     let _ = std::io::stdin().read_to_end(&mut Vec::new());
     0
 }
 
-fn try_one(hosts: &[&str]) -> i32 {
-    let hosts = if hosts.is_empty() {
-        &DEFAULT_HOSTS[..]
-    } else {
-        hosts
-    };
-    match TcpPortOwner::with_hosts(hosts, AddressFamily::Ipv4) {
+fn try_one(allocated: Result<Held, Error>) -> i32 {
+    match allocated {
         Ok(owner) => {
-            say(&format!("ok {owner}"));
+            say(&format!("ok {}", owner.port()));
             0
         }
         Err(e) => report_err(&e),
@@ -198,6 +242,52 @@ fn holders() -> i32 {
 }
 
 fn churn(threads: usize, millis: u64) -> i32 {
+    let counts = churn_with(threads, millis, "tcp", strict_bind);
+    say(&counts.line());
+    say(&format!(
+        "renewals {} late {}",
+        allocport_core::lock_files_renewed(),
+        counts.late
+    ));
+    0
+}
+
+fn udp_churn(threads: usize, millis: u64) -> i32 {
+    // std's UdpSocket sets no SO_REUSEADDR: the bind fails if anyone has the port.
+    let counts = churn_with(threads, millis, "udp", |port| {
+        UdpSocket::bind((Ipv4Addr::UNSPECIFIED, port))
+    });
+    say(&counts.line());
+    0
+}
+
+/// What the threads of a churn did, summed.
+struct Churned {
+    allocations: u64,
+    bind_failures: u64,
+    /// Ports handed to two threads of this process at once.
+    double_holds: u64,
+    /// Allocations made in the last quarter of the time.
+    late: u64,
+}
+
+impl Churned {
+    fn line(&self) -> String {
+        format!(
+            "allocations {} bind_failures {} double_holds {}",
+            self.allocations, self.bind_failures, self.double_holds
+        )
+    }
+}
+
+/// `threads` threads allocate a port of `kind`, `bind` it, hold it briefly and release it,
+/// until `millis` pass.
+fn churn_with<S>(
+    threads: usize,
+    millis: u64,
+    kind: &str,
+    bind: impl Fn(u16) -> std::io::Result<S> + Sync,
+) -> Churned {
     let deadline = Instant::now() + Duration::from_millis(millis);
     let late_from = deadline - Duration::from_millis(millis / 4);
     let late = AtomicU64::new(0);
@@ -208,31 +298,36 @@ fn churn(threads: usize, millis: u64) -> i32 {
     let held = Mutex::new(HashSet::new());
     std::thread::scope(|s| {
         for t in 0..threads {
-            let (allocations, failures, double_holds, held, late) =
-                (&allocations, &failures, &double_holds, &held, &late);
+            let (allocations, failures, double_holds, held, late, bind) =
+                (&allocations, &failures, &double_holds, &held, &late, &bind);
             s.spawn(move || {
                 let mut i = 0u64;
                 while Instant::now() < deadline {
-                    let owner =
-                        TcpPortOwner::new().unwrap_or_else(|e| panic!("allocation failed: {e}"));
-                    if !held.lock().unwrap().insert(owner.port()) {
-                        eprintln!("allocport-probe: port {owner} handed to two threads at once");
+                    let owner = allocate(kind, &DEFAULT_HOSTS)
+                        .unwrap_or_else(|e| panic!("allocation failed: {e}"));
+                    let port = owner.port();
+                    if !held.lock().unwrap().insert(port) {
+                        eprintln!(
+                            "allocport-probe: {kind} port {port} handed to two threads at once"
+                        );
                         double_holds.fetch_add(1, Ordering::Relaxed);
                     }
-                    match strict_bind(owner.port()) {
-                        Ok(listener) => {
+                    match bind(port) {
+                        Ok(socket) => {
                             // Hold briefly, varying by thread so holds overlap unevenly.
                             std::thread::sleep(Duration::from_micros(
                                 (i * 37 + t as u64 * 101) % 500,
                             ));
-                            drop(listener);
+                            drop(socket);
                         }
                         Err(e) => {
-                            eprintln!("allocport-probe: bind of held port {owner} failed: {e}");
+                            eprintln!(
+                                "allocport-probe: bind of held {kind} port {port} failed: {e}"
+                            );
                             failures.fetch_add(1, Ordering::Relaxed);
                         }
                     }
-                    held.lock().unwrap().remove(&owner.port());
+                    held.lock().unwrap().remove(&port);
                     drop(owner);
                     allocations.fetch_add(1, Ordering::Relaxed);
                     if Instant::now() >= late_from {
@@ -243,18 +338,12 @@ fn churn(threads: usize, millis: u64) -> i32 {
             });
         }
     });
-    say(&format!(
-        "allocations {} bind_failures {} double_holds {}",
-        allocations.load(Ordering::Relaxed),
-        failures.load(Ordering::Relaxed),
-        double_holds.load(Ordering::Relaxed)
-    ));
-    say(&format!(
-        "renewals {} late {}",
-        allocport_core::lock_files_renewed(),
-        late.load(Ordering::Relaxed)
-    ));
-    0
+    Churned {
+        allocations: allocations.into_inner(),
+        bind_failures: failures.into_inner(),
+        double_holds: double_holds.into_inner(),
+        late: late.into_inner(),
+    }
 }
 
 fn race_first(threads: usize) -> i32 {
