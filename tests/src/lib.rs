@@ -32,7 +32,15 @@ pub fn udp_probe(args: &[&str], envs: &[(&str, &str)]) -> Process {
 
 /// Runs a probe to completion and returns its one line of output.
 pub fn run_probe(args: &[&str], envs: &[(&str, &str)]) -> String {
-    let mut p = probe(args, envs);
+    first_line_then_wait(probe(args, envs))
+}
+
+/// [`run_probe`] for `allocport-probe udp ARGS...`.
+pub fn run_udp_probe(args: &[&str], envs: &[(&str, &str)]) -> String {
+    first_line_then_wait(udp_probe(args, envs))
+}
+
+fn first_line_then_wait(mut p: Process) -> String {
     let line = p.line();
     p.wait();
     line
@@ -47,6 +55,42 @@ pub fn parse_ports_line(line: &str) -> Vec<u16> {
         .filter(|s| !s.is_empty())
         .map(|p| p.parse().expect("port number"))
         .collect()
+}
+
+/// Reads the first line of a churn probe's report (`allocations A bind_failures F double_holds
+/// D`), checks no port was handed to two threads at once or failed to bind while held, and
+/// returns the allocation count. `what` names the ports in the failure messages (`port`,
+/// `UDP port`).
+pub fn churn_counts(churner: &mut Process, what: &str) -> u64 {
+    let line = churner.line();
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    let [
+        "allocations",
+        allocations,
+        "bind_failures",
+        failures,
+        "double_holds",
+        doubles,
+    ] = fields[..]
+    else {
+        panic!("unexpected report {line:?}");
+    };
+    assert_eq!(
+        doubles, "0",
+        "a {what} was handed to two threads at once ({line})"
+    );
+    assert_eq!(
+        failures, "0",
+        "a held {what} could not be bound: it was held twice ({line})"
+    );
+    allocations.parse().unwrap()
+}
+
+/// [`churn_counts`], then waits for the probe, which must succeed.
+pub fn churn_report(churner: &mut Process, what: &str) -> u64 {
+    let allocations = churn_counts(churner, what);
+    assert!(churner.wait().success());
+    allocations
 }
 
 /// The root README's Rust examples, compiled and run as doctests so they cannot drift from the

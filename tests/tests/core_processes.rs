@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use allocport_testkit::Process;
-use allocport_tests::{parse_ports_line, probe, run_probe as run};
+use allocport_tests::{churn_report, parse_ports_line, probe, run_probe as run};
 
 #[test]
 fn eight_processes_holding_100_ports_each_from_a_1000_port_pool_never_share_one() {
@@ -145,33 +145,6 @@ fn four_thousand_ports_fit_under_an_open_file_limit_of_1024() {
     assert_eq!(run(&["hold-and-bind", "4000", "1024"], &[]), "ok 4000");
 }
 
-/// Reads a churn probe's report, checks it saw no double hold, returns its allocation count.
-fn churn_report(churner: &mut Process) -> u64 {
-    let line = churner.line();
-    let fields: Vec<&str> = line.split_whitespace().collect();
-    let [
-        "allocations",
-        allocations,
-        "bind_failures",
-        failures,
-        "double_holds",
-        doubles,
-    ] = fields[..]
-    else {
-        panic!("unexpected report {line:?}");
-    };
-    assert_eq!(
-        doubles, "0",
-        "a port was handed to two threads at once ({line})"
-    );
-    assert_eq!(
-        failures, "0",
-        "a held port could not be bound: it was held twice ({line})"
-    );
-    assert!(churner.wait().success());
-    allocations.parse().unwrap()
-}
-
 /// A pool of 100 ports for 64 holders at once: nearly every allocation contends with another
 /// process for the same few free ports, which is where a missing lock would show.
 const CONTENDED_POOL: [(&str, &str); 2] = [
@@ -184,7 +157,7 @@ fn eight_processes_of_eight_threads_churning_never_double_hold_a_port() {
     let mut churners: Vec<Process> = (0..8)
         .map(|_| probe(&["churn", "8", "3000"], &CONTENDED_POOL))
         .collect();
-    let total: u64 = churners.iter_mut().map(churn_report).sum();
+    let total: u64 = churners.iter_mut().map(|c| churn_report(c, "port")).sum();
     assert!(total > 0);
     eprintln!(
         "8 processes x 8 threads, 100-port pool: {total} allocations in 3 s ({} per second)",
@@ -201,6 +174,6 @@ fn sixty_four_threads_churning_in_one_process_never_double_hold_a_port() {
             ("ALLOCPORT_TIMEOUT_SECS", "30"),
         ],
     );
-    let total = churn_report(&mut churner);
+    let total = churn_report(&mut churner, "port");
     eprintln!("64 threads, 80-port pool: {total} allocations in 3 s");
 }

@@ -6,14 +6,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use allocport_testkit::Process;
-use allocport_tests::{parse_ports_line, udp_probe};
-
-fn run(args: &[&str], envs: &[(&str, &str)]) -> String {
-    let mut p = udp_probe(args, envs);
-    let line = p.line();
-    p.wait();
-    line
-}
+use allocport_tests::{churn_report, parse_ports_line, run_udp_probe as run, udp_probe};
 
 #[test]
 fn six_processes_holding_50_udp_ports_each_from_a_300_port_pool_never_share_one() {
@@ -46,33 +39,6 @@ fn six_processes_holding_50_udp_ports_each_from_a_300_port_pool_never_share_one(
     }
 }
 
-/// Reads a churn probe's report, checks it saw no double hold, returns its allocation count.
-fn churn_report(churner: &mut Process) -> u64 {
-    let line = churner.line();
-    let fields: Vec<&str> = line.split_whitespace().collect();
-    let [
-        "allocations",
-        allocations,
-        "bind_failures",
-        failures,
-        "double_holds",
-        doubles,
-    ] = fields[..]
-    else {
-        panic!("unexpected report {line:?}");
-    };
-    assert_eq!(
-        doubles, "0",
-        "a UDP port was handed to two threads at once ({line})"
-    );
-    assert_eq!(
-        failures, "0",
-        "a held UDP port could not be bound: it was held twice ({line})"
-    );
-    assert!(churner.wait().success());
-    allocations.parse().unwrap()
-}
-
 #[test]
 fn four_processes_of_eight_threads_churning_udp_ports_never_double_hold_one() {
     // 40 ports for 32 holders: nearly every allocation contends for the same few free ports.
@@ -83,7 +49,10 @@ fn four_processes_of_eight_threads_churning_udp_ports_never_double_hold_one() {
     let mut churners: Vec<Process> = (0..4)
         .map(|_| udp_probe(&["churn", "8", "2000"], &pool))
         .collect();
-    let total: u64 = churners.iter_mut().map(churn_report).sum();
+    let total: u64 = churners
+        .iter_mut()
+        .map(|c| churn_report(c, "UDP port"))
+        .sum();
     assert!(total > 0);
     eprintln!("4 processes x 8 threads, 40 UDP ports: {total} allocations in 2 s");
 }
@@ -97,7 +66,7 @@ fn thirty_two_threads_churning_udp_ports_in_one_process_never_double_hold_one() 
             ("ALLOCPORT_TIMEOUT_SECS", "30"),
         ],
     );
-    assert!(churn_report(&mut churner) > 0);
+    assert!(churn_report(&mut churner, "UDP port") > 0);
 }
 
 #[test]
