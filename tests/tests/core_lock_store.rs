@@ -217,20 +217,20 @@ fn clean(tmpfiles: &Path, store: &Store, line: &str) {
     );
 }
 
-#[test]
-fn systemd_tmpfiles_aging_the_lock_dir_leaves_a_held_port_held() {
+/// Holds the port of a one-port store, lets its lock file pass 1 s of age, has
+/// systemd-tmpfiles clean `aged(store)` with that age, then checks the lock file is the same
+/// file and the port is still held by the holder alone.
+fn aging_leaves_a_held_port_held(tag: &str, port: u16, aged: impl Fn(&Store) -> &Path) {
     let Some(tmpfiles) = tmpfiles() else { return };
-    let store = Store::new("store-tmpfiles", 23605);
+    let store = Store::new(tag, port);
     let holder = store.hold();
     let before = fs::metadata(store.lock_file()).unwrap().ino();
     // Past the age, so files nobody touched would be removed.
     sleep(Duration::from_millis(2500));
-    // Age 1 s on the lock directory itself: its entries are candidates, the directory lock
-    // does not apply, only the times do.
     clean(
         &tmpfiles,
         &store,
-        &format!("d {} 0700 - - 1s\n", store.dir.display()),
+        &format!("d {} 0700 - - 1s\n", aged(&store).display()),
     );
     assert_eq!(
         fs::metadata(store.lock_file()).ok().map(|m| m.ino()),
@@ -241,24 +241,17 @@ fn systemd_tmpfiles_aging_the_lock_dir_leaves_a_held_port_held() {
 }
 
 #[test]
+fn systemd_tmpfiles_aging_the_lock_dir_leaves_a_held_port_held() {
+    // Age 1 s on the lock directory itself: its entries are candidates, the directory lock
+    // does not apply, only the times do.
+    aging_leaves_a_held_port_held("store-tmpfiles", 23605, |store| &store.dir);
+}
+
+#[test]
 fn systemd_tmpfiles_aging_the_parent_skips_the_locked_lock_dir() {
-    let Some(tmpfiles) = tmpfiles() else { return };
-    let store = Store::new("store-tmpfiles-parent", 23606);
-    let holder = store.hold();
-    let before = fs::metadata(store.lock_file()).unwrap().ino();
-    sleep(Duration::from_millis(2500));
-    let parent = store.dir.parent().unwrap();
-    clean(
-        &tmpfiles,
-        &store,
-        &format!("d {} 0700 - - 1s\n", parent.display()),
-    );
-    assert_eq!(
-        fs::metadata(store.lock_file()).ok().map(|m| m.ino()),
-        Some(before),
-        "the cleaner removed a lock file in use"
-    );
-    store.assert_held_only_by(holder);
+    aging_leaves_a_held_port_held("store-tmpfiles-parent", 23606, |store| {
+        store.dir.parent().unwrap()
+    });
 }
 
 #[test]
