@@ -8,7 +8,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use allocport_core::{PortRequest, TcpPortOwner, format_ports_spec};
-use allocport_testkit::{Spawn, TempDir, output_within};
+use allocport_testkit::{Process, Spawn, TempDir, output_within};
 
 const BIN: &str = env!("CARGO_BIN_EXE_allocport");
 /// Generous: only there to turn a hang into a failure.
@@ -48,11 +48,26 @@ impl Sandbox {
         command
     }
 
-    fn exec(&self, pool: &[u16], options: &[&str]) -> Output {
+    /// `allocport exec OPTIONS -- sh -c SCRIPT` with `pool` as the pool.
+    fn exec_command(&self, pool: &[u16], options: &[&str], script: &str) -> Command {
         let mut args = vec!["exec"];
         args.extend(options);
-        args.extend(["--", "sh", "-c", "echo \"$ALLOCPORT_PORTS\""]);
-        output_within(&mut self.allocport(pool, &args), LIMIT)
+        args.extend(["--", "sh", "-c", script]);
+        self.allocport(pool, &args)
+    }
+
+    fn exec(&self, pool: &[u16], options: &[&str]) -> Output {
+        let script = "echo \"$ALLOCPORT_PORTS\"";
+        output_within(&mut self.exec_command(pool, options, script), LIMIT)
+    }
+
+    /// Starts `allocport exec OPTIONS -- sh -c SCRIPT` on the whole sandbox, its stdin a pipe
+    /// the test closes when the command may end (a script's `cat` waits for that).
+    fn start(&self, options: &[&str], script: &str) -> Process {
+        Spawn::new()
+            .stdin(Stdio::piped())
+            .deadline(LIMIT)
+            .start(&mut self.exec_command(&self.ports, options, script))
     }
 }
 
@@ -89,24 +104,7 @@ fn udp_ports_skip_numbers_busy_for_udp_and_tcp_and_udp_skips_numbers_busy_for_ei
 fn listen_with_udp_and_consecutive_passes_bound_udp_sockets_on_a_block() {
     let sandbox = Sandbox::new(3);
     let script = r#"echo "$ALLOCPORT_PORTS $LISTEN_FDS $LISTEN_FDNAMES"; cat >/dev/null"#;
-    let mut run = Spawn::new()
-        .stdin(Stdio::piped())
-        .deadline(LIMIT)
-        .start(&mut sandbox.allocport(
-            &sandbox.ports,
-            &[
-                "exec",
-                "--listen",
-                "--udp",
-                "-n",
-                "2",
-                "--consecutive",
-                "--",
-                "sh",
-                "-c",
-                script,
-            ],
-        ));
+    let mut run = sandbox.start(&["--listen", "--udp", "-n", "2", "--consecutive"], script);
     let line = run.line();
     let [ports, fds, names] = line.split(' ').collect::<Vec<_>>()[..] else {
         panic!("unexpected line {line:?}")
@@ -133,24 +131,7 @@ fn listen_with_offsets_passes_listeners_on_related_ports() {
         unreachable!()
     };
     let script = r#"echo "$ALLOCPORT_PORTS"; cat >/dev/null"#;
-    let mut run = Spawn::new()
-        .stdin(Stdio::piped())
-        .deadline(LIMIT)
-        .start(&mut sandbox.allocport(
-            &sandbox.ports,
-            &[
-                "exec",
-                "--listen",
-                "-n",
-                "2",
-                "--offsets",
-                "0,2",
-                "--",
-                "sh",
-                "-c",
-                script,
-            ],
-        ));
+    let mut run = sandbox.start(&["--listen", "-n", "2", "--offsets", "0,2"], script);
     assert_eq!(run.line(), format!("{a},{c}"));
     for port in [a, c] {
         // A listening socket accepts connections into its backlog, accepted or not.
@@ -164,23 +145,7 @@ fn listen_with_offsets_passes_listeners_on_related_ports() {
 fn listen_with_tcp_and_udp_passes_listeners_then_udp_sockets_on_the_same_ports() {
     let sandbox = Sandbox::new(3);
     let script = r#"echo "$ALLOCPORT_PORTS $LISTEN_FDS $LISTEN_FDNAMES"; cat >/dev/null"#;
-    let mut run = Spawn::new()
-        .stdin(Stdio::piped())
-        .deadline(LIMIT)
-        .start(&mut sandbox.allocport(
-            &sandbox.ports,
-            &[
-                "exec",
-                "--listen",
-                "--tcp-and-udp",
-                "-n",
-                "2",
-                "--",
-                "sh",
-                "-c",
-                script,
-            ],
-        ));
+    let mut run = sandbox.start(&["--listen", "--tcp-and-udp", "-n", "2"], script);
     let line = run.line();
     let [ports, fds, names] = line.split(' ').collect::<Vec<_>>()[..] else {
         panic!("unexpected line {line:?}")
@@ -224,18 +189,7 @@ fn status_shows_udp_holders_and_the_reservations_of_a_fair_wait() {
         unreachable!()
     };
     let hold = |options: &[&str]| {
-        let mut args = vec!["exec"];
-        args.extend(options);
-        args.extend([
-            "--",
-            "sh",
-            "-c",
-            "echo \"$ALLOCPORT_PORTS\"; cat >/dev/null",
-        ]);
-        let mut process = Spawn::new()
-            .stdin(Stdio::piped())
-            .deadline(LIMIT)
-            .start(&mut sandbox.allocport(&sandbox.ports, &args));
+        let mut process = sandbox.start(options, "echo \"$ALLOCPORT_PORTS\"; cat >/dev/null");
         let line = process.line();
         (process, line)
     };
