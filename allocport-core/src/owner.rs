@@ -115,18 +115,17 @@ impl TcpPortOwner {
         hosts: &[S],
         family: AddressFamily,
     ) -> Result<Vec<Self>, Error> {
-        if n == 0 {
-            // Nothing to hold, as before requests existed; the configuration is still checked.
-            return Ok(allocate(transport, n, hosts, family)?
-                .into_iter()
-                .map(|port| TcpPortOwner { port, transport })
-                .collect());
-        }
-        let request = PortRequest::new().count(n).hosts(hosts).family(family);
-        match transport {
-            Transport::TcpAndUdp => request.tcp_and_udp().allocate(),
-            _ => request.allocate(),
-        }
+        many_owners(
+            transport,
+            n,
+            hosts,
+            family,
+            |port| TcpPortOwner { port, transport },
+            |request| match transport {
+                Transport::TcpAndUdp => request.tcp_and_udp().allocate(),
+                _ => request.allocate(),
+            },
+        )
     }
 
     /// The owner of a port the pool just marked held for `transport`.
@@ -170,6 +169,26 @@ impl fmt::Debug for TcpPortOwner {
         }
         debug.finish()
     }
+}
+
+/// What every owner type's `many` does: `n` ports for `transport` on `hosts` through a
+/// [`PortRequest`], which `request` finishes with the owner type's allocate call; or, for
+/// `n == 0`, nothing held, as before requests existed, with the configuration still checked.
+pub(crate) fn many_owners<S: AsRef<str>, O>(
+    transport: Transport,
+    n: usize,
+    hosts: &[S],
+    family: AddressFamily,
+    held: impl Fn(u16) -> O,
+    request: impl FnOnce(PortRequest) -> Result<Vec<O>, Error>,
+) -> Result<Vec<O>, Error> {
+    if n == 0 {
+        return Ok(allocate(transport, n, hosts, family)?
+            .into_iter()
+            .map(held)
+            .collect());
+    }
+    request(PortRequest::new().count(n).hosts(hosts).family(family))
 }
 
 /// Allocates `n` ports for `transport`, checked on `hosts`: what every owner type does.

@@ -4,8 +4,7 @@ use std::fmt;
 
 use crate::error::Error;
 use crate::family::AddressFamily;
-use crate::owner::{DEFAULT_HOSTS, allocate, release};
-use crate::request::PortRequest;
+use crate::owner::{DEFAULT_HOSTS, many_owners, release};
 use crate::transport::Transport;
 
 /// A UDP port held by this value until it is dropped: the UDP twin of
@@ -73,18 +72,14 @@ impl UdpPortOwner {
         hosts: &[S],
         family: AddressFamily,
     ) -> Result<Vec<Self>, Error> {
-        if n == 0 {
-            // Nothing to hold, as for TcpPortOwner::many; the configuration is still checked.
-            return Ok(allocate(Transport::Udp, n, hosts, family)?
-                .into_iter()
-                .map(UdpPortOwner::held)
-                .collect());
-        }
-        PortRequest::new()
-            .count(n)
-            .hosts(hosts)
-            .family(family)
-            .allocate_udp()
+        many_owners(
+            Transport::Udp,
+            n,
+            hosts,
+            family,
+            UdpPortOwner::held,
+            |request| request.allocate_udp(),
+        )
     }
 
     /// The owner of a port the pool just marked held for UDP.
