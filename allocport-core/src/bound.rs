@@ -125,18 +125,23 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_request_that_keeps_losing_the_race_is_allocated_afresh_three_times() {
-        let tried = RefCell::new(Vec::new());
-        let request = PortRequest::new().consecutive(2).hosts(&["localhost"]);
-        let err = request
+    /// Binds `request`'s UDP ports with a bind that always loses, and returns the error.
+    fn bind_udp_losing(request: &PortRequest, tried: &RefCell<Vec<u16>>) -> Error {
+        request
             .bind_all(
                 true,
                 || request.allocate_udp(),
                 UdpPortOwner::port,
-                losing(&tried),
+                losing(tried),
             )
-            .unwrap_err();
+            .unwrap_err()
+    }
+
+    #[test]
+    fn a_request_that_keeps_losing_the_race_is_allocated_afresh_three_times() {
+        let tried = RefCell::new(Vec::new());
+        let request = PortRequest::new().consecutive(2).hosts(&["localhost"]);
+        let err = bind_udp_losing(&request, &tried);
         assert!(
             matches!(
                 err,
@@ -168,14 +173,7 @@ mod tests {
             .port();
         let tried = RefCell::new(Vec::new());
         let request = PortRequest::new().exact(port).hosts(&["localhost"]);
-        let err = request
-            .bind_all(
-                true,
-                || request.allocate_udp(),
-                UdpPortOwner::port,
-                losing(&tried),
-            )
-            .unwrap_err();
+        let err = bind_udp_losing(&request, &tried);
         assert!(matches!(err, Error::Bind { attempts: 1, .. }), "{err}");
         assert!(err.to_string().contains("(1 port tried;"), "{err}");
         assert_eq!(*tried.borrow(), [port]);
