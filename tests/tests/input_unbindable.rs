@@ -48,18 +48,17 @@ fn first_line(output: &Output) -> String {
         .to_owned()
 }
 
-#[test]
-fn privileged_ports_asked_for_are_left_out_up_front_for_an_unprivileged_user() {
-    let Some(user) = Unprivileged::new("privileged_ports_asked_for_are_left_out_up_front") else {
-        return;
-    };
-    let (_owners, usable) = reserve(3);
+/// A pool of 80 and 443 (privileged) and three usable ports reserved for the test: the
+/// owners, the usable ports and the `PYSYS_PORTS` spec.
+fn privileged_and_usable() -> (Vec<TcpPortOwner>, Vec<u16>, String) {
+    let (owners, usable) = reserve(3);
     let spec = format!("80,443,{}", format_ports_spec(&usable));
-    let output = output_within(
-        user.probe(&["repeat", "20"]).env("PYSYS_PORTS", &spec),
-        LIMIT,
-    );
-    let line = first_line(&output);
+    (owners, usable, spec)
+}
+
+/// Checks a probe's `repeat 20` succeeded and got 20 ports, all of them `usable` ones.
+fn assert_20_usable_ports(output: &Output, usable: &[u16]) {
+    let line = first_line(output);
     assert!(output.status.success(), "{line}\n{}", text(&output.stderr));
     let got = parse_ports_line(&line);
     assert_eq!(got.len(), 20, "{line}");
@@ -67,6 +66,19 @@ fn privileged_ports_asked_for_are_left_out_up_front_for_an_unprivileged_user() {
         got.iter().all(|p| usable.contains(p)),
         "{line} not in {usable:?}"
     );
+}
+
+#[test]
+fn privileged_ports_asked_for_are_left_out_up_front_for_an_unprivileged_user() {
+    let Some(user) = Unprivileged::new("privileged_ports_asked_for_are_left_out_up_front") else {
+        return;
+    };
+    let (_owners, usable, spec) = privileged_and_usable();
+    let output = output_within(
+        user.probe(&["repeat", "20"]).env("PYSYS_PORTS", &spec),
+        LIMIT,
+    );
+    assert_20_usable_ports(&output, &usable);
     let warnings = warnings(&output);
     assert_eq!(warnings.len(), 1, "one warning per process: {warnings:#?}");
     assert!(
@@ -118,8 +130,7 @@ fn ports_the_os_refuses_at_bind_time_are_skipped_and_named_once() {
         );
         return;
     };
-    let (_owners, usable) = reserve(3);
-    let spec = format!("80,443,{}", format_ports_spec(&usable));
+    let (_owners, usable, spec) = privileged_and_usable();
     let output = output_within(
         user.probe_as_self(&[
             "setuid-then-repeat",
@@ -130,14 +141,7 @@ fn ports_the_os_refuses_at_bind_time_are_skipped_and_named_once() {
         .env("PYSYS_PORTS", &spec),
         LIMIT,
     );
-    let line = first_line(&output);
-    assert!(output.status.success(), "{line}\n{}", text(&output.stderr));
-    let got = parse_ports_line(&line);
-    assert_eq!(got.len(), 20, "{line}");
-    assert!(
-        got.iter().all(|p| usable.contains(p)),
-        "{line} not in {usable:?}"
-    );
+    assert_20_usable_ports(&output, &usable);
     let warnings = warnings(&output);
     assert!(!warnings.is_empty(), "no warning: {}", text(&output.stderr));
     for port in ["80", "443"] {
