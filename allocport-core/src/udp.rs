@@ -59,7 +59,8 @@ impl UdpPortOwner {
 
     /// Allocates `n` distinct UDP ports at once, all or none: the shortcut for
     /// `PortRequest::new().count(n).hosts(hosts).family(family).allocate_udp()`
-    /// ([`PortRequest::allocate_udp`], which also asks for related and fixed ports).
+    /// ([`PortRequest::allocate_udp`](crate::PortRequest::allocate_udp), which also asks for
+    /// related and fixed ports).
     ///
     /// ```
     /// use allocport_core::{AddressFamily, UdpPortOwner};
