@@ -55,19 +55,24 @@ pub(super) fn check_private(meta: &std::fs::Metadata, wanted: &str) -> Result<()
     Ok(())
 }
 
-/// A one-byte record lock on byte `byte`. The lock kinds are `c_int` on Linux but `c_short`
-/// on the BSDs, hence the widening.
+/// A one-byte record lock on byte `byte`.
 fn flock(kind: impl Into<i64>, byte: u32) -> libc::flock {
+    flock_range(kind, i64::from(byte), 1)
+}
+
+/// A record lock of `len` bytes from `start` (`len` 0: to the end of any file). The lock
+/// kinds are `c_int` on Linux but `c_short` on the BSDs, hence the widening.
+pub(super) fn flock_range(kind: impl Into<i64>, start: i64, len: u32) -> libc::flock {
     // SAFETY: flock is plain data; all-zero is a valid value, and the fields are set below.
     let mut lock: libc::flock = unsafe { std::mem::zeroed() };
     lock.l_type = kind.into() as _;
     lock.l_whence = libc::SEEK_SET as _;
-    lock.l_start = byte as libc::off_t;
-    lock.l_len = 1;
+    lock.l_start = start as libc::off_t;
+    lock.l_len = len as _;
     lock
 }
 
-fn fcntl(file: &File, cmd: libc::c_int, lock: &mut libc::flock) -> io::Result<()> {
+pub(super) fn fcntl(file: &File, cmd: libc::c_int, lock: &mut libc::flock) -> io::Result<()> {
     // SAFETY: the descriptor is open for the call and `lock` is a valid flock.
     let rc = unsafe { libc::fcntl(file.as_raw_fd(), cmd, lock as *mut libc::flock) };
     if rc == -1 {

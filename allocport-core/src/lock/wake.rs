@@ -182,26 +182,8 @@ mod sys {
 
     use super::WAITING_OFFSET;
 
-    /// A lock of `len` bytes from `start` (`len` 0: to the end of any file).
-    fn flock(kind: libc::c_int, start: i64, len: u32) -> libc::flock {
-        // SAFETY: flock is plain data; all-zero is valid, and the fields are set below.
-        let mut lock: libc::flock = unsafe { std::mem::zeroed() };
-        lock.l_type = kind as _;
-        lock.l_whence = libc::SEEK_SET as _;
-        lock.l_start = start as libc::off_t;
-        lock.l_len = len as _;
-        lock
-    }
-
-    fn fcntl(file: &File, cmd: libc::c_int, lock: &mut libc::flock) -> io::Result<()> {
-        // SAFETY: the descriptor is open for the call and `lock` is a valid flock.
-        let rc = unsafe { libc::fcntl(file.as_raw_fd(), cmd, lock as *mut libc::flock) };
-        if rc == -1 {
-            Err(io::Error::last_os_error())
-        } else {
-            Ok(())
-        }
-    }
+    // The record-lock calls of the lock files themselves.
+    use super::super::sys::{fcntl, flock_range as flock};
 
     /// Takes shared locks on the waiting bytes of the ports in `pool` ("this process waits
     /// for these"), or with an empty `pool` drops them all (never a port's own lock, below).
