@@ -13,6 +13,17 @@ pub(crate) fn first_bindable_port() -> u16 {
     *FIRST.get_or_init(os::first_bindable_port)
 }
 
+/// [`first_bindable_port`] for a pool whose lowest port is `lowest`: when no port from
+/// `lowest` up is privileged, the answer cannot leave any out, so the process's privileges
+/// are not looked up (on Linux a read and parse of `/proc/self/status`, at every test
+/// process's start under nextest).
+pub(crate) fn first_bindable_port_for(lowest: u16) -> u16 {
+    if lowest >= os::unprivileged_start() {
+        return 1;
+    }
+    first_bindable_port()
+}
+
 /// Parses `/proc/self/status`: whether its `CapEff` line has `CAP_NET_BIND_SERVICE` (bit 10).
 /// `None` when the line is missing or malformed.
 #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
@@ -48,11 +59,19 @@ mod os {
             // Privileged, or the OS does not say: leave it to the bind check.
             return 1;
         }
-        // Kernels before 4.11 lack the file: their limit is fixed at 1024.
-        std::fs::read_to_string(START)
-            .ok()
-            .and_then(|text| parse_unprivileged_start(&text))
-            .unwrap_or(1024)
+        unprivileged_start()
+    }
+
+    /// `net.ipv4.ip_unprivileged_port_start`, read once.
+    pub(super) fn unprivileged_start() -> u16 {
+        static START_PORT: OnceLock<u16> = OnceLock::new();
+        *START_PORT.get_or_init(|| {
+            // Kernels before 4.11 lack the file: their limit is fixed at 1024.
+            std::fs::read_to_string(START)
+                .ok()
+                .and_then(|text| parse_unprivileged_start(&text))
+                .unwrap_or(1024)
+        })
     }
 }
 
@@ -61,11 +80,26 @@ mod os {
     pub(super) fn first_bindable_port() -> u16 {
         1
     }
+
+    /// No port is privileged as far as the pool is concerned: the bind check finds out.
+    pub(super) fn unprivileged_start() -> u16 {
+        1
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_pool_above_the_privileged_ports_needs_no_answer_about_privileges() {
+        let start = os::unprivileged_start();
+        assert_eq!(first_bindable_port_for(start), 1);
+        assert_eq!(first_bindable_port_for(u16::MAX), 1);
+        if start > 1 {
+            assert_eq!(first_bindable_port_for(start - 1), first_bindable_port());
+        }
+    }
 
     #[test]
     fn capability_bit_10_is_read_from_cap_eff() {

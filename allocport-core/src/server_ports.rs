@@ -63,11 +63,15 @@ pub fn server_tcp_ports() -> Result<Vec<u16>, Error> {
 /// println!("{} ports from {}", server.ports.len(), server.source);
 /// ```
 pub fn server_tcp_ports_with_source() -> Result<ServerPorts, Error> {
-    server_ports_from(
+    let (ranges, source) = server_ranges_from(
         &env::process,
         &ephemeral_tcp_port_range,
-        crate::privileged::first_bindable_port(),
-    )
+        &crate::privileged::first_bindable_port_for,
+    )?;
+    Ok(ServerPorts {
+        ports: ranges.iter().collect(),
+        source,
+    })
 }
 
 /// The largest `PYSYS_PORTS_FILE` accepted, in bytes (4 MiB): every port on a line of its own
@@ -77,12 +81,13 @@ pub const MAX_PORTS_FILE_BYTES: u64 = 4 << 20;
 /// The logic of [`server_tcp_ports_with_source`], with the environment and the OS passed in so
 /// it can be tested without touching the process's environment. `first_bindable` is the
 /// lowest port this process may bind ([`crate::privileged`]).
-pub(crate) fn server_ports_from(
+#[cfg(test)]
+fn server_ports_from(
     env: Env<'_>,
     ephemeral: &dyn Fn() -> Result<(u16, u16), Error>,
     first_bindable: u16,
 ) -> Result<ServerPorts, Error> {
-    let (ranges, source) = server_ranges_from(env, ephemeral, first_bindable)?;
+    let (ranges, source) = server_ranges_from(env, ephemeral, &|_| first_bindable)?;
     Ok(ServerPorts {
         ports: ranges.iter().collect(),
         source,
@@ -95,16 +100,17 @@ pub(crate) fn server_ranges() -> Result<(PortRanges, PortSource), Error> {
     server_ranges_from(
         &env::process,
         &ephemeral_tcp_port_range,
-        crate::privileged::first_bindable_port(),
+        &crate::privileged::first_bindable_port_for,
     )
 }
 
 /// [`server_ports_from`] as ranges: sorted, without excluded ports or ports below
-/// `first_bindable`; never empty.
+/// the first port this process may bind, which `first_bindable` gives for the lowest port
+/// asked for; never empty.
 fn server_ranges_from(
     env: Env<'_>,
     ephemeral: &dyn Fn() -> Result<(u16, u16), Error>,
-    first_bindable: u16,
+    first_bindable: &dyn Fn(u16) -> u16,
 ) -> Result<(PortRanges, PortSource), Error> {
     let (spans, source) = if let Some(spec) = env::non_empty(env, PYSYS_PORTS) {
         let spec = spec.into_string().map_err(|raw| Error::InvalidEnv {
@@ -123,7 +129,8 @@ fn server_ranges_from(
         let (spans, source) = os_ports(ephemeral()?);
         (leave_out(&spans, &reserved_tcp_ranges()), source)
     };
-    let ports = without_privileged(spans, &source, first_bindable);
+    let lowest = spans.iter().map(|&(lo, _)| lo).min().unwrap_or(u16::MAX);
+    let ports = without_privileged(spans, &source, first_bindable(lowest));
     if ports.is_empty() {
         return Err(Error::EmptyPool { origin: source });
     }
