@@ -136,18 +136,17 @@ fn a_lock_file_replaced_by_one_others_can_write_is_an_error_not_a_second_hold() 
         .capture_stderr()
         .start(&mut store.command(&["hold", "1"], "30"));
     assert_eq!(parse_ports_line(&holder.line()), vec![store.port]);
-    fs::remove_file(store.lock_file()).unwrap();
+    // Made beside it and renamed over it: one atomic replacement, which the holder's watcher
+    // cannot get between (a delete then a create could meet the holder making the file again).
+    let public = store.dir.join("public.tmp");
     fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o666)
-        .open(store.lock_file())
+        .open(&public)
         .unwrap();
-    fs::set_permissions(
-        store.lock_file(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o666),
-    )
-    .unwrap();
+    fs::set_permissions(&public, std::os::unix::fs::PermissionsExt::from_mode(0o666)).unwrap();
+    fs::rename(&public, store.lock_file()).unwrap();
     let other = store.run(&["try"], "1");
     assert!(
         other.starts_with("err lock directory") && other.contains("mode 0666"),
