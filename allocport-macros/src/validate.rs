@@ -144,24 +144,7 @@ fn path_names(ty: &Type) -> Vec<String> {
 
 /// `u16`, also spelled `core::primitive::u16` or `std::primitive::u16`.
 fn is_u16(ty: &Type) -> bool {
-    let Type::Path(path) = ty else {
-        return false;
-    };
-    if path.qself.is_some() {
-        return false;
-    }
-    let names: Vec<String> = path
-        .path
-        .segments
-        .iter()
-        .map(|s| {
-            if s.arguments.is_empty() {
-                s.ident.to_string()
-            } else {
-                String::new()
-            }
-        })
-        .collect();
+    let names = path_names(ty);
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
     matches!(
         names.as_slice(),
