@@ -16,6 +16,7 @@ pub(crate) enum Check {
     /// like) are in the way: a server that binds with `SO_REUSEADDR`, as Rust's std, tokio and
     /// most servers do, can use it now. Only found on Linux, where such a bind fails beside a
     /// listener.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     Lingering,
     InUse,
     /// This port cannot be bound on the address for a reason other than use (`EACCES` for a
