@@ -169,9 +169,9 @@ impl Pool {
             usage,
             source,
             report_at_exit: env::flag(env, ALLOCPORT_STATS),
-            queued: Box::new(PortSet::with(&[])),
-            dropped: Box::new(PortSet::with(&[])),
-            drawn: Box::new(PortSet::with(&[])),
+            queued: PortSet::boxed_empty(),
+            dropped: PortSet::boxed_empty(),
+            drawn: PortSet::boxed_empty(),
             holders_seen: Mutex::new(None),
         }
     }
