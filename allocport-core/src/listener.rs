@@ -47,6 +47,29 @@ fn bind_held<O, S>(
     }
 }
 
+/// Binds `bind` on `host`'s address for each of `owners`' ports; a port lost to a program
+/// outside allocport between check and bind is replaced through `replace` (which retries as
+/// [`bind_held`] does), the lost owner staying held until then so it is not offered again.
+fn bind_many<O, S, H>(
+    owners: Vec<O>,
+    host: &str,
+    family: AddressFamily,
+    port: impl Fn(&O) -> u16,
+    bind: impl Fn(SocketAddr) -> io::Result<S>,
+    wrap: impl Fn(S, O) -> H,
+    replace: impl Fn() -> Result<H, Error>,
+) -> Result<Vec<H>, Error> {
+    let ip = resolve(&[host], family)?[0].ip;
+    let mut held = Vec::with_capacity(owners.len());
+    for owner in owners {
+        match bind(SocketAddr::new(ip, port(&owner))) {
+            Ok(socket) => held.push(wrap(socket, owner)),
+            Err(_) => held.push(replace()?),
+        }
+    }
+    Ok(held)
+}
+
 /// A [`TcpListener`] bound on a held port, together with the [`TcpPortOwner`] that holds the
 /// port, so the port stays held for exactly as long as the listener can be used.
 ///
@@ -130,17 +153,15 @@ impl HeldTcpListener {
     /// # Ok::<(), allocport_core::Error>(())
     /// ```
     pub fn many(n: usize, host: &str, family: AddressFamily) -> Result<Vec<Self>, Error> {
-        let ip = resolve(&[host], family)?[0].ip;
-        let owners = TcpPortOwner::many(n, &[host], family)?;
-        let mut held = Vec::with_capacity(n);
-        for owner in owners {
-            match TcpListener::bind(SocketAddr::new(ip, owner.port())) {
-                Ok(listener) => held.push(HeldTcpListener { listener, owner }),
-                // `owner` stays held until the replacement is bound, so it is not offered again.
-                Err(_) => held.push(Self::with_host(host, family)?),
-            }
-        }
-        Ok(held)
+        bind_many(
+            TcpPortOwner::many(n, &[host], family)?,
+            host,
+            family,
+            TcpPortOwner::port,
+            TcpListener::bind,
+            Self::from_parts,
+            || Self::with_host(host, family),
+        )
     }
 
     /// A listener bound on the port `owner` holds.
@@ -250,16 +271,15 @@ impl HeldUdpSocket {
     /// `n` UDP sockets on distinct held ports on `host`, all or none, as
     /// [`HeldTcpListener::many`].
     pub fn many(n: usize, host: &str, family: AddressFamily) -> Result<Vec<Self>, Error> {
-        let ip = resolve(&[host], family)?[0].ip;
-        let owners = UdpPortOwner::many(n, &[host], family)?;
-        let mut held = Vec::with_capacity(n);
-        for owner in owners {
-            match UdpSocket::bind(SocketAddr::new(ip, owner.port())) {
-                Ok(socket) => held.push(HeldUdpSocket { socket, owner }),
-                Err(_) => held.push(Self::with_host(host, family)?),
-            }
-        }
-        Ok(held)
+        bind_many(
+            UdpPortOwner::many(n, &[host], family)?,
+            host,
+            family,
+            UdpPortOwner::port,
+            UdpSocket::bind,
+            Self::from_parts,
+            || Self::with_host(host, family),
+        )
     }
 
     /// A socket bound on the port `owner` holds.
