@@ -24,7 +24,10 @@ const TOUCH: Duration = Duration::from_millis(250);
 /// released, so that a process allocating and releasing in turn does not wake it each time.
 const IDLE: Duration = Duration::from_secs(1);
 
-static WATCHER: OnceLock<Option<Thread>> = OnceLock::new();
+/// Whether the watcher was started (once per process).
+static STARTED: OnceLock<()> = OnceLock::new();
+/// The watcher's handle, set by the watcher itself before it first sleeps.
+static WATCHER: OnceLock<Thread> = OnceLock::new();
 
 /// Whether a failed renewal has been reported (once per process).
 static FAILED: AtomicBool = AtomicBool::new(false);
@@ -35,20 +38,18 @@ static SLEEPING: AtomicBool = AtomicBool::new(false);
 /// Tells the watcher that this process holds a port now, starting it on first use.
 pub(super) fn wake() {
     let Some(locks) = LOCKS.get() else { return };
-    let watcher = WATCHER.get_or_init(|| {
-        crate::background::spawn("allocport-watch", move || run(locks))
-            .map(|handle| handle.thread().clone())
-            .map_err(|e| {
-                eprintln!(
-                    "allocport: warning: cannot start the thread that watches the lock files \
-                     ({e}); a deleted lock file is noticed only at this process's next claim"
-                );
-                log::warn!("allocport: cannot start the lock file watcher: {e}");
-            })
-            .ok()
+    STARTED.get_or_init(|| {
+        if let Err(e) = crate::background::spawn("allocport-watch", move || run(locks)) {
+            eprintln!(
+                "allocport: warning: cannot start the thread that watches the lock files \
+                 ({e}); a deleted lock file is noticed only at this process's next claim"
+            );
+            log::warn!("allocport: cannot start the lock file watcher: {e}");
+        }
     });
+    // The watcher sets its handle before it first sleeps, so a sleeping one has one.
     if SLEEPING.swap(false, SeqCst) {
-        if let Some(thread) = watcher {
+        if let Some(thread) = WATCHER.get() {
             thread.unpark();
         }
     }
@@ -61,25 +62,31 @@ struct DirGuard {
 }
 
 fn run(locks: &'static PortLocks) {
+    // The claim that started this thread found its file current: the first round can wait a
+    // tick, and a test process that lives a few milliseconds exits before it comes, having
+    // paid for no more than the thread's start (its handle, for one, is allocated after).
+    std::thread::sleep(TICK);
+    WATCHER.get_or_init(std::thread::current);
     let mut guard: Option<DirGuard> = None;
     let mut touched = Instant::now();
     let mut idle_since: Option<Instant> = None;
     loop {
         if locks.locked.load(SeqCst) == 0 {
-            if idle_since.get_or_insert_with(Instant::now).elapsed() < IDLE {
-                std::thread::park_timeout(TICK);
+            // Idle for a while yet, the round goes on: it also keeps the look at lately used
+            // files fresh, so that claims in them need not look (see `SEEN_LASTS`).
+            if idle_since.get_or_insert_with(Instant::now).elapsed() >= IDLE {
+                guard = None;
+                // Paired with `wake`: either this sees the new count, or `wake` sees the flag.
+                SLEEPING.store(true, SeqCst);
+                if locks.locked.load(SeqCst) == 0 {
+                    std::thread::park();
+                }
+                SLEEPING.store(false, SeqCst);
                 continue;
             }
-            guard = None;
-            // Paired with `wake`: either this sees the new count, or `wake` sees the flag.
-            SLEEPING.store(true, SeqCst);
-            if locks.locked.load(SeqCst) == 0 {
-                std::thread::park();
-            }
-            SLEEPING.store(false, SeqCst);
-            continue;
+        } else {
+            idle_since = None;
         }
-        idle_since = None;
         if let Err(e) = locks.refresh(true) {
             if !FAILED.swap(true, SeqCst) {
                 warn(&format!(
