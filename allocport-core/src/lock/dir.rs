@@ -73,6 +73,15 @@ pub(super) fn ensure_private_dir(dir: &Path, retries: u32) -> Result<(), String>
 /// touch; both again while the directory vanishes in between (a clean-up
 /// running at that moment), up to `retries` times.
 pub(super) fn open_in_private_dir(dir: &Path, name: &str, retries: u32) -> Result<File, String> {
+    open_in_private_dir_with_meta(dir, name, retries).map(|(file, _)| file)
+}
+
+/// [`open_in_private_dir`], with the file's metadata as checked.
+pub(super) fn open_in_private_dir_with_meta(
+    dir: &Path,
+    name: &str,
+    retries: u32,
+) -> Result<(File, std::fs::Metadata), String> {
     let path = dir.join(name);
     let mut tries = 0;
     loop {
@@ -119,7 +128,7 @@ fn ensure_dir(dir: &Path) -> Result<(), Unusable> {
     sys::check_private(&meta, "0700").map_err(|reason| (reason, false))
 }
 
-fn open_file(path: &Path) -> Result<File, Unusable> {
+fn open_file(path: &Path) -> Result<(File, std::fs::Metadata), Unusable> {
     let file = sys::no_follow_options()
         .read(true)
         .write(true)
@@ -134,7 +143,7 @@ fn open_file(path: &Path) -> Result<File, Unusable> {
         return Err((format!("{} is not a regular file", path.display()), false));
     }
     sys::check_private(&meta, "0600").map_err(|e| (format!("{}: {e}", path.display()), false))?;
-    Ok(file)
+    Ok((file, meta))
 }
 
 #[cfg(test)]

@@ -17,10 +17,11 @@
 //! Unix uses POSIX `fcntl` record locks; they belong to the process, so exclusion between
 //! threads of one process is the pool's job. Closing *any* descriptor of a lock file drops
 //! every lock the process holds on it, so each file is opened once per process, under its
-//! slot's mutex, and closed only when the file at its path has been deleted or replaced:
-//! [`renew`] then opens the new one and takes this process's locks again, and [`watch`]
-//! notices such a change promptly while this process holds ports. Every kind of lock (TCP,
-//! UDP, reservation) is taken again, as each stands for a port held or reserved here.
+//! slot's mutex, and closed only after the file at its path has been deleted or replaced:
+//! [`renew`] then opens the new one and takes this process's locks again (closing the old one
+//! a little later, for claimers that have not looked yet), and [`watch`] notices such a change
+//! promptly while this process holds ports. Every kind of lock (TCP, UDP, reservation) is
+//! taken again, as each stands for a port held or reserved here.
 
 use std::path::PathBuf;
 use std::sync::atomic::AtomicUsize;
@@ -87,6 +88,23 @@ impl Lock {
 
 /// How many lock files the ports are spread over.
 const LOCK_FILES: usize = 64;
+
+/// How long a look at a lock file's reservations ([`fair`]) or waiting marks ([`wake`]) that
+/// found none is relied on, so that a busy claimer does not ask on every claim and release.
+/// The processes that make them allow for it: a reservation binds others from this long after
+/// it is made, and a waiting process looks once more this long after it marks its ports.
+const LOOK_LASTS: std::time::Duration = std::time::Duration::from_millis(5);
+
+/// What a look at one kind of mark in a lock file found, for one port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Marks {
+    /// No other process has any mark of that kind in the file.
+    None,
+    /// Another process marked this port.
+    Port,
+    /// Another process marked some port of the file: look at this one by itself.
+    Elsewhere,
+}
 
 /// The lock files of this process. Each slot is opened on first use and kept open; it is
 /// opened again (see [`renew`]) only when the file at its path is no longer the one opened.
@@ -170,9 +188,10 @@ impl PortLocks {
 
     /// Takes the `kind` lock of `port` if no other process holds it; `false` if one does.
     ///
-    /// The lock is trusted only if, once taken, the file at the lock path is still the one
-    /// locked: a lock on a deleted or replaced file excludes nobody, so the file is opened
-    /// again and the lock taken there.
+    /// The lock is trusted only if the file at the lock path is still the one locked: a lock
+    /// on a deleted or replaced file excludes nobody, so the file is opened again and the lock
+    /// taken there. A look at the path within [`renew::SEEN_LASTS`] (the file's opening, the
+    /// watcher's round) stands for one after the lock.
     pub(crate) fn try_lock_at(&self, kind: Lock, port: u16) -> Result<bool, Error> {
         let byte = kind.byte(port);
         loop {
@@ -186,8 +205,10 @@ impl PortLocks {
             if !locked {
                 return Ok(false);
             }
-            if self.is_current(&slot, port) {
+            let now = Instant::now();
+            if slot.seen_current_at(now) || self.is_current(&mut slot, port) {
                 slot.locked.push(byte);
+                slot.claimed = Some(now);
                 drop(slot);
                 // SeqCst: paired with the watcher's going to sleep (see `watch::wake`).
                 if self.locked.fetch_add(1, SeqCst) == 0 {
@@ -195,7 +216,9 @@ impl PortLocks {
                 }
                 return Ok(true);
             }
-            let _ = sys::unlock(file, byte);
+            if let Some(file) = &slot.file {
+                let _ = sys::unlock(file, byte);
+            }
             // Most often the whole directory went: open every changed file again at once, so
             // that their graces run together.
             drop(slot);
@@ -237,6 +260,34 @@ impl PortLocks {
             }
         }
         Ok(holders)
+    }
+
+    /// Whether another process holds a mark of the kind that lies at `base + p` for port `p`
+    /// on `port`, relying for [`LOOK_LASTS`] on a look at the file that found none; `cache`
+    /// picks the slot's record of that look.
+    fn marked_elsewhere(
+        &self,
+        slot: &mut Slot,
+        base: u32,
+        port: u16,
+        cache: fn(&mut Slot) -> &mut Option<Instant>,
+    ) -> std::io::Result<bool> {
+        let now = Instant::now();
+        if cache(slot).is_some_and(|until| now < until) {
+            return Ok(false);
+        }
+        let Some(file) = &slot.file else {
+            return Ok(false);
+        };
+        let byte = base + u32::from(port);
+        match sys::marks(file, base, byte)? {
+            Marks::None => {
+                *cache(slot) = Some(now + LOOK_LASTS);
+                Ok(false)
+            }
+            Marks::Port => Ok(true),
+            Marks::Elsewhere => Ok(sys::holder(file, byte)?.is_some()),
+        }
     }
 
     /// Which process's `kind` lock would block taking `port` (never this process's own). Call

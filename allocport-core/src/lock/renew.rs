@@ -2,13 +2,19 @@
 //! at the lock path excludes nobody, so this process opens the file now at the path (making
 //! it, privately, if missing) and takes its locks again there.
 //!
+//! A claim looks at the path after taking its lock, unless this process saw the file there
+//! within [`SEEN_LASTS`] (at its opening, or in the watcher's round, which looks at every file
+//! in use): a file that replaced it since is younger than that. The claim can then land on the
+//! replaced file, so a process that moves its locks to the new file keeps the old one open,
+//! and its locks with it, for [`KEEP_REPLACED`]: such a claim still finds those ports taken.
+//!
 //! What is left is the moment between a file's deletion and its holders' re-taking their
 //! locks on the new one. It is closed by a grace: a lock file counts as *trusted* once it is
 //! one byte long, and a process that finds it empty (just made, by itself or anyone) waits
 //! [`GRACE`] before it claims a port in it, then marks it trusted. Holders notice a change
 //! within [`watch`](super::watch)'s tick, well inside the grace, and their own locks are
 //! taken again at once, without waiting. A holder that is stopped (or starved of CPU) for
-//! longer than the grace can still lose the race: it then says so on standard error, naming
+//! longer than the grace less [`SEEN_LASTS`] can still lose the race: it then says so on standard error, naming
 //! the other process, and leaves that process a note in the lock directory, which the other
 //! process's watcher reads and reports on its standard error.
 
@@ -17,13 +23,30 @@ use std::io::Write as _;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant, SystemTime};
 
-use super::dir::open_in_private_dir;
+use super::dir::open_in_private_dir_with_meta;
 use super::{LOCK_FILES, Lock, PortLocks, lock_file_name, sys};
 use crate::error::Error;
 
 /// How long a new (empty) lock file waits before its locks are trusted: many times the
 /// watcher's tick, so that holders busy on a loaded machine still re-take their locks first.
 pub(super) const GRACE: Duration = Duration::from_millis(250);
+
+/// How long a claim relies on having seen that the file at the lock path is the one open,
+/// instead of looking again after each lock. A file that replaced it since is younger than
+/// that, so claims in it still wait most of their grace, and this process's watcher takes the
+/// new lock there within a tick: the grace must exceed this plus the watcher's tick with room
+/// to spare for a loaded machine.
+pub(super) const SEEN_LASTS: Duration = Duration::from_millis(50);
+
+/// How long a file replaced at its path stays open, its locks held, after this process took
+/// them again on the new one. A process that saw the old file at its path less than
+/// [`SEEN_LASTS`] ago may still claim in it without looking: the locks kept there refuse it
+/// the ports held here, as they did before the file was replaced.
+const KEEP_REPLACED: Duration = Duration::from_millis(2 * SEEN_LASTS.as_millis() as u64);
+
+/// How long after its last claim in a file the watcher keeps looking at that file, so that
+/// busy claimers rarely look themselves (see [`SEEN_LASTS`]).
+pub(super) const IN_USE: Duration = Duration::from_secs(1);
 
 /// How many times a lock file is opened again when its directory vanished in between.
 const DELETION_RETRIES: u32 = 1000;
@@ -54,6 +77,17 @@ pub(super) struct Slot {
     pub(super) locked: Vec<u32>,
     /// For a file found empty: claims in it wait until then.
     trusted_from: Option<Instant>,
+    /// When the file at the path was last seen to be this one (see [`SEEN_LASTS`]).
+    seen_current: Option<Instant>,
+    /// When this process last claimed a port in it.
+    pub(super) claimed: Option<Instant>,
+    /// Files that were at the path before, still holding this process's locks, and when they
+    /// were replaced (see [`KEEP_REPLACED`]).
+    replaced: Vec<(File, Instant)>,
+    /// Until when a look found no reservation (see [`fair`](super::fair)) in it.
+    pub(super) no_reservations_until: Option<Instant>,
+    /// Until when a look found no waiting process's mark (see [`wake`](super::wake)) in it.
+    pub(super) no_waiters_until: Option<Instant>,
 }
 
 impl Slot {
@@ -62,7 +96,32 @@ impl Slot {
         id: None,
         locked: Vec::new(),
         trusted_from: None,
+        seen_current: None,
+        claimed: None,
+        replaced: Vec::new(),
+        no_reservations_until: None,
+        no_waiters_until: None,
     };
+
+    /// Whether the file at the path was seen to be this one within [`SEEN_LASTS`].
+    pub(super) fn seen_current_at(&self, now: Instant) -> bool {
+        self.seen_current
+            .is_some_and(|at| now.saturating_duration_since(at) < SEEN_LASTS)
+    }
+
+    /// Closes the replaced files kept long enough, dropping the locks this process kept there.
+    pub(super) fn close_replaced(&mut self, now: Instant) {
+        self.replaced
+            .retain(|(_, at)| now.saturating_duration_since(*at) < KEEP_REPLACED);
+    }
+
+    /// Whether this process held or claimed a port in it lately: the watcher looks at it.
+    fn in_use(&self, now: Instant) -> bool {
+        !self.locked.is_empty()
+            || self
+                .claimed
+                .is_some_and(|at| now.saturating_duration_since(at) < IN_USE)
+    }
 
     /// How long claims must still wait; once the grace is over, marks the file trusted.
     pub(super) fn grace_left(&mut self, now: Instant) -> Option<Duration> {
@@ -83,23 +142,24 @@ impl Slot {
 
 impl PortLocks {
     /// Whether the file at the lock path of `port` is still the one `slot` has open.
-    pub(super) fn is_current(&self, slot: &Slot, port: u16) -> bool {
+    pub(super) fn is_current(&self, slot: &mut Slot, port: u16) -> bool {
         let Some(id) = slot.id else { return true };
-        std::fs::symlink_metadata(self.dir.join(lock_file_name(port)))
-            .is_ok_and(|meta| sys::file_id(&meta) == Some(id))
+        let current = std::fs::symlink_metadata(self.dir.join(lock_file_name(port)))
+            .is_ok_and(|meta| sys::file_id(&meta) == Some(id));
+        if current {
+            slot.seen_current = Some(Instant::now());
+        }
+        current
     }
 
     /// Opens the file now at the lock path of `port` (making the directory and the file,
-    /// privately, if missing), takes this process's locks of that file again there, then
-    /// closes the old one, whose locks go with it.
+    /// privately, if missing) and takes this process's locks of that file again there; the
+    /// old one is closed, and its locks go with it, [`KEEP_REPLACED`] later.
     pub(super) fn renew(&self, slot: &mut Slot, port: u16) -> Result<(), Error> {
         let name = lock_file_name(port);
         let path = self.dir.join(&name);
-        let file = open_in_private_dir(&self.dir, &name, DELETION_RETRIES)
+        let (file, meta) = open_in_private_dir_with_meta(&self.dir, &name, DELETION_RETRIES)
             .map_err(|reason| self.error(reason))?;
-        let meta = file
-            .metadata()
-            .map_err(|e| self.error(format!("cannot inspect {}: {e}", path.display())))?;
         for &held in &slot.locked {
             let what = Lock::describe(held);
             match sys::try_lock(&file, held) {
@@ -125,9 +185,17 @@ impl PortLocks {
             }
         }
         let renewal = slot.file.is_some();
-        slot.trusted_from = (meta.len() == 0).then(|| Instant::now() + GRACE);
+        let now = Instant::now();
+        slot.trusted_from = (meta.len() == 0).then(|| now + GRACE);
         slot.id = sys::file_id(&meta);
-        slot.file = Some(file);
+        slot.close_replaced(now);
+        if let Some(old) = slot.file.replace(file) {
+            slot.replaced.push((old, now));
+        }
+        // Opened by its path just now; nothing is known yet of the new file's marks.
+        slot.seen_current = Some(now);
+        slot.no_reservations_until = None;
+        slot.no_waiters_until = None;
         if renewal {
             RENEWED.fetch_add(1, Relaxed);
             if !SAID.swap(true, Relaxed) {
@@ -174,17 +242,20 @@ impl PortLocks {
     }
 
     /// Opens again every lock file of this process that is no longer at its path; with
-    /// `held_only`, only those in which it holds ports (the watcher's round).
-    pub(crate) fn refresh(&self, held_only: bool) -> Result<(), Error> {
+    /// `in_use_only`, only those in which it holds or lately claimed ports (the watcher's
+    /// round).
+    pub(crate) fn refresh(&self, in_use_only: bool) -> Result<(), Error> {
+        let now = Instant::now();
         for index in 0..LOCK_FILES {
             let mut slot = self.slot_at(index);
-            let wanted = if held_only {
-                !slot.locked.is_empty()
+            let wanted = if in_use_only {
+                slot.in_use(now)
             } else {
                 slot.file.is_some()
             };
+            slot.close_replaced(now);
             let port = index as u16;
-            if wanted && !self.is_current(&slot, port) {
+            if wanted && !self.is_current(&mut slot, port) {
                 self.renew(&mut slot, port)?;
             }
         }

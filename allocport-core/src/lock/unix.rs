@@ -19,8 +19,11 @@ pub(super) fn default_dir_name() -> String {
 }
 
 fn euid() -> u32 {
+    // Asked at each check of the directory and of each lock file: once is enough, as the
+    // lock directory is chosen once per process.
+    static EUID: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
     // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() }
+    *EUID.get_or_init(|| unsafe { libc::geteuid() })
 }
 
 /// Creates a directory only this user can enter.
@@ -105,6 +108,26 @@ pub(super) fn holder(file: &File, byte: u32) -> io::Result<Option<Holder>> {
     Ok(Some(Holder {
         pid: u32::try_from(lock.l_pid).ok(),
     }))
+}
+
+/// Whether another process holds a lock that a write lock on the 65,536 bytes from `base`
+/// would meet, and whether it covers byte `byte`: one `F_GETLK` for a kind of mark in a file.
+pub(super) fn marks(file: &File, base: u32, byte: u32) -> io::Result<super::Marks> {
+    let mut lock = flock_range(libc::F_WRLCK, i64::from(base), 1 << 16);
+    fcntl(file, libc::F_GETLK, &mut lock)?;
+    if i64::from(lock.l_type) == i64::from(libc::F_UNLCK) {
+        return Ok(super::Marks::None);
+    }
+    // `off_t` is 32 bits on some targets.
+    #[allow(clippy::useless_conversion)]
+    let (start, len) = (i64::from(lock.l_start), i64::from(lock.l_len));
+    let byte = i64::from(byte);
+    // A length of 0 runs to the end of any file.
+    Ok(if start <= byte && (len == 0 || byte < start + len) {
+        super::Marks::Port
+    } else {
+        super::Marks::Elsewhere
+    })
 }
 
 /// A file's identity: its device and inode.

@@ -7,7 +7,9 @@
 //! the `wake` file in the lock directory with inotify. A process releasing port `p` asks the
 //! kernel whether any other process holds a shared lock on byte `196608 + p` of `p`'s lock
 //! file (`F_GETLK` on a
-//! file already open, one system call, nothing taken) and only then writes a byte to `wake`;
+//! file already open, one system call, nothing taken; a look that found no mark in the file
+//! is relied on for a few milliseconds, so the watcher looks once more that long after it
+//! arms) and only then writes a byte to `wake`;
 //! the inotify event wakes the watcher, which wakes the process's waiting threads to look
 //! again. So releases of ports nobody waits for wake nobody, however busy the machine.
 //!
@@ -57,15 +59,17 @@ fn wake_file(locks: &PortLocks) -> Option<&'static File> {
 }
 
 /// Tells processes waiting for `port` that it was released, if any waits: costs one `F_GETLK`
-/// on the port's lock file when none does.
+/// on the port's lock file when none does, and none at all while a look at that file that
+/// found no waiting process is recent (see [`LOOK_LASTS`](super::LOOK_LASTS)).
 pub(crate) fn announce_release(locks: &PortLocks, port: u16) {
     #[cfg(target_os = "linux")]
     {
-        let slot = locks.slot(port);
-        let waits = slot
-            .file
-            .as_ref()
-            .is_some_and(|file| sys::someone_waits(file, WAITING_OFFSET + i64::from(port)));
+        let mut slot = locks.slot(port);
+        let waits = locks
+            .marked_elsewhere(&mut slot, WAITING_OFFSET as u32, port, |s| {
+                &mut s.no_waiters_until
+            })
+            .unwrap_or(false);
         drop(slot);
         if waits {
             if let Some(wake) = wake_file(locks) {
@@ -136,6 +140,11 @@ fn watch(
         inotify.drain();
         // Releases before the lock was visible announced nothing: look once more.
         wake();
+        // Nor did releases by a process relying on a look at its file from before the marks
+        // (for up to LOOK_LASTS): look again once that cannot be so any more.
+        std::thread::sleep(super::LOOK_LASTS);
+        inotify.drain();
+        wake();
         loop {
             if inotify.wait(RECHECK) {
                 // Releases that come in a burst wake the threads once per COALESCE, not once
@@ -202,13 +211,6 @@ mod sys {
             fcntl(file, libc::F_SETLK, &mut flock(libc::F_RDLCK, start, len))?;
         }
         Ok(())
-    }
-
-    /// Whether another process holds a shared lock on byte `at` (a write lock would conflict
-    /// with it).
-    pub(super) fn someone_waits(file: &File, at: i64) -> bool {
-        let mut lock = flock(libc::F_WRLCK, at, 1);
-        fcntl(file, libc::F_GETLK, &mut lock).is_ok() && i32::from(lock.l_type) != libc::F_UNLCK
     }
 
     /// Writes byte 0 of the wake file, which every watcher's inotify sees.

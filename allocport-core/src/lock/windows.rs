@@ -86,6 +86,11 @@ pub(super) fn holder(file: &File, byte: u32) -> io::Result<Option<Holder>> {
 }
 
 /// No identity is read on Windows: a lock file open here cannot be deleted or replaced.
+/// Windows cannot list a file's locks: every port is looked at by itself.
+pub(super) fn marks(_file: &File, _base: u32, _byte: u32) -> io::Result<super::Marks> {
+    Ok(super::Marks::Elsewhere)
+}
+
 pub(super) fn file_id(_meta: &std::fs::Metadata) -> Option<(u64, u64)> {
     None
 }
