@@ -117,23 +117,25 @@ mod os {
             Err(e) => Err(range_error(PATH, e)),
         }
     }
+}
 
-    /// Reads a file of a few bytes: open, read, close, without the size query
-    /// `read_to_string` makes first (every test process pays for this read).
-    fn read_short(path: &str) -> std::io::Result<String> {
-        use std::io::Read;
-        let mut file = std::fs::File::open(path)?;
-        let mut buf = [0u8; 64];
-        let mut len = 0;
-        while len < buf.len() {
-            match file.read(&mut buf[len..])? {
-                0 => break,
-                n => len += n,
-            }
+/// Reads a `/proc/sys` file of a few bytes: open, read, close, without the size query
+/// `read_to_string` makes first, and without a read to the end once the value's newline has
+/// come (every test process pays for these reads).
+#[cfg(target_os = "linux")]
+pub(crate) fn read_short(path: &str) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let mut buf = [0u8; 64];
+    let mut len = 0;
+    while len < buf.len() && !buf[..len].ends_with(b"\n") {
+        match file.read(&mut buf[len..])? {
+            0 => break,
+            n => len += n,
         }
-        String::from_utf8(buf[..len].to_vec())
-            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
     }
+    String::from_utf8(buf[..len].to_vec())
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
 }
 
 #[cfg(any(

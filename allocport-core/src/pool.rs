@@ -7,7 +7,9 @@
 //! Exclusion between processes is the claim layer's ([`crate::claim`]), asked before a port
 //! counts as held here.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
+use std::collections::hash_map::DefaultHasher;
+use std::hash::BuildHasherDefault;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
@@ -82,9 +84,9 @@ struct State {
     /// Threads in `wait_for_release`: with none, a release skips the wake-up system call.
     waiters: usize,
     /// Ports outside the pool (asked for exactly) that a thread here holds or is claiming.
-    outside: HashSet<u16>,
+    outside: PortHashSet,
     /// Ports this process's multi-port waiter reserved: other threads leave them alone.
-    reserved: HashSet<u16>,
+    reserved: PortHashSet,
     /// When a waiting thread last looked for ports without being woken by a release.
     last_look: Option<Instant>,
 }
@@ -101,6 +103,10 @@ impl State {
         !self.outside.is_empty() && self.outside.remove(&port)
     }
 }
+
+/// A set of ports with a fixed hash key: a random one would cost every process a
+/// `getrandom` at start-up, and nobody outside chooses these ports to collide.
+type PortHashSet = std::collections::HashSet<u16, BuildHasherDefault<DefaultHasher>>;
 
 static POOL: OnceLock<Pool> = OnceLock::new();
 
@@ -154,8 +160,8 @@ impl Pool {
             held: 0,
             releases: 0,
             waiters: 0,
-            outside: HashSet::new(),
-            reserved: HashSet::new(),
+            outside: PortHashSet::default(),
+            reserved: PortHashSet::default(),
             last_look: None,
         };
         Pool {

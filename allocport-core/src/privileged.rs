@@ -67,7 +67,7 @@ mod os {
         static START_PORT: OnceLock<u16> = OnceLock::new();
         *START_PORT.get_or_init(|| {
             // Kernels before 4.11 lack the file: their limit is fixed at 1024.
-            std::fs::read_to_string(START)
+            crate::ephemeral::read_short(START)
                 .ok()
                 .and_then(|text| parse_unprivileged_start(&text))
                 .unwrap_or(1024)
