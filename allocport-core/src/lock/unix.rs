@@ -121,13 +121,18 @@ pub(super) fn marks(file: &File, base: u32, byte: u32) -> io::Result<super::Mark
     // `off_t` is 32 bits on some targets.
     #[allow(clippy::useless_conversion)]
     let (start, len) = (i64::from(lock.l_start), i64::from(lock.l_len));
-    let byte = i64::from(byte);
-    // A length of 0 runs to the end of any file.
-    Ok(if start <= byte && (len == 0 || byte < start + len) {
+    Ok(if covers(start, len, byte) {
         super::Marks::Port
     } else {
         super::Marks::Elsewhere
     })
+}
+
+/// Whether a record lock of `len` bytes from `start` covers `byte`; a length of 0 runs to the
+/// end of any file.
+fn covers(start: i64, len: i64, byte: u32) -> bool {
+    let byte = i64::from(byte);
+    start <= byte && (len == 0 || byte < start + len)
 }
 
 /// A file's identity: its device and inode.
@@ -150,4 +155,20 @@ pub(super) fn share_lock_dir(dir: &Path) -> Option<(File, Option<(u64, u64)>)> {
     }
     let id = file.metadata().ok().and_then(|meta| file_id(&meta));
     Some((file, id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::covers;
+
+    #[test]
+    fn a_lock_covers_its_bytes_and_a_zero_length_runs_to_the_end() {
+        assert!(covers(131072 + 80, 1, 131072 + 80));
+        assert!(!covers(131072 + 80, 1, 131072 + 81));
+        assert!(!covers(131072 + 80, 1, 131072 + 79));
+        assert!(covers(196608 + 1000, 500, 196608 + 1499));
+        assert!(!covers(196608 + 1000, 500, 196608 + 1500));
+        assert!(covers(196608, 0, 262143));
+        assert!(!covers(196609, 0, 196608));
+    }
 }
