@@ -36,7 +36,7 @@ impl WaitToken {
         };
         // A file of its own, opened for as long as the token is held: closing it drops no port
         // lock, as those are on the other files.
-        let file = super::dir::open_in_private_dir(&locks.dir, TOKEN_FILE, 1)
+        let file = super::dir::open_in_private_dir(locks.dir(), TOKEN_FILE, 1)
             .map_err(|reason| locks.error(reason))?;
         let taken = sys::try_lock(&file, 0)
             .map_err(|e| locks.error(format!("locking {TOKEN_FILE}: {e}")))?;

@@ -109,7 +109,8 @@ enum Marks {
 /// The lock files of this process. Each slot is opened on first use and kept open; it is
 /// opened again (see [`renew`]) only when the file at its path is no longer the one opened.
 pub(crate) struct PortLocks {
-    dir: PathBuf,
+    /// Set once the directory has been checked: until then no file is opened.
+    dir: OnceLock<PathBuf>,
     /// One per lock file; its mutex also keeps two threads from opening one file twice and
     /// dropping a copy (which would silently drop the other's locks).
     slots: [Mutex<Slot>; LOCK_FILES],
@@ -120,25 +121,34 @@ pub(crate) struct PortLocks {
     opened: Once,
 }
 
-static LOCKS: OnceLock<PortLocks> = OnceLock::new();
+/// A constant, not built at the first claim: built there, the 64 slots went through the
+/// stack of a debug build several times (a dozen stack pages touched by every test process).
+static LOCKS: PortLocks = PortLocks {
+    dir: OnceLock::new(),
+    slots: [const { Mutex::new(Slot::EMPTY) }; LOCK_FILES],
+    locked: AtomicUsize::new(0),
+    opened: Once::new(),
+};
 
 /// The process's lock files, their directory checked on the first call. An unusable directory
 /// is an error every time it is asked for, never a silent fallback to no locking.
 pub(crate) fn port_locks() -> Result<&'static PortLocks, Error> {
-    if let Some(locks) = LOCKS.get() {
-        return Ok(locks);
+    if LOCKS.dir.get().is_some() {
+        return Ok(&LOCKS);
     }
     let dir = lock_dir()?;
     ensure_private_dir(&dir, 100).map_err(|reason| Error::LockDir {
         dir: dir.clone(),
         reason,
     })?;
-    Ok(LOCKS.get_or_init(|| PortLocks {
-        dir,
-        slots: [const { Mutex::new(Slot::EMPTY) }; LOCK_FILES],
-        locked: AtomicUsize::new(0),
-        opened: Once::new(),
-    }))
+    // Two threads may both get here; the directory they checked is the same one.
+    LOCKS.dir.get_or_init(|| dir);
+    Ok(&LOCKS)
+}
+
+/// The lock files, if a claim has opened the store; the watcher works on nothing else.
+fn existing_locks() -> Option<&'static PortLocks> {
+    LOCKS.dir.get().map(|_| &LOCKS)
 }
 
 fn lock_file_name(port: u16) -> String {
@@ -146,6 +156,11 @@ fn lock_file_name(port: u16) -> String {
 }
 
 impl PortLocks {
+    /// The lock directory: set before any other use of the store.
+    fn dir(&self) -> &std::path::Path {
+        self.dir.get().expect("port_locks sets the directory first")
+    }
+
     fn slot(&self, port: u16) -> MutexGuard<'_, Slot> {
         self.slot_at(usize::from(port) % LOCK_FILES)
     }
@@ -159,7 +174,7 @@ impl PortLocks {
 
     fn error(&self, reason: String) -> Error {
         Error::LockDir {
-            dir: self.dir.clone(),
+            dir: self.dir().to_path_buf(),
             reason,
         }
     }

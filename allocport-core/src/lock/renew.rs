@@ -144,7 +144,7 @@ impl PortLocks {
     /// Whether the file at the lock path of `port` is still the one `slot` has open.
     pub(super) fn is_current(&self, slot: &mut Slot, port: u16) -> bool {
         let Some(id) = slot.id else { return true };
-        let current = std::fs::symlink_metadata(self.dir.join(lock_file_name(port)))
+        let current = std::fs::symlink_metadata(self.dir().join(lock_file_name(port)))
             .is_ok_and(|meta| sys::file_id(&meta) == Some(id));
         if current {
             slot.seen_current = Some(Instant::now());
@@ -157,8 +157,8 @@ impl PortLocks {
     /// old one is closed, and its locks go with it, [`KEEP_REPLACED`] later.
     pub(super) fn renew(&self, slot: &mut Slot, port: u16) -> Result<(), Error> {
         let name = lock_file_name(port);
-        let path = self.dir.join(&name);
-        let (file, meta) = open_in_private_dir_with_meta(&self.dir, &name, DELETION_RETRIES)
+        let path = self.dir().join(&name);
+        let (file, meta) = open_in_private_dir_with_meta(self.dir(), &name, DELETION_RETRIES)
             .map_err(|reason| self.error(reason))?;
         for &held in &slot.locked {
             let what = Lock::describe(held);
@@ -218,14 +218,14 @@ impl PortLocks {
         let _ = sys::no_follow_options()
             .append(true)
             .create(true)
-            .open(self.dir.join(note_name(pid)))
+            .open(self.dir().join(note_name(pid)))
             .and_then(|mut file| file.write_all(note.as_bytes()));
     }
 
     /// Says on standard error which of this process's ports another process also held,
     /// as that process's notes tell, and removes them.
     pub(super) fn read_notes(&self) {
-        let path = self.dir.join(note_name(std::process::id()));
+        let path = self.dir().join(note_name(std::process::id()));
         let Ok(text) = std::fs::read_to_string(&path) else {
             return;
         };

@@ -47,7 +47,7 @@ static WAKE: OnceLock<Option<File>> = OnceLock::new();
 #[cfg(target_os = "linux")]
 fn wake_file(locks: &PortLocks) -> Option<&'static File> {
     WAKE.get_or_init(
-        || match super::dir::open_in_private_dir(&locks.dir, WAKE_FILE, 1) {
+        || match super::dir::open_in_private_dir(locks.dir(), WAKE_FILE, 1) {
             Ok(file) => Some(file),
             Err(e) => {
                 log::debug!("allocport: no cross-process wake-ups: {e}");
@@ -96,7 +96,7 @@ pub(crate) fn start_watcher(
         if wake_file(locks).is_none() {
             return false;
         }
-        let inotify = match sys::Inotify::watch(&locks.dir.join(WAKE_FILE)) {
+        let inotify = match sys::Inotify::watch(&locks.dir().join(WAKE_FILE)) {
             Ok(inotify) => inotify,
             Err(e) => {
                 log::debug!("allocport: no cross-process wake-ups: inotify: {e}");

@@ -13,7 +13,7 @@ use std::thread::Thread;
 use std::time::{Duration, Instant, SystemTime};
 
 use super::renew::warn;
-use super::{LOCKS, PortLocks, sys};
+use super::{PortLocks, existing_locks, sys};
 
 /// How often a holder looks at its lock files: well inside [`GRACE`](super::renew::GRACE).
 const TICK: Duration = Duration::from_millis(20);
@@ -37,7 +37,9 @@ static SLEEPING: AtomicBool = AtomicBool::new(false);
 
 /// Tells the watcher that this process holds a port now, starting it on first use.
 pub(super) fn wake() {
-    let Some(locks) = LOCKS.get() else { return };
+    let Some(locks) = existing_locks() else {
+        return;
+    };
     STARTED.get_or_init(|| {
         if let Err(e) = crate::background::spawn("allocport-watch", move || run(locks)) {
             eprintln!(
@@ -113,7 +115,7 @@ fn run(locks: &'static PortLocks) {
 
 /// Holds a shared `flock` on the directory now at the lock directory's path.
 fn keep_guard(locks: &PortLocks, guard: &mut Option<DirGuard>) {
-    let now = std::fs::symlink_metadata(&locks.dir)
+    let now = std::fs::symlink_metadata(locks.dir())
         .ok()
         .and_then(|meta| sys::file_id(&meta));
     if guard
@@ -122,5 +124,5 @@ fn keep_guard(locks: &PortLocks, guard: &mut Option<DirGuard>) {
     {
         return;
     }
-    *guard = sys::share_lock_dir(&locks.dir).map(|(file, id)| DirGuard { file, id });
+    *guard = sys::share_lock_dir(locks.dir()).map(|(file, id)| DirGuard { file, id });
 }
