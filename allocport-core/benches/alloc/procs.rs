@@ -102,6 +102,27 @@ pub(crate) fn run_child(mode: &str, envs: &[(&str, String)]) -> Result<ChildRun,
     finish(start(mode, envs)?)
 }
 
+/// [`run_child`] for a child that times itself from inside, and reports at once: run by
+/// `Command::output`, which reads its pipe in this thread, not by the harness, whose reader
+/// and exit-watching threads would start beside the child on this two-CPU machine, inside the
+/// window it times. It cannot hang: its one wait, an allocation's, times out (see `command`).
+fn run_timed_child(mode: &str, envs: &[(&str, String)]) -> Result<ChildRun, String> {
+    let mut cmd = command(mode, envs);
+    cmd.stdin(Stdio::null()).stderr(Stdio::inherit());
+    let at = Instant::now();
+    let out = cmd
+        .output()
+        .map_err(|e| format!("starting a {mode} child: {e}"))?;
+    let wall = at.elapsed();
+    if !out.status.success() {
+        return Err(format!("{mode} child failed: {}", out.status));
+    }
+    Ok(ChildRun {
+        fields: parse_report(&String::from_utf8_lossy(&out.stdout)),
+        wall,
+    })
+}
+
 fn parse_report(text: &str) -> HashMap<String, String> {
     text.split_whitespace()
         .filter_map(|field| field.split_once('='))
@@ -134,8 +155,8 @@ pub(crate) fn first_allocation(runs: usize) -> Result<FirstAlloc, String> {
     let (mut checks, mut release) = (vec![], vec![]);
     let mut pool = 0;
     for _ in 0..runs {
-        noop.push(run_child("noop", &[])?.wall);
-        let run = run_child("first", &[])?;
+        noop.push(run_timed_child("noop", &[])?.wall);
+        let run = run_timed_child("first", &[])?;
         first.push(run.wall);
         inside.push(run.nanos("first_ns")?);
         second.push(run.nanos("second_ns")?);
@@ -236,7 +257,7 @@ pub(crate) fn startup_by_size(runs: usize) -> Result<StartupBySize, String> {
     let (mut small, mut large) = (Vec::new(), Vec::new());
     for _ in 0..runs {
         for (spec, into) in [(SMALL, &mut small), (LARGE, &mut large)] {
-            let run = run_child("first", &[("PYSYS_PORTS", spec.to_owned())])?;
+            let run = run_timed_child("first", &[("PYSYS_PORTS", spec.to_owned())])?;
             into.push(run.nanos("first_ns")?);
         }
     }
