@@ -59,16 +59,16 @@ pub(crate) struct Pool {
     report_at_exit: bool,
     /// The ports in `state.queue`, for taking a given port out without a search when it is
     /// not there. Changed only under the state's mutex.
-    queued: Box<PortSet>,
+    queued: &'static PortSet,
     /// Ports of `ports` that left the pool (excluded or unbindable).
-    dropped: Box<PortSet>,
+    dropped: &'static PortSet,
     /// The last description of who holds the pool's ports, and when it was made: a scan of
     /// the lock files per timeout would cost every one of many threads timing out together a
     /// system call per port.
     holders_seen: Mutex<Option<(Instant, String)>>,
     /// Fresh ports taken out of turn (by a group that needed them): skipped when the order
     /// comes to them. Changed only under the state's mutex.
-    drawn: Box<PortSet>,
+    drawn: &'static PortSet,
 }
 
 struct State {
@@ -121,6 +121,14 @@ struct Usage {
 
 /// Ports this process holds, for introspection without taking the pool's mutex.
 static HELD: PortSet = PortSet::with(&[]);
+
+// The pool's port sets (see its fields): statics, as there is one pool per process, so that
+// they cost nothing until used: zero pages that the system maps at the first write. Allocated
+// at start-up, three 8 KB blocks cost every test process an allocation, and built on the
+// stack a loop of stores in an unoptimised build.
+static QUEUED: PortSet = PortSet::with(&[]);
+static DROPPED: PortSet = PortSet::with(&[]);
+static DRAWN: PortSet = PortSet::with(&[]);
 
 /// The pool, built on first use. Building reads the environment and the OS, so an error here
 /// is a configuration error, returned at once and again on each call until it is fixed.
@@ -175,9 +183,9 @@ impl Pool {
             usage,
             source,
             report_at_exit: env::flag(env, ALLOCPORT_STATS),
-            queued: PortSet::boxed_empty(),
-            dropped: PortSet::boxed_empty(),
-            drawn: PortSet::boxed_empty(),
+            queued: &QUEUED,
+            dropped: &DROPPED,
+            drawn: &DRAWN,
             holders_seen: Mutex::new(None),
         }
     }
