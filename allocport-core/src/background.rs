@@ -59,8 +59,16 @@ mod sys {
         // SAFETY: `spawn` passed a `Box<Start>` leaked for this thread alone.
         let Start { name, f } = *unsafe { Box::from_raw(arg.cast::<Start>()) };
         set_name(name);
-        // A panic must not unwind out of an `extern "C"` function; the thread just ends.
-        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+        crate::warn::mark_crate_thread();
+        // A panic must not unwind out of an `extern "C"` function; the thread ends, saying so,
+        // since what it did (watching the lock files, waking waiters) is then left undone.
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).is_err() {
+            crate::warn::write_line(&format!(
+                "{}allocport's thread {name} ended by a panic: what it did for this process \
+                 is left undone",
+                crate::warn::PREFIX
+            ));
+        }
         std::ptr::null_mut()
     }
 
@@ -112,7 +120,10 @@ mod sys {
         std::thread::Builder::new()
             .name(name.to_owned())
             .stack_size(super::STACK_SIZE)
-            .spawn(f)
+            .spawn(move || {
+                crate::warn::mark_crate_thread();
+                f()
+            })
             .map(drop)
     }
 

@@ -50,7 +50,9 @@ pub fn pick_unused_port() -> Option<u16> {
         Err(e) => {
             log::warn!("allocport: pick_unused_port found no port: {e}");
             if !WARNED.swap(true, Ordering::Relaxed) {
-                eprintln!("allocport: warning: pick_unused_port found no port: {e}");
+                crate::warn::write_line(&format!(
+                    "allocport: warning: pick_unused_port found no port: {e}"
+                ));
             }
             None
         }

@@ -40,7 +40,7 @@ pub(crate) fn report_waiting(
         holders
     );
     log::warn!("{message}");
-    eprintln!("{PREFIX}{message}");
+    crate::warn::write_line(&format!("{PREFIX}{message}"));
 }
 
 /// Who holds ports in other processes (`holders`, as read from the lock files): the main

@@ -19,6 +19,7 @@ const GRACE: Duration = Duration::from_secs(5);
 pub struct Spawn {
     stdin: Option<Stdio>,
     capture_stderr: bool,
+    stderr: Option<Stdio>,
     deadline: Duration,
     terminate_first: bool,
 }
@@ -28,6 +29,7 @@ impl Default for Spawn {
         Spawn {
             stdin: None,
             capture_stderr: false,
+            stderr: None,
             deadline: DEADLINE,
             terminate_first: false,
         }
@@ -49,6 +51,12 @@ impl Spawn {
     /// Captures stderr (read while the process runs) for [`Process::finish`].
     pub fn capture_stderr(mut self) -> Spawn {
         self.capture_stderr = true;
+        self
+    }
+
+    /// Gives the process this stderr instead of the test's (for one that cannot be written).
+    pub fn stderr(mut self, stderr: Stdio) -> Spawn {
+        self.stderr = Some(stderr);
         self
     }
 
@@ -78,10 +86,10 @@ impl Spawn {
         command
             .stdin(self.stdin.unwrap_or_else(Stdio::piped))
             .stdout(Stdio::piped())
-            .stderr(if self.capture_stderr {
-                Stdio::piped()
-            } else {
-                Stdio::inherit()
+            .stderr(match self.stderr {
+                Some(stderr) => stderr,
+                None if self.capture_stderr => Stdio::piped(),
+                None => Stdio::inherit(),
             });
         let mut child = command.spawn()?;
         let pipe = child.stdout.take().expect("stdout is piped");
@@ -97,15 +105,19 @@ impl Spawn {
                 }
             }
         });
-        let stderr = child.stderr.take().map(|mut pipe| {
-            let (tx, rx) = channel();
-            std::thread::spawn(move || {
-                let mut bytes = Vec::new();
-                let _ = pipe.read_to_end(&mut bytes);
-                let _ = tx.send(bytes);
+        let stderr = child
+            .stderr
+            .take()
+            .filter(|_| self.capture_stderr)
+            .map(|mut pipe| {
+                let (tx, rx) = channel();
+                std::thread::spawn(move || {
+                    let mut bytes = Vec::new();
+                    let _ = pipe.read_to_end(&mut bytes);
+                    let _ = tx.send(bytes);
+                });
+                rx
             });
-            rx
-        });
         let exited = exit_notifier(child.id());
         Ok(Process {
             stdin: child.stdin.take(),

@@ -189,6 +189,42 @@ fn the_holder_makes_a_deleted_lock_file_again_within_100_ms() {
     store.assert_held_only_by(holder);
 }
 
+#[test]
+fn a_holder_whose_stderr_is_a_closed_pipe_keeps_taking_its_locks_again() {
+    // The holder's watcher says so on standard error at its first renewal, and writing there
+    // fails: it must not end the watcher, or the second deletion would free the port.
+    let store = Store::new("store-closed-stderr", 23612);
+    let mut holder = Spawn::new()
+        .stderr(closed_pipe())
+        .start(&mut store.command(&["hold", "1"], "30"));
+    assert_eq!(parse_ports_line(&holder.line()), vec![store.port]);
+    for deletion in 1..=2 {
+        fs::remove_file(store.lock_file()).unwrap();
+        let deleted = Instant::now();
+        while !store.lock_file().exists() {
+            assert!(
+                deleted.elapsed() < Duration::from_secs(5),
+                "deletion {deletion}: the holder did not make its lock file again"
+            );
+            sleep(Duration::from_millis(2));
+        }
+    }
+    store.assert_held_only_by(holder);
+}
+
+/// The writing end of a pipe whose reading end is closed: every write to it fails (EPIPE,
+/// as Rust programs ignore SIGPIPE).
+fn closed_pipe() -> std::process::Stdio {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let mut fds = [0; 2];
+    // SAFETY: `fds` has room for the two descriptors pipe writes.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0, "pipe failed");
+    // SAFETY: both descriptors are new and owned here alone; the reading end is closed now.
+    let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    drop(read);
+    write.into()
+}
+
 /// systemd-tmpfiles, where installed; `None` (and a visible skip) where not.
 fn tmpfiles() -> Option<PathBuf> {
     let found = ["/usr/bin/systemd-tmpfiles", "/bin/systemd-tmpfiles"]

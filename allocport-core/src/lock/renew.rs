@@ -294,7 +294,7 @@ fn note_name(pid: u32) -> String {
 
 /// A warning, on standard error and through `log`.
 pub(super) fn warn(message: &str) {
-    eprintln!("allocport: warning: {message}");
+    crate::warn::write_line(&format!("{}{message}", crate::warn::PREFIX));
     log::warn!("allocport: {message}");
 }
 
