@@ -37,6 +37,34 @@ fn eight_processes_holding_100_ports_each_from_a_1000_port_pool_never_share_one(
     }
 }
 
+#[test]
+fn the_holders_list_names_each_holder_of_ports_that_share_a_lock_file() {
+    // Six ports of one lock file (each is 0 modulo 64), two held by each of three processes:
+    // the list reads each file's locks by halves, not port by port, and must miss none.
+    let ports = [26048u16, 26112, 26176, 26240, 26304, 26368];
+    let spec = ports.map(|p| p.to_string()).join(",");
+    let env = [("PYSYS_PORTS", spec.as_str()), ("ALLOCPORT_TIMEOUT_SECS", "30")];
+    let mut holders: Vec<Process> = (0..3).map(|_| probe(&["hold", "2"], &env)).collect();
+    let mut expected = Vec::new();
+    for holder in &mut holders {
+        for port in parse_ports_line(&holder.line()) {
+            expected.push((port, Some(holder.pid())));
+        }
+    }
+    expected.sort_unstable();
+    let listed: Vec<(u16, Option<u32>)> = allocport_core::tcp_port_holders()
+        .unwrap()
+        .into_iter()
+        .filter(|h| ports.contains(&h.port))
+        .map(|h| (h.port, h.pid))
+        .collect();
+    assert_eq!(listed, expected);
+    for holder in &mut holders {
+        holder.close_stdin();
+        assert!(holder.wait().success());
+    }
+}
+
 /// Right after a holder was killed, no lock of its is left on any of `ports`.
 fn assert_no_lock_of(pid: u32, ports: &[u16]) {
     let holders = allocport_core::tcp_port_holders().unwrap();

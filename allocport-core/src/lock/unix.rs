@@ -128,6 +128,43 @@ pub(super) fn marks(file: &File, base: u32, byte: u32) -> io::Result<super::Mark
     })
 }
 
+/// The ports of lock file `index` whose lock at `base + port` another process holds: the
+/// file's locks in that range found by halves, one `F_GETLK` per lock found and one per empty
+/// stretch (`F_GETLK` names one conflicting lock of a range, not the first), instead of one
+/// per port.
+pub(super) fn holders_in(file: &File, base: u32, index: u16) -> io::Result<Vec<(u16, Holder)>> {
+    let (base, end) = (i64::from(base), i64::from(base) + (1 << 16));
+    let mut found = Vec::new();
+    let mut stretches = vec![(base, end)];
+    while let Some((lo, hi)) = stretches.pop() {
+        if lo >= hi {
+            continue;
+        }
+        let mut lock = flock_range(libc::F_WRLCK, lo, (hi - lo) as u32);
+        fcntl(file, libc::F_GETLK, &mut lock)?;
+        if i64::from(lock.l_type) == i64::from(libc::F_UNLCK) {
+            continue;
+        }
+        // `off_t` is 32 bits on some targets.
+        #[allow(clippy::useless_conversion)]
+        let (start, len) = (i64::from(lock.l_start), i64::from(lock.l_len));
+        let from = start.max(lo);
+        let to = if len == 0 { hi } else { (start + len).min(hi) };
+        let holder = Holder {
+            pid: u32::try_from(lock.l_pid).ok(),
+        };
+        for byte in from..to {
+            let port = (byte - base) as u16;
+            if usize::from(port) % super::LOCK_FILES == usize::from(index) {
+                found.push((port, holder));
+            }
+        }
+        stretches.push((lo, from));
+        stretches.push((to, hi));
+    }
+    Ok(found)
+}
+
 /// Whether a record lock of `len` bytes from `start` covers `byte`; a length of 0 runs to the
 /// end of any file.
 fn covers(start: i64, len: i64, byte: u32) -> bool {

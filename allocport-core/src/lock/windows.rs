@@ -85,12 +85,24 @@ pub(super) fn holder(file: &File, byte: u32) -> io::Result<Option<Holder>> {
     Ok(Some(Holder { pid: None }))
 }
 
-/// No identity is read on Windows: a lock file open here cannot be deleted or replaced.
 /// Windows cannot list a file's locks: every port is looked at by itself.
 pub(super) fn marks(_file: &File, _base: u32, _byte: u32) -> io::Result<super::Marks> {
     Ok(super::Marks::Elsewhere)
 }
 
+/// The ports of lock file `index` whose lock at `base + port` another process holds, each
+/// probed by itself (Windows cannot list a file's locks).
+pub(super) fn holders_in(file: &File, base: u32, index: u16) -> io::Result<Vec<(u16, Holder)>> {
+    let mut found = Vec::new();
+    for port in (index..=u16::MAX).step_by(super::LOCK_FILES) {
+        if let Some(holder) = holder(file, base + u32::from(port))? {
+            found.push((port, holder));
+        }
+    }
+    Ok(found)
+}
+
+/// No identity is read on Windows: a lock file open here cannot be deleted or replaced.
 pub(super) fn file_id(_meta: &std::fs::Metadata) -> Option<(u64, u64)> {
     None
 }
