@@ -56,6 +56,22 @@ impl Store {
         holder
     }
 
+    /// Deletes the lock file of the pool's port and waits for its holder to make it again:
+    /// how long that took. `what` names the moment in the failure.
+    fn delete_and_wait_for_the_holder(&self, what: &str) -> Duration {
+        fs::remove_file(self.lock_file()).unwrap();
+        let deleted = Instant::now();
+        // Generous for a loaded machine: the target (a 20 ms tick) is far below this bound.
+        while !self.lock_file().exists() {
+            assert!(
+                deleted.elapsed() < Duration::from_secs(5),
+                "{what}: the holder did not make its lock file again"
+            );
+            sleep(Duration::from_millis(2));
+        }
+        deleted.elapsed()
+    }
+
     /// The lock file of the pool's port.
     fn lock_file(&self) -> PathBuf {
         self.dir.join(format!("ports-{:02}.lock", self.port % 64))
@@ -175,17 +191,8 @@ fn deleting_every_lock_file_does_not_free_the_port() {
 fn the_holder_makes_a_deleted_lock_file_again_within_100_ms() {
     let store = Store::new("store-prompt", 23604);
     let holder = store.hold();
-    fs::remove_file(store.lock_file()).unwrap();
-    let deleted = Instant::now();
-    // Generous for a loaded machine: the target (a 20 ms tick) is far below this bound.
-    while !store.lock_file().exists() {
-        assert!(
-            deleted.elapsed() < Duration::from_secs(5),
-            "the holder did not make its lock file again"
-        );
-        sleep(Duration::from_millis(2));
-    }
-    eprintln!("lock file made again after {:?}", deleted.elapsed());
+    let took = store.delete_and_wait_for_the_holder("the holder");
+    eprintln!("lock file made again after {took:?}");
     store.assert_held_only_by(holder);
 }
 
@@ -198,16 +205,8 @@ fn a_holder_whose_stderr_is_a_closed_pipe_keeps_taking_its_locks_again() {
         .stderr(closed_pipe())
         .start(&mut store.command(&["hold", "1"], "30"));
     assert_eq!(parse_ports_line(&holder.line()), vec![store.port]);
-    for deletion in 1..=2 {
-        fs::remove_file(store.lock_file()).unwrap();
-        let deleted = Instant::now();
-        while !store.lock_file().exists() {
-            assert!(
-                deleted.elapsed() < Duration::from_secs(5),
-                "deletion {deletion}: the holder did not make its lock file again"
-            );
-            sleep(Duration::from_millis(2));
-        }
+    for deletion in ["first deletion", "second deletion"] {
+        store.delete_and_wait_for_the_holder(deletion);
     }
     store.assert_held_only_by(holder);
 }

@@ -43,7 +43,10 @@ fn the_holders_list_names_each_holder_of_ports_that_share_a_lock_file() {
     // the list reads each file's locks by halves, not port by port, and must miss none.
     let ports = [26048u16, 26112, 26176, 26240, 26304, 26368];
     let spec = ports.map(|p| p.to_string()).join(",");
-    let env = [("PYSYS_PORTS", spec.as_str()), ("ALLOCPORT_TIMEOUT_SECS", "30")];
+    let env = [
+        ("PYSYS_PORTS", spec.as_str()),
+        ("ALLOCPORT_TIMEOUT_SECS", "30"),
+    ];
     let mut holders: Vec<Process> = (0..3).map(|_| probe(&["hold", "2"], &env)).collect();
     let mut expected = Vec::new();
     for holder in &mut holders {
