@@ -97,34 +97,46 @@ pub(super) fn unlock(file: &File, byte: u32) -> io::Result<()> {
     fcntl(file, libc::F_SETLK, &mut flock(libc::F_UNLCK, byte))
 }
 
-/// Which process's lock would block a write lock on byte `byte` (`F_GETLK`), which tests
-/// without taking anything.
-pub(super) fn holder(file: &File, byte: u32) -> io::Result<Option<Holder>> {
-    let mut lock = flock(libc::F_WRLCK, byte);
+/// A lock another process holds, as `F_GETLK` reports it.
+struct Conflict {
+    start: i64,
+    /// 0: to the end of any file.
+    len: i64,
+    holder: Holder,
+}
+
+/// One lock of another process that a write lock of `len` bytes from `start` would meet
+/// (`F_GETLK`, which tests without taking anything): some such lock, not the first.
+fn conflict(file: &File, start: i64, len: u32) -> io::Result<Option<Conflict>> {
+    let mut lock = flock_range(libc::F_WRLCK, start, len);
     fcntl(file, libc::F_GETLK, &mut lock)?;
     if i64::from(lock.l_type) == i64::from(libc::F_UNLCK) {
         return Ok(None);
     }
-    Ok(Some(Holder {
-        pid: u32::try_from(lock.l_pid).ok(),
+    // `off_t` is 32 bits on some targets.
+    #[allow(clippy::useless_conversion)]
+    let (start, len) = (i64::from(lock.l_start), i64::from(lock.l_len));
+    Ok(Some(Conflict {
+        start,
+        len,
+        holder: Holder {
+            pid: u32::try_from(lock.l_pid).ok(),
+        },
     }))
+}
+
+/// Which process's lock would block a write lock on byte `byte`.
+pub(super) fn holder(file: &File, byte: u32) -> io::Result<Option<Holder>> {
+    Ok(conflict(file, i64::from(byte), 1)?.map(|c| c.holder))
 }
 
 /// Whether another process holds a lock that a write lock on the 65,536 bytes from `base`
 /// would meet, and whether it covers byte `byte`: one `F_GETLK` for a kind of mark in a file.
 pub(super) fn marks(file: &File, base: u32, byte: u32) -> io::Result<super::Marks> {
-    let mut lock = flock_range(libc::F_WRLCK, i64::from(base), 1 << 16);
-    fcntl(file, libc::F_GETLK, &mut lock)?;
-    if i64::from(lock.l_type) == i64::from(libc::F_UNLCK) {
-        return Ok(super::Marks::None);
-    }
-    // `off_t` is 32 bits on some targets.
-    #[allow(clippy::useless_conversion)]
-    let (start, len) = (i64::from(lock.l_start), i64::from(lock.l_len));
-    Ok(if covers(start, len, byte) {
-        super::Marks::Port
-    } else {
-        super::Marks::Elsewhere
+    Ok(match conflict(file, i64::from(base), 1 << 16)? {
+        None => super::Marks::None,
+        Some(c) if covers(c.start, c.len, byte) => super::Marks::Port,
+        Some(_) => super::Marks::Elsewhere,
     })
 }
 
@@ -140,23 +152,19 @@ pub(super) fn holders_in(file: &File, base: u32, index: u16) -> io::Result<Vec<(
         if lo >= hi {
             continue;
         }
-        let mut lock = flock_range(libc::F_WRLCK, lo, (hi - lo) as u32);
-        fcntl(file, libc::F_GETLK, &mut lock)?;
-        if i64::from(lock.l_type) == i64::from(libc::F_UNLCK) {
+        let Some(c) = conflict(file, lo, (hi - lo) as u32)? else {
             continue;
-        }
-        // `off_t` is 32 bits on some targets.
-        #[allow(clippy::useless_conversion)]
-        let (start, len) = (i64::from(lock.l_start), i64::from(lock.l_len));
-        let from = start.max(lo);
-        let to = if len == 0 { hi } else { (start + len).min(hi) };
-        let holder = Holder {
-            pid: u32::try_from(lock.l_pid).ok(),
+        };
+        let from = c.start.max(lo);
+        let to = if c.len == 0 {
+            hi
+        } else {
+            (c.start + c.len).min(hi)
         };
         for byte in from..to {
             let port = (byte - base) as u16;
             if usize::from(port) % super::LOCK_FILES == usize::from(index) {
-                found.push((port, holder));
+                found.push((port, c.holder));
             }
         }
         stretches.push((lo, from));
