@@ -57,18 +57,10 @@ pub(crate) struct Pool {
     /// `ALLOCPORT_STATS`, read with the rest of the configuration, so that the report at exit
     /// reads no environment.
     report_at_exit: bool,
-    /// The ports in `state.queue`, for taking a given port out without a search when it is
-    /// not there. Changed only under the state's mutex.
-    queued: &'static PortSet,
-    /// Ports of `ports` that left the pool (excluded or unbindable).
-    dropped: &'static PortSet,
     /// The last description of who holds the pool's ports, and when it was made: a scan of
     /// the lock files per timeout would cost every one of many threads timing out together a
     /// system call per port.
     holders_seen: Mutex<Option<(Instant, String)>>,
-    /// Fresh ports taken out of turn (by a group that needed them): skipped when the order
-    /// comes to them. Changed only under the state's mutex.
-    drawn: &'static PortSet,
 }
 
 struct State {
@@ -122,12 +114,18 @@ struct Usage {
 /// Ports this process holds, for introspection without taking the pool's mutex.
 static HELD: PortSet = PortSet::with(&[]);
 
-// The pool's port sets (see its fields): statics, as there is one pool per process, so that
-// they cost nothing until used: zero pages that the system maps at the first write. Allocated
-// at start-up, three 8 KB blocks cost every test process an allocation, and built on the
-// stack a loop of stores in an unoptimised build.
+// The pool's port sets: statics beside it, as there is one pool per process, so that they
+// cost nothing until used: zero pages that the system maps at the first write. Allocated at
+// start-up, three 8 KB blocks cost every test process an allocation, and built on the stack
+// a loop of stores in an unoptimised build.
+
+/// The ports in the pool's queue, for taking a given port out without a search when it is
+/// not there. Changed only under the state's mutex.
 static QUEUED: PortSet = PortSet::with(&[]);
+/// Ports of the pool's that left it (excluded or unbindable).
 static DROPPED: PortSet = PortSet::with(&[]);
+/// Fresh ports taken out of turn (by a group that needed them): skipped when the order comes
+/// to them. Changed only under the state's mutex.
 static DRAWN: PortSet = PortSet::with(&[]);
 
 /// The pool, built on first use. Building reads the environment and the OS, so an error here
@@ -183,9 +181,6 @@ impl Pool {
             usage,
             source,
             report_at_exit: env::flag(env, ALLOCPORT_STATS),
-            queued: &QUEUED,
-            dropped: &DROPPED,
-            drawn: &DRAWN,
             holders_seen: Mutex::new(None),
         }
     }
@@ -237,7 +232,7 @@ impl Pool {
         if !state.forget_outside(port) {
             // Under the state's mutex, as every change of the figures.
             self.usage.size.fetch_sub(1, Relaxed);
-            self.dropped.insert(port);
+            DROPPED.insert(port);
         }
     }
 
@@ -268,30 +263,30 @@ impl Pool {
 
     /// Whether `port` is one of the pool's (it may be held).
     fn is_member(&self, port: u16) -> bool {
-        self.ports.rank(port).is_some() && !self.dropped.contains(port)
+        self.ports.rank(port).is_some() && !DROPPED.contains(port)
     }
 
     /// Whether `port` is a pool port never taken from the order yet.
     fn is_fresh(&self, state: &State, port: u16) -> bool {
         self.ports.rank(port).is_some_and(|rank| {
             self.order.position(rank) >= state.fresh
-                && !self.drawn.contains(port)
-                && !self.dropped.contains(port)
+                && !DRAWN.contains(port)
+                && !DROPPED.contains(port)
         })
     }
 
     /// Takes `port` out of circulation if it is free here (fresh or queued): `false` if a
     /// thread here has it, or it is not the pool's.
     fn take_if_free(&self, state: &mut State, port: u16) -> bool {
-        if self.queued.contains(port) {
+        if QUEUED.contains(port) {
             if let Some(at) = state.queue.iter().position(|&p| p == port) {
                 state.queue.remove(at);
             }
-            self.queued.remove(port);
+            QUEUED.remove(port);
             return true;
         }
         if self.is_fresh(state, port) {
-            self.drawn.insert(port);
+            DRAWN.insert(port);
             return true;
         }
         false
@@ -308,7 +303,7 @@ impl Pool {
         while state.fresh < self.order.len() {
             state.fresh += 1;
             let port = self.ports.nth(self.order.index(state.fresh - 1));
-            if !self.drawn.remove_if_present(port) {
+            if !DRAWN.remove_if_present(port) {
                 return Some(port);
             }
         }
@@ -328,17 +323,17 @@ impl Pool {
                 None => {
                     left -= 1;
                     let port = state.queue.pop_front()?;
-                    self.queued.remove(port);
+                    QUEUED.remove(port);
                     port
                 }
             };
             if is_excluded(port) {
                 // Under the state's mutex, as every change of the figures.
                 self.usage.size.fetch_sub(1, Relaxed);
-                self.dropped.insert(port);
+                DROPPED.insert(port);
             } else if !reserved_ok && state.is_reserved(port) {
                 state.queue.push_back(port);
-                self.queued.insert(port);
+                QUEUED.insert(port);
             } else {
                 return Some(port);
             }
@@ -351,7 +346,7 @@ impl Pool {
         let mut state = self.state();
         if !state.forget_outside(port) {
             state.queue.push_back(port);
-            self.queued.insert(port);
+            QUEUED.insert(port);
         }
     }
 
@@ -378,7 +373,7 @@ impl Pool {
         state.held -= usize::from(was_held);
         if !state.forget_outside(port) {
             state.queue.push_back(port);
-            self.queued.insert(port);
+            QUEUED.insert(port);
         }
         state.releases += 1;
         let wake = state.waiters > 0;
