@@ -237,7 +237,7 @@ mod tests {
         // This process's own locks never show as another's holder: both were taken, and
         // releasing gives both back (the next claim of either kind would otherwise still work
         // here, as fcntl locks of one process do not conflict).
-        assert_eq!(locks.holder_at(Lock::Udp, port).unwrap(), None);
+        assert_eq!(locks.holders(Lock::Udp, [port]).unwrap(), []);
         claims.release(Transport::TcpAndUdp, port);
     }
 }

@@ -320,15 +320,4 @@ impl PortLocks {
             Marks::Elsewhere => Ok(sys::holder(file, byte)?.is_some()),
         }
     }
-
-    /// Which process's `kind` lock would block taking `port` (never this process's own). Call
-    /// [`PortLocks::refresh`] first, so the answer comes from the files now at the lock paths.
-    #[cfg(test)]
-    pub(crate) fn holder_at(&self, kind: Lock, port: u16) -> Result<Option<Holder>, Error> {
-        let byte = kind.byte(port);
-        let slot = self.ready(port)?;
-        let file = slot.file.as_ref().expect("ready opens the file");
-        sys::holder(file, byte)
-            .map_err(|e| self.error(format!("reading the lock of {}: {e}", Lock::describe(byte))))
-    }
 }

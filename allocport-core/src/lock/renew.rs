@@ -14,9 +14,9 @@
 //! [`GRACE`] before it claims a port in it, then marks it trusted. Holders notice a change
 //! within [`watch`](super::watch)'s tick, well inside the grace, and their own locks are
 //! taken again at once, without waiting. A holder that is stopped (or starved of CPU) for
-//! longer than the grace less [`SEEN_LASTS`] can still lose the race: it then says so on standard error, naming
-//! the other process, and leaves that process a note in the lock directory, which the other
-//! process's watcher reads and reports on its standard error.
+//! longer than the grace less [`SEEN_LASTS`] can still lose the race: it then says so on
+//! standard error, naming the other process, and leaves that process a note in the lock
+//! directory, which the other process's watcher reads and reports on its standard error.
 
 use std::fs::{File, FileTimes};
 use std::io::Write as _;
