@@ -28,6 +28,7 @@ pub(crate) fn run(mode: &str) -> Result<String, String> {
         // The process-start floor: everything the other modes pay before main.
         "noop" => Ok(String::new()),
         "first" => first(),
+        "bare-first" => bare_first(),
         "loop" => alloc_loop(),
         "hold" => crate::wakeup::hold(),
         "wait" => crate::wakeup::wait(),
@@ -63,6 +64,26 @@ fn first() -> Result<String, String> {
         checks.as_nanos(),
         release.as_nanos(),
         port_allocation_stats().pool_size
+    ))
+}
+
+/// Times the bare allocator's first port (`bare.rs`: the least the guarantees cost), then the
+/// same two bind checks alone, as `first` does for allocport.
+fn bare_first() -> Result<String, String> {
+    let start = Instant::now();
+    let held = crate::bare::take(1).map_err(|e| e.to_string())?;
+    let first = start.elapsed();
+    let port = held.ports()[0];
+    crate::bare::release(held);
+    let start = Instant::now();
+    for ip in [crate::floor::V4_WILDCARD, crate::floor::V4_LOOPBACK] {
+        crate::floor::bind_check(ip, port).map_err(|e| e.to_string())?;
+    }
+    let checks = start.elapsed();
+    Ok(format!(
+        "first_ns={} checks_ns={}",
+        first.as_nanos(),
+        checks.as_nanos()
     ))
 }
 

@@ -102,6 +102,27 @@ pub(crate) struct Suite {
     pub(crate) port0: Duration,
     pub(crate) ratio: f64,
     pub(crate) pass_ratios: Vec<f64>,
+    /// The same tests with the bare allocator (`bare.rs`), in the same passes: the median of
+    /// its passes' ratios to port 0, and the ratios.
+    pub(crate) bare_ratio: f64,
+    pub(crate) bare_pass_ratios: Vec<f64>,
+}
+
+/// One pass's total wall time per side.
+struct Pass {
+    allocport: Duration,
+    port0: Duration,
+    bare: Duration,
+}
+
+impl Pass {
+    fn ratio(&self) -> f64 {
+        self.allocport.as_secs_f64() / self.port0.as_secs_f64()
+    }
+
+    fn bare_ratio(&self) -> f64 {
+        self.bare.as_secs_f64() / self.port0.as_secs_f64()
+    }
 }
 
 /// Runs the suite's `tests` allocport tests and `tests` port-0 tests, each in its own process
@@ -118,46 +139,41 @@ pub(crate) fn suite(tests: usize, block: usize, passes: usize) -> Result<Suite, 
     let mut runs = (0..passes)
         .map(|_| suite_pass(&exe, tests, block, jobs))
         .collect::<Result<Vec<_>, _>>()?;
-    let pass_ratios: Vec<f64> = runs.iter().map(|r| r.2).collect();
-    runs.sort_by(|a, b| a.2.total_cmp(&b.2));
-    let (allocport, port0, ratio) = runs[runs.len() / 2];
+    let pass_ratios: Vec<f64> = runs.iter().map(Pass::ratio).collect();
+    let bare_pass_ratios: Vec<f64> = runs.iter().map(Pass::bare_ratio).collect();
+    let mut bare_sorted = bare_pass_ratios.clone();
+    bare_sorted.sort_by(f64::total_cmp);
+    runs.sort_by(|a, b| a.ratio().total_cmp(&b.ratio()));
+    let median = &runs[runs.len() / 2];
     Ok(Suite {
         tests,
         jobs,
-        allocport,
-        port0,
-        ratio,
+        allocport: median.allocport,
+        port0: median.port0,
+        ratio: median.ratio(),
         pass_ratios,
+        bare_ratio: bare_sorted[bare_sorted.len() / 2],
+        bare_pass_ratios,
     })
 }
 
-/// One pass: both sides' total wall times and their ratio.
-fn suite_pass(
-    exe: &PathBuf,
-    tests: usize,
-    block: usize,
-    jobs: usize,
-) -> Result<(Duration, Duration, f64), String> {
-    let (mut allocport, mut port0) = (Duration::ZERO, Duration::ZERO);
+/// One pass: each side's total wall time, the sides taking turns at going first.
+fn suite_pass(exe: &PathBuf, tests: usize, block: usize, jobs: usize) -> Result<Pass, String> {
+    const SIDES: [&str; 3] = ["allocport", "port0", "bare"];
+    let mut totals = [Duration::ZERO; 3];
     for (round, start) in (0..tests).step_by(block).enumerate() {
         let names: Vec<usize> = (start..(start + block).min(tests)).collect();
-        let run = |side: &str| run_block(exe, side, &names, jobs);
-        // Alternate which side goes first.
-        let (a, b) = if round % 2 == 0 {
-            let a = run("allocport")?;
-            (a, run("port0")?)
-        } else {
-            let b = run("port0")?;
-            (run("allocport")?, b)
-        };
-        allocport += a;
-        port0 += b;
+        for turn in 0..SIDES.len() {
+            let side = (round + turn) % SIDES.len();
+            totals[side] += run_block(exe, SIDES[side], &names, jobs)?;
+        }
     }
-    Ok((
+    let [allocport, port0, bare] = totals;
+    Ok(Pass {
         allocport,
         port0,
-        allocport.as_secs_f64() / port0.as_secs_f64(),
-    ))
+        bare,
+    })
 }
 
 /// Runs the tests `side::tNNN` for each of `names`, one process each, `jobs` at a time; the

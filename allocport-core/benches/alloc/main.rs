@@ -6,6 +6,7 @@
 //! Every figure comes from one run on the default pool (the OS-derived ports, as users get),
 //! except the pool-size sweep, whose child processes each set `PYSYS_PORTS`.
 
+mod bare;
 mod child;
 mod floor;
 mod fresh;
@@ -752,6 +753,12 @@ fn fresh_and_waking_table(p: &Processes, pairs: &[paired::Paired]) {
             fmt_duration(f.checks_inside)
         );
         println!(
+            "| the same for the bare allocator (`bare.rs`: lock file, lock, bind checks, watcher thread, nothing else) | {} ({} - {}) | (the floor of the row above) |",
+            fmt_duration(f.bare_inside.saturating_sub(f.bare_checks_inside)),
+            fmt_duration(f.bare_inside),
+            fmt_duration(f.bare_checks_inside)
+        );
+        println!(
             "| first release, fresh optimised process (its one-time set-up included) | {} | at most 20 µs |",
             fmt_duration(f.release_inside)
         );
@@ -800,6 +807,15 @@ fn fresh_and_waking_table(p: &Processes, pairs: &[paired::Paired]) {
                 .join(", "),
             fmt_duration(s.allocport),
             fmt_duration(s.port0)
+        );
+        println!(
+            "| the same tests with the bare allocator (`bare.rs`), same passes: bare / port 0 | {:.3}x (passes: {}) | (the floor of the row above) |",
+            s.bare_ratio,
+            s.bare_pass_ratios
+                .iter()
+                .map(|r| format!("{r:.3}x"))
+                .collect::<Vec<_>>()
+                .join(", ")
         );
     }
     println!();

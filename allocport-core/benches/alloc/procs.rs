@@ -144,6 +144,10 @@ pub(crate) struct FirstAlloc {
     pub(crate) checks_inside: Duration,
     /// The process's first release, timed inside the child.
     pub(crate) release_inside: Duration,
+    /// The bare allocator's first port (`bare.rs`) in a child of its own, and its two bind
+    /// checks repeated bare.
+    pub(crate) bare_inside: Duration,
+    pub(crate) bare_checks_inside: Duration,
     pub(crate) pool: u64,
     pub(crate) runs: usize,
 }
@@ -153,6 +157,7 @@ pub(crate) struct FirstAlloc {
 pub(crate) fn first_allocation(runs: usize) -> Result<FirstAlloc, String> {
     let (mut noop, mut first, mut inside, mut second) = (vec![], vec![], vec![], vec![]);
     let (mut checks, mut release) = (vec![], vec![]);
+    let (mut bare, mut bare_checks) = (vec![], vec![]);
     let mut pool = 0;
     for _ in 0..runs {
         noop.push(run_timed_child("noop", &[])?.wall);
@@ -163,6 +168,9 @@ pub(crate) fn first_allocation(runs: usize) -> Result<FirstAlloc, String> {
         checks.push(run.nanos("checks_ns")?);
         release.push(run.nanos("release_ns")?);
         pool = run.get("pool")?;
+        let run = run_timed_child("bare-first", &[])?;
+        bare.push(run.nanos("first_ns")?);
+        bare_checks.push(run.nanos("checks_ns")?);
     }
     let median = |v: &[Duration]| crate::record::median_duration(v).unwrap_or_default();
     // The minimum too: process start varies with the machine's load far more than the
@@ -175,6 +183,8 @@ pub(crate) fn first_allocation(runs: usize) -> Result<FirstAlloc, String> {
         second_inside: median(&second),
         checks_inside: median(&checks),
         release_inside: median(&release),
+        bare_inside: median(&bare),
+        bare_checks_inside: median(&bare_checks),
         pool,
         runs,
     })

@@ -2,7 +2,11 @@
 //! `#[ignore]`d): 200 tests that each take two ports from allocport and bind a listener on
 //! each, and 200 that each bind two listeners on port 0, as a server test suite does. The
 //! `alloc` benchmark builds this file in the debug profile, as test suites are built, and runs
-//! each test in a process of its own, as cargo-nextest does.
+//! each test in a process of its own, as cargo-nextest does. A third 200 do the same with the
+//! bare allocator (`bare.rs`): the least allocport's guarantees cost such a test.
+
+#[path = "bare.rs"]
+mod bare_alloc;
 
 use std::net::TcpListener;
 
@@ -24,6 +28,17 @@ fn with_port0() {
     assert_eq!(servers.len(), 2);
 }
 
+fn with_bare() {
+    let held = bare_alloc::take(2).unwrap();
+    let servers: Vec<TcpListener> = held
+        .ports()
+        .into_iter()
+        .map(|port| TcpListener::bind(("127.0.0.1", port)).unwrap())
+        .collect();
+    assert_eq!(servers.len(), 2);
+    bare_alloc::release(held);
+}
+
 macro_rules! suite {
     ($($name:ident),*) => {
         mod allocport {
@@ -31,6 +46,9 @@ macro_rules! suite {
         }
         mod port0 {
             $(#[test] #[ignore] fn $name() { super::with_port0() })*
+        }
+        mod bare {
+            $(#[test] #[ignore] fn $name() { super::with_bare() })*
         }
     };
 }
