@@ -3,6 +3,8 @@
 use std::fs::File;
 use std::io;
 use std::path::{Component, Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use super::sys;
 use crate::env::{self, ALLOCPORT_LOCK_DIR, Env};
@@ -61,7 +63,7 @@ pub(crate) fn lock_dir_from(env: Env<'_>) -> Result<PathBuf, Error> {
 pub(super) fn ensure_private_dir(dir: &Path, retries: u32) -> Result<(), String> {
     let mut tries = 0;
     loop {
-        match ensure_dir(dir) {
+        match checked_dir(dir) {
             Err((_, true)) if tries < retries => tries += 1,
             done => return done.map_err(|(reason, _)| reason),
         }
@@ -83,9 +85,14 @@ pub(super) fn open_in_private_dir_with_meta(
     retries: u32,
 ) -> Result<(File, std::fs::Metadata), String> {
     let path = dir.join(name);
+    if checked_recently(dir) {
+        if let Ok(opened) = open_file(&path) {
+            return Ok(opened);
+        }
+    }
     let mut tries = 0;
     loop {
-        match ensure_dir(dir).and_then(|()| open_file(&path)) {
+        match checked_dir(dir).and_then(|()| open_file(&path)) {
             Ok(file) => return Ok(file),
             Err((_, true)) if tries < retries => {
                 tries += 1;
@@ -96,6 +103,29 @@ pub(super) fn open_in_private_dir_with_meta(
             Err((reason, _)) => return Err(reason),
         }
     }
+}
+
+/// How long a look at the directory is relied on for opening files in it. A process's first
+/// claims open a file or two in quick succession; each looked at the directory again, a
+/// system call each in every test process. Only its owner (or root) can replace a directory
+/// of theirs in a sticky `/tmp`, and a file is opened without following a symbolic link.
+const DIR_CHECK_LASTS: Duration = Duration::from_millis(50);
+
+/// The directory last found private, and when.
+static DIR_CHECKED: Mutex<Option<(PathBuf, Instant)>> = Mutex::new(None);
+
+fn checked_recently(dir: &Path) -> bool {
+    let checked = DIR_CHECKED.lock().unwrap_or_else(|p| p.into_inner());
+    checked
+        .as_ref()
+        .is_some_and(|(seen, at)| seen == dir && at.elapsed() < DIR_CHECK_LASTS)
+}
+
+/// [`ensure_dir`], remembering a success for [`checked_recently`].
+fn checked_dir(dir: &Path) -> Result<(), Unusable> {
+    ensure_dir(dir)?;
+    *DIR_CHECKED.lock().unwrap_or_else(|p| p.into_inner()) = Some((dir.to_owned(), Instant::now()));
+    Ok(())
 }
 
 /// Why a path cannot be used, and whether that is because something on it was missing.
@@ -199,5 +229,42 @@ mod tests {
             message.contains("\"/a/link/..\" contains `..`"),
             "{message}"
         );
+    }
+
+    #[cfg(unix)]
+    fn scratch(tag: &str) -> PathBuf {
+        let base = std::env::temp_dir().join(format!("allocport-dir-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        std::fs::create_dir(&base).unwrap();
+        base
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_directory_deleted_just_after_its_check_is_made_again() {
+        let base = scratch("deleted");
+        let dir = base.join("locks");
+        open_in_private_dir(&dir, "a.lock", 5).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        // Within DIR_CHECK_LASTS of the look: the open misses, and the directory is made again.
+        open_in_private_dir(&dir, "b.lock", 5).unwrap();
+        assert!(dir.join("b.lock").is_file());
+        std::fs::remove_dir_all(&base).unwrap();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_directory_replaced_by_a_symlink_is_refused_once_its_last_look_is_old() {
+        let base = scratch("symlink");
+        let (dir, elsewhere) = (base.join("locks"), base.join("elsewhere"));
+        open_in_private_dir(&dir, "a.lock", 5).unwrap();
+        ensure_private_dir(&elsewhere, 0).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, &dir).unwrap();
+        std::thread::sleep(DIR_CHECK_LASTS + Duration::from_millis(20));
+        let refused = open_in_private_dir(&dir, "b.lock", 5).unwrap_err();
+        assert!(refused.contains("symbolic link"), "{refused}");
+        assert!(!elsewhere.join("b.lock").exists());
+        std::fs::remove_dir_all(&base).unwrap();
     }
 }
