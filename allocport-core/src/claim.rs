@@ -31,7 +31,7 @@ impl Claims {
     pub(crate) fn claim(
         &self,
         transport: Transport,
-        addrs: &[CheckAddr],
+        addrs: &[CheckAddr<'_>],
         port: u16,
         lingering_ok: bool,
         respect_reservations: bool,
@@ -149,9 +149,9 @@ pub(crate) enum Claim {
 /// Whether the bind check `check` finds `port` free on every address: [`Claim::Lingering`]
 /// when it is free on each but for lingering connections on some.
 fn free_everywhere(
-    addrs: &[CheckAddr],
+    addrs: &[CheckAddr<'_>],
     port: u16,
-    check: fn(&CheckAddr, u16) -> Result<Check, Error>,
+    check: fn(&CheckAddr<'_>, u16) -> Result<Check, Error>,
 ) -> Result<Claim, Error> {
     let mut lingering = false;
     for addr in addrs {
@@ -161,7 +161,7 @@ fn free_everywhere(
             Check::InUse => return Ok(Claim::Busy),
             Check::Unbindable(error) => {
                 return Ok(Claim::Unbindable {
-                    host: addr.host.clone(),
+                    host: addr.host.to_owned(),
                     addr: addr.ip,
                     error,
                 });
@@ -185,7 +185,7 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let addrs = [CheckAddr {
-            host: "localhost".into(),
+            host: "localhost",
             ip: IpAddr::from([127, 0, 0, 1]),
         }];
         let claims = Claims::open().unwrap();
@@ -210,7 +210,7 @@ mod tests {
         let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         let port = socket.local_addr().unwrap().port();
         let addrs = [CheckAddr {
-            host: "localhost".into(),
+            host: "localhost",
             ip: IpAddr::from([127, 0, 0, 1]),
         }];
         let claims = Claims::open().unwrap();

@@ -6,10 +6,12 @@ use std::net::{IpAddr, ToSocketAddrs};
 use crate::error::Error;
 use crate::family::AddressFamily;
 
-/// One host to check, with the address it resolved to.
+/// One host to check, with the address it resolved to. The name is borrowed from the
+/// caller's list: it is needed only in messages, and copying it cost every allocation a heap
+/// allocation per host.
 #[derive(Debug, Clone)]
-pub(crate) struct CheckAddr {
-    pub(crate) host: String,
+pub(crate) struct CheckAddr<'a> {
+    pub(crate) host: &'a str,
     pub(crate) ip: IpAddr,
 }
 
@@ -21,22 +23,19 @@ pub(crate) struct CheckAddr {
 pub(crate) fn resolve<S: AsRef<str>>(
     hosts: &[S],
     family: AddressFamily,
-) -> Result<Vec<CheckAddr>, Error> {
+) -> Result<Vec<CheckAddr<'_>>, Error> {
     if hosts.is_empty() {
         return Err(Error::InvalidHosts {
             hosts: Vec::new(),
             reason: "no host to check the port on".into(),
         });
     }
-    let mut resolved: Vec<CheckAddr> = Vec::with_capacity(hosts.len());
+    let mut resolved: Vec<CheckAddr<'_>> = Vec::with_capacity(hosts.len());
     for host in hosts {
         let host = host.as_ref();
         let ip = resolve_one(host, family)?;
         if !resolved.iter().any(|c| c.ip == ip) {
-            resolved.push(CheckAddr {
-                host: host.to_owned(),
-                ip,
-            });
+            resolved.push(CheckAddr { host, ip });
         }
     }
     Ok(resolved)
@@ -96,7 +95,8 @@ mod tests {
         let v6 = resolve(&["", "LocalHost"], AddressFamily::Ipv6).unwrap();
         assert_eq!(v6[1].ip, IpAddr::from(Ipv6Addr::LOCALHOST));
         for host in ["localhost.", "LOCALHOST."] {
-            let v4 = resolve(&[host], AddressFamily::Ipv4).unwrap();
+            let hosts = [host];
+            let v4 = resolve(&hosts, AddressFamily::Ipv4).unwrap();
             assert_eq!(v4[0].ip, IpAddr::from([127, 0, 0, 1]), "{host}");
         }
     }

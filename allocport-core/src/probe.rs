@@ -29,19 +29,19 @@ pub(crate) enum Check {
 /// No `SO_REUSEADDR` (which would let the bind succeed beside a lingering socket): when that
 /// bind is refused, a second one with it tells a port only in TIME_WAIT apart; on Windows
 /// `SO_EXCLUSIVEADDRUSE`, so a socket bound with `SO_REUSEADDR` elsewhere cannot hide.
-pub(crate) fn check_port(addr: &CheckAddr, port: u16) -> Result<Check, Error> {
+pub(crate) fn check_port(addr: &CheckAddr<'_>, port: u16) -> Result<Check, Error> {
     check(addr, port, Type::STREAM, Protocol::TCP)
 }
 
 /// [`check_port`] for UDP: binds a datagram socket the same way.
-pub(crate) fn check_udp_port(addr: &CheckAddr, port: u16) -> Result<Check, Error> {
+pub(crate) fn check_udp_port(addr: &CheckAddr<'_>, port: u16) -> Result<Check, Error> {
     check(addr, port, Type::DGRAM, Protocol::UDP)
 }
 
-fn check(addr: &CheckAddr, port: u16, kind: Type, protocol: Protocol) -> Result<Check, Error> {
+fn check(addr: &CheckAddr<'_>, port: u16, kind: Type, protocol: Protocol) -> Result<Check, Error> {
     let error = |cause: io::Error| Error::PortCheck {
         port,
-        host: addr.host.clone(),
+        host: addr.host.to_owned(),
         addr: addr.ip,
         cause,
     };
@@ -146,12 +146,12 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let addr = CheckAddr {
-            host: "localhost".into(),
+            host: "localhost",
             ip: IpAddr::from([127, 0, 0, 1]),
         };
         assert!(matches!(check_port(&addr, port).unwrap(), Check::InUse));
         let wildcard = CheckAddr {
-            host: String::new(),
+            host: "",
             ip: IpAddr::from([0, 0, 0, 0]),
         };
         assert!(matches!(check_port(&wildcard, port).unwrap(), Check::InUse));
@@ -164,7 +164,7 @@ mod tests {
         let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         let port = socket.local_addr().unwrap().port();
         let addr = CheckAddr {
-            host: "localhost".into(),
+            host: "localhost",
             ip: IpAddr::from([127, 0, 0, 1]),
         };
         assert!(matches!(check_udp_port(&addr, port).unwrap(), Check::InUse));
@@ -189,7 +189,7 @@ mod tests {
             return;
         }
         let addr = CheckAddr {
-            host: String::new(),
+            host: "",
             ip: IpAddr::from([0, 0, 0, 0]),
         };
         match check_port(&addr, 80) {
@@ -202,7 +202,7 @@ mod tests {
     fn address_not_on_this_machine_is_an_error_not_a_busy_port() {
         // TEST-NET-1 (RFC 5737) is never assigned to a local interface.
         let addr = CheckAddr {
-            host: "192.0.2.1".into(),
+            host: "192.0.2.1",
             ip: IpAddr::from([192, 0, 2, 1]),
         };
         let msg = check_port(&addr, 40000).unwrap_err().to_string();

@@ -26,7 +26,7 @@ use crate::waiting::{REPORT_AFTER, report_waiting};
 pub(crate) struct Want<'a> {
     /// The protocols each port is claimed for.
     pub(crate) transport: Transport,
-    pub(crate) addrs: &'a [CheckAddr],
+    pub(crate) addrs: &'a [CheckAddr<'a>],
     /// How many groups.
     pub(crate) groups: usize,
     /// The offsets of a group's ports, distinct, so that each port of a group fits a `u16`.
@@ -107,26 +107,34 @@ impl Pool {
                 Err(e) => break Err(e),
             };
             let mut seen = Seen::default();
-            let need = want.groups - kept.len() / want.offsets.len();
-            let mut got = self.pass(want, need, false, fair.as_mut(), &mut seen);
-            if let Ok(ports) = &mut got {
-                let short = need - ports.len() / want.offsets.len();
-                if short > 0 && !want.strict && seen.lingering > 0 {
-                    match self.pass(want, short, true, fair.as_mut(), &mut seen) {
-                        Ok(more) => ports.extend(more),
-                        Err(e) => got = Err(e),
-                    }
-                }
+            // Each pass adds whole groups to `kept`, so an error anywhere gives back every
+            // port claimed so far, below.
+            let short = |kept: &Vec<u16>| want.groups - kept.len() / want.offsets.len();
+            let mut got = self.pass(
+                want,
+                short(&kept),
+                false,
+                fair.as_mut(),
+                &mut seen,
+                &mut kept,
+            );
+            if got.is_ok() && short(&kept) > 0 && !want.strict && seen.lingering > 0 {
+                got = self.pass(
+                    want,
+                    short(&kept),
+                    true,
+                    fair.as_mut(),
+                    &mut seen,
+                    &mut kept,
+                );
             }
             std::mem::take(&mut seen.unbindable).warn();
             if let Some(e) = seen.exact_refused.take() {
                 break Err(e);
             }
-            let got = match got {
-                Ok(got) => got,
-                Err(e) => break Err(e),
-            };
-            kept.extend(got);
+            if let Err(e) = got {
+                break Err(e);
+            }
             if kept.len() == want.ports() {
                 break Ok(std::mem::take(&mut kept));
             }
@@ -213,8 +221,9 @@ impl Pool {
         }
     }
 
-    /// One pass over the queue (or over the exact port), claiming up to `need` whole groups;
-    /// returns their ports.
+    /// One pass over the queue (or over the exact port), claiming up to `need` whole groups
+    /// and adding their ports to `out`. On an error, the groups claimed before it stay in
+    /// `out`, for the caller to give back.
     fn pass(
         &self,
         want: &Want<'_>,
@@ -222,14 +231,15 @@ impl Pool {
         lingering_ok: bool,
         mut fair: Option<&mut Fair>,
         seen: &mut Seen,
-    ) -> Result<Vec<u16>, Error> {
+        out: &mut Vec<u16>,
+    ) -> Result<(), Error> {
         let holder = fair.is_some();
-        let mut claimed = Vec::with_capacity(need * want.offsets.len());
+        let goal = out.len() + need * want.offsets.len();
         let mut remaining = match want.exact {
             Some(_) => 1,
             None => self.circulating(),
         };
-        while claimed.len() < need * want.offsets.len() && remaining > 0 {
+        while out.len() < goal && remaining > 0 {
             remaining -= 1;
             let first = match want.exact {
                 Some(port) => port,
@@ -238,21 +248,26 @@ impl Pool {
                     None => break,
                 },
             };
-            let Some(group) = self.take_group(want, first, holder) else {
-                continue;
-            };
-            match self.claim_group(want, &group, lingering_ok, fair.as_deref_mut(), seen) {
-                Ok(true) => claimed.extend(group),
-                Ok(false) => {}
-                Err(e) => {
-                    claimed
-                        .into_iter()
-                        .for_each(|p| self.give_back(want.transport, p, false));
-                    return Err(e);
+            // A one-port group from the queue (every plain request's) is its first port,
+            // taken already: nothing to build or take.
+            let single = [first];
+            let taken;
+            let group: &[u16] = if want.offsets.len() == 1 && want.exact.is_none() {
+                &single
+            } else {
+                match self.take_group(want, first, holder) {
+                    Some(group) => {
+                        taken = group;
+                        &taken
+                    }
+                    None => continue,
                 }
+            };
+            if self.claim_group(want, group, lingering_ok, fair.as_deref_mut(), seen)? {
+                out.extend_from_slice(group);
             }
         }
-        Ok(claimed)
+        Ok(())
     }
 
     /// Takes the ports of the group of `first` out of this process's circulation: `first` was
