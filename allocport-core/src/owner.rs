@@ -6,7 +6,6 @@ use crate::error::Error;
 use crate::family::AddressFamily;
 use crate::host::resolve;
 use crate::pool::pool;
-use crate::request::PortRequest;
 use crate::transport::Transport;
 
 /// The hosts PySys checks by default: every IPv4 interface (`""`) and localhost.
@@ -100,7 +99,7 @@ impl TcpPortOwner {
 
     /// `n` distinct ports as [`with_udp`](Self::with_udp) holds one, all or none: the shortcut
     /// for `PortRequest::new().count(n).hosts(hosts).family(family).tcp_and_udp().allocate()`
-    /// ([`PortRequest::tcp_and_udp`]).
+    /// ([`PortRequest::tcp_and_udp`](crate::PortRequest::tcp_and_udp)).
     pub fn many_with_udp<S: AsRef<str>>(
         n: usize,
         hosts: &[S],
@@ -115,17 +114,10 @@ impl TcpPortOwner {
         hosts: &[S],
         family: AddressFamily,
     ) -> Result<Vec<Self>, Error> {
-        many_owners(
+        many_owners(transport, n, hosts, family, |port| TcpPortOwner {
+            port,
             transport,
-            n,
-            hosts,
-            family,
-            |port| TcpPortOwner { port, transport },
-            |request| match transport {
-                Transport::TcpAndUdp => request.tcp_and_udp().allocate(),
-                _ => request.allocate(),
-            },
-        )
+        })
     }
 
     /// The owner of a port the pool just marked held for `transport`.
@@ -171,24 +163,21 @@ impl fmt::Debug for TcpPortOwner {
     }
 }
 
-/// What every owner type's `many` does: `n` ports for `transport` on `hosts` through a
-/// [`PortRequest`], which `request` finishes with the owner type's allocate call; or, for
-/// `n == 0`, nothing held, as before requests existed, with the configuration still checked.
+/// What every owner type's `many` does: `n` ports for `transport` on `hosts`, as the
+/// [`PortRequest`](crate::PortRequest) of that count, hosts and family would allocate them,
+/// without building one (its copies of the host names cost every allocation heap
+/// allocations); for `n == 0`, nothing held, with the configuration still checked.
 pub(crate) fn many_owners<S: AsRef<str>, O>(
     transport: Transport,
     n: usize,
     hosts: &[S],
     family: AddressFamily,
     held: impl Fn(u16) -> O,
-    request: impl FnOnce(PortRequest) -> Result<Vec<O>, Error>,
 ) -> Result<Vec<O>, Error> {
-    if n == 0 {
-        return Ok(allocate(transport, n, hosts, family)?
-            .into_iter()
-            .map(held)
-            .collect());
-    }
-    request(PortRequest::new().count(n).hosts(hosts).family(family))
+    Ok(allocate(transport, n, hosts, family)?
+        .into_iter()
+        .map(held)
+        .collect())
 }
 
 /// Allocates `n` ports for `transport`, checked on `hosts`: what every owner type does.

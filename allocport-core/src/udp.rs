@@ -73,14 +73,7 @@ impl UdpPortOwner {
         hosts: &[S],
         family: AddressFamily,
     ) -> Result<Vec<Self>, Error> {
-        many_owners(
-            Transport::Udp,
-            n,
-            hosts,
-            family,
-            UdpPortOwner::held,
-            |request| request.allocate_udp(),
-        )
+        many_owners(Transport::Udp, n, hosts, family, UdpPortOwner::held)
     }
 
     /// The owner of a port the pool just marked held for UDP.
