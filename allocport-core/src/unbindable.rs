@@ -24,6 +24,10 @@ impl Unbindable {
 
     /// Warns once, naming every port found (each port is met once: the pool drops it).
     pub(crate) fn warn(self) {
+        // Every pass ends here, nearly always with nothing to say.
+        if self.by_reason.is_empty() {
+            return;
+        }
         if let Some(message) = self.message() {
             warn_once(&message);
         }

@@ -189,7 +189,7 @@ impl PortLocks {
             if slot.file.is_none() {
                 self.renew(&mut slot, port)?;
             }
-            match slot.grace_left(Instant::now()) {
+            match slot.grace_left_now() {
                 Some(wait) => {
                     drop(slot);
                     // A new file: the others are most likely new too (a new or emptied

@@ -123,6 +123,12 @@ impl Slot {
                 .is_some_and(|at| now.saturating_duration_since(at) < IN_USE)
     }
 
+    /// [`Slot::grace_left`] now; without a clock read for a trusted file, every claim's case.
+    pub(super) fn grace_left_now(&mut self) -> Option<Duration> {
+        self.trusted_from?;
+        self.grace_left(Instant::now())
+    }
+
     /// How long claims must still wait; once the grace is over, marks the file trusted.
     pub(super) fn grace_left(&mut self, now: Instant) -> Option<Duration> {
         let from = self.trusted_from?;
