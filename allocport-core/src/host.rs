@@ -9,10 +9,61 @@ use crate::family::AddressFamily;
 /// One host to check, with the address it resolved to. The name is borrowed from the
 /// caller's list: it is needed only in messages, and copying it cost every allocation a heap
 /// allocation per host.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct CheckAddr<'a> {
     pub(crate) host: &'a str,
     pub(crate) ip: IpAddr,
+}
+
+/// How many resolved hosts [`Addrs`] keeps without a heap allocation: PySys's defaults are
+/// two, and a request rarely names more.
+const FEW: usize = 4;
+
+/// The resolved hosts of one allocation, a slice through `Deref`: a few kept inline, so that
+/// an allocation asks the allocator for nothing here.
+#[derive(Debug)]
+pub(crate) struct Addrs<'a> {
+    few: [CheckAddr<'a>; FEW],
+    len: usize,
+    more: Vec<CheckAddr<'a>>,
+}
+
+impl<'a> Addrs<'a> {
+    fn new() -> Self {
+        let unused = CheckAddr {
+            host: "",
+            ip: IpAddr::from([0, 0, 0, 0]),
+        };
+        Addrs {
+            few: [unused; FEW],
+            len: 0,
+            more: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, addr: CheckAddr<'a>) {
+        if self.more.is_empty() && self.len < FEW {
+            self.few[self.len] = addr;
+            self.len += 1;
+            return;
+        }
+        if self.more.is_empty() {
+            self.more.extend_from_slice(&self.few[..self.len]);
+        }
+        self.more.push(addr);
+    }
+}
+
+impl<'a> std::ops::Deref for Addrs<'a> {
+    type Target = [CheckAddr<'a>];
+
+    fn deref(&self) -> &Self::Target {
+        if self.more.is_empty() {
+            &self.few[..self.len]
+        } else {
+            &self.more
+        }
+    }
 }
 
 /// Resolves each host to one address of `family`:
@@ -23,14 +74,14 @@ pub(crate) struct CheckAddr<'a> {
 pub(crate) fn resolve<S: AsRef<str>>(
     hosts: &[S],
     family: AddressFamily,
-) -> Result<Vec<CheckAddr<'_>>, Error> {
+) -> Result<Addrs<'_>, Error> {
     if hosts.is_empty() {
         return Err(Error::InvalidHosts {
             hosts: Vec::new(),
             reason: "no host to check the port on".into(),
         });
     }
-    let mut resolved: Vec<CheckAddr<'_>> = Vec::with_capacity(hosts.len());
+    let mut resolved = Addrs::new();
     for host in hosts {
         let host = host.as_ref();
         let ip = resolve_one(host, family)?;
@@ -99,6 +150,18 @@ mod tests {
             let v4 = resolve(&hosts, AddressFamily::Ipv4).unwrap();
             assert_eq!(v4[0].ip, IpAddr::from([127, 0, 0, 1]), "{host}");
         }
+    }
+
+    #[test]
+    fn more_hosts_than_are_kept_inline_all_resolve_in_order() {
+        let hosts: Vec<String> = (1..=FEW + 3).map(|i| format!("127.0.0.{i}")).collect();
+        let addrs = resolve(&hosts, AddressFamily::Ipv4).unwrap();
+        let ips: Vec<IpAddr> = addrs.iter().map(|c| c.ip).collect();
+        let expected: Vec<IpAddr> = (1..=FEW + 3)
+            .map(|i| IpAddr::from([127, 0, 0, i as u8]))
+            .collect();
+        assert_eq!(ips, expected);
+        assert_eq!(addrs[FEW + 2].host, "127.0.0.7");
     }
 
     #[test]

@@ -57,8 +57,8 @@ impl TcpPortOwner {
     /// # Ok::<(), allocport_core::Error>(())
     /// ```
     pub fn with_hosts<S: AsRef<str>>(hosts: &[S], family: AddressFamily) -> Result<Self, Error> {
-        let mut owners = Self::many(1, hosts, family)?;
-        Ok(owners.swap_remove(0))
+        let port = allocate_one(Transport::Tcp, hosts, family)?;
+        Ok(TcpPortOwner::held(port, Transport::Tcp))
     }
 
     /// Allocates `n` distinct ports at once, all or none: while some are held elsewhere it takes
@@ -93,8 +93,8 @@ impl TcpPortOwner {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn with_udp<S: AsRef<str>>(hosts: &[S], family: AddressFamily) -> Result<Self, Error> {
-        let mut owners = Self::many_with_udp(1, hosts, family)?;
-        Ok(owners.swap_remove(0))
+        let port = allocate_one(Transport::TcpAndUdp, hosts, family)?;
+        Ok(TcpPortOwner::held(port, Transport::TcpAndUdp))
     }
 
     /// `n` distinct ports as [`with_udp`](Self::with_udp) holds one, all or none: the shortcut
@@ -198,6 +198,17 @@ pub(crate) fn allocate<S: AsRef<str>>(
         strict: false,
         timeout,
     })
+}
+
+/// One port for `transport` on `hosts`: what every owner type's single-port constructor does,
+/// without a vector of owners to take it out of.
+pub(crate) fn allocate_one<S: AsRef<str>>(
+    transport: Transport,
+    hosts: &[S],
+    family: AddressFamily,
+) -> Result<u16, Error> {
+    let ports = allocate(transport, 1, hosts, family)?;
+    Ok(ports[0])
 }
 
 /// Returns a port an owner held for `transport` to the pool.

@@ -4,7 +4,7 @@ use std::fmt;
 
 use crate::error::Error;
 use crate::family::AddressFamily;
-use crate::owner::{DEFAULT_HOSTS, many_owners, release};
+use crate::owner::{DEFAULT_HOSTS, allocate_one, many_owners, release};
 use crate::transport::Transport;
 
 /// A UDP port held by this value until it is dropped: the UDP twin of
@@ -53,8 +53,8 @@ impl UdpPortOwner {
     /// # Ok::<(), allocport_core::Error>(())
     /// ```
     pub fn with_hosts<S: AsRef<str>>(hosts: &[S], family: AddressFamily) -> Result<Self, Error> {
-        let mut owners = Self::many(1, hosts, family)?;
-        Ok(owners.swap_remove(0))
+        let port = allocate_one(Transport::Udp, hosts, family)?;
+        Ok(UdpPortOwner::held(port))
     }
 
     /// Allocates `n` distinct UDP ports at once, all or none: the shortcut for

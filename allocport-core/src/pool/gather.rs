@@ -91,7 +91,9 @@ impl Pool {
     /// Allocates what `want` asks for, all or none, waiting up to its timeout. The ports come
     /// group by group, each group in the order of its offsets.
     pub(crate) fn allocate(&self, want: &Want<'_>) -> Result<Vec<u16>, Error> {
-        let start = Instant::now();
+        // The wait starts when a first pass comes up short: most allocations never wait, and
+        // need no clock read for it.
+        let mut start: Option<Instant> = None;
         let mut poll = FIRST_POLL;
         let mut fair: Option<Fair> = None;
         let mut kept: Vec<u16> = Vec::new();
@@ -146,6 +148,7 @@ impl Pool {
                     self.give_back(want.transport, port, false);
                 }
             }
+            let start = *start.get_or_insert_with(Instant::now);
             let waited = start.elapsed();
             if waited >= want.timeout {
                 break Err(self.timeout_error(want, &seen));
