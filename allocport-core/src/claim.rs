@@ -6,7 +6,7 @@
 
 use crate::error::Error;
 use crate::host::CheckAddr;
-use crate::lock::{Lock, PortLocks, WaitToken, port_locks, wake};
+use crate::lock::{Lock, PortLocks, Taken, WaitToken, port_locks, wake};
 use crate::probe::{Check, check_port, check_udp_port};
 use crate::transport::Transport;
 
@@ -36,17 +36,10 @@ impl Claims {
         lingering_ok: bool,
         respect_reservations: bool,
     ) -> Result<Claim, Error> {
-        if !self.lock(transport, port)? {
+        if self.lock(transport, port, respect_reservations)? != Taken::Yes {
             return Ok(Claim::Locked);
         }
         let mut free = Ok(Claim::Claimed);
-        if respect_reservations {
-            free = match self.locks.reserved_elsewhere(port) {
-                Ok(true) => Ok(Claim::Locked),
-                Ok(false) => Ok(Claim::Claimed),
-                Err(e) => Err(e),
-            };
-        }
         if transport.tcp() && matches!(free, Ok(Claim::Claimed)) {
             free = free_everywhere(addrs, port, check_port);
             if lingering_ok && matches!(free, Ok(Claim::Lingering)) {
@@ -62,28 +55,48 @@ impl Claims {
         free
     }
 
-    /// Takes every lock `transport` needs, or none.
-    fn lock(&self, transport: Transport, port: u16) -> Result<bool, Error> {
-        if transport.tcp() && !self.locks.try_lock_at(Lock::Tcp, port)? {
-            return Ok(false);
+    /// Takes every lock `transport` needs, or none; with `reservations`, none either when
+    /// another process reserved the port (asked with the first lock).
+    fn lock(&self, transport: Transport, port: u16, reservations: bool) -> Result<Taken, Error> {
+        if transport.tcp() {
+            let tcp = self
+                .locks
+                .try_lock_unreserved(Lock::Tcp, port, reservations)?;
+            if tcp != Taken::Yes {
+                return Ok(tcp);
+            }
         }
         if transport.udp() {
-            let udp = self.locks.try_lock_at(Lock::Udp, port);
-            if !matches!(udp, Ok(true)) && transport.tcp() {
+            let asked = reservations && !transport.tcp();
+            let udp = self.locks.try_lock_unreserved(Lock::Udp, port, asked);
+            if !matches!(udp, Ok(Taken::Yes)) && transport.tcp() {
                 self.locks.unlock_at(Lock::Tcp, port);
             }
             return udp;
         }
-        Ok(true)
+        Ok(Taken::Yes)
     }
 
     /// Gives back the locks of a port claimed for `transport`.
     pub(crate) fn release(&self, transport: Transport, port: u16) {
+        self.unlock(transport, port, false);
+    }
+
+    /// Gives back the locks of a port held for `transport`, and wakes other processes waiting
+    /// for it. Not after a claim given back unused: that frees nothing new, and two processes
+    /// each waiting for several ports would wake each other with their give-backs for ever.
+    pub(crate) fn release_held(&self, transport: Transport, port: u16) {
+        self.unlock(transport, port, true);
+    }
+
+    fn unlock(&self, transport: Transport, port: u16, announce: bool) {
         if transport.tcp() {
-            self.locks.unlock_at(Lock::Tcp, port);
+            let last = !transport.udp();
+            self.locks
+                .unlock_announcing(Lock::Tcp, port, announce && last);
         }
         if transport.udp() {
-            self.locks.unlock_at(Lock::Udp, port);
+            self.locks.unlock_announcing(Lock::Udp, port, announce);
         }
     }
 
@@ -105,13 +118,6 @@ impl Claims {
     /// Takes the machine-wide wait token if it is free (see [`WaitToken`]).
     pub(crate) fn try_wait_token(&self) -> Result<Option<WaitToken>, Error> {
         WaitToken::try_take(self.locks)
-    }
-
-    /// Wakes other processes waiting for a port, after a held one was released. Not after a
-    /// claim given back unused: that frees nothing new, and two processes each waiting for
-    /// several ports would wake each other with their give-backs for ever.
-    pub(crate) fn announce_release(&self, port: u16) {
-        wake::announce_release(self.locks, port);
     }
 
     /// Starts the thread that wakes this process's waiters when another process releases a

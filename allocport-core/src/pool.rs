@@ -363,12 +363,16 @@ impl Pool {
     pub(crate) fn release(&self, transport: Transport, port: u16) {
         HELD.remove(port);
         self.give_back(transport, port, true);
-        self.claims.announce_release(port);
     }
 
-    /// Unlocks a claimed port, returns it to the back of the queue and wakes the waiters.
+    /// Unlocks a claimed port, returns it to the back of the queue and wakes the waiters (in
+    /// other processes too, for a port that was held).
     fn give_back(&self, transport: Transport, port: u16, was_held: bool) {
-        self.claims.release(transport, port);
+        if was_held {
+            self.claims.release_held(transport, port);
+        } else {
+            self.claims.release(transport, port);
+        }
         let mut state = self.state();
         state.held -= usize::from(was_held);
         if !state.forget_outside(port) {

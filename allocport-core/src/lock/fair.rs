@@ -66,20 +66,3 @@ impl Drop for WaitToken {
         let _ = sys::unlock(&self.file, 0);
     }
 }
-
-impl PortLocks {
-    /// Whether another process reserved `port` for its multi-port wait. On Windows this
-    /// process's own reservations count too; only the token's holder makes them, and it never
-    /// asks. A look that found no reservation in the port's file is relied on for
-    /// [`LOOK_LASTS`](super::LOOK_LASTS), so a reservation binds other processes from that
-    /// long after it is made: a fair wait lasts far longer.
-    pub(crate) fn reserved_elsewhere(&self, port: u16) -> Result<bool, Error> {
-        let mut slot = self.ready(port)?;
-        let base = Lock::Reservation.byte(0);
-        self.marked_elsewhere(&mut slot, base, port, |s| &mut s.no_reservations_until)
-            .map_err(|e| {
-                let what = Lock::describe(base + u32::from(port));
-                self.error(format!("reading the lock of {what}: {e}"))
-            })
-    }
-}

@@ -49,6 +49,18 @@ pub(crate) use fair::WaitToken;
 use renew::Slot;
 pub use renew::lock_files_renewed;
 
+/// What trying a port's lock came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Taken {
+    /// The lock is this process's now.
+    Yes,
+    /// Another process holds it.
+    Held,
+    /// It was free, but another process reserved the port for its multi-port wait: given
+    /// back.
+    Reserved,
+}
+
 /// Another process's lock on a port: Unix names that process, Windows cannot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Holder {
@@ -210,6 +222,22 @@ impl PortLocks {
     /// taken there. A look at the path within [`renew::SEEN_LASTS`] (the file's opening, the
     /// watcher's round) stands for one after the lock.
     pub(crate) fn try_lock_at(&self, kind: Lock, port: u16) -> Result<bool, Error> {
+        Ok(matches!(
+            self.try_lock_unreserved(kind, port, false)?,
+            Taken::Yes
+        ))
+    }
+
+    /// [`try_lock_at`](Self::try_lock_at), and with `reservations`, also whether another
+    /// process reserved `port` for its multi-port wait (see [`fair`]): the lock is then given
+    /// back at once. One look under the slot's mutex that took the lock, with the same clock
+    /// reading: every claim of a plain allocation asks both.
+    pub(crate) fn try_lock_unreserved(
+        &self,
+        kind: Lock,
+        port: u16,
+        reservations: bool,
+    ) -> Result<Taken, Error> {
         let byte = kind.byte(port);
         loop {
             let mut slot = self.ready(port)?;
@@ -220,10 +248,13 @@ impl PortLocks {
             // its lock again on the new one, so the port is busy either way. Only a lock this
             // process got must be on the file at the path.
             if !locked {
-                return Ok(false);
+                return Ok(Taken::Held);
             }
             let now = Instant::now();
             if slot.seen_current_at(now) || self.is_current(&mut slot, port) {
+                if reservations && self.reserved_in(&mut slot, port, now, byte)? {
+                    return Ok(Taken::Reserved);
+                }
                 slot.locked.push(byte);
                 slot.claimed = Some(now);
                 drop(slot);
@@ -231,7 +262,7 @@ impl PortLocks {
                 if self.locked.fetch_add(1, SeqCst) == 0 {
                     watch::wake();
                 }
-                return Ok(true);
+                return Ok(Taken::Yes);
             }
             if let Some(file) = &slot.file {
                 let _ = sys::unlock(file, byte);
@@ -243,8 +274,42 @@ impl PortLocks {
         }
     }
 
+    /// Whether another process reserved `port`, asked with the `byte` this process just
+    /// locked in `slot`'s file, which is given back if so, or if the look fails. On Windows
+    /// this process's own reservations count too; only the token's holder makes them, and it
+    /// never asks. A look that found no reservation in the file is relied on for
+    /// [`LOOK_LASTS`], so a reservation binds other processes from that long after it is
+    /// made: a fair wait lasts far longer.
+    fn reserved_in(
+        &self,
+        slot: &mut Slot,
+        port: u16,
+        now: Instant,
+        byte: u32,
+    ) -> Result<bool, Error> {
+        let base = Lock::Reservation.byte(0);
+        let look =
+            self.marked_elsewhere_at(slot, base, port, |s| &mut s.no_reservations_until, now);
+        if matches!(look, Ok(false)) {
+            return Ok(false);
+        }
+        if let Some(file) = &slot.file {
+            let _ = sys::unlock(file, byte);
+        }
+        look.map_err(|e| {
+            let what = Lock::describe(base + u32::from(port));
+            self.error(format!("reading the lock of {what}: {e}"))
+        })
+    }
+
     /// Gives the `kind` lock of `port` back; its file is open, since the port was locked.
     pub(crate) fn unlock_at(&self, kind: Lock, port: u16) {
+        self.unlock_announcing(kind, port, false);
+    }
+
+    /// [`unlock_at`](Self::unlock_at), and with `announce`, tells processes waiting for
+    /// `port` that it is free ([`wake::announce_release`]), under the same slot's mutex.
+    pub(crate) fn unlock_announcing(&self, kind: Lock, port: u16, announce: bool) {
         let byte = kind.byte(port);
         let mut slot = self.slot(port);
         if let Some(i) = slot.locked.iter().position(|&b| b == byte) {
@@ -259,6 +324,9 @@ impl PortLocks {
         if let Err(e) = unlocked {
             // Not reachable in practice; the lock dies with the process anyway.
             log::warn!("allocport: {e}");
+        }
+        if announce {
+            wake::announce_release(self, slot, port);
         }
     }
 
@@ -296,14 +364,14 @@ impl PortLocks {
     /// Whether another process holds a mark of the kind that lies at `base + p` for port `p`
     /// on `port`, relying for [`LOOK_LASTS`] on a look at the file that found none; `cache`
     /// picks the slot's record of that look.
-    fn marked_elsewhere(
+    fn marked_elsewhere_at(
         &self,
         slot: &mut Slot,
         base: u32,
         port: u16,
         cache: fn(&mut Slot) -> &mut Option<Instant>,
+        now: Instant,
     ) -> std::io::Result<bool> {
-        let now = Instant::now();
         if cache(slot).is_some_and(|until| now < until) {
             return Ok(false);
         }

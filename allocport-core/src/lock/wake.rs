@@ -28,7 +28,10 @@ use std::sync::OnceLock;
 
 #[cfg(target_os = "linux")]
 use super::LOCK_FILES;
+use std::sync::MutexGuard;
+
 use super::PortLocks;
+use super::renew::Slot;
 
 /// The file releasers write to when a process waits; it exists once a process has waited.
 #[cfg(target_os = "linux")]
@@ -60,15 +63,20 @@ fn wake_file(locks: &PortLocks) -> Option<&'static File> {
 
 /// Tells processes waiting for `port` that it was released, if any waits: costs one `F_GETLK`
 /// on the port's lock file when none does, and none at all while a look at that file that
-/// found no waiting process is recent (see [`LOOK_LASTS`](super::LOOK_LASTS)).
-pub(crate) fn announce_release(locks: &PortLocks, port: u16) {
+/// found no waiting process is recent (see [`LOOK_LASTS`](super::LOOK_LASTS)). `slot` is the
+/// port's, whose lock the caller just gave back under it.
+pub(super) fn announce_release(locks: &PortLocks, slot: MutexGuard<'_, Slot>, port: u16) {
     #[cfg(target_os = "linux")]
     {
-        let mut slot = locks.slot(port);
+        let mut slot = slot;
         let waits = locks
-            .marked_elsewhere(&mut slot, WAITING_OFFSET as u32, port, |s| {
-                &mut s.no_waiters_until
-            })
+            .marked_elsewhere_at(
+                &mut slot,
+                WAITING_OFFSET as u32,
+                port,
+                |s| &mut s.no_waiters_until,
+                std::time::Instant::now(),
+            )
             .unwrap_or(false);
         drop(slot);
         if waits {
@@ -78,7 +86,7 @@ pub(crate) fn announce_release(locks: &PortLocks, port: u16) {
         }
     }
     #[cfg(not(target_os = "linux"))]
-    let _ = (locks, port);
+    let _ = (locks, slot, port);
 }
 
 /// Starts this process's watcher thread for releases of the ports in `pool` (inclusive
