@@ -122,7 +122,8 @@ static HELD: PortSet = PortSet::with(&[]);
 /// The ports in the pool's queue, for taking a given port out without a search when it is
 /// not there. Changed only under the state's mutex.
 static QUEUED: PortSet = PortSet::with(&[]);
-/// Ports of the pool's that left it (excluded or unbindable).
+/// Ports of the pool's that left it (excluded or unbindable). Changed only under the state's
+/// mutex.
 static DROPPED: PortSet = PortSet::with(&[]);
 /// Fresh ports taken out of turn (by a group that needed them): skipped when the order comes
 /// to them. Changed only under the state's mutex.
@@ -232,7 +233,7 @@ impl Pool {
         if !state.forget_outside(port) {
             // Under the state's mutex, as every change of the figures.
             self.usage.size.fetch_sub(1, Relaxed);
-            DROPPED.insert(port);
+            DROPPED.set_exclusively(port, true);
         }
     }
 
@@ -282,11 +283,11 @@ impl Pool {
             if let Some(at) = state.queue.iter().position(|&p| p == port) {
                 state.queue.remove(at);
             }
-            QUEUED.remove(port);
+            QUEUED.set_exclusively(port, false);
             return true;
         }
         if self.is_fresh(state, port) {
-            DRAWN.insert(port);
+            DRAWN.set_exclusively(port, true);
             return true;
         }
         false
@@ -303,7 +304,7 @@ impl Pool {
         while state.fresh < self.order.len() {
             state.fresh += 1;
             let port = self.ports.nth(self.order.index(state.fresh - 1));
-            if !DRAWN.remove_if_present(port) {
+            if !DRAWN.set_exclusively(port, false) {
                 return Some(port);
             }
         }
@@ -323,17 +324,17 @@ impl Pool {
                 None => {
                     left -= 1;
                     let port = state.queue.pop_front()?;
-                    QUEUED.remove(port);
+                    QUEUED.set_exclusively(port, false);
                     port
                 }
             };
             if is_excluded(port) {
                 // Under the state's mutex, as every change of the figures.
                 self.usage.size.fetch_sub(1, Relaxed);
-                DROPPED.insert(port);
+                DROPPED.set_exclusively(port, true);
             } else if !reserved_ok && state.is_reserved(port) {
                 state.queue.push_back(port);
-                QUEUED.insert(port);
+                QUEUED.set_exclusively(port, true);
             } else {
                 return Some(port);
             }
@@ -346,7 +347,7 @@ impl Pool {
         let mut state = self.state();
         if !state.forget_outside(port) {
             state.queue.push_back(port);
-            QUEUED.insert(port);
+            QUEUED.set_exclusively(port, true);
         }
     }
 
@@ -354,8 +355,13 @@ impl Pool {
         ports.iter().for_each(|&p| HELD.insert(p));
         let mut state = self.state();
         state.held += ports.len();
-        self.usage.peak.fetch_max(state.held, Relaxed);
-        self.usage.total.fetch_add(ports.len() as u64, Relaxed);
+        // Written only under the state's mutex: plain stores, no read-modify-write (each of
+        // those a locked instruction on every allocation).
+        if state.held > self.usage.peak.load(Relaxed) {
+            self.usage.peak.store(state.held, Relaxed);
+        }
+        let total = self.usage.total.load(Relaxed);
+        self.usage.total.store(total + ports.len() as u64, Relaxed);
     }
 
     /// Releases a held port: the cross-process lock goes first, so no thread of this process
@@ -377,7 +383,7 @@ impl Pool {
         state.held -= usize::from(was_held);
         if !state.forget_outside(port) {
             state.queue.push_back(port);
-            QUEUED.insert(port);
+            QUEUED.set_exclusively(port, true);
         }
         state.releases += 1;
         let wake = state.waiters > 0;

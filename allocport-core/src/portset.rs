@@ -44,10 +44,19 @@ impl PortSet {
         self.0[word].fetch_and(!bit, Ordering::Relaxed);
     }
 
-    /// Removes `port`; whether it was there.
-    pub(crate) fn remove_if_present(&self, port: u16) -> bool {
+    /// Adds (`member`) or removes `port` with a plain load and store, not a locked
+    /// read-modify-write; whether it was there. Only for a set whose writers all hold one
+    /// mutex (the pool's state): readers without it still see the word before or after, as
+    /// with [`insert`](Self::insert), and the allocation path saves a locked instruction per
+    /// change.
+    pub(crate) fn set_exclusively(&self, port: u16, member: bool) -> bool {
         let (word, bit) = Self::slot(port);
-        self.0[word].fetch_and(!bit, Ordering::Relaxed) & bit != 0
+        let old = self.0[word].load(Ordering::Relaxed);
+        let new = if member { old | bit } else { old & !bit };
+        if new != old {
+            self.0[word].store(new, Ordering::Relaxed);
+        }
+        old & bit != 0
     }
 
     /// The members from `lo` to `hi` inclusive, ascending, reading one word per 64 ports (the
@@ -90,6 +99,10 @@ mod tests {
             assert!(set.contains(port));
         }
         assert_eq!(set.iter().collect::<Vec<_>>(), [0, 1, 64, 6000, 65535]);
-        assert!(set.remove_if_present(64) && !set.remove_if_present(64));
+        assert!(set.set_exclusively(64, false) && !set.set_exclusively(64, false));
+        assert!(!set.contains(64));
+        assert!(!set.set_exclusively(64, true) && set.set_exclusively(64, true));
+        // The other ports of the word are left as they were.
+        assert_eq!(set.iter().collect::<Vec<_>>(), [0, 1, 64, 6000, 65535]);
     }
 }
