@@ -98,7 +98,6 @@ fn resolve_one(host: &str, family: AddressFamily) -> Result<IpAddr, Error> {
         family,
         reason,
     };
-    let trimmed = host.trim_start_matches('[').trim_end_matches(']');
     if host.is_empty() {
         return Ok(family.wildcard());
     }
@@ -107,6 +106,7 @@ fn resolve_one(host: &str, family: AddressFamily) -> Result<IpAddr, Error> {
     if name.eq_ignore_ascii_case("localhost") {
         return Ok(family.loopback());
     }
+    let trimmed = host.trim_start_matches('[').trim_end_matches(']');
     if let Ok(ip) = trimmed.parse::<IpAddr>() {
         return if family.matches(&ip) {
             Ok(ip)

@@ -111,7 +111,8 @@ struct Usage {
     total: AtomicU64,
 }
 
-/// Ports this process holds, for introspection without taking the pool's mutex.
+/// Ports this process holds, for introspection without taking the pool's mutex. Changed only
+/// under it.
 static HELD: PortSet = PortSet::with(&[]);
 
 // The pool's port sets: statics beside it, as there is one pool per process, so that they
@@ -352,8 +353,10 @@ impl Pool {
     }
 
     fn mark_held(&self, ports: &[u16]) {
-        ports.iter().for_each(|&p| HELD.insert(p));
         let mut state = self.state();
+        ports.iter().for_each(|&p| {
+            HELD.set_exclusively(p, true);
+        });
         state.held += ports.len();
         // Written only under the state's mutex: plain stores, no read-modify-write (each of
         // those a locked instruction on every allocation).
@@ -367,7 +370,6 @@ impl Pool {
     /// Releases a held port: the cross-process lock goes first, so no thread of this process
     /// can take the port from the queue while this process still holds its lock.
     pub(crate) fn release(&self, transport: Transport, port: u16) {
-        HELD.remove(port);
         self.give_back(transport, port, true);
     }
 
@@ -380,6 +382,9 @@ impl Pool {
             self.claims.release(transport, port);
         }
         let mut state = self.state();
+        if was_held {
+            HELD.set_exclusively(port, false);
+        }
         state.held -= usize::from(was_held);
         if !state.forget_outside(port) {
             state.queue.push_back(port);

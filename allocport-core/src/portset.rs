@@ -39,11 +39,6 @@ impl PortSet {
         self.0[word].fetch_or(bit, Ordering::Relaxed);
     }
 
-    pub(crate) fn remove(&self, port: u16) {
-        let (word, bit) = Self::slot(port);
-        self.0[word].fetch_and(!bit, Ordering::Relaxed);
-    }
-
     /// Adds (`member`) or removes `port` with a plain load and store, not a locked
     /// read-modify-write; whether it was there. Only for a set whose writers all hold one
     /// mutex (the pool's state): readers without it still see the word before or after, as

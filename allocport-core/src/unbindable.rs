@@ -2,24 +2,29 @@
 //! `EPERM`, `EADDRNOTAVAIL` for one port, a Windows excluded port range): the pool drops them
 //! and names them in one warning, instead of failing the allocation as if the host were bad.
 
-use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use crate::spec::format_ports_spec;
 use crate::warn::warn_once;
 
-/// The ports one pass of the pool found unbindable, grouped by host and reason.
+/// Host, address and reason: what the ports of one part of the warning share.
+type Reason = (String, IpAddr, String);
+
+/// The ports one pass of the pool found unbindable, grouped by host and reason. A vector, not
+/// a map: every pass of every allocation makes and drops one, nearly always empty, and an
+/// empty `BTreeMap` costs a hundred instructions to drop where a `Vec` costs none.
 #[derive(Default)]
 pub(crate) struct Unbindable {
-    by_reason: BTreeMap<(String, IpAddr, String), Vec<u16>>,
+    by_reason: Vec<(Reason, Vec<u16>)>,
 }
 
 impl Unbindable {
     pub(crate) fn add(&mut self, port: u16, host: &str, addr: IpAddr, error: &std::io::Error) {
-        self.by_reason
-            .entry((host.to_owned(), addr, error.to_string()))
-            .or_default()
-            .push(port);
+        let reason = (host.to_owned(), addr, error.to_string());
+        match self.by_reason.iter_mut().find(|(r, _)| *r == reason) {
+            Some((_, ports)) => ports.push(port),
+            None => self.by_reason.push((reason, vec![port])),
+        }
     }
 
     /// Warns once, naming every port found (each port is met once: the pool drops it).
@@ -33,7 +38,8 @@ impl Unbindable {
         }
     }
 
-    fn message(self) -> Option<String> {
+    fn message(mut self) -> Option<String> {
+        self.by_reason.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         let parts: Vec<String> = self
             .by_reason
             .into_iter()
@@ -74,5 +80,25 @@ mod tests {
             r#"cannot bind ports 80-81,443 on host "" (0.0.0.0): Permission denied; left out of this process's pool"#
         );
         assert_eq!(Unbindable::default().message(), None);
+    }
+
+    #[test]
+    fn groups_come_in_the_order_of_host_address_and_reason_whatever_order_they_were_met() {
+        let mut found = Unbindable::default();
+        let any = IpAddr::from([0, 0, 0, 0]);
+        let local = IpAddr::from([127, 0, 0, 1]);
+        let denied = Error::new(ErrorKind::PermissionDenied, "Permission denied");
+        let absent = Error::new(ErrorKind::AddrNotAvailable, "Address not available");
+        found.add(2000, "localhost", local, &denied);
+        found.add(1000, "", any, &absent);
+        found.add(1001, "", any, &absent);
+        found.add(3000, "", any, &denied);
+        assert_eq!(
+            found.message().unwrap(),
+            "cannot bind ports 1000-1001 on host \"\" (0.0.0.0): Address not available; \
+             port 3000 on host \"\" (0.0.0.0): Permission denied; \
+             port 2000 on host \"localhost\" (127.0.0.1): Permission denied; \
+             left out of this process's pool"
+        );
     }
 }
