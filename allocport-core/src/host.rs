@@ -98,8 +98,11 @@ fn resolve_one(host: &str, family: AddressFamily) -> Result<IpAddr, Error> {
         family,
         reason,
     };
-    if host.is_empty() {
-        return Ok(family.wildcard());
+    match host {
+        "" => return Ok(family.wildcard()),
+        // The usual spelling, before the general comparison below.
+        "localhost" => return Ok(family.loopback()),
+        _ => {}
     }
     // `localhost.` is the same name, fully qualified.
     let name = host.strip_suffix('.').unwrap_or(host);

@@ -77,8 +77,9 @@ pub(super) struct Slot {
     pub(super) locked: Vec<u32>,
     /// For a file found empty: claims in it wait until then.
     trusted_from: Option<Instant>,
-    /// When the file at the path was last seen to be this one (see [`SEEN_LASTS`]).
-    seen_current: Option<Instant>,
+    /// Until when the file at the path counts as seen to be this one (see [`SEEN_LASTS`]): a
+    /// deadline, so that each claim compares instead of subtracting.
+    seen_current_until: Option<Instant>,
     /// When this process last claimed a port in it.
     pub(super) claimed: Option<Instant>,
     /// Files that were at the path before, still holding this process's locks, and when they
@@ -96,7 +97,7 @@ impl Slot {
         id: None,
         locked: Vec::new(),
         trusted_from: None,
-        seen_current: None,
+        seen_current_until: None,
         claimed: None,
         replaced: Vec::new(),
         no_reservations_until: None,
@@ -105,8 +106,7 @@ impl Slot {
 
     /// Whether the file at the path was seen to be this one within [`SEEN_LASTS`].
     pub(super) fn seen_current_at(&self, now: Instant) -> bool {
-        self.seen_current
-            .is_some_and(|at| now.saturating_duration_since(at) < SEEN_LASTS)
+        self.seen_current_until.is_some_and(|until| now < until)
     }
 
     /// Closes the replaced files kept long enough, dropping the locks this process kept there.
@@ -153,7 +153,7 @@ impl PortLocks {
         let current = std::fs::symlink_metadata(self.dir().join(lock_file_name(port)))
             .is_ok_and(|meta| sys::file_id(&meta) == Some(id));
         if current {
-            slot.seen_current = Some(Instant::now());
+            slot.seen_current_until = Some(Instant::now() + SEEN_LASTS);
         }
         current
     }
@@ -199,7 +199,7 @@ impl PortLocks {
             slot.replaced.push((old, now));
         }
         // Opened by its path just now; nothing is known yet of the new file's marks.
-        slot.seen_current = Some(now);
+        slot.seen_current_until = Some(now + SEEN_LASTS);
         slot.no_reservations_until = None;
         slot.no_waiters_until = None;
         if renewal {

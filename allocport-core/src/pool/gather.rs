@@ -96,7 +96,7 @@ impl Pool {
         let mut start: Option<Instant> = None;
         let mut poll = FIRST_POLL;
         let mut fair: Option<Fair> = None;
-        let mut kept: Vec<u16> = Vec::new();
+        let mut kept: Vec<u16> = Vec::with_capacity(want.ports());
         let mut reported = false;
         let result = loop {
             let can = match want.exact {
