@@ -52,11 +52,7 @@ fn first() -> Result<String, String> {
     let port = owner.port();
     drop(owner);
     // The floor of the first allocation: the same two bind checks, in the same process.
-    let start = Instant::now();
-    for ip in [crate::floor::V4_WILDCARD, crate::floor::V4_LOOPBACK] {
-        crate::floor::bind_check(ip, port).map_err(|e| e.to_string())?;
-    }
-    let checks = start.elapsed();
+    let checks = time_checks(port)?;
     Ok(format!(
         "first_ns={} second_ns={} checks_ns={} release_ns={} pool={}",
         first.as_nanos(),
@@ -75,16 +71,21 @@ fn bare_first() -> Result<String, String> {
     let first = start.elapsed();
     let port = held.ports()[0];
     crate::bare::release(held);
-    let start = Instant::now();
-    for ip in [crate::floor::V4_WILDCARD, crate::floor::V4_LOOPBACK] {
-        crate::floor::bind_check(ip, port).map_err(|e| e.to_string())?;
-    }
-    let checks = start.elapsed();
+    let checks = time_checks(port)?;
     Ok(format!(
         "first_ns={} checks_ns={}",
         first.as_nanos(),
         checks.as_nanos()
     ))
+}
+
+/// The two bind checks of a default allocation (`0.0.0.0` and `127.0.0.1`) on `port`, timed.
+fn time_checks(port: u16) -> Result<Duration, String> {
+    let start = Instant::now();
+    for ip in [crate::floor::V4_WILDCARD, crate::floor::V4_LOOPBACK] {
+        crate::floor::bind_check(ip, port).map_err(|e| e.to_string())?;
+    }
+    Ok(start.elapsed())
 }
 
 fn alloc_loop() -> Result<String, String> {
