@@ -84,6 +84,14 @@ struct State {
 }
 
 impl State {
+    /// Adds `port` to or removes it from one of the pool's port sets ([`HELD`], [`QUEUED`],
+    /// [`DROPPED`], [`DRAWN`]); whether it was there. They change only here, so only under
+    /// the state's mutex (a `&mut State` is had from its guard alone), which is what lets
+    /// them change by plain stores.
+    fn mark(&mut self, set: &PortSet, port: u16, member: bool) -> bool {
+        set.set_exclusively(port, member)
+    }
+
     /// Whether this process's multi-port waiter reserved `port`. The sets are empty but for
     /// such waits and exact requests, and every pass asks of each port: no hashing then.
     fn is_reserved(&self, port: u16) -> bool {
@@ -234,7 +242,7 @@ impl Pool {
         if !state.forget_outside(port) {
             // Under the state's mutex, as every change of the figures.
             self.usage.size.fetch_sub(1, Relaxed);
-            DROPPED.set_exclusively(port, true);
+            state.mark(&DROPPED, port, true);
         }
     }
 
@@ -284,11 +292,11 @@ impl Pool {
             if let Some(at) = state.queue.iter().position(|&p| p == port) {
                 state.queue.remove(at);
             }
-            QUEUED.set_exclusively(port, false);
+            state.mark(&QUEUED, port, false);
             return true;
         }
         if self.is_fresh(state, port) {
-            DRAWN.set_exclusively(port, true);
+            state.mark(&DRAWN, port, true);
             return true;
         }
         false
@@ -305,7 +313,7 @@ impl Pool {
         while state.fresh < self.order.len() {
             state.fresh += 1;
             let port = self.ports.nth(self.order.index(state.fresh - 1));
-            if !DRAWN.set_exclusively(port, false) {
+            if !state.mark(&DRAWN, port, false) {
                 return Some(port);
             }
         }
@@ -325,17 +333,17 @@ impl Pool {
                 None => {
                     left -= 1;
                     let port = state.queue.pop_front()?;
-                    QUEUED.set_exclusively(port, false);
+                    state.mark(&QUEUED, port, false);
                     port
                 }
             };
             if is_excluded(port) {
                 // Under the state's mutex, as every change of the figures.
                 self.usage.size.fetch_sub(1, Relaxed);
-                DROPPED.set_exclusively(port, true);
+                state.mark(&DROPPED, port, true);
             } else if !reserved_ok && state.is_reserved(port) {
                 state.queue.push_back(port);
-                QUEUED.set_exclusively(port, true);
+                state.mark(&QUEUED, port, true);
             } else {
                 return Some(port);
             }
@@ -348,14 +356,14 @@ impl Pool {
         let mut state = self.state();
         if !state.forget_outside(port) {
             state.queue.push_back(port);
-            QUEUED.set_exclusively(port, true);
+            state.mark(&QUEUED, port, true);
         }
     }
 
     fn mark_held(&self, ports: &[u16]) {
         let mut state = self.state();
         ports.iter().for_each(|&p| {
-            HELD.set_exclusively(p, true);
+            state.mark(&HELD, p, true);
         });
         state.held += ports.len();
         // Written only under the state's mutex: plain stores, no read-modify-write (each of
@@ -383,12 +391,12 @@ impl Pool {
         }
         let mut state = self.state();
         if was_held {
-            HELD.set_exclusively(port, false);
+            state.mark(&HELD, port, false);
         }
         state.held -= usize::from(was_held);
         if !state.forget_outside(port) {
             state.queue.push_back(port);
-            QUEUED.set_exclusively(port, true);
+            state.mark(&QUEUED, port, true);
         }
         state.releases += 1;
         let wake = state.waiters > 0;
