@@ -197,6 +197,20 @@ fn eight_processes_of_eight_threads_churning_never_double_hold_a_port() {
 }
 
 #[test]
+fn sixteen_threads_taking_groups_and_single_ports_never_double_hold_a_port() {
+    let mut churner = probe(
+        &["churn-groups", "16", "2000"],
+        &[
+            ("PYSYS_PORTS", "23200-23259"),
+            ("ALLOCPORT_TIMEOUT_SECS", "30"),
+        ],
+    );
+    let total = churn_report(&mut churner, "port");
+    assert!(total > 0);
+    eprintln!("16 threads, groups and single ports, 60-port pool: {total} requests in 2 s");
+}
+
+#[test]
 fn sixty_four_threads_churning_in_one_process_never_double_hold_a_port() {
     let mut churner = probe(
         &["churn", "64", "3000"],

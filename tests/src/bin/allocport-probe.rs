@@ -38,6 +38,8 @@
 //! - `udp hold KIND N`: as `hold N`, for KIND.
 //! - `udp try KIND`: allocates one port of KIND checked on `127.0.0.1`, prints `ok P` or
 //!   `err MESSAGE`.
+//! - `churn-groups THREADS MILLIS`: as `churn`, each thread asking in turn for one port, two
+//!   consecutive ports and a port with its `+10` partner, every port bound while held.
 //! - `udp churn THREADS MILLIS`: as `churn`, with UDP ports and a UDP socket bound on
 //!   `0.0.0.0` without `SO_REUSEADDR`; prints only the first line.
 
@@ -48,7 +50,9 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use allocport_core::{AddressFamily, DEFAULT_HOSTS, Error, TcpPortOwner, UdpPortOwner};
+use allocport_core::{
+    AddressFamily, DEFAULT_HOSTS, Error, PortRequest, TcpPortOwner, UdpPortOwner,
+};
 use allocport_testkit::cpu_time;
 use socket2::{Domain, Socket, Type};
 
@@ -66,6 +70,10 @@ fn main() {
         ["try", hosts @ ..] => try_one(allocate("tcp", or_default(hosts))),
         ["try-many", n] => try_many(n.parse().expect("N")),
         ["churn", threads, millis] => churn(
+            threads.parse().expect("THREADS"),
+            millis.parse().expect("MILLIS"),
+        ),
+        ["churn-groups", threads, millis] => churn_groups(
             threads.parse().expect("THREADS"),
             millis.parse().expect("MILLIS"),
         ),
@@ -344,6 +352,71 @@ fn churn_with<S>(
         double_holds: double_holds.into_inner(),
         late: late.into_inner(),
     }
+}
+
+/// Groups take fresh ports out of the pool's order while other threads take single ones from
+/// it: the pool's bookkeeping of which ports are out is what keeps them apart within a process
+/// (its lock files do not: they exclude other processes).
+fn churn_groups(threads: usize, millis: u64) -> i32 {
+    let deadline = Instant::now() + Duration::from_millis(millis);
+    let (allocations, failures, double_holds) =
+        (AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0));
+    let held = Mutex::new(HashSet::new());
+    std::thread::scope(|s| {
+        for t in 0..threads {
+            let (allocations, failures, double_holds, held) =
+                (&allocations, &failures, &double_holds, &held);
+            s.spawn(move || {
+                let mut i = 0u64;
+                while Instant::now() < deadline {
+                    let request = match (i + t as u64) % 3 {
+                        0 => PortRequest::new(),
+                        1 => PortRequest::new().consecutive(2),
+                        _ => PortRequest::new().offsets(&[0, 10]),
+                    };
+                    let owners = request
+                        .allocate()
+                        .unwrap_or_else(|e| panic!("allocation failed: {e}"));
+                    let ports: Vec<u16> = owners.iter().map(TcpPortOwner::port).collect();
+                    for &port in &ports {
+                        if !held.lock().unwrap().insert(port) {
+                            eprintln!("allocport-probe: port {port} handed to two threads at once");
+                            double_holds.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    let sockets: Vec<Socket> = ports
+                        .iter()
+                        .filter_map(|&port| {
+                            strict_bind(port)
+                                .inspect_err(|e| {
+                                    eprintln!(
+                                        "allocport-probe: bind of held port {port} failed: {e}"
+                                    );
+                                    failures.fetch_add(1, Ordering::Relaxed);
+                                })
+                                .ok()
+                        })
+                        .collect();
+                    std::thread::sleep(Duration::from_micros((i * 37 + t as u64 * 101) % 300));
+                    drop(sockets);
+                    for port in &ports {
+                        held.lock().unwrap().remove(port);
+                    }
+                    drop(owners);
+                    allocations.fetch_add(1, Ordering::Relaxed);
+                    i += 1;
+                }
+            });
+        }
+    });
+    let counts = Churned {
+        allocations: allocations.into_inner(),
+        bind_failures: failures.into_inner(),
+        double_holds: double_holds.into_inner(),
+        late: 0,
+    };
+    say(&counts.line());
+    0
 }
 
 fn race_first(threads: usize) -> i32 {
