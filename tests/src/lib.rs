@@ -93,6 +93,15 @@ pub fn churn_report(churner: &mut Process, what: &str) -> u64 {
     allocations
 }
 
+/// Runs the probe's churn `args` in one process on the pool `ports` (a timeout long enough for
+/// a loaded machine) and returns [`churn_report`]'s count, which must not be zero.
+pub fn churn_on(args: &[&str], ports: &str, what: &str) -> u64 {
+    let envs = [("PYSYS_PORTS", ports), ("ALLOCPORT_TIMEOUT_SECS", "30")];
+    let allocations = churn_report(&mut probe(args, &envs), what);
+    assert!(allocations > 0, "no allocation in the churn {args:?}");
+    allocations
+}
+
 /// The root README's Rust examples, compiled and run as doctests so they cannot drift from the
 /// API.
 #[doc = include_str!("../../README.md")]

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use allocport_testkit::Process;
-use allocport_tests::{churn_report, parse_ports_line, probe, run_probe as run};
+use allocport_tests::{churn_on, churn_report, parse_ports_line, probe, run_probe as run};
 
 #[test]
 fn eight_processes_holding_100_ports_each_from_a_1000_port_pool_never_share_one() {
@@ -198,27 +198,12 @@ fn eight_processes_of_eight_threads_churning_never_double_hold_a_port() {
 
 #[test]
 fn sixteen_threads_taking_groups_and_single_ports_never_double_hold_a_port() {
-    let mut churner = probe(
-        &["churn-groups", "16", "2000"],
-        &[
-            ("PYSYS_PORTS", "23200-23259"),
-            ("ALLOCPORT_TIMEOUT_SECS", "30"),
-        ],
-    );
-    let total = churn_report(&mut churner, "port");
-    assert!(total > 0);
+    let total = churn_on(&["churn-groups", "16", "2000"], "23200-23259", "port");
     eprintln!("16 threads, groups and single ports, 60-port pool: {total} requests in 2 s");
 }
 
 #[test]
 fn sixty_four_threads_churning_in_one_process_never_double_hold_a_port() {
-    let mut churner = probe(
-        &["churn", "64", "3000"],
-        &[
-            ("PYSYS_PORTS", "23100-23179"),
-            ("ALLOCPORT_TIMEOUT_SECS", "30"),
-        ],
-    );
-    let total = churn_report(&mut churner, "port");
+    let total = churn_on(&["churn", "64", "3000"], "23100-23179", "port");
     eprintln!("64 threads, 80-port pool: {total} allocations in 3 s");
 }

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use allocport_testkit::Process;
-use allocport_tests::{churn_report, parse_ports_line, run_udp_probe as run, udp_probe};
+use allocport_tests::{churn_on, churn_report, parse_ports_line, run_udp_probe as run, udp_probe};
 
 #[test]
 fn six_processes_holding_50_udp_ports_each_from_a_300_port_pool_never_share_one() {
@@ -59,14 +59,7 @@ fn four_processes_of_eight_threads_churning_udp_ports_never_double_hold_one() {
 
 #[test]
 fn thirty_two_threads_churning_udp_ports_in_one_process_never_double_hold_one() {
-    let mut churner = udp_probe(
-        &["churn", "32", "2000"],
-        &[
-            ("PYSYS_PORTS", "27450-27489"),
-            ("ALLOCPORT_TIMEOUT_SECS", "30"),
-        ],
-    );
-    assert!(churn_report(&mut churner, "UDP port") > 0);
+    churn_on(&["udp", "churn", "32", "2000"], "27450-27489", "UDP port");
 }
 
 #[test]
