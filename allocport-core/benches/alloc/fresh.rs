@@ -141,8 +141,6 @@ pub(crate) fn suite(tests: usize, block: usize, passes: usize) -> Result<Suite, 
         .collect::<Result<Vec<_>, _>>()?;
     let pass_ratios: Vec<f64> = runs.iter().map(Pass::ratio).collect();
     let bare_pass_ratios: Vec<f64> = runs.iter().map(Pass::bare_ratio).collect();
-    let mut bare_sorted = bare_pass_ratios.clone();
-    bare_sorted.sort_by(f64::total_cmp);
     runs.sort_by(|a, b| a.ratio().total_cmp(&b.ratio()));
     let median = &runs[runs.len() / 2];
     Ok(Suite {
@@ -152,7 +150,7 @@ pub(crate) fn suite(tests: usize, block: usize, passes: usize) -> Result<Suite, 
         port0: median.port0,
         ratio: median.ratio(),
         pass_ratios,
-        bare_ratio: bare_sorted[bare_sorted.len() / 2],
+        bare_ratio: crate::record::median_f64(bare_pass_ratios.clone()).unwrap_or(f64::NAN),
         bare_pass_ratios,
     })
 }
