@@ -51,7 +51,8 @@ pub fn pick_unused_port() -> Option<u16> {
             log::warn!("allocport: pick_unused_port found no port: {e}");
             if !WARNED.swap(true, Ordering::Relaxed) {
                 crate::warn::write_line(&format!(
-                    "allocport: warning: pick_unused_port found no port: {e}"
+                    "{}pick_unused_port found no port: {e}",
+                    crate::warn::PREFIX
                 ));
             }
             None

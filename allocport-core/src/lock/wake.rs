@@ -23,13 +23,12 @@
 
 #[cfg(target_os = "linux")]
 use std::fs::File;
+use std::sync::MutexGuard;
 #[cfg(target_os = "linux")]
 use std::sync::OnceLock;
 
 #[cfg(target_os = "linux")]
 use super::LOCK_FILES;
-use std::sync::MutexGuard;
-
 use super::PortLocks;
 use super::renew::Slot;
 

@@ -43,8 +43,9 @@ pub(super) fn wake() {
     STARTED.get_or_init(|| {
         if let Err(e) = crate::background::spawn("allocport-watch", move || run(locks)) {
             crate::warn::write_line(&format!(
-                "allocport: warning: cannot start the thread that watches the lock files \
-                 ({e}); a deleted lock file is noticed only at this process's next claim"
+                "{}cannot start the thread that watches the lock files ({e}); a deleted lock \
+                 file is noticed only at this process's next claim",
+                crate::warn::PREFIX
             ));
             log::warn!("allocport: cannot start the lock file watcher: {e}");
         }

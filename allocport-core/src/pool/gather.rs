@@ -111,7 +111,7 @@ impl Pool {
             let mut seen = Seen::default();
             // Each pass adds whole groups to `kept`, so an error anywhere gives back every
             // port claimed so far, below.
-            let short = |kept: &Vec<u16>| want.groups - kept.len() / want.offsets.len();
+            let short = |kept: &[u16]| want.groups - kept.len() / want.offsets.len();
             let mut got = self.pass(
                 want,
                 short(&kept),
