@@ -170,10 +170,35 @@ fn four_thousand_ports_held_by_one_process_are_distinct_and_bindable() {
     assert_eq!(run(&["hold-and-bind", "4000", "0"], &[]), "ok 4000");
 }
 
+/// The kernel store takes a descriptor per held port: a soft limit of 1024 under a higher
+/// hard one is raised once, as Go's runtime does.
 #[cfg(unix)]
 #[test]
-fn four_thousand_ports_fit_under_an_open_file_limit_of_1024() {
+fn four_thousand_ports_fit_under_a_soft_open_file_limit_of_1024() {
     assert_eq!(run(&["hold-and-bind", "4000", "1024"], &[]), "ok 4000");
+}
+
+/// The file store needs no descriptor per port: 4,000 fit under a hard limit of 1024.
+#[cfg(unix)]
+#[test]
+fn four_thousand_ports_of_the_file_store_fit_under_a_hard_limit_of_1024() {
+    let env = [("ALLOCPORT_STORE", "files")];
+    assert_eq!(
+        run(&["hold-and-bind", "4000", "1024", "1024"], &env),
+        "ok 4000"
+    );
+}
+
+/// Where the hard limit is too low, the kernel store says how many ports are held and what
+/// to raise, rather than blaming the ports.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_hard_open_file_limit_too_low_for_the_ports_is_a_named_error() {
+    let env = [("ALLOCPORT_STORE", "kernel")];
+    let line = run(&["hold-and-bind", "2000", "256", "256"], &env);
+    assert!(line.starts_with("err cannot hold another port"), "{line}");
+    assert!(line.contains("may open 256 files"), "{line}");
+    assert!(line.contains("ulimit -n"), "{line}");
 }
 
 /// A pool of 100 ports for 64 holders at once: nearly every allocation contends with another

@@ -2,10 +2,12 @@
 //!
 //! A process with threads waiting for ports binds a datagram socket to the lowest free
 //! doorbell name (`\0P/doorbell/<i>`, `i` from 0 to 63). A process that releases a port it
-//! held sends an empty datagram, without blocking, to doorbell 0, 1, 2, ... and stops at the
-//! first nobody has bound (`ECONNREFUSED`): with nobody waiting that is one system call. A
-//! full queue (`EAGAIN`) means the bell is ringing already. The watcher, a thread that runs
-//! only once a thread of this process has waited, wakes the waiting threads on each ring.
+//! held sends a datagram of the port's two bytes (big-endian), without blocking, to doorbell
+//! 0, 1, 2, ... and stops at the first nobody has bound (`ECONNREFUSED`): with nobody waiting
+//! that is one system call. A full queue (`EAGAIN`) means the bell is ringing already. The
+//! watcher, a thread that runs only once a thread of this process has waited, wakes the
+//! waiting threads when a port of their pool was released (or a ring names no port): the
+//! releases of other suites' pools wake only the watcher.
 //!
 //! A waiter that leaves opens a gap below later ones, which then miss rings: each bound
 //! watcher moves to a lower free number whenever it looks again, and waiting threads still
@@ -30,17 +32,18 @@ const COALESCE: Duration = Duration::from_millis(1);
 /// How often the waiting threads are woken to look again when no doorbell is free.
 const NO_BELL_POLL: Duration = Duration::from_millis(50);
 
-/// Rings every bound doorbell: after a release of a port that was held.
-pub(crate) fn ring(store: &KernelStore) {
+/// Rings every bound doorbell: after a release of `port`, which was held.
+pub(crate) fn ring(store: &KernelStore, port: u16) {
     let Some(sender) = sender() else { return };
+    let message = port.to_be_bytes();
     for i in 0..DOORBELLS {
         let (addr, len) = address(store.prefix(), Name::Doorbell(i));
-        // SAFETY: a valid socket, an empty buffer, and a sockaddr_un of `len` bytes.
+        // SAFETY: a valid socket, a buffer of its length, and a sockaddr_un of `len` bytes.
         let rc = unsafe {
             libc::sendto(
                 sender.as_raw_fd(),
-                std::ptr::null(),
-                0,
+                message.as_ptr().cast(),
+                message.len(),
                 libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
                 (&raw const addr).cast(),
                 len,
@@ -95,12 +98,19 @@ impl Bell {
         rc > 0 && pfd.revents & libc::POLLIN != 0
     }
 
-    /// Reads every ring that came (only that one came matters).
-    fn drain(&self) {
+    /// Reads every ring that came; whether one was for a port of `pool` (inclusive ranges,
+    /// sorted) or named no port.
+    fn drain(&self, pool: &[(u16, u16)]) -> bool {
+        let mut relevant = false;
         let mut buf = [0u8; 16];
-        // SAFETY: a valid buffer of its length; the socket does not block.
-        while unsafe { libc::recv(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) } >= 0
-        {
+        loop {
+            // SAFETY: a valid buffer of its length; the socket does not block.
+            let n =
+                unsafe { libc::recv(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+            let Ok(n) = usize::try_from(n) else {
+                return relevant;
+            };
+            relevant = relevant || n != 2 || in_pool(pool, u16::from_be_bytes([buf[0], buf[1]]));
         }
     }
 }
@@ -110,14 +120,22 @@ impl Bell {
 /// threads then poll.
 pub(crate) fn start_watcher(
     store: &'static KernelStore,
+    mut pool: Vec<(u16, u16)>,
     wanted: impl Fn(bool) -> bool + Send + 'static,
     wake: impl Fn() + Send + 'static,
 ) -> bool {
-    crate::background::spawn("allocport-bell", move || watch(store, wanted, wake)).is_ok()
+    pool.sort_unstable();
+    crate::background::spawn("allocport-bell", move || watch(store, &pool, wanted, wake)).is_ok()
+}
+
+/// Whether `port` lies in one of the sorted inclusive ranges of `pool`.
+fn in_pool(pool: &[(u16, u16)], port: u16) -> bool {
+    let i = pool.partition_point(|&(lo, _)| lo <= port);
+    i > 0 && port <= pool[i - 1].1
 }
 
 /// The watcher: idle, with no doorbell bound, while nobody waits.
-fn watch(store: &KernelStore, wanted: impl Fn(bool) -> bool, wake: impl Fn()) {
+fn watch(store: &KernelStore, pool: &[(u16, u16)], wanted: impl Fn(bool) -> bool, wake: impl Fn()) {
     loop {
         wanted(true);
         let Some(mut bell) = Bell::bind_lowest(store, DOORBELLS) else {
@@ -133,13 +151,31 @@ fn watch(store: &KernelStore, wanted: impl Fn(bool) -> bool, wake: impl Fn()) {
         loop {
             if bell.wait(RECHECK) {
                 std::thread::sleep(COALESCE);
-                bell.drain();
-                wake();
+                if bell.drain(pool) {
+                    wake();
+                }
             } else if !wanted(false) {
                 break;
             } else {
                 bell = bell.move_lower(store);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_port_is_in_the_pool_when_a_range_holds_it() {
+        let pool = [(10, 20), (30, 30), (40, 65535)];
+        for port in [10, 15, 20, 30, 40, 65535] {
+            assert!(in_pool(&pool, port), "{port}");
+        }
+        for port in [0, 9, 21, 29, 31, 39] {
+            assert!(!in_pool(&pool, port), "{port}");
+        }
+        assert!(!in_pool(&[], 5));
     }
 }

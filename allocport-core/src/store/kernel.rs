@@ -128,16 +128,26 @@ impl KernelStore {
 
     /// A new socket bound to `name`, or `None` when another socket has the name.
     pub(crate) fn bind_new(&self, name: Name) -> Result<Option<OwnedFd>, Error> {
-        let fd = match stream_socket() {
+        let fd = match spare_or_new_socket() {
             Ok(fd) => fd,
             Err(e) if e.raw_os_error() == Some(libc::EMFILE) && raise_fd_limit() => {
                 stream_socket().map_err(|e| self.socket_error(e))?
             }
             Err(e) => return Err(self.socket_error(e)),
         };
+        // The bind checks and the user's own sockets need descriptors too: a claim that takes
+        // one of the last few raises the limit, or is refused while the others can still
+        // work. The lowest free number is taken, so the number counts the open descriptors.
+        if fd.as_raw_fd() as u64 + SPARE_FDS >= soft_fd_limit() && !raise_fd_limit() {
+            drop(fd);
+            return Err(self.socket_error(io::Error::from_raw_os_error(libc::EMFILE)));
+        }
         match bind_abstract(&fd, self.prefix(), name) {
             Ok(()) => Ok(Some(fd)),
-            Err(e) if e.raw_os_error() == Some(libc::EADDRINUSE) => Ok(None),
+            Err(e) if e.raw_os_error() == Some(libc::EADDRINUSE) => {
+                keep_spare(fd);
+                Ok(None)
+            }
             Err(e) => Err(Error::StoreUnavailable {
                 store: "kernel",
                 reason: format!("binding the name of {}: {e}", describe(name)),
@@ -228,6 +238,26 @@ fn stream_socket() -> io::Result<OwnedFd> {
     unix_socket(libc::SOCK_STREAM)
 }
 
+/// A socket whose bind failed, kept for the next claim: a busy port then costs one system
+/// call (`bind`) instead of three, which is what a look through a busy pool is made of.
+static SPARE: AtomicI32 = AtomicI32::new(0);
+
+fn spare_or_new_socket() -> io::Result<OwnedFd> {
+    match SPARE.swap(0, AcqRel) {
+        0 => stream_socket(),
+        // SAFETY: the spare slot owned this descriptor; the swap handed it over alone.
+        fd => Ok(unsafe { OwnedFd::from_raw_fd(fd - 1) }),
+    }
+}
+
+/// Keeps `fd`, an unbound stream socket, as the spare, unless one is kept already.
+fn keep_spare(fd: OwnedFd) {
+    let raw = fd.as_raw_fd();
+    if SPARE.compare_exchange(0, raw + 1, AcqRel, Relaxed).is_ok() {
+        std::mem::forget(fd);
+    }
+}
+
 /// The abstract address of `name`, and its length for `bind`, `sendto` and the like.
 pub(crate) fn address(prefix: &Prefix, name: Name) -> (libc::sockaddr_un, libc::socklen_t) {
     // SAFETY: sockaddr_un is plain bytes; all zero is a valid value.
@@ -250,6 +280,23 @@ pub(crate) fn bind_abstract(fd: &OwnedFd, prefix: &Prefix, name: Name) -> io::Re
         return Err(io::Error::last_os_error());
     }
     Ok(())
+}
+
+/// Descriptors left free for bind checks and the user's own sockets.
+const SPARE_FDS: u64 = 32;
+
+/// The soft limit of open descriptors, as read at the first claim or last raised.
+static SOFT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+fn soft_fd_limit() -> u64 {
+    match SOFT.load(Relaxed) {
+        0 => {
+            let soft = fd_limits().map_or(u64::MAX, |(soft, _)| soft);
+            SOFT.store(soft, Relaxed);
+            soft
+        }
+        soft => soft,
+    }
 }
 
 /// The soft and hard limits of open descriptors.
@@ -286,6 +333,7 @@ fn raise_fd_limit() -> bool {
     // SAFETY: a valid resource and a live struct.
     let ok = unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) } == 0;
     if ok {
+        SOFT.store(hard, Relaxed);
         warn_once(&format!(
             "raised this process's open-file limit from {soft} to {hard}: each port held \
              takes a descriptor"

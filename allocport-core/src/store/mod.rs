@@ -50,6 +50,29 @@ pub fn store_kind() -> Result<StoreKind, Error> {
     store_kind_from(&env::process)
 }
 
+/// Where this process's claims are kept, in words: the kernel store's name prefix, or the
+/// file store's directory, as `allocport status` shows it.
+///
+/// ```
+/// let place = allocport_core::store_description().unwrap();
+/// assert!(place.starts_with("kernel store") || place.starts_with("file store"));
+/// ```
+pub fn store_description() -> Result<String, Error> {
+    match store_kind()? {
+        #[cfg(target_os = "linux")]
+        StoreKind::Kernel => {
+            let prefix = names::Prefix::from_env(&env::process)?;
+            Ok(format!(
+                "kernel store, names @{}/... (abstract Unix sockets)",
+                prefix.as_str()
+            ))
+        }
+        #[cfg(not(target_os = "linux"))]
+        StoreKind::Kernel => unreachable!("store_kind refuses the kernel store here"),
+        StoreKind::Files => Ok(format!("file store in {}", lock::lock_dir()?.display())),
+    }
+}
+
 pub(crate) fn store_kind_from(env: Env<'_>) -> Result<StoreKind, Error> {
     let Some(value) = env::non_empty(env, ALLOCPORT_STORE) else {
         let files =
@@ -175,7 +198,7 @@ impl Store {
             Store::Kernel(k) => {
                 k.unbind(proto.claim_name(port));
                 if announce {
-                    doorbell::ring(k);
+                    doorbell::ring(k, port);
                 }
             }
             Store::Files(f) => f.unlock_announcing(proto.lock(), port, announce),
@@ -228,10 +251,7 @@ impl Store {
     ) -> bool {
         match self {
             #[cfg(target_os = "linux")]
-            Store::Kernel(k) => {
-                let _ = pool;
-                doorbell::start_watcher(k, wanted, wake)
-            }
+            Store::Kernel(k) => doorbell::start_watcher(k, pool, wanted, wake),
             Store::Files(f) => lock::wake::start_watcher(f, pool, wanted, wake),
         }
     }
@@ -247,12 +267,16 @@ fn kernel_holders(
     for port in ports {
         wanted[usize::from(port)] = true;
     }
-    let relevant = |name: Name| match (what, name) {
-        (Holding::Claim(Proto::Tcp), Name::Tcp(_)) | (Holding::Claim(Proto::Udp), Name::Udp(_)) => {
-            true
-        }
-        (Holding::Reservation, Name::ReservedTcp(_) | Name::ReservedUdp(_)) => true,
-        _ => false,
+    let relevant = |name: Name| {
+        matches!(
+            (what, name),
+            (Holding::Claim(Proto::Tcp), Name::Tcp(_))
+                | (Holding::Claim(Proto::Udp), Name::Udp(_))
+                | (
+                    Holding::Reservation,
+                    Name::ReservedTcp(_) | Name::ReservedUdp(_)
+                )
+        )
     };
     let names = proc::bound_names(k.prefix()).map_err(|e| Error::StoreUnavailable {
         store: "kernel",
