@@ -115,6 +115,8 @@ mod server_ports;
 mod source;
 mod spec;
 mod stats;
+#[cfg(any(target_os = "linux", target_os = "android"))]
+mod tcp_table;
 mod timeout;
 mod transport;
 mod udp;
