@@ -26,7 +26,9 @@ pub(crate) const AFTER_HELP: &str = "\
 The command gets the ports as ALLOCPORT_PORTS=p1,p2,..., PORT_0=p1, PORT_1=p2, ..., and
 in its arguments, where {port0}, {port1}, ... become single ports and {ports} the list.
 The ports stay held (no other allocport user gets them) until the command exits or is
-killed; SIGINT, SIGTERM and SIGHUP sent to allocport are passed on to the command.
+killed; every signal sent to allocport that would end it (SIGINT, SIGTERM, SIGHUP, SIGQUIT,
+SIGUSR1, SIGUSR2, SIGALRM, the real-time signals...) is passed on to the command instead.
+SIGKILL cannot be: it ends allocport and frees the ports while the command runs on.
 
 Related and fixed ports: --offsets 0,10000 gives groups p, p+10000 (-n counts every port);
 --consecutive makes the N ports one block; --exact PORT takes that port, waiting while
