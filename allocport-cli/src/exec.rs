@@ -62,7 +62,7 @@ Examples:
   PYSYS_PORTS=9000-9100 allocport exec -- ./server --port {port0}
 
 Exit status: the command's (128+N if it dies from signal N); 125 when the ports cannot be
-allocated; 126 when the command cannot be run; 127 when it is not found; 2 on a usage error.";
+allocated or passed (with --listen, also when allocport cannot start itself again); 126 when the command cannot be run; 127 when it is not found; 2 on a usage error.";
 
 /// Runs the command on freshly held ports and returns the exit status allocport should have.
 pub(crate) fn run(args: ExecArgs) -> Result<i32, Failure> {
@@ -165,7 +165,15 @@ pub(crate) fn run(args: ExecArgs) -> Result<i32, Failure> {
     }
     // Once the command has its sockets, allocport's own copies go: a server that closes its
     // listener must not leave clients queueing on a socket nobody accepts from.
-    let status = run_to_end(&mut command, program, move || drop((listeners, passed)))?;
+    // With --listen the process started is allocport itself, as the wrapper: a failure to
+    // start it is about allocport, not the command.
+    let wrapper = passed.as_ref().map(|_| command.get_program().to_owned());
+    let cannot_start = |e: &io::Error| match &wrapper {
+        Some(wrapper) => listen::wrapper_failure(wrapper, e),
+        None => spawn_failure(program, e),
+    };
+    let started = move || drop((listeners, passed));
+    let status = run_to_end(&mut command, program, started, cannot_start)?;
     // The command is gone: give the ports back before anything else can go wrong.
     drop(owners);
     Ok(exit_code(status))
@@ -256,6 +264,7 @@ fn run_to_end(
     command: &mut Command,
     program: &OsString,
     started: impl FnOnce(),
+    cannot_start: impl Fn(&io::Error) -> Failure,
 ) -> Result<ExitStatus, Failure> {
     use crate::signals;
     signals::install().map_err(|e| {
@@ -278,7 +287,7 @@ fn run_to_end(
         ));
     }
     held.unhold_in(command);
-    let mut child = command.spawn().map_err(|e| spawn_failure(program, &e))?;
+    let mut child = command.spawn().map_err(|e| cannot_start(&e))?;
     started();
     signals::forward_to(child.id());
     drop(held);
@@ -291,9 +300,10 @@ fn run_to_end(
     command: &mut Command,
     program: &OsString,
     started: impl FnOnce(),
+    cannot_start: impl Fn(&io::Error) -> Failure,
 ) -> Result<ExitStatus, Failure> {
     // Ctrl-C reaches every process of the console, the command included; nothing to pass on.
-    let mut child = command.spawn().map_err(|e| spawn_failure(program, &e))?;
+    let mut child = command.spawn().map_err(|e| cannot_start(&e))?;
     started();
     child.wait().map_err(|e| wait_failure(program, &e))
 }
