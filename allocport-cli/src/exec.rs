@@ -10,6 +10,7 @@ use allocport_core::{
     DEFAULT_HOSTS, Error, HeldTcpListener, HeldUdpSocket, PortRequest, TcpPortOwner, UdpPortOwner,
 };
 
+use crate::limits;
 use crate::listen::{self, Socket};
 use crate::placeholders::{self, join, substitute};
 use crate::{ExecArgs, Failure};
@@ -77,8 +78,16 @@ pub(crate) fn run(args: ExecArgs) -> Result<i32, Failure> {
         None if args.listen => vec!["localhost".to_owned()],
         None => DEFAULT_HOSTS.iter().map(|h| h.to_string()).collect(),
     };
+    let socket_count = if args.tcp_and_udp { count * 2 } else { count };
     let no_ports = |e: allocport_core::Error| match e {
         Error::InvalidRequest { .. } => Failure::new(crate::EXIT_USAGE, e.to_string()),
+        // Not a program outside allocport taking the port, nor a port that cannot be checked:
+        // allocport's own descriptors ran out, holding the sockets of --listen.
+        Error::Bind { cause, .. } | Error::PortCheck { cause, .. }
+            if args.listen && limits::out_of_descriptors(&cause) =>
+        {
+            limits::descriptor_failure(socket_count, &cause)
+        }
         e => Failure::new(EXIT_NO_PORTS, e.to_string()),
     };
     if args.udp && args.strict {
@@ -165,6 +174,7 @@ pub(crate) fn run(args: ExecArgs) -> Result<i32, Failure> {
     }
     // Once the command has its sockets, allocport's own copies go: a server that closes its
     // listener must not leave clients queueing on a socket nobody accepts from.
+    limits::check_command_size(&command)?;
     // With --listen the process started is allocport itself, as the wrapper: a failure to
     // start it is about allocport, not the command.
     let wrapper = passed.as_ref().map(|_| command.get_program().to_owned());
@@ -197,6 +207,9 @@ impl Owners {
 /// A UDP socket on the address of each listener, whose port is held for UDP too.
 fn bind_udp_beside(listeners: &[Socket]) -> Result<Vec<Socket>, Failure> {
     let lost = |addr: Option<SocketAddr>, e: io::Error| {
+        if limits::out_of_descriptors(&e) {
+            return limits::descriptor_failure(listeners.len() * 2, &e);
+        }
         let addr = addr.map_or_else(|| "its address".to_owned(), |a| a.to_string());
         Failure::new(
             EXIT_NO_PORTS,

@@ -100,6 +100,9 @@ mod unix {
             .map(|l| dup_above(l.as_raw_fd(), above))
             .collect::<io::Result<Vec<OwnedFd>>>()
             .map_err(|e| {
+                if crate::limits::out_of_descriptors(&e) {
+                    return crate::limits::descriptor_failure(n, &e);
+                }
                 Failure::new(
                     EXIT_NO_PORTS,
                     format!("--listen: cannot copy a listening socket: {e}"),
