@@ -380,6 +380,55 @@ fn ctrl_c_in_a_terminal_reaches_the_command_once() {
     assert_eq!(running.wait().code(), Some(42));
 }
 
+/// Seen from another pid namespace (another container sharing the lock directory), the
+/// kernel gives the holder's pid as 0: `status` and a timeout say what that means.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_holder_in_another_pid_namespace_is_named_so_not_pid_0() {
+    let sandbox = Sandbox::new(1);
+    let in_new_namespace = |args: &[&str]| {
+        let inner = sandbox.allocport(args);
+        let mut command = Command::new("unshare");
+        command
+            .args(["--pid", "--fork", "--"])
+            .arg(inner.get_program());
+        command.args(inner.get_args());
+        for (key, value) in inner.get_envs() {
+            match value {
+                Some(value) => command.env(key, value),
+                None => command.env_remove(key),
+            };
+        }
+        start(&mut command).finish()
+    };
+    let probe = in_new_namespace(&["ports"]);
+    if probe.status.code() != Some(0) {
+        println!(
+            "skipped: cannot make a pid namespace here: {}",
+            stderr_line(&probe)
+        );
+        return;
+    }
+    let mut running = start(&mut sandbox.exec_server(&["--wait"]));
+    let line = server_line(&mut running);
+    let status = in_new_namespace(&["status"]);
+    let report = String::from_utf8_lossy(&status.stdout).into_owned();
+    assert!(
+        report.contains("(a process in another pid namespace)"),
+        "{report}"
+    );
+    assert!(!report.lines().any(|l| l.starts_with("0 ")), "{report}");
+    let timed_out = in_new_namespace(&["exec", "--timeout", "0.3", "--", "true"]);
+    let message = stderr_line(&timed_out);
+    assert_eq!(timed_out.status.code(), Some(125), "{message}");
+    assert!(
+        message.contains("a process in another pid namespace holds 1"),
+        "{message}"
+    );
+    signal(line.pid, Signal::Kill);
+    running.wait();
+}
+
 #[test]
 fn status_shows_who_holds_the_ports() {
     let sandbox = Sandbox::new(3);
