@@ -131,7 +131,10 @@ fn soft_descriptor_limit() -> Option<u64> {
     let mut limit: libc::rlimit = unsafe { std::mem::zeroed() };
     // SAFETY: valid pointer to an rlimit.
     let rc = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
-    (rc == 0).then(|| limit.rlim_cur as u64)
+    // `rlim_t` is 32 bits on some targets.
+    #[allow(clippy::useless_conversion)]
+    let soft = u64::from(limit.rlim_cur);
+    (rc == 0).then_some(soft)
 }
 
 #[cfg(not(unix))]
