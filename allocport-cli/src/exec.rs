@@ -172,8 +172,6 @@ pub(crate) fn run(args: ExecArgs) -> Result<i32, Failure> {
         command = wrapper;
         passed = Some(copies);
     }
-    // Once the command has its sockets, allocport's own copies go: a server that closes its
-    // listener must not leave clients queueing on a socket nobody accepts from.
     limits::check_command_size(&command)?;
     // With --listen the process started is allocport itself, as the wrapper: a failure to
     // start it is about allocport, not the command.
@@ -182,6 +180,8 @@ pub(crate) fn run(args: ExecArgs) -> Result<i32, Failure> {
         Some(wrapper) => listen::wrapper_failure(wrapper, e),
         None => spawn_failure(program, e),
     };
+    // Once the command has its sockets, allocport's own copies go: a server that closes its
+    // listener must not leave clients queueing on a socket nobody accepts from.
     let started = move || drop((listeners, passed));
     let status = run_to_end(&mut command, program, started, cannot_start)?;
     // The command is gone: give the ports back before anything else can go wrong.
