@@ -126,3 +126,57 @@ fn a_two_port_request_is_not_starved_by_threads_of_its_own_process() {
         "2-port requests under one-port churn by threads took {took:?} ms"
     );
 }
+
+/// A UDP waiter's reservation of a number keeps UDP claimers away from it, not TCP ones:
+/// reservations are per protocol, like claims. `store` is the environment of one store.
+fn a_udp_reservation_leaves_the_tcp_port_free(pool: &str, store: &[(&str, &std::ffi::OsStr)]) {
+    let start_in = |args: &[&str]| {
+        let mut command = Command::new(allocport_testkit::cargo_bin("allocport-request-probe"));
+        command
+            .args(args)
+            .env("PYSYS_PORTS", pool)
+            .env("ALLOCPORT_TIMEOUT_SECS", "60")
+            .envs(store.iter().copied());
+        Spawn::new().start(&mut command)
+    };
+    let mut udp_holder = start_in(&["request", "udp", "count=1", "hold"]);
+    let (held, _) = parse(&udp_holder.line());
+    // Waits for both UDP ports, takes the wait token and reserves the held one for UDP.
+    let mut udp_waiter = start_in(&["request", "udp", "count=2", "timeout=30"]);
+    std::thread::sleep(Duration::from_millis(800));
+    let exact = format!("exact={}", held[0]);
+    let mut tcp = start_in(&["request", &exact, "timeout=3"]);
+    let line = tcp.line();
+    assert!(
+        line.starts_with(&format!("ports {} ", held[0])),
+        "a TCP request stepped aside from a UDP reservation: {line}"
+    );
+    tcp.wait();
+    udp_holder.close_stdin();
+    udp_holder.wait();
+    let (got, _) = parse(&udp_waiter.line());
+    assert_eq!(got.len(), 2);
+    udp_waiter.wait();
+}
+
+#[test]
+fn a_udp_reservation_leaves_the_tcp_port_free_in_the_kernel_store() {
+    #[cfg(target_os = "linux")]
+    a_udp_reservation_leaves_the_tcp_port_free(
+        "25750-25751",
+        &[("ALLOCPORT_STORE", "kernel".as_ref())],
+    );
+}
+
+#[test]
+fn a_udp_reservation_leaves_the_tcp_port_free_in_the_file_store() {
+    let dir = allocport_testkit::TempDir::new("reservations");
+    let locks = dir.path().join("locks");
+    a_udp_reservation_leaves_the_tcp_port_free(
+        "25752-25753",
+        &[
+            ("ALLOCPORT_STORE", "files".as_ref()),
+            ("ALLOCPORT_LOCK_DIR", locks.as_os_str()),
+        ],
+    );
+}

@@ -247,7 +247,7 @@ fn a_stopped_holder_keeps_its_port_and_writes_nothing() {
 #[test]
 fn two_hundred_holders_killed_mid_allocation_leave_no_port_held_twice_or_leaked() {
     let ns = namespace("killed");
-    let ports = "24500-24519";
+    let ports = "25700-25719";
     let mut env = kernel_env(&ns, ports).to_vec();
     env[3] = ("ALLOCPORT_TIMEOUT_SECS", "30");
     // A churner that lives through the killing: it binds each port it holds without
@@ -279,7 +279,7 @@ fn two_hundred_holders_killed_mid_allocation_leave_no_port_held_twice_or_leaked(
 #[test]
 fn eight_processes_of_eight_threads_on_a_20_port_pool_never_double_hold_a_port() {
     let ns = namespace("contend");
-    let mut env = kernel_env(&ns, "24600-24619").to_vec();
+    let mut env = kernel_env(&ns, "25720-25739").to_vec();
     env[3] = ("ALLOCPORT_TIMEOUT_SECS", "30");
     let mut churners: Vec<Process> = (0..8)
         .map(|_| probe(&["churn", "8", "2000"], &env))
@@ -315,7 +315,7 @@ fn a_sandbox_without_unix_sockets_is_a_named_error_not_a_fallback() {
 #[test]
 fn the_holders_of_the_kernel_store_are_named_with_their_pids() {
     let ns = namespace("holders");
-    let mut env = kernel_env(&ns, "24700-24709").to_vec();
+    let mut env = kernel_env(&ns, "25740-25749").to_vec();
     env[3] = ("ALLOCPORT_TIMEOUT_SECS", "30");
     let mut holders: Vec<Process> = (0..2).map(|_| probe(&["hold", "3"], &env)).collect();
     let mut expected = Vec::new();
@@ -356,4 +356,20 @@ fn nobody() -> Option<(u32, u32)> {
 fn chmod(path: &std::path::Path, mode: u32) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+#[test]
+fn a_process_holding_a_port_it_did_not_wait_for_runs_no_thread_of_allocports() {
+    let ns = namespace("threads");
+    let port = free_port();
+    let spec = port.to_string();
+    let env = kernel_env(&ns, &spec);
+    let mut holder = probe(&["hold", "1"], &env);
+    assert_eq!(parse_ports_line(&holder.line()), [port]);
+    let tasks = std::fs::read_dir(format!("/proc/{}/task", holder.pid()))
+        .unwrap()
+        .count();
+    assert_eq!(tasks, 1, "the single-threaded holder runs {tasks} threads");
+    holder.close_stdin();
+    assert!(holder.wait().success());
 }
