@@ -104,6 +104,17 @@ impl Claims {
         self.store.holders(Holding::Claim(proto), ports)
     }
 
+    /// Which of `ports` other processes reserved for their fair waits, for `transport`'s
+    /// first protocol, and who.
+    pub(crate) fn reservations(
+        &self,
+        transport: Transport,
+        ports: impl IntoIterator<Item = u16>,
+    ) -> Result<Vec<(u16, Option<u32>)>, Error> {
+        let proto = transport.protos()[0];
+        self.store.holders(Holding::Reservation(proto), ports)
+    }
+
     /// Takes the machine-wide wait token if it is free (see [`WaitToken`]).
     pub(crate) fn try_wait_token(&self) -> Result<Option<WaitToken>, Error> {
         self.store.try_wait_token()

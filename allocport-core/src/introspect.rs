@@ -84,7 +84,11 @@ pub fn udp_port_holders() -> Result<Vec<PortHolder>, Error> {
 /// }
 /// ```
 pub fn port_reservations() -> Result<Vec<PortHolder>, Error> {
-    holders_of(Holding::Reservation)
+    let mut all = holders_of(Holding::Reservation(Proto::Tcp))?;
+    all.extend(holders_of(Holding::Reservation(Proto::Udp))?);
+    all.sort_by_key(|h| (h.port, h.pid));
+    all.dedup();
+    Ok(all)
 }
 
 /// The statistics so far; all zero when nothing has been allocated yet.

@@ -25,7 +25,7 @@ use crate::server_ports::server_ranges;
 use crate::source::PortSource;
 use crate::stats::PortAllocationStats;
 use crate::transport::Transport;
-use crate::waiting::{PortHolder, describe_holders};
+use crate::waiting::{PortHolder, describe_holders, describe_reservations};
 
 mod gather;
 pub(crate) use gather::Want;
@@ -266,7 +266,11 @@ impl Pool {
                     .map(|(port, pid)| PortHolder { port, pid })
                     .collect()
             });
-        let text = describe_holders(holders);
+        let mut text = describe_holders(holders);
+        let reserved = self.claims.reservations(transport, self.ports.iter());
+        if let Ok(reserved) = reserved {
+            text += &describe_reservations(&reserved);
+        }
         *seen = Some((Instant::now(), text.clone()));
         text
     }

@@ -60,6 +60,29 @@ pub(crate) fn describe_holders(holders: Result<Vec<PortHolder>, Error>) -> Strin
     }
 }
 
+/// What other processes' reservations of the pool's ports (port, pid) keep from everyone,
+/// to follow [`describe_holders`]: empty when there are none. A reservation outlives a
+/// stopped (`SIGSTOP`) waiter, so its pid is named.
+pub(crate) fn describe_reservations(reserved: &[(u16, Option<u32>)]) -> String {
+    let Some(&(_, pid)) = reserved.first() else {
+        return String::new();
+    };
+    let who = match pid {
+        Some(0) => OTHER_NAMESPACE.to_owned(),
+        Some(pid) => match process_command_line(pid).filter(|c| !c.is_empty()) {
+            Some(command) => format!("pid {pid} ({command})"),
+            None => format!("pid {pid}"),
+        },
+        None => "a process the OS does not name".to_owned(),
+    };
+    let n = reserved.len();
+    format!(
+        "; {n} port{} reserved for the multi-port wait of {who}, which no other request takes \
+         until that process gets its ports, gives up or exits (a stopped process keeps them)",
+        if n == 1 { " is" } else { "s are" }
+    )
+}
+
 /// The summary of `holders`; `command_of` gives a pid's command line (empty if unknown).
 fn summarise(holders: &[PortHolder], command_of: &dyn Fn(u32) -> Option<String>) -> String {
     if holders.is_empty() {

@@ -365,6 +365,10 @@ pub enum Signal {
     Term,
     /// SIGINT, as Ctrl-C sends.
     Int,
+    /// SIGSTOP: the process is frozen until [`Signal::Cont`] (Unix only).
+    Stop,
+    /// SIGCONT.
+    Cont,
 }
 
 /// Sends `signal` to `pid` (on Windows, every signal is `taskkill /F`). A process that is
@@ -375,6 +379,8 @@ pub fn signal(pid: u32, signal: Signal) {
         Signal::Kill => libc::SIGKILL,
         Signal::Term => libc::SIGTERM,
         Signal::Int => libc::SIGINT,
+        Signal::Stop => libc::SIGSTOP,
+        Signal::Cont => libc::SIGCONT,
     };
     if let Ok(pid) = libc::pid_t::try_from(pid) {
         // SAFETY: kill has no memory preconditions.

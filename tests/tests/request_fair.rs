@@ -180,3 +180,29 @@ fn a_udp_reservation_leaves_the_tcp_port_free_in_the_file_store() {
         ],
     );
 }
+
+/// A stopped multi-port waiter keeps the port it reserved from everyone: the timeout of the
+/// request that cannot have it says so, naming the waiter's pid.
+#[cfg(unix)]
+#[test]
+fn a_timeout_names_the_stopped_waiter_whose_reservation_keeps_a_free_port() {
+    let pool = "25760-25761";
+    let mut holder = start(&["request", "count=1", "hold"], pool);
+    let (held, _) = parse(&holder.line());
+    let mut waiter = start(&["request", "count=2", "timeout=30"], pool);
+    // The waiter's first pass comes up short; it takes the token and reserves the held port.
+    std::thread::sleep(Duration::from_millis(800));
+    allocport_testkit::signal(waiter.pid(), allocport_testkit::Signal::Stop);
+    holder.close_stdin();
+    holder.wait();
+    let mut late = start(&["request", "count=1", "timeout=1"], pool);
+    let line = late.line();
+    late.wait();
+    allocport_testkit::signal(waiter.pid(), allocport_testkit::Signal::Cont);
+    let reserved = format!("reserved for the multi-port wait of pid {}", waiter.pid());
+    assert!(line.starts_with("err timed out"), "{line}");
+    assert!(line.contains(&reserved), "port {} : {line}", held[0]);
+    let (got, _) = parse(&waiter.line());
+    assert_eq!(got.len(), 2);
+    waiter.wait();
+}

@@ -134,8 +134,8 @@ impl Proto {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Holding {
     Claim(Proto),
-    /// Reservations of fair waits, of either protocol.
-    Reservation,
+    /// Reservations of fair waits for the protocol.
+    Reservation(Proto),
 }
 
 /// The store of this process: chosen once, at the first use that succeeds.
@@ -218,7 +218,7 @@ impl Store {
             Store::Files(f) => {
                 let locks: &[Lock] = match what {
                     Holding::Claim(proto) => &[proto.lock()][..],
-                    Holding::Reservation => &[Lock::Reservation, Lock::UdpReservation],
+                    Holding::Reservation(proto) => &[proto.lock().reservation()],
                 };
                 let ports: Vec<u16> = ports.into_iter().collect();
                 let mut all = Vec::new();
@@ -272,10 +272,8 @@ fn kernel_holders(
             (what, name),
             (Holding::Claim(Proto::Tcp), Name::Tcp(_))
                 | (Holding::Claim(Proto::Udp), Name::Udp(_))
-                | (
-                    Holding::Reservation,
-                    Name::ReservedTcp(_) | Name::ReservedUdp(_)
-                )
+                | (Holding::Reservation(Proto::Tcp), Name::ReservedTcp(_))
+                | (Holding::Reservation(Proto::Udp), Name::ReservedUdp(_))
         )
     };
     let names = proc::bound_names(k.prefix()).map_err(|e| Error::StoreUnavailable {
