@@ -144,7 +144,7 @@ mod unix {
         Ok((wrapper, copies))
     }
 
-    /// How allocport starts itself again: `program` to execute, `name` to show as its argv[0].
+    /// How allocport starts itself again: `program` to execute, `name` to show as its `argv[0]`.
     struct Executable {
         program: PathBuf,
         name: OsString,

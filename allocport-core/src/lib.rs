@@ -2,8 +2,8 @@
 //!
 //! Tests that start servers need ports nobody else is using, and when tests run in parallel,
 //! as under `cargo test` threads or cargo-nextest processes, two of them must never get the
-//! same one. `allocport` keeps one pool of server ports per process and lock files shared by
-//! every process of the user, so a port is held by at most one [`TcpPortOwner`] on the
+//! same one. `allocport` keeps one pool of server ports per process and claims shared by
+//! every process on the machine, so a port is held by at most one [`TcpPortOwner`] on the
 //! machine at a time, and returns to the pool when its owner is dropped, or when its process
 //! dies, even by `SIGKILL`.
 //!
@@ -46,7 +46,9 @@
 //! | `PYSYS_PORTS_FILE` | a UTF-8 regular file of at most [`MAX_PORTS_FILE_BYTES`], one such specification a line |
 //! | neither | ports 1024-65535 outside the OS's [ephemeral range](ephemeral_tcp_port_range) |
 //! | `ALLOCPORT_TIMEOUT_SECS` | how long an allocation waits when every port is held (default 300) |
-//! | `ALLOCPORT_LOCK_DIR` | the private directory of the cross-process lock files (see [`lock_dir`]) |
+//! | `ALLOCPORT_STORE` | where claims between processes are kept: `kernel` (Linux's default) or `files` (see [`store_kind`]) |
+//! | `ALLOCPORT_NAMESPACE` | a tag that gives the kernel store names of its own, apart from everyone else's |
+//! | `ALLOCPORT_LOCK_DIR` | the file store's private directory (see [`lock_dir`]); setting it chooses the file store |
 //! | `ALLOCPORT_STATS=1` | print [`port_allocation_stats`] to standard error at exit |
 //!
 //! Every configuration error names the variable or file and the offending value, and comes
@@ -59,7 +61,7 @@
 //! The pool hands out its never-used ports in a shuffled order, computed one port at a time
 //! (so a process's first allocation costs the same for any pool size), then released ports
 //! least-recently-released first. A candidate is taken
-//! when its cross-process lock is free and a plain bind (no `SO_REUSEADDR`) succeeds on each
+//! when its claim between processes is free and a plain bind (no `SO_REUSEADDR`) succeeds on each
 //! host asked for; a busy candidate goes to the back of the queue and the next is tried at
 //! once. Only when no port can be had does the allocation wait, until a port is released or
 //! the [timeout](set_allocation_timeout) passes. A port refused only because of connections in
@@ -68,23 +70,25 @@
 //!
 //! ## Between processes
 //!
-//! Each held port is one byte-range lock on one of 64 lock files, so a process holding
-//! thousands of ports uses at most 64 file descriptors, and the kernel frees a dead process's
-//! locks. Under
-//! cargo-nextest, each test process starts in a different part of the pool (from
+//! On Linux a claim is a Unix socket bound to the port's name in the kernel's abstract
+//! namespace (`\0allocport/tcp/<port>...`, see `docs/protocol.md`): the kernel refuses a second
+//! bind of a name and forgets it when its holder dies, even by `SIGKILL`. Every user and every
+//! process sharing the machine's network is excluded; nothing on disk can be deleted or aged
+//! out. Each held port is one descriptor (the soft limit is raised toward the hard one when
+//! needed). Elsewhere, or with `ALLOCPORT_STORE=files`, each held port is one byte-range lock
+//! on one of 64 files in a private per-user directory ([`lock_dir`]); deleted or replaced lock
+//! files free no port ([`lock_files_renewed`] counts such events). Processes on different
+//! stores do not exclude each other. `docs/guarantee.md` states each store's guarantee and
+//! limits.
+//!
+//! Under cargo-nextest, each test process starts in a different part of the pool (from
 //! `NEXTEST_TEST_GLOBAL_SLOT`), so concurrent tests rarely even try the same port. A process
 //! waiting for ports is woken when another process releases one of them (on Linux; elsewhere
 //! it looks again now and then).
-//!
-//! Deleting or replacing the lock files while ports are held (a clean-up script, an
-//! age-based cleaner) frees no port: holders notice within a few milliseconds and take their
-//! locks again, and a new lock file is trusted only after a short grace. The README's section
-//! "Never twice, whatever happens to the lock files" states the guarantee and its limits;
-//! [`lock_files_renewed`] counts such events.
 
 // Layers, each using only those before it in this list: `env`, `source`, `family`, `error`,
 // `portset`, `warn`, `background`; `spec`, `ephemeral`, `exclude`, `reserved`, `privileged`,
-// `port_ranges`, `server_ports` (which ports); `lock`, `host`, `transport`, `probe`, `claim`
+// `port_ranges`, `server_ports` (which ports); `lock`, `store`, `host`, `transport`, `probe`, `claim`
 // (taking one port); `order`, `timeout`, `stats`, `unbindable`, `waiting`, `pool` (the queue
 // and the waiting); `request`, `owner` and `udp` (one layer: a request hands out owners,
 // whose constructors are its shortcuts), `listener`, `bound`, `pick` (the API); `introspect`
