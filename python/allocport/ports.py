@@ -93,19 +93,10 @@ def read_ports_file(path):
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
     except OSError as error:
         raise PortsFileUnreadable(path, error)
-    with os.fdopen(fd, "rb") as handle:
-        try:
-            meta = os.fstat(fd)
-        except OSError as error:
-            raise PortsFileUnreadable(path, error)
-        if not stat.S_ISREG(meta.st_mode):
-            raise PortsFileNotRegular(path, _file_kind(meta.st_mode))
-        if meta.st_size > MAX_PORTS_FILE_BYTES:
-            raise PortsFileTooLarge(path, meta.st_size, MAX_PORTS_FILE_BYTES)
-        try:
-            data = handle.read(MAX_PORTS_FILE_BYTES + 1)
-        except OSError as error:
-            raise PortsFileUnreadable(path, error)
+    try:
+        data = _read_regular(path, fd)
+    finally:
+        os.close(fd)
     if len(data) > MAX_PORTS_FILE_BYTES:
         raise PortsFileTooLarge(path, len(data), MAX_PORTS_FILE_BYTES)  # it grew while read
     if data.startswith(b"\xef\xbb\xbf"):
@@ -119,6 +110,29 @@ def read_ports_file(path):
         place = "PYSYS_PORTS_FILE %s, line %d" % (path, index + 1)
         parse_spec(line.rstrip("\r"), place, ranges)
     return ranges
+
+
+def _read_regular(path, fd):
+    """The bytes of the open file `fd` (at most one past the limit), if it is regular."""
+    try:
+        meta = os.fstat(fd)
+    except OSError as error:
+        raise PortsFileUnreadable(path, error)
+    if not stat.S_ISREG(meta.st_mode):
+        raise PortsFileNotRegular(path, _file_kind(meta.st_mode))
+    if meta.st_size > MAX_PORTS_FILE_BYTES:
+        raise PortsFileTooLarge(path, meta.st_size, MAX_PORTS_FILE_BYTES)
+    chunks, size = [], 0
+    try:
+        while size <= MAX_PORTS_FILE_BYTES:
+            chunk = os.read(fd, MAX_PORTS_FILE_BYTES + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    except OSError as error:
+        raise PortsFileUnreadable(path, error)
+    return b"".join(chunks)
 
 
 def _file_kind(mode):
