@@ -57,20 +57,37 @@ def run_exec(args):
 
 
 def run_status():
+    """Prints the claims as `allocport status` does: one section for TCP and one for UDP,
+    each a PID / PORTS / COMMAND table."""
     pfx = names.prefix()
     rows = status.holders(pfx)
+    print("store: %s (kernel)" % pfx)
     if not rows:
-        print("store %s: no ports are held" % pfx)
+        print("no ports are held")
         return 0
-    print("store %s: %d claims" % (pfx, len(rows)))
-    print("%-8s %-5s %-20s %s" % ("PID", "KIND", "PORTS", "COMMAND"))
-    by_holder = {}
-    for pid, transport, port in rows:
-        by_holder.setdefault((pid, transport), []).append(port)
-    for (pid, transport), ports in sorted(by_holder.items(), key=lambda kv: (kv[0][0] or 0, kv[0][1])):
-        command = status.command_of(pid) if pid else "(another user's process)"
-        print("%-8s %-5s %-20s %s" % (pid or "-", transport, format_ports_spec(sorted(ports)), command))
+    for transport, kind in (("tcp", ""), ("udp", "UDP ")):
+        by_pid = {}
+        for pid, row_transport, port in rows:
+            if row_transport == transport:
+                by_pid.setdefault(pid, []).append(port)
+        if by_pid:
+            print(_table(by_pid, kind))
     return 0
+
+
+def _table(by_pid, kind):
+    count = sum(len(ports) for ports in by_pid.values())
+    lines = ["%d %sport%s held by %d process%s:" % (
+        count, kind, "" if count == 1 else "s", len(by_pid), "" if len(by_pid) == 1 else "es")]
+    table = [("PID", "PORTS", "COMMAND")] + [
+        (str(pid) if pid else "?", format_ports_spec(sorted(ports)), status.command_of(pid) if pid else "")
+        for pid, ports in sorted(by_pid.items(), key=lambda kv: kv[0] or 0)
+    ]
+    pid_width = max(3, max(len(r[0]) for r in table))
+    ports_width = max(5, max(len(r[1]) for r in table))
+    for pid, ports, command in table:
+        lines.append(("%-*s  %-*s  %s" % (pid_width, pid, ports_width, ports, command)).rstrip())
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

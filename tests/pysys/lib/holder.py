@@ -29,6 +29,8 @@ def main():
     parser.add_argument("--hold", type=float, default=1.0)
     parser.add_argument("--until-file")
     parser.add_argument("--max", type=float, default=120.0)
+    parser.add_argument("--no-bind", action="store_true",
+                        help="record the ports without binding them (a holder that has not bound yet)")
     parser.add_argument("--ports-env", help="read the ports from this variable (a,b,c)")
     parser.add_argument("ports", nargs="*", type=int)
     args = parser.parse_args()
@@ -36,7 +38,7 @@ def main():
     if args.ports_env:
         ports += [int(p) for p in os.environ[args.ports_env].split(",") if p]
     listeners = []
-    for port in ports:
+    for port in [] if args.no_bind else ports:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
