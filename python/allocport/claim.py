@@ -95,6 +95,16 @@ def try_claim(port, transport="tcp", pfx=None, check_reserved=True):
     return claim
 
 
+def check_store():
+    """Raises `StoreUnavailable` (or `InvalidEnv` for a bad `ALLOCPORT_NAMESPACE`) unless
+    this process can make claims: what a front end checks once before it starts.
+
+    >>> check_store()
+    """
+    names.prefix()
+    _stream_socket().close()
+
+
 def is_claimed(port, transport="tcp", pfx=None):
     """Whether anyone (this process included) holds a claim on `port` now.
 

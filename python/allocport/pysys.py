@@ -19,7 +19,7 @@ import sys
 import threading
 import time
 
-from .claim import store_available
+from .claim import check_store, store_available
 from .errors import Timeout
 from .names import prefix
 from .pool import give_back, take_port
@@ -47,7 +47,9 @@ class SharedPortsPlugin(object):
                         "as before", sys.platform,
                     )
             return
-        store = prefix()  # a bad ALLOCPORT_NAMESPACE stops the run here, naming the value
+        # A bad ALLOCPORT_NAMESPACE or a sandbox without AF_UNIX stops the run here, saying so.
+        check_store()
+        store = prefix()
         install()
         runner.addCleanupFunction(uninstall)
         _log.debug("allocport: PySys's ports are claimed in the shared store %r", store)
