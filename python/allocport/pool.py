@@ -34,13 +34,13 @@ def port_in_use(port, host="", family=socket.AF_INET):
 def take_port(queue, deadline, hosts=DEFAULT_HOSTS, in_use=port_in_use, excluded=(),
               on_first_wait=None):
     """Takes a port from the deque `queue`: returns `(port, claim)` with the port claimed and
-    free on every host, or raises `Timeout` (with `pool_size=len(queue)`) once
-    `time.monotonic()` passes `deadline`.
+    free on every host, or raises `Timeout` once `time.monotonic()` passes `deadline` (its
+    `pool_size` is what is left in the queue; callers that know the pool say more).
 
     A port claimed elsewhere or in use goes back to the end of the queue; one in `excluded`
     leaves it. `on_first_wait` is called once, when a full pass found nothing and the call
     starts to wait. `in_use(port, host)` is the bind check."""
-    bell, waited = None, False
+    bell, waited, started = None, False, time.monotonic()
     try:
         while True:
             taken = _one_pass(queue, hosts, in_use, excluded)
@@ -48,7 +48,7 @@ def take_port(queue, deadline, hosts=DEFAULT_HOSTS, in_use=port_in_use, excluded
                 return taken
             now = time.monotonic()
             if now >= deadline:
-                raise Timeout(deadline - now + 0.0, len(queue), 0)
+                raise Timeout(now - started, len(queue), 0)
             if not waited and on_first_wait is not None:
                 on_first_wait()
             waited = True
