@@ -42,7 +42,10 @@ Environment (shared with the allocport library):
   PYSYS_PORTS             server ports, e.g. \"2000-2100, 3000\"
   PYSYS_PORTS_FILE        a file of such specifications, one a line
   ALLOCPORT_TIMEOUT_SECS  how long to wait when every port is held (default 300)
-  ALLOCPORT_LOCK_DIR      the private directory of the cross-process lock files
+  ALLOCPORT_STORE         where claims are kept: kernel (Linux's default) or files
+  ALLOCPORT_NAMESPACE     a tag that gives the kernel store names of its own
+  ALLOCPORT_LOCK_DIR      the file store's private directory (setting it chooses files)
+  ALLOCPORT_STATS=1       print the allocation statistics at exit
 
 Exit status: 0 on success, 1 when `ports` or `status` fail, 2 on a usage error;
 `exec` exits with the command's status (128+N if it dies from signal N), 125 when

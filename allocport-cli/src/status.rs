@@ -1,7 +1,6 @@
 //! `allocport status`: who holds which ports now, to see why an allocation waits.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use allocport_core::{PortHolder, format_ports_spec};
 
@@ -9,13 +8,13 @@ use crate::Failure;
 
 pub(crate) fn run() -> Result<(), Failure> {
     let failed = |e: allocport_core::Error| Failure::new(crate::EXIT_FAILURE, e.to_string());
-    let dir = allocport_core::lock_dir().map_err(failed)?;
+    let store = allocport_core::store_description().map_err(failed)?;
     let holders = Holders {
         tcp: allocport_core::tcp_port_holders().map_err(failed)?,
         udp: allocport_core::udp_port_holders().map_err(failed)?,
         reserved: allocport_core::port_reservations().map_err(failed)?,
     };
-    crate::print_report(&report(&dir, &holders, &command_line))
+    crate::print_report(&report(&store, &holders, &command_line))
 }
 
 /// What other processes hold: TCP ports, UDP ports, and ports reserved for a fair wait.
@@ -26,10 +25,10 @@ struct Holders {
     reserved: Vec<PortHolder>,
 }
 
-/// The report: the lock directory, then for TCP ports, UDP ports and reservations (each only
+/// The report: where the claims are kept, then for TCP ports, UDP ports and reservations (each only
 /// when there are some) one line per holding process.
-fn report(dir: &Path, holders: &Holders, command_of: &dyn Fn(u32) -> String) -> String {
-    let mut out = format!("lock dir: {}\n", dir.display());
+fn report(store: &str, holders: &Holders, command_of: &dyn Fn(u32) -> String) -> String {
+    let mut out = format!("store: {store}\n");
     if holders.tcp.is_empty() && holders.udp.is_empty() && holders.reserved.is_empty() {
         out += "no ports are held\n";
         return out;
@@ -114,8 +113,8 @@ mod tests {
 
     #[test]
     fn no_holders() {
-        let text = report(Path::new("/tmp/locks"), &tcp(&[]), &|_| unreachable!());
-        assert_eq!(text, "lock dir: /tmp/locks\nno ports are held\n");
+        let text = report("file store in /tmp/locks", &tcp(&[]), &|_| unreachable!());
+        assert_eq!(text, "store: file store in /tmp/locks\nno ports are held\n");
     }
 
     #[test]
@@ -127,12 +126,12 @@ mod tests {
             holder(2005, Some(7)),
             holder(2010, Some(42)),
         ];
-        let text = report(Path::new("/l"), &tcp(&holders), &|pid| {
+        let text = report("file store in /l", &tcp(&holders), &|pid| {
             format!("prog-{pid} x")
         });
         assert_eq!(
             text,
-            "lock dir: /l\n\
+            "store: file store in /l\n\
              5 ports held by 2 processes:\n\
              PID  PORTS           COMMAND\n\
              7    2005            prog-7 x\n\
@@ -143,7 +142,7 @@ mod tests {
     #[test]
     fn unknown_pid_is_a_question_mark() {
         let text = report(
-            Path::new("/l"),
+            "file store in /l",
             &tcp(&[holder(9, None)]),
             &|_| unreachable!(),
         );
@@ -158,10 +157,10 @@ mod tests {
             udp: vec![holder(2000, Some(42)), holder(5353, Some(7))],
             reserved: vec![holder(2001, Some(9)), holder(2002, Some(9))],
         };
-        let text = report(Path::new("/l"), &holders, &|pid| format!("prog-{pid}"));
+        let text = report("file store in /l", &holders, &|pid| format!("prog-{pid}"));
         assert_eq!(
             text,
-            "lock dir: /l\n\
+            "store: file store in /l\n\
              1 port held by 1 process:\n\
              PID  PORTS  COMMAND\n\
              42   2000   prog-42\n\
@@ -181,10 +180,10 @@ mod tests {
             udp: vec![holder(5353, None)],
             ..Holders::default()
         };
-        let text = report(Path::new("/l"), &holders, &|_| unreachable!());
+        let text = report("file store in /l", &holders, &|_| unreachable!());
         assert_eq!(
             text,
-            "lock dir: /l\n1 UDP port held by 1 process:\nPID  PORTS  COMMAND\n?    5353\n"
+            "store: file store in /l\n1 UDP port held by 1 process:\nPID  PORTS  COMMAND\n?    5353\n"
         );
     }
 }

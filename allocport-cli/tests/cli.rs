@@ -312,7 +312,7 @@ fn status_shows_who_holds_the_ports() {
     assert_eq!(
         sandbox.status_report(),
         format!(
-            "lock dir: {}\nno ports are held\n",
+            "store: file store in {}\nno ports are held\n",
             sandbox.lock_dir.display()
         )
     );

@@ -1,29 +1,31 @@
-//! The claim layer: a port is claimed when this process takes its cross-process lock and the
-//! bind check then finds it free on every address; released, its lock is given back.
+//! The claim layer: a port is claimed when this process takes its claim in the store
+//! ([`crate::store`]) and the bind check then finds it free on every address; released, its
+//! claim is given back.
 //!
-//! The lock comes first: with it held no other allocport process can claim the port, so a
+//! The claim comes first: with it held no other allocport process can claim the port, so a
 //! bind check that passes stays meaningful until this process lets go.
 
 use crate::error::Error;
 use crate::host::CheckAddr;
-use crate::lock::{Lock, PortLocks, Taken, WaitToken, port_locks, wake};
+use crate::lock::Taken;
 use crate::probe::{Check, check_port, check_udp_port};
+use crate::store::{self, Holding, Store, WaitToken};
 use crate::transport::Transport;
 
-/// Claims and releases ports through this process's lock files.
+/// Claims and releases ports through this process's store ([`crate::store`]).
 pub(crate) struct Claims {
-    locks: &'static PortLocks,
+    store: Store,
 }
 
 impl Claims {
-    /// Opens the lock directory: an unusable one is a configuration error, returned here.
+    /// Opens the store: an unusable one is a configuration error, returned here.
     pub(crate) fn open() -> Result<Claims, Error> {
         Ok(Claims {
-            locks: port_locks()?,
+            store: store::open()?,
         })
     }
 
-    /// Takes the lock of `port` for each protocol of `transport`, then checks it can be bound
+    /// Takes the claim of `port` for each protocol of `transport`, then checks it can be bound
     /// on every address in each: [`Claim::Claimed`] when the port is now this process's;
     /// otherwise nothing is kept. `lingering_ok` takes a TCP port whose only obstacle is
     /// lingering connections; `respect_reservations` steps aside from a port another process
@@ -55,34 +57,28 @@ impl Claims {
         free
     }
 
-    /// Takes every lock `transport` needs, or none; with `reservations`, none either when
-    /// another process reserved the port (asked with the first lock).
+    /// Takes every claim `transport` needs, or none; with `reservations`, none either when
+    /// another process reserved the port (asked with the first claim).
     fn lock(&self, transport: Transport, port: u16, reservations: bool) -> Result<Taken, Error> {
-        if transport.tcp() {
-            let tcp = self
-                .locks
-                .try_lock_unreserved(Lock::Tcp, port, reservations)?;
-            if tcp != Taken::Yes {
-                return Ok(tcp);
+        let protos = transport.protos();
+        for (i, &proto) in protos.iter().enumerate() {
+            let taken = self.store.try_claim(proto, port, reservations && i == 0);
+            if !matches!(taken, Ok(Taken::Yes)) {
+                for &done in &protos[..i] {
+                    self.store.release(done, port, false);
+                }
+                return taken;
             }
-        }
-        if transport.udp() {
-            let asked = reservations && !transport.tcp();
-            let udp = self.locks.try_lock_unreserved(Lock::Udp, port, asked);
-            if !matches!(udp, Ok(Taken::Yes)) && transport.tcp() {
-                self.locks.unlock_at(Lock::Tcp, port);
-            }
-            return udp;
         }
         Ok(Taken::Yes)
     }
 
-    /// Gives back the locks of a port claimed for `transport`.
+    /// Gives back the claims of a port claimed for `transport`.
     pub(crate) fn release(&self, transport: Transport, port: u16) {
         self.unlock(transport, port, false);
     }
 
-    /// Gives back the locks of a port held for `transport`, and wakes other processes waiting
+    /// Gives back the claims of a port held for `transport`, and wakes other processes waiting
     /// for it. Not after a claim given back unused: that frees nothing new, and two processes
     /// each waiting for several ports would wake each other with their give-backs for ever.
     pub(crate) fn release_held(&self, transport: Transport, port: u16) {
@@ -90,13 +86,11 @@ impl Claims {
     }
 
     fn unlock(&self, transport: Transport, port: u16, announce: bool) {
-        if transport.tcp() {
-            let last = !transport.udp();
-            self.locks
-                .unlock_announcing(Lock::Tcp, port, announce && last);
-        }
-        if transport.udp() {
-            self.locks.unlock_announcing(Lock::Udp, port, announce);
+        let protos = transport.protos();
+        for (i, &proto) in protos.iter().enumerate() {
+            // Announced once, after the last: a waiter woken earlier would find it half held.
+            self.store
+                .release(proto, port, announce && i + 1 == protos.len());
         }
     }
 
@@ -106,29 +100,24 @@ impl Claims {
         transport: Transport,
         ports: impl IntoIterator<Item = u16>,
     ) -> Result<Vec<(u16, Option<u32>)>, Error> {
-        let kind = if transport.tcp() {
-            Lock::Tcp
-        } else {
-            Lock::Udp
-        };
-        let holders = self.locks.holders(kind, ports)?;
-        Ok(holders.into_iter().map(|(port, h)| (port, h.pid)).collect())
+        let proto = transport.protos()[0];
+        self.store.holders(Holding::Claim(proto), ports)
     }
 
     /// Takes the machine-wide wait token if it is free (see [`WaitToken`]).
     pub(crate) fn try_wait_token(&self) -> Result<Option<WaitToken>, Error> {
-        WaitToken::try_take(self.locks)
+        self.store.try_wait_token()
     }
 
     /// Starts the thread that wakes this process's waiters when another process releases a
-    /// port of `pool` (see [`wake::start_watcher`]); `false` where none can: waiters must poll.
+    /// port of `pool`; `false` where none can: waiters must poll.
     pub(crate) fn watch_releases(
         &self,
         pool: Vec<(u16, u16)>,
         wanted: impl Fn(bool) -> bool + Send + 'static,
         wake: impl Fn() + Send + 'static,
     ) -> bool {
-        wake::start_watcher(self.locks, pool, wanted, wake)
+        self.store.watch_releases(pool, wanted, wake)
     }
 }
 
@@ -239,11 +228,8 @@ mod tests {
                 .unwrap(),
             Claim::Claimed
         ));
-        let locks = port_locks().unwrap();
-        // This process's own locks never show as another's holder: both were taken, and
-        // releasing gives both back (the next claim of either kind would otherwise still work
-        // here, as fcntl locks of one process do not conflict).
-        assert_eq!(locks.holders(Lock::Udp, [port]).unwrap(), []);
+        // This process's own claims never show as another's holder.
+        assert_eq!(claims.holders(Transport::Udp, [port]).unwrap(), []);
         claims.release(Transport::TcpAndUdp, port);
     }
 }

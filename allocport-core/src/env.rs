@@ -13,6 +13,10 @@ pub(crate) const PYSYS_PORTS_FILE: &str = "PYSYS_PORTS_FILE";
 pub(crate) const ALLOCPORT_TIMEOUT_SECS: &str = "ALLOCPORT_TIMEOUT_SECS";
 /// The directory of the cross-process lock files.
 pub(crate) const ALLOCPORT_LOCK_DIR: &str = "ALLOCPORT_LOCK_DIR";
+/// The store of the claims between processes: `kernel` (Linux) or `files`.
+pub(crate) const ALLOCPORT_STORE: &str = "ALLOCPORT_STORE";
+/// A tag that gives the kernel store names of its own, apart from everyone else's.
+pub(crate) const ALLOCPORT_NAMESPACE: &str = "ALLOCPORT_NAMESPACE";
 /// Set (and not `0`) to print the allocation statistics at exit.
 pub(crate) const ALLOCPORT_STATS: &str = "ALLOCPORT_STATS";
 /// cargo-nextest's number for the running test, unique among those running now.

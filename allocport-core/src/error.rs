@@ -126,6 +126,31 @@ pub enum Error {
         /// Why it cannot be used.
         reason: String,
     },
+    /// The store of the claims between processes cannot be used here: for the kernel store,
+    /// a sandbox that forbids Unix sockets. Never a silent fallback to the other store, as
+    /// processes on two stores do not exclude each other.
+    #[error(
+        "the {store} store of allocport's claims is unusable: {reason} (ALLOCPORT_STORE=files \
+         chooses the file store, but only processes on the same store exclude each other)"
+    )]
+    StoreUnavailable {
+        /// `kernel` or `files`.
+        store: &'static str,
+        /// Why it cannot be used.
+        reason: String,
+    },
+    /// Each port held in the kernel store is a descriptor, and the process may open no more.
+    #[error(
+        "cannot hold another port: this process may open {limit} files and holds {held} port \
+         claims (one descriptor each, besides its other files); raise the limit (`ulimit -n`, \
+         up to the hard limit, which allocport already tried)"
+    )]
+    OutOfDescriptors {
+        /// Port names this process holds.
+        held: usize,
+        /// The soft limit of open descriptors.
+        limit: u64,
+    },
     /// No port became free within the allocation timeout.
     #[error(
         "timed out after {timeout:?} waiting for a free TCP server port: the pool has {pool_size} ports, \

@@ -5,9 +5,9 @@
 use std::fmt::{self, Write as _};
 
 use crate::error::Error;
-use crate::lock::{Holder, Lock, port_locks};
 use crate::pool::existing_pool;
 use crate::stats::PortAllocationStats;
+use crate::store::{self, Holding, Proto};
 
 /// The ports this process holds now, in port order. A number held for UDP
 /// ([`UdpPortOwner`](crate::UdpPortOwner)) is among them too: within one process a number is
@@ -47,17 +47,15 @@ pub use crate::waiting::PortHolder;
 /// }
 /// ```
 pub fn tcp_port_holders() -> Result<Vec<PortHolder>, Error> {
-    holders_of(Lock::Tcp)
+    holders_of(Holding::Claim(Proto::Tcp))
 }
 
 /// The ports whose `kind` lock other processes hold, in port order.
-fn holders_of(kind: Lock) -> Result<Vec<PortHolder>, Error> {
-    // Through this process's own descriptors: a temporary one, once closed, would drop the
-    // locks of ports this process holds.
-    let holders = port_locks()?.holders(kind, 1..=u16::MAX)?;
+fn holders_of(what: Holding) -> Result<Vec<PortHolder>, Error> {
+    let holders = store::open()?.holders(what, 1..=u16::MAX)?;
     Ok(holders
         .into_iter()
-        .map(|(port, Holder { pid })| PortHolder { port, pid })
+        .map(|(port, pid)| PortHolder { port, pid })
         .collect())
 }
 
@@ -71,7 +69,7 @@ fn holders_of(kind: Lock) -> Result<Vec<PortHolder>, Error> {
 /// }
 /// ```
 pub fn udp_port_holders() -> Result<Vec<PortHolder>, Error> {
-    holders_of(Lock::Udp)
+    holders_of(Holding::Claim(Proto::Udp))
 }
 
 /// The ports other processes reserved right now for a fair wait, in port order: a request for
@@ -86,7 +84,7 @@ pub fn udp_port_holders() -> Result<Vec<PortHolder>, Error> {
 /// }
 /// ```
 pub fn port_reservations() -> Result<Vec<PortHolder>, Error> {
-    holders_of(Lock::Reservation)
+    holders_of(Holding::Reservation)
 }
 
 /// The statistics so far; all zero when nothing has been allocated yet.

@@ -115,6 +115,7 @@ mod server_ports;
 mod source;
 mod spec;
 mod stats;
+mod store;
 mod timeout;
 mod transport;
 mod udp;
@@ -145,6 +146,7 @@ pub use server_ports::{
 pub use source::PortSource;
 pub use spec::format_ports_spec;
 pub use stats::PortAllocationStats;
+pub use store::{StoreKind, store_description, store_kind};
 pub use timeout::{DEFAULT_ALLOCATION_TIMEOUT, allocation_timeout, set_allocation_timeout};
 pub use udp::UdpPortOwner;
 pub use waiting::process_command_line;

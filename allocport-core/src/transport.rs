@@ -5,6 +5,8 @@
 //! TCP claim is one lock, a UDP claim another ([`crate::lock`]), so one process's TCP port and
 //! another's UDP port may share a number, as the two protocols' ports do in the kernel.
 
+use crate::store::Proto;
+
 /// The protocols a claim is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Transport {
@@ -21,5 +23,14 @@ impl Transport {
 
     pub(crate) fn udp(self) -> bool {
         matches!(self, Transport::Udp | Transport::TcpAndUdp)
+    }
+
+    /// The protocols claimed, TCP first.
+    pub(crate) fn protos(self) -> &'static [Proto] {
+        match self {
+            Transport::Tcp => &[Proto::Tcp],
+            Transport::Udp => &[Proto::Udp],
+            Transport::TcpAndUdp => &[Proto::Tcp, Proto::Udp],
+        }
     }
 }

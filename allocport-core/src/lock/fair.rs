@@ -4,8 +4,8 @@
 //! could wait for ever: whenever one of its ports comes free, a one-port request takes it
 //! first. The waiter that holds the token (a lock on byte 0 of `wait-token.lock`, and a mutex
 //! between the threads of its process) may instead keep the ports it gets until it has all, and
-//! reserve ports other processes hold: a reservation is the lock of byte `131072 + port` of the
-//! port's lock file, and every other claimer steps aside from a reserved port once it is
+//! reserve ports other processes hold: a reservation is the lock of byte `131072 + port` (TCP)
+//! or `196608 + port` (UDP) of the port's lock file, and every other claimer steps aside from a reserved port once it is
 //! released. Only one waiter keeps partial claims at a time, so two multi-port waiters never
 //! hold part each and wait for each other.
 
@@ -50,13 +50,13 @@ impl WaitToken {
     /// Reserves `port` for the token's holder: other processes will not claim it once it is
     /// released. `false` if another process reserved it (a former holder of the token that
     /// has not let go yet).
-    pub(crate) fn reserve(&self, port: u16) -> Result<bool, Error> {
-        self.locks.try_lock_at(Lock::Reservation, port)
+    pub(crate) fn reserve(&self, kind: Lock, port: u16) -> Result<bool, Error> {
+        self.locks.try_lock_at(kind.reservation(), port)
     }
 
-    /// Ends the reservation of `port`.
-    pub(crate) fn unreserve(&self, port: u16) {
-        self.locks.unlock_at(Lock::Reservation, port);
+    /// Ends the reservation of `port` for `kind`.
+    pub(crate) fn unreserve(&self, kind: Lock, port: u16) {
+        self.locks.unlock_at(kind.reservation(), port);
     }
 }
 

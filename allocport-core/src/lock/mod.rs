@@ -6,9 +6,9 @@
 //! process that dies, even by `SIGKILL`: nothing is left to clean up. Port `p` is byte `p` of
 //! file `ports-<p % 64>.lock` for TCP and byte `p + 65536` of the same file for UDP, so the
 //! two protocols' claims never block each other; a fair wait's reservation of `p` is byte
-//! `p + 131072` (see [`fair`]). The files hold one byte, the mark of a trusted file (see
+//! `p + 131072` for TCP and `p + 196608` for UDP (see [`fair`]), as apart as the claims. The files hold one byte, the mark of a trusted file (see
 //! [`renew`]); locks lie beyond the end.
-//! Bytes from 196608 (`p + 196608`) hold the shared marks of processes waiting for ports
+//! Bytes from 262144 (`p + 262144`) hold the shared marks of processes waiting for ports
 //! ([`wake`]).
 //! The kernel walks every lock on a file on each lock and unlock, so one file for all ports
 //! made an allocation cost grow with the ports held machine-wide (5x at 4,000 held); 64 files
@@ -67,24 +67,35 @@ pub(crate) struct Holder {
     pub(crate) pid: Option<u32>,
 }
 
-/// Which of a port's locks: claims for TCP and for UDP are kept apart, and a fair waiter's
-/// reservation is a third.
+/// Which of a port's locks: claims for TCP and for UDP are kept apart, and so are a fair
+/// waiter's reservations of either.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Lock {
     Tcp,
     Udp,
     Reservation,
+    UdpReservation,
 }
 
 impl Lock {
-    /// The byte of the lock in its file: `port`, `port + 65536` or `port + 131072`.
+    /// The byte of the lock in its file: `port`, `port + 65536`, `port + 131072` or
+    /// `port + 196608`.
     fn byte(self, port: u16) -> u32 {
         let base = match self {
             Lock::Tcp => 0,
             Lock::Udp => 1 << 16,
             Lock::Reservation => 2 << 16,
+            Lock::UdpReservation => 3 << 16,
         };
         base + u32::from(port)
+    }
+
+    /// The reservation that steers claims of this kind.
+    pub(crate) fn reservation(self) -> Lock {
+        match self {
+            Lock::Udp | Lock::UdpReservation => Lock::UdpReservation,
+            Lock::Tcp | Lock::Reservation => Lock::Reservation,
+        }
     }
 
     /// What a lock byte stands for, to name it in messages.
@@ -93,7 +104,8 @@ impl Lock {
         match byte >> 16 {
             0 => format!("port {port}"),
             1 => format!("UDP port {port}"),
-            _ => format!("the reservation of port {port}"),
+            2 => format!("the reservation of port {port}"),
+            _ => format!("the reservation of UDP port {port}"),
         }
     }
 }
@@ -252,7 +264,7 @@ impl PortLocks {
             }
             let now = Instant::now();
             if slot.seen_current_at(now) || self.is_current(&mut slot, port) {
-                if reservations && self.reserved_in(&mut slot, port, now, byte)? {
+                if reservations && self.reserved_in(&mut slot, kind, port, now, byte)? {
                     return Ok(Taken::Reserved);
                 }
                 slot.locked.push(byte);
@@ -283,11 +295,12 @@ impl PortLocks {
     fn reserved_in(
         &self,
         slot: &mut Slot,
+        kind: Lock,
         port: u16,
         now: Instant,
         byte: u32,
     ) -> Result<bool, Error> {
-        let base = Lock::Reservation.byte(0);
+        let base = kind.reservation().byte(0);
         let look =
             self.marked_elsewhere_at(slot, base, port, |s| &mut s.no_reservations_until, now);
         if matches!(look, Ok(false)) {

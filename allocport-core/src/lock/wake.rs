@@ -1,11 +1,11 @@
 //! Waking a process that waits for a port when another process releases one.
 //!
 //! A process with threads waiting for ports runs one watcher thread, however many threads
-//! wait. While armed, the watcher holds shared `fcntl` locks on byte `196608 + p` of the lock
+//! wait. While armed, the watcher holds shared `fcntl` locks on byte `262144 + p` of the lock
 //! files, for each port `p` of its pool (one lock per range of the pool and file: above every
 //! port's TCP, UDP and reservation bytes, so they never meet those) and, on Linux, watches
 //! the `wake` file in the lock directory with inotify. A process releasing port `p` asks the
-//! kernel whether any other process holds a shared lock on byte `196608 + p` of `p`'s lock
+//! kernel whether any other process holds a shared lock on byte `262144 + p` of `p`'s lock
 //! file (`F_GETLK` on a
 //! file already open, one system call, nothing taken; a look that found no mark in the file
 //! is relied on for a few milliseconds, so the watcher looks once more that long after it
@@ -37,10 +37,10 @@ use super::renew::Slot;
 const WAKE_FILE: &str = "wake";
 
 /// Where a waiting process's shared lock for port `p` lies in `p`'s lock file: above the TCP
-/// (`p`), UDP (`p + 65536`) and reservation (`p + 131072`) bytes, so that dropping every mark
+/// (`p`), UDP (`p + 65536`) and reservation (`p + 131072`, `p + 196608`) bytes, so that dropping every mark
 /// (a lock "to the end of the file" from here) never drops one of those.
 #[cfg(target_os = "linux")]
-const WAITING_OFFSET: i64 = 3 << 16;
+const WAITING_OFFSET: i64 = 4 << 16;
 
 /// This process's descriptor of the wake file, opened when first needed and never closed.
 #[cfg(target_os = "linux")]

@@ -16,7 +16,7 @@ use super::{FIRST_POLL, HELD, MAX_POLL, Pool};
 use crate::claim::Claim;
 use crate::error::Error;
 use crate::host::CheckAddr;
-use crate::lock::WaitToken;
+use crate::store::WaitToken;
 use crate::transport::Transport;
 use crate::unbindable::Unbindable;
 use crate::waiting::{REPORT_AFTER, report_waiting};
@@ -68,6 +68,8 @@ struct Seen {
 /// The wait token and what its holder reserved.
 struct Fair {
     token: WaitToken,
+    /// The protocols reserved, those of the request.
+    transport: Transport,
     /// Reserved in other processes' eyes (lock-file reservations).
     elsewhere: Vec<u16>,
     /// Reserved in this process (the pool's `reserved` set).
@@ -79,7 +81,7 @@ impl Fair {
     fn reserve(&mut self, port: u16, cap: usize) -> Result<(), Error> {
         if self.elsewhere.len() < cap
             && !self.elsewhere.contains(&port)
-            && self.token.reserve(port)?
+            && self.token.reserve_for(self.transport, port)?
         {
             self.elsewhere.push(port);
         }
@@ -171,6 +173,7 @@ impl Pool {
                 fair = match self.claims.try_wait_token() {
                     Ok(token) => token.map(|token| Fair {
                         token,
+                        transport: want.transport,
                         elsewhere: Vec::new(),
                         here: Vec::new(),
                     }),
@@ -397,7 +400,7 @@ impl Pool {
     /// Gives up the wait token and every reservation, and wakes the threads that skipped them.
     fn end_fair_wait(&self, fair: Fair) {
         for &port in &fair.elsewhere {
-            fair.token.unreserve(port);
+            fair.token.unreserve_for(fair.transport, port);
         }
         let mut state = self.state();
         for port in &fair.here {

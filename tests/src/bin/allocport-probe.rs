@@ -30,7 +30,8 @@
 //! - `wait-threads T SECS`: T threads each ask for one port with a SECS timeout (another process
 //!   holds the pool); prints `cpu_ms C timeouts N`: the CPU time the process spent while they
 //!   waited, and how many timed out.
-//! - `hold-and-bind N NOFILE`: lowers the open-file limit to NOFILE (0: leave it), holds N
+//! - `hold-and-bind N NOFILE [HARD]`: lowers the soft open-file limit to NOFILE (0: leave it)
+//!   and the hard one to HARD (default: leave it), holds N
 //!   ports, checks they are distinct and each bindable on 127.0.0.1, prints `ok N`.
 //!
 //! UDP ports, or ports held for TCP and UDP at once (KIND is `udp`, `dual` or `tcp`):
@@ -94,8 +95,13 @@ fn main() {
             Duration::from_secs_f64(secs.parse().expect("SECS")),
         ),
         ["hold-and-bind", n, nofile] => {
-            hold_and_bind(n.parse().expect("N"), nofile.parse().expect("NOFILE"))
+            hold_and_bind(n.parse().expect("N"), nofile.parse().expect("NOFILE"), None)
         }
+        ["hold-and-bind", n, nofile, hard] => hold_and_bind(
+            n.parse().expect("N"),
+            nofile.parse().expect("NOFILE"),
+            Some(hard.parse().expect("HARD")),
+        ),
         _ => {
             eprintln!("allocport-probe: unknown arguments {args:?}");
             2
@@ -532,15 +538,20 @@ fn wait_threads(threads: usize, timeout: Duration) -> i32 {
     0
 }
 
-fn hold_and_bind(n: usize, nofile: u64) -> i32 {
+fn hold_and_bind(n: usize, nofile: u64, hard: Option<u64>) -> i32 {
     #[cfg(not(unix))]
-    let _ = nofile; // Windows has no per-process descriptor limit to lower.
+    let _ = (nofile, hard); // Windows has no per-process descriptor limit to lower.
     #[cfg(unix)]
     if nofile > 0 {
-        let limit = libc::rlimit {
-            rlim_cur: nofile as libc::rlim_t,
-            rlim_max: nofile as libc::rlim_t,
+        let hard = hard.unwrap_or(u64::MAX);
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
         };
+        // SAFETY: `limit` is a valid rlimit for the duration of the call.
+        unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
+        limit.rlim_max = limit.rlim_max.min(hard as libc::rlim_t);
+        limit.rlim_cur = (nofile as libc::rlim_t).min(limit.rlim_max);
         // SAFETY: `limit` is a valid rlimit for the duration of the call.
         if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) } != 0 {
             say(&format!(

@@ -1,0 +1,410 @@
+//! Where the claims between processes are kept: the kernel store on Linux (abstract Unix
+//! socket names, [`kernel`]), the file store elsewhere or when chosen ([`crate::lock`]).
+//! Two processes exclude each other only on the same store, so the choice is explicit and
+//! never a silent fallback: `ALLOCPORT_STORE=kernel` or `files`; unset, an
+//! `ALLOCPORT_LOCK_DIR` that is set chooses the files (its only use), and otherwise Linux
+//! uses the kernel store and every other system the files.
+
+use std::sync::OnceLock;
+
+use crate::env::{self, ALLOCPORT_LOCK_DIR, ALLOCPORT_STORE, Env};
+use crate::error::Error;
+use crate::lock::{self, Lock, PortLocks, Taken};
+use crate::transport::Transport;
+
+#[cfg(target_os = "linux")]
+mod doorbell;
+#[cfg(target_os = "linux")]
+mod kernel;
+#[cfg(target_os = "linux")]
+pub(crate) mod names;
+#[cfg(target_os = "linux")]
+mod proc;
+
+#[cfg(target_os = "linux")]
+use kernel::{Bound, KernelStore};
+#[cfg(target_os = "linux")]
+use names::Name;
+
+/// The two stores, as `ALLOCPORT_STORE` names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreKind {
+    /// Abstract Unix socket names the kernel keeps (Linux only): `ALLOCPORT_STORE=kernel`.
+    Kernel,
+    /// Byte-range locks on files in a private directory: `ALLOCPORT_STORE=files`.
+    Files,
+}
+
+/// The store this process uses, as the environment chooses it (see the crate docs):
+/// `ALLOCPORT_STORE`, else the files when `ALLOCPORT_LOCK_DIR` is set, else the kernel's on
+/// Linux and the files elsewhere.
+///
+/// ```
+/// let kind = allocport_core::store_kind().unwrap();
+/// # #[cfg(target_os = "linux")]
+/// # if std::env::var_os("ALLOCPORT_STORE").is_none() && std::env::var_os("ALLOCPORT_LOCK_DIR").is_none() {
+/// assert_eq!(kind, allocport_core::StoreKind::Kernel);
+/// # }
+/// ```
+pub fn store_kind() -> Result<StoreKind, Error> {
+    store_kind_from(&env::process)
+}
+
+/// Where this process's claims are kept, in words: the kernel store's name prefix, or the
+/// file store's directory, as `allocport status` shows it.
+///
+/// ```
+/// let place = allocport_core::store_description().unwrap();
+/// assert!(place.starts_with("kernel store") || place.starts_with("file store"));
+/// ```
+pub fn store_description() -> Result<String, Error> {
+    match store_kind()? {
+        #[cfg(target_os = "linux")]
+        StoreKind::Kernel => {
+            let prefix = names::Prefix::from_env(&env::process)?;
+            Ok(format!(
+                "kernel store, names @{}/... (abstract Unix sockets)",
+                prefix.as_str()
+            ))
+        }
+        #[cfg(not(target_os = "linux"))]
+        StoreKind::Kernel => unreachable!("store_kind refuses the kernel store here"),
+        StoreKind::Files => Ok(format!("file store in {}", lock::lock_dir()?.display())),
+    }
+}
+
+pub(crate) fn store_kind_from(env: Env<'_>) -> Result<StoreKind, Error> {
+    let Some(value) = env::non_empty(env, ALLOCPORT_STORE) else {
+        let files =
+            cfg!(not(target_os = "linux")) || env::non_empty(env, ALLOCPORT_LOCK_DIR).is_some();
+        return Ok(if files {
+            StoreKind::Files
+        } else {
+            StoreKind::Kernel
+        });
+    };
+    let invalid = |reason: &str| Error::InvalidEnv {
+        var: ALLOCPORT_STORE,
+        value: value.to_string_lossy().into_owned(),
+        reason: reason.to_owned(),
+    };
+    match value.to_str() {
+        Some("files") => Ok(StoreKind::Files),
+        Some("kernel") if cfg!(target_os = "linux") => Ok(StoreKind::Kernel),
+        Some("kernel") => Err(invalid(
+            "names the kernel store, which exists on Linux only: use `files` (the default here)",
+        )),
+        _ => Err(invalid("is not a store: use `kernel` (Linux) or `files`")),
+    }
+}
+
+/// The protocol of a claim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Proto {
+    Tcp,
+    Udp,
+}
+
+impl Proto {
+    fn lock(self) -> Lock {
+        match self {
+            Proto::Tcp => Lock::Tcp,
+            Proto::Udp => Lock::Udp,
+        }
+    }
+
+    #[cfg(target_os = "linux")]
+    fn claim_name(self, port: u16) -> Name {
+        match self {
+            Proto::Tcp => Name::Tcp(port),
+            Proto::Udp => Name::Udp(port),
+        }
+    }
+
+    #[cfg(target_os = "linux")]
+    fn reservation_name(self, port: u16) -> Name {
+        match self {
+            Proto::Tcp => Name::ReservedTcp(port),
+            Proto::Udp => Name::ReservedUdp(port),
+        }
+    }
+}
+
+/// What a list of holders is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Holding {
+    Claim(Proto),
+    /// Reservations of fair waits, of either protocol.
+    Reservation,
+}
+
+/// The store of this process: chosen once, at the first use that succeeds.
+#[derive(Clone, Copy)]
+pub(crate) enum Store {
+    #[cfg(target_os = "linux")]
+    Kernel(&'static KernelStore),
+    Files(&'static PortLocks),
+}
+
+/// The store the environment chooses, opened: an unusable one is an error every time it is
+/// asked for, never a fallback to the other (processes on two stores do not exclude each
+/// other).
+pub(crate) fn open() -> Result<Store, Error> {
+    static CHOSEN: OnceLock<Store> = OnceLock::new();
+    if let Some(store) = CHOSEN.get() {
+        return Ok(*store);
+    }
+    let store = match store_kind()? {
+        #[cfg(target_os = "linux")]
+        StoreKind::Kernel => Store::Kernel(kernel::kernel_store()?),
+        #[cfg(not(target_os = "linux"))]
+        StoreKind::Kernel => unreachable!("store_kind refuses the kernel store here"),
+        StoreKind::Files => Store::Files(lock::port_locks()?),
+    };
+    Ok(*CHOSEN.get_or_init(|| store))
+}
+
+impl Store {
+    /// Claims `port` for `proto` if no other holder has it; with `reservations`, also steps
+    /// aside (giving the claim back) from a port another process reserved for its fair wait.
+    pub(crate) fn try_claim(
+        self,
+        proto: Proto,
+        port: u16,
+        reservations: bool,
+    ) -> Result<Taken, Error> {
+        match self {
+            #[cfg(target_os = "linux")]
+            Store::Kernel(k) => {
+                if k.bind(proto.claim_name(port))? == Bound::Taken {
+                    return Ok(Taken::Held);
+                }
+                if reservations && k.reserved(proto.reservation_name(port))? {
+                    k.unbind(proto.claim_name(port));
+                    return Ok(Taken::Reserved);
+                }
+                Ok(Taken::Yes)
+            }
+            Store::Files(f) => f.try_lock_unreserved(proto.lock(), port, reservations),
+        }
+    }
+
+    /// Gives back the claim of `port` for `proto`; with `announce`, wakes processes waiting
+    /// for a port (after a release of a port that was held, not of a claim given back
+    /// unused: two multi-port waiters would wake each other for ever).
+    pub(crate) fn release(self, proto: Proto, port: u16, announce: bool) {
+        match self {
+            #[cfg(target_os = "linux")]
+            Store::Kernel(k) => {
+                k.unbind(proto.claim_name(port));
+                if announce {
+                    doorbell::ring(k, port);
+                }
+            }
+            Store::Files(f) => f.unlock_announcing(proto.lock(), port, announce),
+        }
+    }
+
+    /// Which of `ports` other processes hold (or reserved), and their pids where they can be
+    /// known, in port order.
+    pub(crate) fn holders(
+        self,
+        what: Holding,
+        ports: impl IntoIterator<Item = u16>,
+    ) -> Result<Vec<(u16, Option<u32>)>, Error> {
+        match self {
+            #[cfg(target_os = "linux")]
+            Store::Kernel(k) => kernel_holders(k, what, ports),
+            Store::Files(f) => {
+                let locks: &[Lock] = match what {
+                    Holding::Claim(proto) => &[proto.lock()][..],
+                    Holding::Reservation => &[Lock::Reservation, Lock::UdpReservation],
+                };
+                let ports: Vec<u16> = ports.into_iter().collect();
+                let mut all = Vec::new();
+                for &kind in locks {
+                    let found = f.holders(kind, ports.iter().copied())?;
+                    all.extend(found.into_iter().map(|(port, h)| (port, h.pid)));
+                }
+                all.sort_by_key(|&(port, _)| port);
+                Ok(all)
+            }
+        }
+    }
+
+    /// Takes the machine-wide wait token of multi-port waits if it is free.
+    pub(crate) fn try_wait_token(self) -> Result<Option<WaitToken>, Error> {
+        match self {
+            #[cfg(target_os = "linux")]
+            Store::Kernel(k) => kernel_token(k),
+            Store::Files(f) => Ok(lock::WaitToken::try_take(f)?.map(WaitToken::Files)),
+        }
+    }
+
+    /// Starts the thread that wakes this process's waiting threads when another process
+    /// releases a port of `pool`; `false` where none can: waiters must poll.
+    pub(crate) fn watch_releases(
+        self,
+        pool: Vec<(u16, u16)>,
+        wanted: impl Fn(bool) -> bool + Send + 'static,
+        wake: impl Fn() + Send + 'static,
+    ) -> bool {
+        match self {
+            #[cfg(target_os = "linux")]
+            Store::Kernel(k) => doorbell::start_watcher(k, pool, wanted, wake),
+            Store::Files(f) => lock::wake::start_watcher(f, pool, wanted, wake),
+        }
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn kernel_holders(
+    k: &KernelStore,
+    what: Holding,
+    ports: impl IntoIterator<Item = u16>,
+) -> Result<Vec<(u16, Option<u32>)>, Error> {
+    let mut wanted = vec![false; 1 << 16];
+    for port in ports {
+        wanted[usize::from(port)] = true;
+    }
+    let relevant = |name: Name| {
+        matches!(
+            (what, name),
+            (Holding::Claim(Proto::Tcp), Name::Tcp(_))
+                | (Holding::Claim(Proto::Udp), Name::Udp(_))
+                | (
+                    Holding::Reservation,
+                    Name::ReservedTcp(_) | Name::ReservedUdp(_)
+                )
+        )
+    };
+    let names = proc::bound_names(k.prefix()).map_err(|e| Error::StoreUnavailable {
+        store: "kernel",
+        reason: format!("reading /proc/net/unix: {e}"),
+    })?;
+    // This process's own names are not another's: they are in its descriptor table.
+    let found: Vec<(u16, u64)> = names
+        .into_iter()
+        .filter(|&(name, _)| relevant(name) && !k.holds_here(name))
+        .filter_map(|(name, inode)| name.port().map(|p| (p, inode)))
+        .filter(|&(port, _)| wanted[usize::from(port)])
+        .collect();
+    let owners = proc::owners(found.iter().map(|&(_, inode)| inode));
+    let mut holders: Vec<(u16, Option<u32>)> = found
+        .into_iter()
+        .map(|(port, inode)| (port, owners.get(&inode).copied()))
+        .collect();
+    holders.sort_unstable();
+    holders.dedup();
+    Ok(holders)
+}
+
+/// The kernel store's wait token: its name bound, and the mutex between this process's
+/// threads held.
+#[cfg(target_os = "linux")]
+fn kernel_token(k: &'static KernelStore) -> Result<Option<WaitToken>, Error> {
+    use std::sync::{Mutex, TryLockError};
+    static TOKEN: Mutex<()> = Mutex::new(());
+    let thread = match TOKEN.try_lock() {
+        Ok(guard) => guard,
+        Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+        Err(TryLockError::WouldBlock) => return Ok(None),
+    };
+    Ok(k.bind_new(Name::WaitToken)?.map(|fd| WaitToken::Kernel {
+        store: k,
+        _name: fd,
+        _thread: thread,
+    }))
+}
+
+/// The machine-wide token of multi-port waits, held until dropped: only its holder keeps
+/// partial claims and reserves ports, so two multi-port waiters never hold part each.
+pub(crate) enum WaitToken {
+    #[cfg(target_os = "linux")]
+    Kernel {
+        store: &'static KernelStore,
+        _name: std::os::fd::OwnedFd,
+        _thread: std::sync::MutexGuard<'static, ()>,
+    },
+    Files(lock::WaitToken),
+}
+
+impl WaitToken {
+    /// Reserves `port` for each protocol of `transport`, or for none: `false` if another
+    /// process reserved it for one of them.
+    pub(crate) fn reserve_for(&self, transport: Transport, port: u16) -> Result<bool, Error> {
+        let protos = transport.protos();
+        for (i, &proto) in protos.iter().enumerate() {
+            if !self.reserve(proto, port)? {
+                protos[..i].iter().for_each(|&p| self.unreserve(p, port));
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Ends the reservations [`reserve_for`](Self::reserve_for) made.
+    pub(crate) fn unreserve_for(&self, transport: Transport, port: u16) {
+        for &proto in transport.protos() {
+            self.unreserve(proto, port);
+        }
+    }
+
+    /// Reserves `port` for `proto`: other processes will not claim it once it is released.
+    /// `false` if another process reserved it (a former holder of the token that has not let
+    /// go yet).
+    pub(crate) fn reserve(&self, proto: Proto, port: u16) -> Result<bool, Error> {
+        match self {
+            #[cfg(target_os = "linux")]
+            WaitToken::Kernel { store, .. } => {
+                Ok(store.bind(proto.reservation_name(port))? == Bound::Yes)
+            }
+            WaitToken::Files(token) => token.reserve(proto.lock(), port),
+        }
+    }
+
+    /// Ends the reservation of `port` for `proto`.
+    pub(crate) fn unreserve(&self, proto: Proto, port: u16) {
+        match self {
+            #[cfg(target_os = "linux")]
+            WaitToken::Kernel { store, .. } => store.unbind(proto.reservation_name(port)),
+            WaitToken::Files(token) => token.unreserve(proto.lock(), port),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::env::fake;
+
+    #[test]
+    fn the_store_is_chosen_explicitly() {
+        let kernel_here = if cfg!(target_os = "linux") {
+            StoreKind::Kernel
+        } else {
+            StoreKind::Files
+        };
+        assert_eq!(store_kind_from(&fake(&[])).unwrap(), kernel_here);
+        assert_eq!(
+            store_kind_from(&fake(&[(ALLOCPORT_STORE, "files")])).unwrap(),
+            StoreKind::Files
+        );
+        assert_eq!(
+            store_kind_from(&fake(&[(ALLOCPORT_LOCK_DIR, "/x")])).unwrap(),
+            StoreKind::Files
+        );
+        let both = fake(&[(ALLOCPORT_LOCK_DIR, "/x"), (ALLOCPORT_STORE, "kernel")]);
+        if cfg!(target_os = "linux") {
+            assert_eq!(store_kind_from(&both).unwrap(), StoreKind::Kernel);
+        } else {
+            assert!(store_kind_from(&both).is_err());
+        }
+        let err = store_kind_from(&fake(&[(ALLOCPORT_STORE, "sysv")])).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("ALLOCPORT_STORE: \"sysv\" is not a store"),
+            "{err}"
+        );
+    }
+}
