@@ -54,7 +54,7 @@ class Claim(object):
         with _count_lock:
             _held_count -= 1
         if ring:
-            ring_doorbells()
+            ring_doorbells(self.port)
 
     def __enter__(self):
         return self
@@ -71,7 +71,8 @@ class Claim(object):
 def try_claim(port, transport="tcp", pfx=None, check_reserved=True):
     """Claims `port` for `transport` at once, or returns `None` if another holder (any process,
     or another claim of this one) has it. With `check_reserved`, a port a fair waiter has
-    reserved is given back too (returns `None`), as the protocol asks of a polite peer.
+    reserved is given back too (returns `None`), as the protocol asks of a polite peer: the
+    reservation is looked at only while someone holds the wait token.
 
     Raises `StoreUnavailable` off Linux or where `AF_UNIX` sockets are forbidden, and
     `TooManyOpenFiles` when the process has no descriptor left."""
@@ -89,7 +90,7 @@ def try_claim(port, transport="tcp", pfx=None, check_reserved=True):
     with _count_lock:
         _held_count += 1
     claim = Claim(port, transport, sock)
-    if check_reserved and is_reserved(port, transport, pfx):
+    if check_reserved and _name_is_bound(names.wait_token_name(pfx)) and is_reserved(port, transport, pfx):
         claim.release(ring=False)
         return None
     return claim

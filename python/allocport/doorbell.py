@@ -1,12 +1,14 @@
 """Doorbells: how a release wakes the processes waiting for one, across processes.
 
-A waiter binds the lowest free doorbell name (a datagram socket); a releaser sends an empty
-datagram to doorbell 0, 1, 2, ... and stops at the first that nobody has bound. Waiters look
+A waiter binds the lowest free doorbell name (a datagram socket); a releaser sends the released
+port's two bytes (big-endian; an empty datagram means "some port") to doorbell 0, 1, 2, ... and
+stops at the first that nobody has bound (docs/protocol.md). Waiters look
 again at least every 250 ms anyway, so a ring that is missed only costs that."""
 
 import errno
 import select
 import socket
+import struct
 import time
 
 from . import names
@@ -15,19 +17,21 @@ from . import names
 LOOK_AGAIN_SECS = 0.25
 
 
-def ring_doorbells(pfx=None):
-    """Wakes every waiter of the store: returns how many doorbells answered.
+def ring_doorbells(port=None, pfx=None):
+    """Wakes every waiter of the store after `port` was released (`None`: some port); returns
+    how many doorbells answered.
 
-    >>> ring_doorbells(pfx="allocport-doctest-nobody-waits")
+    >>> ring_doorbells(8080, pfx="allocport-doctest-nobody-waits")
     0
     """
     pfx = pfx or names.prefix()
+    message = b"" if port is None else struct.pack(">H", port)
     rung = 0
     sender = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     try:
         for number in range(names.DOORBELLS):
             try:
-                sender.sendto(b"", socket.MSG_DONTWAIT, names.doorbell_name(number, pfx))
+                sender.sendto(message, socket.MSG_DONTWAIT, names.doorbell_name(number, pfx))
             except BlockingIOError:
                 pass  # its queue is full: it has been rung already
             except ConnectionRefusedError:
@@ -47,7 +51,7 @@ class Doorbell(object):
     """A waiter's doorbell: bound to the lowest free number, and moved lower when it can be.
 
     >>> with Doorbell(pfx="allocport-doctest-bell") as bell:
-    ...     ring_doorbells(pfx="allocport-doctest-bell"), bell.wait(1.0)
+    ...     ring_doorbells(8080, pfx="allocport-doctest-bell"), bell.wait(1.0)
     (1, True)
     """
 
@@ -73,7 +77,8 @@ class Doorbell(object):
 
     def wait(self, timeout):
         """Sleeps until rung or for `timeout` seconds (at most `LOOK_AGAIN_SECS`); drains the
-        rings, moves lower if it can, and says whether it was rung."""
+        rings, moves lower if it can, and says whether it was rung. Any ring wakes it, whichever
+        port it names: looking again costs a pass over a small queue."""
         timeout = max(0.0, min(timeout, LOOK_AGAIN_SECS))
         if self._sock is None:
             # All 64 taken: poll, as the protocol allows.

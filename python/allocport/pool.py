@@ -90,7 +90,7 @@ def give_back(queue, port, claim):
     thread that takes it from there can claim it), then the waiters are rung."""
     claim.release(ring=False)
     queue.append(port)
-    ring_doorbells()
+    ring_doorbells(port)
 
 
 class HeldPort(object):

@@ -89,18 +89,24 @@ class ClaimTest(unittest.TestCase):
         finally:
             child.close()
 
-    def test_a_reserved_port_is_given_back(self):
+    def test_a_reserved_port_is_given_back_while_the_wait_token_is_held(self):
         (port,) = free_ports(1)
         reservation = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         reservation.bind(names.reserved_name(port))
+        token = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             self.assertTrue(allocport.is_reserved(port))
+            # No fair waiter holds the token: the reservation is not looked at.
+            with allocport.try_claim(port) as claim:
+                self.assertIsNotNone(claim)
+            token.bind(names.wait_token_name())
             self.assertIsNone(allocport.try_claim(port))
             self.assertFalse(allocport.is_claimed(port))
             with allocport.try_claim(port, check_reserved=False) as claim:
                 self.assertIsNotNone(claim)
         finally:
             reservation.close()
+            token.close()
         with allocport.try_claim(port) as claim:
             self.assertIsNotNone(claim)
 

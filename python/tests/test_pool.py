@@ -55,6 +55,25 @@ class DoorbellTest(unittest.TestCase):
         finally:
             child.close()
 
+    def test_a_ring_names_the_released_port(self):
+        import socket
+
+        bell = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        bell.bind(names.doorbell_name(0))
+        bell.settimeout(5)
+        try:
+            (port,) = free_ports(1)
+            allocport.try_claim(port).release()
+            self.assertEqual(bell.recv(16), bytes([port >> 8, port & 255]))
+            ring_doorbells()
+            self.assertEqual(bell.recv(16), b"")
+            # A claim given back unused rings nobody.
+            allocport.try_claim(port).release(ring=False)
+            bell.settimeout(0.05)
+            self.assertRaises(socket.timeout, bell.recv, 16)
+        finally:
+            bell.close()
+
     def test_a_ring_is_kept_until_the_waiter_looks(self):
         with Doorbell() as bell:
             ring_doorbells()

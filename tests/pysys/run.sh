@@ -31,6 +31,7 @@ else
     step "cargo build -p allocport-cli"
     (cd "$root" && cargo build -q -p allocport-cli) || { bad "cargo build -p allocport-cli"; finish; }
     peer=("$root/target/debug/allocport")
+    export ALLOCPORT_BIN="$root/target/debug/allocport"  # the unit tests' Rust peer
 fi
 
 work=$(mktemp -d)
