@@ -141,8 +141,8 @@ export PYSYS_PORTS="$((base + 25))-$((base + 34))"
 if scenario control control-without-plugin.xml 1 0 5 >"$work/control.log" 2>&1; then
     bad "control: PySys without the plugin was not caught"; cat "$work/control.log"
 elif grep -q "held by rust-long-0 and pysys\|held by pysys-control-1-.* and rust-long-0" "$work/control.log"; then
-    ok "control: without the plugin, PySys handed out ports allocport held"
-    grep -m3 "FAILED: port" "$work/control.log"
+    ok "control: without the plugin, PySys handed out $(grep -c "FAILED: port" "$work/control.log") ports allocport held"
+    grep -m3 "FAILED: port" "$work/control.log" | sed 's/FAILED: /caught: /'
 else
     bad "control: it failed for another reason"; cat "$work/control.log"
 fi
