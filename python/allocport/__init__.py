@@ -16,7 +16,7 @@ True
 >>> claim.release()
 """
 
-from .claim import Claim, is_claimed, is_reserved, store_available, try_claim
+from .claim import Claim, check_store, is_claimed, is_reserved, store_available, try_claim
 from .doorbell import Doorbell, ring_doorbells
 from .errors import (
     AllocportError,
@@ -36,5 +36,6 @@ from .names import claim_name, doorbell_name, prefix, reserved_name, wait_token_
 from .pool import HeldPort, PortPool, port_in_use
 from .ports import DEFAULT_EXCLUDED_TCP_PORTS, MAX_PORTS_FILE_BYTES, server_tcp_ports
 from .spec import format_ports_spec
+from .store import store_kind
 
 __version__ = "0.1.0"

@@ -97,11 +97,17 @@ def try_claim(port, transport="tcp", pfx=None, check_reserved=True):
 
 
 def check_store():
-    """Raises `StoreUnavailable` (or `InvalidEnv` for a bad `ALLOCPORT_NAMESPACE`) unless
-    this process can make claims: what a front end checks once before it starts.
+    """Raises `StoreUnavailable` (or `InvalidEnv` for a bad `ALLOCPORT_NAMESPACE` or
+    `ALLOCPORT_STORE`) unless this process can make claims in the store allocport's Rust
+    crates use here: what a front end checks once before it starts.
 
     >>> check_store()
     """
+    from .store import why_not_kernel
+
+    reason = why_not_kernel()
+    if reason is not None:
+        raise StoreUnavailable(reason)
     names.prefix()
     _stream_socket().close()
 

@@ -10,7 +10,7 @@ import socket
 import threading
 import time
 
-from .claim import try_claim
+from .claim import check_store, try_claim
 from .doorbell import Doorbell, ring_doorbells
 from .errors import Timeout
 from .ports import DEFAULT_EXCLUDED_TCP_PORTS, server_tcp_ports
@@ -124,6 +124,7 @@ class PortPool(object):
     """
 
     def __init__(self, ports=None, excluded=DEFAULT_EXCLUDED_TCP_PORTS):
+        check_store()
         if ports is None:
             ports = server_tcp_ports(excluded=excluded).ports
         self._excluded = frozenset(excluded)

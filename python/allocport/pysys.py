@@ -10,16 +10,17 @@ woken by the releaser's doorbell, instead of polling every 2 s. The rest is PySy
 pool (`PYSYS_PORTS`, `PYSYS_PORTS_FILE` or the OS range) and order, `excludedTCPPorts`, its
 `portIsInUse` bind check on the hosts asked for, its timeout and its statistics.
 
-On other systems the plugin says once in the log that it cannot share the pool there, and
-PySys runs as before."""
+Where allocport's Rust crates would not use the kernel store (other systems, or
+`ALLOCPORT_STORE=files`, or `ALLOCPORT_LOCK_DIR` set), the plugin says once in the log that it
+cannot share the pool, and PySys runs as before."""
 
 import logging
 import socket
-import sys
 import threading
 import time
 
-from .claim import check_store, store_available
+from .claim import check_store
+from .store import why_not_kernel
 from .errors import Timeout
 from .names import prefix
 from .pool import give_back, take_port
@@ -37,22 +38,26 @@ class SharedPortsPlugin(object):
     """The runner plugin: `setup()` is called by PySys's runner once its pool exists."""
 
     def setup(self, runner):
-        if not store_available():
-            with _install_lock:
-                if not _said_unsupported:
-                    _said_unsupported.append(True)
-                    _log.warning(
-                        "allocport: cannot share the port pool with other allocport processes "
-                        "on %s (the kernel claim store is Linux only); PySys allocates ports "
-                        "as before", sys.platform,
-                    )
+        reason = why_not_kernel()
+        if reason is not None:
+            _say_once(
+                "allocport: cannot share the port pool with other allocport processes: %s, "
+                "which this plugin does not speak; PySys allocates ports as before" % reason
+            )
             return
         # A bad ALLOCPORT_NAMESPACE or a sandbox without AF_UNIX stops the run here, saying so.
         check_store()
-        store = prefix()
         install()
         runner.addCleanupFunction(uninstall)
-        _log.debug("allocport: PySys's ports are claimed in the shared store %r", store)
+        _log.debug("allocport: PySys's ports are claimed in the shared store %r", prefix())
+
+
+def _say_once(message):
+    with _install_lock:
+        if _said_unsupported:
+            return
+        _said_unsupported.append(True)
+    _log.warning("%s", message)
 
 
 def install():

@@ -5,7 +5,8 @@ import importlib
 
 MODULES = ["allocport", "allocport.names", "allocport.claim", "allocport.doorbell",
            "allocport.spec", "allocport.ports", "allocport.pool", "allocport.errors",
-           "allocport.status", "allocport.pysys"]
+           "allocport.status", "allocport.pysys",
+           "allocport.store"]
 
 
 def load_tests(loader, tests, ignore):

@@ -176,6 +176,17 @@ class PoolTest(unittest.TestCase):
         self.assertEqual(woke[0][0], ports[0])
         woke[0][1].release()
 
+    def test_a_pool_refuses_to_start_where_the_rust_crates_use_the_file_store(self):
+        import os
+
+        os.environ["ALLOCPORT_STORE"] = "files"
+        try:
+            with self.assertRaises(allocport.StoreUnavailable) as caught:
+                allocport.PortPool([1])
+        finally:
+            del os.environ["ALLOCPORT_STORE"]
+        self.assertIn('ALLOCPORT_STORE="files" chooses the file store', str(caught.exception))
+
     def test_a_timeout_names_the_pool(self):
         ports = free_ports(2)
         claims = [allocport.try_claim(p) for p in ports]

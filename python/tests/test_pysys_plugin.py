@@ -135,20 +135,32 @@ class PluginTest(unittest.TestCase):
 
 @unittest.skipIf(pysys_allocport is None, "PySys is not installed")
 class PluginSetupTest(unittest.TestCase):
-    def test_without_the_kernel_store_it_says_so_once_and_changes_nothing(self):
+    def setups_without_the_kernel_store(self, environ, platform):
         original = pysys_allocport.allocateTCPPort
-        saved = plugin.store_available
-        plugin.store_available = lambda: False
+        saved = plugin.why_not_kernel
+        plugin.why_not_kernel = lambda: allocport.store.why_not_kernel(environ, platform)
         del plugin._said_unsupported[:]
         try:
             with self.assertLogs("pysys.allocport", logging.WARNING) as logs:
                 plugin.SharedPortsPlugin().setup(FakeRunner())
                 plugin.SharedPortsPlugin().setup(FakeRunner())
         finally:
-            plugin.store_available = saved
+            plugin.why_not_kernel = saved
+            del plugin._said_unsupported[:]
         self.assertEqual(len(logs.output), 1)
-        self.assertIn("cannot share the port pool", logs.output[0])
         self.assertIs(pysys_allocport.allocateTCPPort, original)
+        return logs.output[0]
+
+    def test_on_another_system_it_says_so_once_and_changes_nothing(self):
+        message = self.setups_without_the_kernel_store({}, "darwin")
+        self.assertIn("cannot share the port pool", message)
+        self.assertIn("Linux only (this is darwin)", message)
+
+    def test_with_the_file_store_chosen_it_says_so_once_and_changes_nothing(self):
+        message = self.setups_without_the_kernel_store({"ALLOCPORT_STORE": "files"}, "linux")
+        self.assertIn('ALLOCPORT_STORE="files" chooses the file store', message)
+        message = self.setups_without_the_kernel_store({"ALLOCPORT_LOCK_DIR": "/x"}, "linux")
+        self.assertIn("ALLOCPORT_LOCK_DIR is set", message)
 
     def test_a_bad_namespace_stops_the_run_naming_it(self):
         saved = os.environ["ALLOCPORT_NAMESPACE"]
