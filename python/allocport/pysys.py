@@ -41,8 +41,9 @@ class SharedPortsPlugin(object):
         reason = why_not_kernel()
         if reason is not None:
             _say_once(
-                "allocport: cannot share the port pool with other allocport processes: %s, "
-                "which this plugin does not speak; PySys allocates ports as before" % reason
+                "allocport: cannot share the port pool with other allocport processes (%s; "
+                "this plugin speaks the kernel store only): PySys allocates ports as before"
+                % reason
             )
             return
         # A bad ALLOCPORT_NAMESPACE or a sandbox without AF_UNIX stops the run here, saying so.
