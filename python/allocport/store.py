@@ -48,7 +48,7 @@ def why_not_kernel(environ=None, platform=None):
     if store_kind(environ, platform) == "kernel":
         return None
     if not platform.startswith("linux"):
-        return "the kernel claim store is Linux only (this is %s)" % platform
+        return "the kernel claim store is Linux only, and this is %s" % platform
     if environ.get(ALLOCPORT_STORE, ""):
         return '%s="%s" chooses the file store' % (ALLOCPORT_STORE, environ[ALLOCPORT_STORE])
     return "%s is set, which chooses the file store" % ALLOCPORT_LOCK_DIR

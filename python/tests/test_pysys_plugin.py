@@ -154,7 +154,7 @@ class PluginSetupTest(unittest.TestCase):
     def test_on_another_system_it_says_so_once_and_changes_nothing(self):
         message = self.setups_without_the_kernel_store({}, "darwin")
         self.assertIn("cannot share the port pool", message)
-        self.assertIn("Linux only (this is darwin)", message)
+        self.assertIn("Linux only, and this is darwin", message)
 
     def test_with_the_file_store_chosen_it_says_so_once_and_changes_nothing(self):
         message = self.setups_without_the_kernel_store({"ALLOCPORT_STORE": "files"}, "linux")
