@@ -199,7 +199,10 @@ fn four_thousand_ports_of_the_file_store_fit_under_a_hard_limit_of_1024() {
 #[cfg(target_os = "linux")]
 #[test]
 fn a_hard_open_file_limit_too_low_for_the_ports_is_a_named_error() {
-    let env = [("ALLOCPORT_STORE", "kernel"), ("PYSYS_PORTS", "18000-19999")];
+    let env = [
+        ("ALLOCPORT_STORE", "kernel"),
+        ("PYSYS_PORTS", "18000-19999"),
+    ];
     let line = run(&["hold-and-bind", "2000", "256", "256"], &env);
     assert!(line.starts_with("err cannot hold another port"), "{line}");
     assert!(line.contains("may open 256 files"), "{line}");
