@@ -7,7 +7,7 @@
 //! nothing running). With `--catch`, SIGINT and SIGTERM are caught: it prints
 //! `caught signal N xCOUNT` (COUNT: how many came within 100 ms of the first) and exits with
 //! status 42, so a test can tell that the signal reached it, and how often; `--rounds R` waits
-//! for R such bursts before exiting.
+//! for R such bursts before exiting. `--catch-also N,M,...` catches those signal numbers too.
 //!
 //! Try it: `cargo run -p allocport-cli --example test_server -- --echo hello 0`.
 
@@ -23,6 +23,7 @@ fn main() {
     let mut exit_code = 0;
     let mut wait = false;
     let mut catch = false;
+    let mut also: Vec<i32> = Vec::new();
     let mut rounds: u32 = 1;
     let mut ipv6 = false;
     let mut echo = Vec::new();
@@ -33,6 +34,10 @@ fn main() {
             "--exit" => exit_code = args.next().and_then(|c| c.parse().ok()).unwrap_or(2),
             "--wait" => wait = true,
             "--catch" => catch = true,
+            "--catch-also" => {
+                let list = args.next().unwrap_or_default();
+                also = list.split(',').filter_map(|n| n.parse().ok()).collect();
+            }
             "--ipv6" => ipv6 = true,
             "--rounds" => rounds = args.next().and_then(|c| c.parse().ok()).unwrap_or(1),
             "--echo" => echo.push(args.next().unwrap_or_default()),
@@ -43,7 +48,10 @@ fn main() {
         }
     }
     if catch {
-        catch_signals();
+        catch_signals(&[]);
+    }
+    if !also.is_empty() {
+        catch_signals(&also);
     }
     // Kept open until exit: the ports are in use for as long as this process lives.
     let listeners: Vec<Socket> = ports.iter().map(|&port| listen(port, ipv6)).collect();
@@ -127,8 +135,15 @@ mod sig {
         COUNT.fetch_add(1, Ordering::SeqCst);
     }
 
-    pub(crate) fn install() {
-        for signal in [libc::SIGINT, libc::SIGTERM] {
+    /// Catches `signals`, or SIGINT and SIGTERM if none are given.
+    pub(crate) fn install(signals: &[libc::c_int]) {
+        let default = [libc::SIGINT, libc::SIGTERM];
+        let signals = if signals.is_empty() {
+            &default[..]
+        } else {
+            signals
+        };
+        for &signal in signals {
             // SAFETY: a zeroed sigaction is a valid empty one; the handler only stores an atomic.
             unsafe {
                 let mut action: libc::sigaction = std::mem::zeroed();
@@ -141,8 +156,8 @@ mod sig {
 }
 
 #[cfg(unix)]
-fn catch_signals() {
-    sig::install();
+fn catch_signals(signals: &[i32]) {
+    sig::install(signals);
 }
 
 #[cfg(unix)]
@@ -158,7 +173,7 @@ fn take_count() -> i32 {
 }
 
 #[cfg(not(unix))]
-fn catch_signals() {}
+fn catch_signals(_: &[i32]) {}
 
 #[cfg(not(unix))]
 fn take_count() -> i32 {

@@ -10,6 +10,7 @@ use allocport_core::{
     DEFAULT_HOSTS, Error, HeldTcpListener, HeldUdpSocket, PortRequest, TcpPortOwner, UdpPortOwner,
 };
 
+use crate::limits;
 use crate::listen::{self, Socket};
 use crate::placeholders::{self, join, substitute};
 use crate::{ExecArgs, Failure};
@@ -26,7 +27,9 @@ pub(crate) const AFTER_HELP: &str = "\
 The command gets the ports as ALLOCPORT_PORTS=p1,p2,..., PORT_0=p1, PORT_1=p2, ..., and
 in its arguments, where {port0}, {port1}, ... become single ports and {ports} the list.
 The ports stay held (no other allocport user gets them) until the command exits or is
-killed; SIGINT, SIGTERM and SIGHUP sent to allocport are passed on to the command.
+killed; every signal sent to allocport that would end it (SIGINT, SIGTERM, SIGHUP, SIGQUIT,
+SIGUSR1, SIGUSR2, SIGALRM, the real-time signals...) is passed on to the command instead.
+SIGKILL cannot be: it ends allocport and frees the ports while the command runs on.
 
 Related and fixed ports: --offsets 0,10000 gives groups p, p+10000 (-n counts every port);
 --consecutive makes the N ports one block; --exact PORT takes that port, waiting while
@@ -60,7 +63,7 @@ Examples:
   PYSYS_PORTS=9000-9100 allocport exec -- ./server --port {port0}
 
 Exit status: the command's (128+N if it dies from signal N); 125 when the ports cannot be
-allocated; 126 when the command cannot be run; 127 when it is not found; 2 on a usage error.";
+allocated or passed (with --listen, also when allocport cannot start itself again); 126 when the command cannot be run; 127 when it is not found; 2 on a usage error.";
 
 /// Runs the command on freshly held ports and returns the exit status allocport should have.
 pub(crate) fn run(args: ExecArgs) -> Result<i32, Failure> {
@@ -75,8 +78,16 @@ pub(crate) fn run(args: ExecArgs) -> Result<i32, Failure> {
         None if args.listen => vec!["localhost".to_owned()],
         None => DEFAULT_HOSTS.iter().map(|h| h.to_string()).collect(),
     };
+    let socket_count = if args.tcp_and_udp { count * 2 } else { count };
     let no_ports = |e: allocport_core::Error| match e {
         Error::InvalidRequest { .. } => Failure::new(crate::EXIT_USAGE, e.to_string()),
+        // Not a program outside allocport taking the port, nor a port that cannot be checked:
+        // allocport's own descriptors ran out, holding the sockets of --listen.
+        Error::Bind { cause, .. } | Error::PortCheck { cause, .. }
+            if args.listen && limits::out_of_descriptors(&cause) =>
+        {
+            limits::descriptor_failure(socket_count, &cause)
+        }
         e => Failure::new(EXIT_NO_PORTS, e.to_string()),
     };
     if args.udp && args.strict {
@@ -161,9 +172,18 @@ pub(crate) fn run(args: ExecArgs) -> Result<i32, Failure> {
         command = wrapper;
         passed = Some(copies);
     }
+    limits::check_command_size(&command)?;
+    // With --listen the process started is allocport itself, as the wrapper: a failure to
+    // start it is about allocport, not the command.
+    let wrapper = passed.as_ref().map(|_| command.get_program().to_owned());
+    let cannot_start = |e: &io::Error| match &wrapper {
+        Some(wrapper) => listen::wrapper_failure(wrapper, e),
+        None => spawn_failure(program, e),
+    };
     // Once the command has its sockets, allocport's own copies go: a server that closes its
     // listener must not leave clients queueing on a socket nobody accepts from.
-    let status = run_to_end(&mut command, program, move || drop((listeners, passed)))?;
+    let started = move || drop((listeners, passed));
+    let status = run_to_end(&mut command, program, started, cannot_start)?;
     // The command is gone: give the ports back before anything else can go wrong.
     drop(owners);
     Ok(exit_code(status))
@@ -187,6 +207,9 @@ impl Owners {
 /// A UDP socket on the address of each listener, whose port is held for UDP too.
 fn bind_udp_beside(listeners: &[Socket]) -> Result<Vec<Socket>, Failure> {
     let lost = |addr: Option<SocketAddr>, e: io::Error| {
+        if limits::out_of_descriptors(&e) {
+            return limits::descriptor_failure(listeners.len() * 2, &e);
+        }
         let addr = addr.map_or_else(|| "its address".to_owned(), |a| a.to_string());
         Failure::new(
             EXIT_NO_PORTS,
@@ -254,6 +277,7 @@ fn run_to_end(
     command: &mut Command,
     program: &OsString,
     started: impl FnOnce(),
+    cannot_start: impl Fn(&io::Error) -> Failure,
 ) -> Result<ExitStatus, Failure> {
     use crate::signals;
     signals::install().map_err(|e| {
@@ -276,7 +300,7 @@ fn run_to_end(
         ));
     }
     held.unhold_in(command);
-    let mut child = command.spawn().map_err(|e| spawn_failure(program, &e))?;
+    let mut child = command.spawn().map_err(|e| cannot_start(&e))?;
     started();
     signals::forward_to(child.id());
     drop(held);
@@ -289,9 +313,10 @@ fn run_to_end(
     command: &mut Command,
     program: &OsString,
     started: impl FnOnce(),
+    cannot_start: impl Fn(&io::Error) -> Failure,
 ) -> Result<ExitStatus, Failure> {
     // Ctrl-C reaches every process of the console, the command included; nothing to pass on.
-    let mut child = command.spawn().map_err(|e| spawn_failure(program, &e))?;
+    let mut child = command.spawn().map_err(|e| cannot_start(&e))?;
     started();
     child.wait().map_err(|e| wait_failure(program, &e))
 }

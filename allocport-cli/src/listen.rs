@@ -15,10 +15,10 @@
 //! command, which keeps that pid. Signals sent to the wrapper's pid reach the command.
 
 #[cfg(unix)]
-pub(crate) use unix::{pass_listeners, run_wrapper};
+pub(crate) use unix::{pass_listeners, run_wrapper, wrapper_failure};
 
 #[cfg(not(unix))]
-pub(crate) use other::{pass_listeners, run_wrapper};
+pub(crate) use other::{pass_listeners, run_wrapper, wrapper_failure};
 
 /// A socket passed to the command: a TCP listener, or a bound UDP socket with `--udp`.
 #[cfg_attr(not(unix), allow(dead_code))]
@@ -73,6 +73,7 @@ mod unix {
     use std::io;
     use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
     use std::os::unix::process::CommandExt;
+    use std::path::PathBuf;
     use std::process::Command;
 
     use super::{Socket, WRAPPER, names_of};
@@ -89,12 +90,7 @@ mod unix {
         command: &Command,
         listeners: &[Socket],
     ) -> Result<(Command, Vec<OwnedFd>), Failure> {
-        let me = std::env::current_exe().map_err(|e| {
-            Failure::new(
-                EXIT_NO_PORTS,
-                format!("--listen: cannot find the allocport executable to start: {e}"),
-            )
-        })?;
+        let me = own_executable()?;
         let n = listeners.len();
         // Copies above the target range, close-on-exec, so the dup2 calls in the child can
         // never overwrite a copy not yet moved into place.
@@ -104,6 +100,9 @@ mod unix {
             .map(|l| dup_above(l.as_raw_fd(), above))
             .collect::<io::Result<Vec<OwnedFd>>>()
             .map_err(|e| {
+                if crate::limits::out_of_descriptors(&e) {
+                    return crate::limits::descriptor_failure(n, &e);
+                }
                 Failure::new(
                     EXIT_NO_PORTS,
                     format!("--listen: cannot copy a listening socket: {e}"),
@@ -111,8 +110,12 @@ mod unix {
             })?;
         let raw: Vec<RawFd> = copies.iter().map(AsRawFd::as_raw_fd).collect();
 
-        let mut wrapper = Command::new(me);
-        wrapper.arg(WRAPPER).arg("--").arg(command.get_program());
+        let mut wrapper = Command::new(&me.program);
+        wrapper
+            .arg0(&me.name)
+            .arg(WRAPPER)
+            .arg("--")
+            .arg(command.get_program());
         wrapper.args(command.get_args());
         for (key, value) in command.get_envs() {
             match value {
@@ -139,6 +142,57 @@ mod unix {
             });
         }
         Ok((wrapper, copies))
+    }
+
+    /// How allocport starts itself again: `program` to execute, `name` to show as its argv[0].
+    struct Executable {
+        program: PathBuf,
+        name: OsString,
+    }
+
+    /// allocport's own executable. On Linux the kernel's link to the running file, which still
+    /// works when the file was replaced or removed since (a rebuild while a test ran: the
+    /// path then names the new build, or nothing, and `current_exe` answers "... (deleted)");
+    /// it is also the very version this process is, so the wrapper's protocol matches.
+    fn own_executable() -> Result<Executable, Failure> {
+        let path = std::env::current_exe().map_err(|e| {
+            Failure::new(
+                EXIT_NO_PORTS,
+                format!("--listen: cannot find the allocport executable to start: {e}"),
+            )
+        })?;
+        let name = path.clone().into_os_string();
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        {
+            let running = PathBuf::from("/proc/self/exe");
+            if running.exists() {
+                return Ok(Executable {
+                    program: running,
+                    name,
+                });
+            }
+        }
+        Ok(Executable {
+            program: path,
+            name,
+        })
+    }
+
+    /// Why the wrapper (allocport itself, started again to pass the sockets) could not be
+    /// started: about allocport, not the command, which never ran.
+    pub(crate) fn wrapper_failure(name: &std::ffi::OsStr, e: &io::Error) -> Failure {
+        let hint = if e.kind() == io::ErrorKind::NotFound {
+            " (was allocport replaced or removed while it ran, by a rebuild?)"
+        } else {
+            ""
+        };
+        Failure::new(
+            EXIT_NO_PORTS,
+            format!(
+                "--listen: cannot start allocport's own executable {name:?} again, which passes \
+                 the sockets to the command (the command was not run): {e}{hint}"
+            ),
+        )
     }
 
     fn dup_above(fd: RawFd, min: RawFd) -> io::Result<OwnedFd> {
@@ -194,11 +248,34 @@ mod other {
     pub(crate) fn run_wrapper(_command: &[OsString]) -> Result<i32, Failure> {
         Err(Failure::new(crate::EXIT_USAGE, UNSUPPORTED))
     }
+
+    pub(crate) fn wrapper_failure(_name: &std::ffi::OsStr, _e: &std::io::Error) -> Failure {
+        Failure::new(crate::EXIT_USAGE, UNSUPPORTED)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn a_wrapper_that_cannot_start_is_about_allocport_not_the_command() {
+        let gone = std::io::Error::from(std::io::ErrorKind::NotFound);
+        let failure = wrapper_failure("/usr/bin/allocport".as_ref(), &gone);
+        assert_eq!(failure.status, crate::exec::EXIT_NO_PORTS);
+        assert!(
+            failure
+                .message
+                .contains("allocport's own executable \"/usr/bin/allocport\"")
+        );
+        assert!(failure.message.contains("rebuild"), "{}", failure.message);
+        assert!(
+            !failure.message.contains("command not found"),
+            "{}",
+            failure.message
+        );
+    }
 
     #[test]
     fn names_are_the_placeholders_joined_by_colons() {

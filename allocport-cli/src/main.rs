@@ -3,6 +3,7 @@
 //! so Rust tests and shell-driven tests never get the same port.
 
 mod exec;
+mod limits;
 mod listen;
 mod placeholders;
 mod ports;

@@ -6,6 +6,9 @@ use allocport_core::{PortHolder, format_ports_spec};
 
 use crate::Failure;
 
+/// What the COMMAND column says of a holder the kernel gives as pid 0.
+const OTHER_NAMESPACE: &str = "(a process in another pid namespace)";
+
 pub(crate) fn run() -> Result<(), Failure> {
     let failed = |e: allocport_core::Error| Failure::new(crate::EXIT_FAILURE, e.to_string());
     let store = allocport_core::store_description().map_err(failed)?;
@@ -60,12 +63,19 @@ fn table(
     }
     let rows: Vec<[String; 3]> = by_pid
         .iter()
-        .map(|(pid, ports)| {
-            [
+        .map(|(pid, ports)| match pid {
+            // The kernel names no process of another (not a descendant) pid namespace, such
+            // as another container sharing the lock directory: it gives 0.
+            Some(0) => [
+                "-".to_owned(),
+                format_ports_spec(ports),
+                OTHER_NAMESPACE.to_owned(),
+            ],
+            _ => [
                 pid.map_or_else(|| "?".to_owned(), |p| p.to_string()),
                 format_ports_spec(ports),
                 pid.map_or_else(String::new, command_of),
-            ]
+            ],
         })
         .collect();
     out += &format!(
@@ -148,6 +158,27 @@ mod tests {
         );
         assert!(text.contains("1 port held by 1 process:\n"), "{text}");
         assert!(text.ends_with("?    9\n"), "{text}");
+    }
+
+    #[test]
+    fn a_holder_in_another_pid_namespace_is_named_so_not_pid_0() {
+        let holders = [
+            holder(2000, Some(0)),
+            holder(2001, Some(0)),
+            holder(9, Some(7)),
+        ];
+        let text = report("file store in /l", &tcp(&holders), &|pid| {
+            assert_ne!(pid, 0, "no command line is looked up for pid 0");
+            format!("prog-{pid}")
+        });
+        assert_eq!(
+            text,
+            "store: file store in /l\n\
+             3 ports held by 2 processes:\n\
+             PID  PORTS      COMMAND\n\
+             -    2000-2001  (a process in another pid namespace)\n\
+             7    9          prog-7\n"
+        );
     }
 
     #[test]

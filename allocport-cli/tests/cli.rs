@@ -247,6 +247,66 @@ fn sigint_to_allocport_ends_a_command_that_does_not_catch_it() {
     sandbox.assert_ports_free();
 }
 
+/// Every signal that would end allocport reaches the command instead (SIGQUIT, SIGUSR1 and
+/// the like used to end allocport and free the ports while the command ran on), and the ports
+/// stay held by allocport until the command exits.
+#[cfg(target_os = "linux")]
+#[test]
+fn signals_beyond_int_term_and_hup_reach_the_command_and_the_ports_stay_held() {
+    let sandbox = Sandbox::new(2);
+    let signals = [
+        libc::SIGQUIT,
+        libc::SIGUSR1,
+        libc::SIGUSR2,
+        libc::SIGALRM,
+        libc::SIGVTALRM,
+        libc::SIGPROF,
+        libc::SIGIO,
+        libc::SIGPWR,
+        libc::SIGXCPU,
+        libc::SIGRTMIN(),
+        libc::SIGRTMAX(),
+    ];
+    let list = signals.map(|s| s.to_string()).join(",");
+    let rounds = (signals.len() + 1).to_string();
+    let server_args = [
+        "--wait",
+        "--catch",
+        "--catch-also",
+        &list,
+        "--rounds",
+        &rounds,
+    ];
+    let mut running = start(&mut sandbox.exec_server(&server_args));
+    server_line(&mut running);
+    let allocport = format!("{} ", running.pid());
+    let held_by_allocport = |report: &str| {
+        report.contains("2 ports held by 1 process")
+            && report
+                .lines()
+                .any(|l| l.starts_with(&allocport) && l.contains(&sandbox.spec()))
+    };
+    for signal in signals {
+        let pid = libc::pid_t::try_from(running.pid()).unwrap();
+        // SAFETY: kill has no memory preconditions; allocport is not reaped before `wait`.
+        unsafe { libc::kill(pid, signal) };
+        assert_eq!(running.line(), format!("caught signal {signal} x1"));
+        let report = sandbox.status_report();
+        assert!(
+            held_by_allocport(&report),
+            "after signal {signal}: {report}"
+        );
+    }
+    running.signal(Signal::Term);
+    assert_eq!(
+        running.line(),
+        format!("caught signal {} x1", libc::SIGTERM)
+    );
+    assert_eq!(running.wait().code(), Some(42));
+    drop(running);
+    sandbox.assert_ports_free();
+}
+
 /// Ctrl-C in a terminal signals the whole foreground process group, the command included:
 /// passing it on as well would make the command see it twice (Python, for one, would then
 /// break out of its own clean-up).
@@ -280,8 +340,17 @@ fn ctrl_c_in_a_terminal_reaches_the_command_once() {
     };
     // Whether a copy from allocport merges with the terminal's signal is a race, so try often.
     const ROUNDS: usize = 12;
+    // The last round is Ctrl-\, which a JVM answers with a thread dump: once, too.
     let rounds = ROUNDS.to_string();
-    let mut command = sandbox.exec_server(&["--wait", "--catch", "--rounds", &rounds]);
+    let quit = libc::SIGQUIT.to_string();
+    let mut command = sandbox.exec_server(&[
+        "--wait",
+        "--catch",
+        "--catch-also",
+        &quit,
+        "--rounds",
+        &rounds,
+    ]);
     // SAFETY: setsid and ioctl are async-signal-safe; they make the pseudo-terminal (stdin)
     // allocport's controlling terminal, with allocport's process group in the foreground, as
     // an interactive shell would.
@@ -296,14 +365,68 @@ fn ctrl_c_in_a_terminal_reaches_the_command_once() {
     let mut running = spawn().stdin(Stdio::from(follower)).start(&mut command);
     server_line(&mut running);
     for round in 1..=ROUNDS {
-        std::io::Write::write_all(&mut leader, b"\x03").unwrap();
+        let (key, signal) = if round < ROUNDS {
+            (b"\x03", libc::SIGINT)
+        } else {
+            (b"\x1c", libc::SIGQUIT)
+        };
+        std::io::Write::write_all(&mut leader, key).unwrap();
         assert_eq!(
             running.line(),
-            format!("caught signal {} x1", libc::SIGINT),
-            "Ctrl-C number {round}"
+            format!("caught signal {signal} x1"),
+            "key number {round}"
         );
     }
     assert_eq!(running.wait().code(), Some(42));
+}
+
+/// Seen from another pid namespace (another container sharing the lock directory), the
+/// kernel gives the holder's pid as 0: `status` and a timeout say what that means.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_holder_in_another_pid_namespace_is_named_so_not_pid_0() {
+    let sandbox = Sandbox::new(1);
+    let in_new_namespace = |args: &[&str]| {
+        let inner = sandbox.allocport(args);
+        let mut command = Command::new("unshare");
+        command
+            .args(["--pid", "--fork", "--"])
+            .arg(inner.get_program());
+        command.args(inner.get_args());
+        for (key, value) in inner.get_envs() {
+            match value {
+                Some(value) => command.env(key, value),
+                None => command.env_remove(key),
+            };
+        }
+        start(&mut command).finish()
+    };
+    let probe = in_new_namespace(&["ports"]);
+    if probe.status.code() != Some(0) {
+        println!(
+            "skipped: cannot make a pid namespace here: {}",
+            stderr_line(&probe)
+        );
+        return;
+    }
+    let mut running = start(&mut sandbox.exec_server(&["--wait"]));
+    let line = server_line(&mut running);
+    let status = in_new_namespace(&["status"]);
+    let report = String::from_utf8_lossy(&status.stdout).into_owned();
+    assert!(
+        report.contains("(a process in another pid namespace)"),
+        "{report}"
+    );
+    assert!(!report.lines().any(|l| l.starts_with("0 ")), "{report}");
+    let timed_out = in_new_namespace(&["exec", "--timeout", "0.3", "--", "true"]);
+    let message = stderr_line(&timed_out);
+    assert_eq!(timed_out.status.code(), Some(125), "{message}");
+    assert!(
+        message.contains("a process in another pid namespace holds 1"),
+        "{message}"
+    );
+    signal(line.pid, Signal::Kill);
+    running.wait();
 }
 
 #[test]

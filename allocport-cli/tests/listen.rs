@@ -155,3 +155,60 @@ fn listen_with_two_hosts_is_a_usage_error_naming_them() {
         "{stderr}"
     );
 }
+
+/// A rebuild while `exec --listen` waits replaces allocport's own executable, which it starts
+/// again to pass the sockets: it still runs the command (it used to say the command was not
+/// found, and exit 127).
+#[cfg(target_os = "linux")]
+#[test]
+fn a_rebuild_of_allocport_while_it_waits_does_not_stop_the_command() {
+    let sandbox = Sandbox::new(1);
+    let dir = TempDir::new("listen-rebuilt");
+    let copy = dir.path().join("allocport");
+    std::fs::copy(BIN, &copy).unwrap();
+    let spawn = || {
+        Spawn::new()
+            .stdin(Stdio::null())
+            .capture_stderr()
+            .deadline(LIMIT)
+            .terminate_on_drop()
+    };
+    // The port is held, so the copy waits in its allocation until the holder ends.
+    let hold = ["exec", "--", "sh", "-c", "echo held; exec sleep 20"];
+    let mut holder = spawn().start(&mut sandbox.allocport(&hold));
+    assert_eq!(holder.line(), "held");
+    let command = sandbox.allocport(&["exec", "--listen", "--", "sh", "-c", "echo ran"]);
+    let mut waiting = spawn().start(&mut rerooted(&command, &copy));
+    let exe = format!("/proc/{}/exe", waiting.pid());
+    let deadline = std::time::Instant::now() + LIMIT;
+    while std::fs::read_link(&exe).ok().as_deref() != Some(copy.as_path()) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the copy never started"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // A new build takes the old one's place, as a linker writing its output does.
+    let rebuilt = dir.path().join("allocport.new");
+    std::fs::copy(BIN, &rebuilt).unwrap();
+    std::fs::rename(&rebuilt, &copy).unwrap();
+    holder.signal(allocport_testkit::Signal::Term);
+    holder.wait();
+    assert_eq!(waiting.line(), "ran");
+    let out = waiting.finish();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+}
+
+/// `command` with the same arguments and environment, run from `program` instead.
+#[cfg(target_os = "linux")]
+fn rerooted(command: &Command, program: &std::path::Path) -> Command {
+    let mut moved = Command::new(program);
+    moved.args(command.get_args());
+    for (key, value) in command.get_envs() {
+        match value {
+            Some(value) => moved.env(key, value),
+            None => moved.env_remove(key),
+        };
+    }
+    moved
+}

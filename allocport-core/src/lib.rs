@@ -116,6 +116,8 @@ mod source;
 mod spec;
 mod stats;
 mod store;
+#[cfg(any(target_os = "linux", target_os = "android"))]
+mod tcp_table;
 mod timeout;
 mod transport;
 mod udp;

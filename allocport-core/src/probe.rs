@@ -15,7 +15,8 @@ pub(crate) enum Check {
     /// TCP only: refused by a plain bind, but only lingering connections (TIME_WAIT and the
     /// like) are in the way: a server that binds with `SO_REUSEADDR`, as Rust's std, tokio and
     /// most servers do, can use it now. Only found on Linux, where such a bind fails beside a
-    /// listener.
+    /// listener, and only with a connection on the port in the kernel's table (a socket bound
+    /// but not listening lets such a bind succeed too, and is in use).
     #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     Lingering,
     InUse,
@@ -78,26 +79,40 @@ fn close(socket: Socket) {
     drop(socket);
 }
 
-/// After a plain TCP bind was refused: whether a bind with `SO_REUSEADDR` succeeds, which on
-/// Linux means nothing listens on the port (a listener makes it fail) and every socket in the
-/// way lingers or was bound with `SO_REUSEADDR` itself.
+/// After a plain TCP bind was refused: whether only lingering connections are in the way. On
+/// Linux a bind with `SO_REUSEADDR` fails beside a listener (so the port is in use), and
+/// succeeds beside connections in TIME_WAIT and the like, but also beside a socket an outside
+/// program has bound with `SO_REUSEADDR` and not yet put to listen, whose `listen()` would then
+/// fail if the port were handed out. The kernel's table of connections tells the two apart:
+/// with no connection on the port, it is such a bound socket, in use.
 #[cfg(any(target_os = "linux", target_os = "android"))]
 fn lingering_only(sockaddr: SocketAddr) -> io::Result<Check> {
+    use crate::tcp_table::{Connections, connections_on};
     let socket = Socket::new(
         Domain::for_address(sockaddr),
         Type::STREAM,
         Some(Protocol::TCP),
     )?;
     socket.set_reuse_address(true)?;
-    match socket.bind(&sockaddr.into()) {
-        Ok(()) => Ok(Check::Lingering),
+    let bound = socket.bind(&sockaddr.into());
+    close(socket);
+    match bound {
         Err(e) if e.kind() == io::ErrorKind::AddrInUse => Ok(Check::InUse),
         Err(e) => Err(e),
+        Ok(()) => Ok(match connections_on(sockaddr.port()) {
+            Connections::Some => Check::Lingering,
+            Connections::None => Check::InUse,
+            // Without the table (no /proc, or a sandbox hides it) the port cannot be told
+            // apart from one in TIME_WAIT: it is taken for one, as it always was.
+            Connections::Unknown => Check::Lingering,
+        }),
     }
 }
 
 /// Elsewhere `SO_REUSEADDR` lets a bind succeed beside a listener on another address (BSDs,
-/// macOS) or even take the port over (Windows), so it proves nothing: the port is in use.
+/// macOS) or even take the port over (Windows), so it proves nothing: the port is in use. A
+/// port in TIME_WAIT is therefore never handed out there, and a socket bound but not listening
+/// is always seen.
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
 fn lingering_only(_: SocketAddr) -> io::Result<Check> {
     Ok(Check::InUse)

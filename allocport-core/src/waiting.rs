@@ -13,9 +13,16 @@ use crate::warn::PREFIX;
 pub struct PortHolder {
     /// The port.
     pub port: u16,
-    /// The holding process, where the OS tells it (Unix does, Windows does not).
+    /// The holding process, where the OS tells it (Unix does, Windows does not). `Some(0)`
+    /// on Unix: a process in another pid namespace (another container), which the kernel
+    /// does not name to this one.
     pub pid: Option<u32>,
 }
+
+/// Who holds a lock when the kernel gives its pid as 0: it cannot name the process to this
+/// one, as for a process in another (not a descendant) pid namespace, such as another
+/// container sharing the lock directory.
+pub(crate) const OTHER_NAMESPACE: &str = "a process in another pid namespace";
 
 /// How long an allocation waits before saying so.
 pub(crate) const REPORT_AFTER: Duration = Duration::from_secs(5);
@@ -72,6 +79,7 @@ fn summarise(holders: &[PortHolder], command_of: &dyn Fn(u32) -> Option<String>)
         .take(NAMED_HOLDERS)
         .map(|&(pid, count)| {
             let who = match pid {
+                Some(0) => OTHER_NAMESPACE.to_owned(),
                 Some(pid) => match command_of(pid).filter(|c| !c.is_empty()) {
                     Some(command) => format!("pid {pid} ({command})"),
                     None => format!("pid {pid}"),
@@ -176,6 +184,19 @@ mod tests {
         assert_eq!(
             one,
             "other processes hold 1 port: pid 8 holds 1; `allocport status` shows them all"
+        );
+    }
+
+    #[test]
+    fn a_holder_in_another_pid_namespace_is_not_called_pid_0() {
+        let text = summarise(
+            &[holder(3, Some(0)), holder(4, Some(0))],
+            &|_| unreachable!(),
+        );
+        assert_eq!(
+            text,
+            "other processes hold 2 ports: a process in another pid namespace holds 2; \
+             `allocport status` shows them all"
         );
     }
 

@@ -115,3 +115,37 @@ fn a_listener_is_in_use_even_with_reuse_address() {
     assert!(report.starts_with("err timed out"), "{report}");
     assert!(!report.contains("TIME_WAIT"), "{report}");
 }
+
+/// A socket bound as a server binds before `listen()`: with `SO_REUSEADDR`, not listening.
+fn bound_with_reuse_address(port: u16) -> Socket {
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    socket.set_reuse_address(true).unwrap();
+    socket
+        .bind(&SocketAddr::from((Ipv4Addr::LOCALHOST, port)).into())
+        .unwrap();
+    socket
+}
+
+#[test]
+fn a_socket_bound_but_not_listening_is_in_use_and_not_called_time_wait() {
+    let (port, _) = two_free(24300..=24399);
+    let outside = bound_with_reuse_address(port);
+    // Such a socket lets a bind with SO_REUSEADDR succeed, as a lingering connection does:
+    // only the kernel's table of connections tells them apart.
+    let beside = bound_with_reuse_address(port);
+    drop(beside);
+    for strict in [false, true] {
+        let mut args = vec!["timeout=0.3", "hosts=localhost"];
+        if strict {
+            args.push("strict");
+        }
+        let report = request(&args, &port.to_string());
+        assert!(
+            report.starts_with("err timed out"),
+            "strict={strict}: {report}"
+        );
+        assert!(!report.contains("TIME_WAIT"), "strict={strict}: {report}");
+    }
+    // The outside program can still put it to listen: nobody was handed its port.
+    outside.listen(1).unwrap();
+}
