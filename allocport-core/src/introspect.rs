@@ -7,7 +7,8 @@ use std::fmt::{self, Write as _};
 use crate::error::Error;
 use crate::pool::existing_pool;
 use crate::stats::PortAllocationStats;
-use crate::store::{self, Holding, Proto};
+use crate::store::{self, Holding};
+use crate::transport::Proto;
 
 /// The ports this process holds now, in port order. A number held for UDP
 /// ([`UdpPortOwner`](crate::UdpPortOwner)) is among them too: within one process a number is

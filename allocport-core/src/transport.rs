@@ -5,7 +5,12 @@
 //! TCP claim is one lock, a UDP claim another ([`crate::lock`]), so one process's TCP port and
 //! another's UDP port may share a number, as the two protocols' ports do in the kernel.
 
-use crate::store::Proto;
+/// One protocol of a claim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Proto {
+    Tcp,
+    Udp,
+}
 
 /// The protocols a claim is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

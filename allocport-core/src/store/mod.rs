@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 use crate::env::{self, ALLOCPORT_LOCK_DIR, ALLOCPORT_STORE, Env};
 use crate::error::Error;
 use crate::lock::{self, Lock, PortLocks, Taken};
-use crate::transport::Transport;
+use crate::transport::{Proto, Transport};
 
 #[cfg(target_os = "linux")]
 mod doorbell;
@@ -96,13 +96,6 @@ pub(crate) fn store_kind_from(env: Env<'_>) -> Result<StoreKind, Error> {
         )),
         _ => Err(invalid("is not a store: use `kernel` (Linux) or `files`")),
     }
-}
-
-/// The protocol of a claim.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Proto {
-    Tcp,
-    Udp,
 }
 
 impl Proto {
