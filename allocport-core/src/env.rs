@@ -16,6 +16,7 @@ pub(crate) const ALLOCPORT_LOCK_DIR: &str = "ALLOCPORT_LOCK_DIR";
 /// The store of the claims between processes: `kernel` (Linux) or `files`.
 pub(crate) const ALLOCPORT_STORE: &str = "ALLOCPORT_STORE";
 /// A tag that gives the kernel store names of its own, apart from everyone else's.
+#[cfg(target_os = "linux")]
 pub(crate) const ALLOCPORT_NAMESPACE: &str = "ALLOCPORT_NAMESPACE";
 /// Set (and not `0`) to print the allocation statistics at exit.
 pub(crate) const ALLOCPORT_STATS: &str = "ALLOCPORT_STATS";
