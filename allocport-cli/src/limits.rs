@@ -131,9 +131,9 @@ fn soft_descriptor_limit() -> Option<u64> {
     let mut limit: libc::rlimit = unsafe { std::mem::zeroed() };
     // SAFETY: valid pointer to an rlimit.
     let rc = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
-    // `rlim_t` is 32 bits on some targets.
+    // `rlim_t` is u64 on Linux and macOS, i64 on FreeBSD (where infinity is -1).
     #[allow(clippy::useless_conversion)]
-    let soft = u64::from(limit.rlim_cur);
+    let soft = u64::try_from(limit.rlim_cur).unwrap_or(u64::MAX);
     (rc == 0).then_some(soft)
 }
 

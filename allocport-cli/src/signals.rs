@@ -76,7 +76,9 @@ fn real_time() -> std::ops::RangeInclusive<libc::c_int> {
 /// Elsewhere the real-time signals (where there are any) are left at their defaults.
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
 fn real_time() -> std::ops::RangeInclusive<libc::c_int> {
-    1..=0
+    #[allow(clippy::reversed_empty_ranges)]
+    let none = 1..=0;
+    none
 }
 
 /// SIGINFO (Ctrl-T on BSD terminals) is ignored by default, like SIGWINCH.
