@@ -85,7 +85,7 @@
 // Layers, each using only those before it in this list: `env`, `source`, `family`, `error`,
 // `portset`, `warn`, `background`; `spec`, `ephemeral`, `exclude`, `reserved`, `privileged`,
 // `port_ranges`, `server_ports` (which ports); `lock`, `host`, `transport`, `probe`, `claim`
-// (taking one port); `order`, `timeout`, `stats`, `unbindable`, `waiting`, `pool` (the queue
+// (taking one port); `order`, `timeout`, `stats`, `exit_report`, `unbindable`, `waiting`, `pool` (the queue
 // and the waiting); `request`, `owner` and `udp` (one layer: a request hands out owners,
 // whose constructors are its shortcuts), `listener`, `bound`, `pick`, `receive` (the API); `introspect`
 // (read-only views of all of it).
@@ -96,6 +96,7 @@ mod env;
 mod ephemeral;
 mod error;
 mod exclude;
+mod exit_report;
 mod family;
 mod host;
 mod introspect;
