@@ -27,7 +27,7 @@ use crate::{AddressFamily, HeldTcpListener, HeldUdpSocket, TcpPortOwner, UdpPort
 /// array of the wrong length, is a compile error naming this trait. The trait is sealed: its
 /// method belongs to the code the attribute generates.
 ///
-/// ```
+/// ```test_harness
 /// use allocport_core::with_ports;
 /// use std::net;
 ///
@@ -38,7 +38,6 @@ use crate::{AddressFamily, HeldTcpListener, HeldUdpSocket, TcpPortOwner, UdpPort
 /// fn by_alias(addrs: Pair) {
 ///     assert!(addrs[0].ip().is_loopback());
 /// }
-/// # fn main() {}
 /// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot receive {N} port(s) of #[with_ports], which come as `{H}`",

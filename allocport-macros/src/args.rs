@@ -48,34 +48,34 @@ impl Args {
     }
 
     /// What the attribute allocates, one per port.
-    pub(crate) fn held(&self) -> Held {
+    pub(crate) fn held(&self) -> Allocated {
         match (self.listen.is_some(), self.udp.is_some()) {
-            (false, false) => Held::TcpPortOwner,
-            (false, true) => Held::UdpPortOwner,
-            (true, false) => Held::HeldTcpListener,
-            (true, true) => Held::HeldUdpSocket,
+            (false, false) => Allocated::TcpPortOwner,
+            (false, true) => Allocated::UdpPortOwner,
+            (true, false) => Allocated::HeldTcpListener,
+            (true, true) => Allocated::HeldUdpSocket,
         }
     }
 }
 
 /// What the attribute allocates, one per port: named as the type in `allocport-core`, which
-/// the receiving parameter's type converts from (`ReceivePorts<Held, n>`).
+/// the receiving parameter's type converts from (`ReceivePorts<Allocated, n>`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Held {
+pub(crate) enum Allocated {
     TcpPortOwner,
     UdpPortOwner,
     HeldTcpListener,
     HeldUdpSocket,
 }
 
-impl Held {
+impl Allocated {
     /// The type's name in `allocport_core::__private`.
     pub(crate) fn type_name(self) -> &'static str {
         match self {
-            Held::TcpPortOwner => "TcpPortOwner",
-            Held::UdpPortOwner => "UdpPortOwner",
-            Held::HeldTcpListener => "HeldTcpListener",
-            Held::HeldUdpSocket => "HeldUdpSocket",
+            Allocated::TcpPortOwner => "TcpPortOwner",
+            Allocated::UdpPortOwner => "UdpPortOwner",
+            Allocated::HeldTcpListener => "HeldTcpListener",
+            Allocated::HeldUdpSocket => "HeldUdpSocket",
         }
     }
 }

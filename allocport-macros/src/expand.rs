@@ -7,7 +7,7 @@ use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
 use syn::{FnArg, Item, ItemFn, LitInt};
 
-use crate::args::{self, Family, Held};
+use crate::args::{self, Allocated, Family};
 use crate::errors::Errors;
 use crate::validate;
 
@@ -198,7 +198,7 @@ fn allocation(
     let hosts = match &args.hosts {
         Some(hosts) => quote!(&[#(#hosts),*]),
         // Sockets are bound on loopback unless told otherwise, never on every interface.
-        None if matches!(held, Held::HeldTcpListener | Held::HeldUdpSocket) => {
+        None if matches!(held, Allocated::HeldTcpListener | Allocated::HeldUdpSocket) => {
             quote!(&["localhost"])
         }
         None => quote!(&#private::DEFAULT_HOSTS),
@@ -209,18 +209,18 @@ fn allocation(
     };
     let (allocator, options) = if args.has_request_options() {
         let allocator = match held {
-            Held::TcpPortOwner => quote!(allocate_request_for_test),
-            Held::UdpPortOwner => quote!(allocate_udp_request_for_test),
-            Held::HeldTcpListener => quote!(listen_request_for_test),
-            Held::HeldUdpSocket => quote!(bind_udp_request_for_test),
+            Allocated::TcpPortOwner => quote!(allocate_request_for_test),
+            Allocated::UdpPortOwner => quote!(allocate_udp_request_for_test),
+            Allocated::HeldTcpListener => quote!(listen_request_for_test),
+            Allocated::HeldUdpSocket => quote!(bind_udp_request_for_test),
         };
         (allocator, Some(request_options(args, &private)))
     } else {
         let allocator = match held {
-            Held::TcpPortOwner => quote!(allocate_for_test),
-            Held::UdpPortOwner => quote!(allocate_udp_for_test),
-            Held::HeldTcpListener => quote!(listen_for_test),
-            Held::HeldUdpSocket => quote!(bind_udp_for_test),
+            Allocated::TcpPortOwner => quote!(allocate_for_test),
+            Allocated::UdpPortOwner => quote!(allocate_udp_for_test),
+            Allocated::HeldTcpListener => quote!(listen_for_test),
+            Allocated::HeldUdpSocket => quote!(bind_udp_for_test),
         };
         (allocator, None)
     };

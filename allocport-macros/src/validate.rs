@@ -5,7 +5,7 @@
 
 use syn::{Attribute, FnArg, ItemFn, Pat, PatType};
 
-use crate::args::{Args, Held};
+use crate::args::{Allocated, Args};
 use crate::errors::Errors;
 
 /// A test attribute: its last path segment is `test` (`#[test]`, `#[tokio::test]`,
@@ -154,9 +154,9 @@ fn example_param(args: &Args) -> String {
     let n = args.count.map(|(n, _)| n);
     let n_text = n.map_or_else(|| "n".to_owned(), |n| n.to_string());
     let (one, many, ty) = match args.held() {
-        Held::TcpPortOwner | Held::UdpPortOwner => ("port", "ports", "u16"),
-        Held::HeldTcpListener => ("listener", "listeners", "TcpListener"),
-        Held::HeldUdpSocket => ("socket", "sockets", "UdpSocket"),
+        Allocated::TcpPortOwner | Allocated::UdpPortOwner => ("port", "ports", "u16"),
+        Allocated::HeldTcpListener => ("listener", "listeners", "TcpListener"),
+        Allocated::HeldUdpSocket => ("socket", "sockets", "UdpSocket"),
     };
     if n == Some(1) {
         format!("{one}: {ty}")
