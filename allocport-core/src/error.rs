@@ -28,11 +28,9 @@ use crate::source::PortSource;
 /// let err = Error::TooManyPorts { requested: 9, pool_size: 4 };
 /// assert_eq!(format!("{err:?}"), err.to_string());
 /// ```
-#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// A token of `PYSYS_PORTS` or of a `PYSYS_PORTS_FILE` line is not a port or a range.
-    #[error("{}: {token:?} {reason}", .origin.place(*.line))]
     InvalidPortSpec {
         /// Where the token was read: [`PortSource::Env`] or [`PortSource::File`].
         origin: PortSource,
@@ -44,7 +42,6 @@ pub enum Error {
         reason: String,
     },
     /// `PYSYS_PORTS_FILE` names a file that cannot be read.
-    #[error("PYSYS_PORTS_FILE: cannot read {path:?}: {cause}")]
     PortsFileUnreadable {
         /// The path from the variable.
         path: PathBuf,
@@ -52,7 +49,6 @@ pub enum Error {
         cause: io::Error,
     },
     /// `PYSYS_PORTS_FILE` names a file that is not UTF-8 text.
-    #[error("PYSYS_PORTS_FILE: {path:?} is not UTF-8 text (line {line})")]
     PortsFileNotUtf8 {
         /// The path from the variable.
         path: PathBuf,
@@ -60,7 +56,6 @@ pub enum Error {
         line: usize,
     },
     /// The operating system's ephemeral port range cannot be read.
-    #[error("cannot determine the ephemeral TCP port range ({what}): {reason}")]
     EphemeralRange {
         /// What was read (a file, a sysctl or a command).
         what: String,
@@ -68,15 +63,11 @@ pub enum Error {
         reason: String,
     },
     /// The pool would have no port in it.
-    #[error(
-        "the pool of server TCP ports is empty: {origin} leaves no port once the excluded ports and those this process may not bind are removed"
-    )]
     EmptyPool {
         /// Where the ports came from.
         origin: PortSource,
     },
     /// An environment variable of this crate has a value it cannot use.
-    #[error("{var}: {value:?} {reason}")]
     InvalidEnv {
         /// The variable's name.
         var: &'static str,
@@ -86,7 +77,6 @@ pub enum Error {
         reason: String,
     },
     /// The list of hosts to check is unusable (for example empty).
-    #[error("invalid host list {hosts:?}: {reason}")]
     InvalidHosts {
         /// The hosts as given.
         hosts: Vec<String>,
@@ -94,7 +84,6 @@ pub enum Error {
         reason: String,
     },
     /// A host name does not resolve to an address of the family asked for.
-    #[error("host {host:?} does not resolve to an {family} address: {reason}")]
     UnresolvableHost {
         /// The host as given.
         host: String,
@@ -105,7 +94,6 @@ pub enum Error {
     },
     /// Checking a port failed for a reason other than the port being in use, e.g. an address
     /// that is not on this machine or an address family the machine lacks.
-    #[error("cannot check port {port} on host {host:?} ({addr}): {cause}")]
     PortCheck {
         /// The port being checked.
         port: u16,
@@ -117,9 +105,6 @@ pub enum Error {
         cause: io::Error,
     },
     /// The private directory that holds the cross-process lock files cannot be used.
-    #[error(
-        "lock directory {dir:?} (set ALLOCPORT_LOCK_DIR to choose another) is unusable: {reason}"
-    )]
     LockDir {
         /// The directory.
         dir: PathBuf,
@@ -129,10 +114,6 @@ pub enum Error {
     /// The store of the claims between processes cannot be used here: for the kernel store,
     /// a sandbox that forbids Unix sockets. Never a silent fallback to the other store, as
     /// processes on two stores do not exclude each other.
-    #[error(
-        "the {store} store of allocport's claims is unusable: {reason} (ALLOCPORT_STORE=files \
-         chooses the file store, but only processes on the same store exclude each other)"
-    )]
     StoreUnavailable {
         /// `kernel` or `files`.
         store: &'static str,
@@ -140,11 +121,6 @@ pub enum Error {
         reason: String,
     },
     /// Each port held in the kernel store is a descriptor, and the process may open no more.
-    #[error(
-        "cannot hold another port: this process may open {limit} files and holds {held} port \
-         claims (one descriptor each, besides its other files); raise the limit (`ulimit -n`, \
-         up to the hard limit, which allocport already tried)"
-    )]
     OutOfDescriptors {
         /// Port names this process holds.
         held: usize,
@@ -152,11 +128,6 @@ pub enum Error {
         limit: u64,
     },
     /// No port became free within the allocation timeout.
-    #[error(
-        "timed out after {timeout:?} waiting for a free TCP server port: the pool has {pool_size} ports, \
-         {held_here} held by this process; {holders} \
-         (raise the timeout with ALLOCPORT_TIMEOUT_SECS or set_allocation_timeout, or widen PYSYS_PORTS)"
-    )]
     Timeout {
         /// The allocation timeout in force.
         timeout: Duration,
@@ -169,7 +140,6 @@ pub enum Error {
         holders: String,
     },
     /// More ports were asked for at once than the pool has.
-    #[error("{requested} ports were asked for at once but the pool has only {pool_size}")]
     TooManyPorts {
         /// How many were asked for.
         requested: usize,
@@ -179,12 +149,6 @@ pub enum Error {
     /// A held port could not be bound for a [`HeldTcpListener`](crate::HeldTcpListener) or a
     /// [`HeldUdpSocket`](crate::HeldUdpSocket), on every port tried: a program outside
     /// allocport kept taking them between the check and the bind.
-    #[error(
-        "cannot bind {} on {addr} although allocport holds the port ({attempts} port{} tried; \
-         a program outside allocport keeps taking them): {cause}",
-        if *.udp { "a UDP socket" } else { "a listener" },
-        if *.attempts == 1 { "" } else { "s" }
-    )]
     Bind {
         /// The address of the last attempt.
         addr: std::net::SocketAddr,
@@ -197,9 +161,6 @@ pub enum Error {
     },
     /// `PYSYS_PORTS_FILE` names something other than a regular file: a FIFO or a device could
     /// block or never end, so it is refused before anything is read.
-    #[error(
-        "PYSYS_PORTS_FILE: cannot read {path:?}: it is {kind}, not a regular file (give a file of port specifications)"
-    )]
     PortsFileNotRegular {
         /// The path from the variable.
         path: PathBuf,
@@ -207,9 +168,6 @@ pub enum Error {
         kind: &'static str,
     },
     /// `PYSYS_PORTS_FILE` names a file larger than [`MAX_PORTS_FILE_BYTES`](crate::MAX_PORTS_FILE_BYTES).
-    #[error(
-        "PYSYS_PORTS_FILE: cannot read {path:?}: it is {size} bytes, more than the {limit} a ports file may have"
-    )]
     PortsFileTooLarge {
         /// The path from the variable.
         path: PathBuf,
@@ -220,19 +178,12 @@ pub enum Error {
     },
     /// A [`PortRequest`](crate::PortRequest) asks for something that cannot be had, or for
     /// options that do not go together; returned before anything is allocated.
-    #[error("invalid port request: {reason}")]
     InvalidRequest {
         /// What is wrong with it.
         reason: String,
     },
     /// A strict request timed out while ports it refused were free but for connections in
     /// TIME_WAIT.
-    #[error(
-        "timed out after {timeout:?} waiting for a fully free TCP server port: {lingering} \
-         port(s) were free but for connections in TIME_WAIT, which a strict request refuses \
-         (drop strict if the server binds with SO_REUSEADDR, as Rust's std, tokio and most \
-         servers do); the pool has {pool_size} ports, {held_here} held by this process"
-    )]
     StrictTimeout {
         /// The allocation timeout in force.
         timeout: Duration,
@@ -244,7 +195,6 @@ pub enum Error {
         lingering: usize,
     },
     /// An exact port stayed unavailable for the whole timeout.
-    #[error("timed out after {timeout:?} waiting for port {port}: {}", exact_reason(*.time_wait))]
     ExactPortTimeout {
         /// The port asked for.
         port: u16,
@@ -254,6 +204,135 @@ pub enum Error {
         time_wait: bool,
     },
 }
+
+/// The messages: each names the variable or path and the offending value.
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::InvalidPortSpec {
+                origin,
+                line,
+                token,
+                reason,
+            } => write!(f, "{}: {token:?} {reason}", origin.place(*line)),
+            Error::PortsFileUnreadable { path, cause } => {
+                write!(f, "PYSYS_PORTS_FILE: cannot read {path:?}: {cause}")
+            }
+            Error::PortsFileNotUtf8 { path, line } => write!(
+                f,
+                "PYSYS_PORTS_FILE: {path:?} is not UTF-8 text (line {line})"
+            ),
+            Error::EphemeralRange { what, reason } => write!(
+                f,
+                "cannot determine the ephemeral TCP port range ({what}): {reason}"
+            ),
+            Error::EmptyPool { origin } => write!(
+                f,
+                "the pool of server TCP ports is empty: {origin} leaves no port once the excluded ports and those this process may not bind are removed"
+            ),
+            Error::InvalidEnv { var, value, reason } => write!(f, "{var}: {value:?} {reason}"),
+            Error::StoreUnavailable { store, reason } => write!(
+                f,
+                "the {store} store of allocport's claims is unusable: {reason} \
+                 (ALLOCPORT_STORE=files chooses the file store, but only processes on the same \
+                 store exclude each other)"
+            ),
+            Error::OutOfDescriptors { held, limit } => write!(
+                f,
+                "cannot hold another port: this process may open {limit} files and holds \
+                 {held} port claims (one descriptor each, besides its other files); raise the \
+                 limit (`ulimit -n`, up to the hard limit, which allocport already tried)"
+            ),
+            Error::InvalidHosts { hosts, reason } => {
+                write!(f, "invalid host list {hosts:?}: {reason}")
+            }
+            Error::UnresolvableHost {
+                host,
+                family,
+                reason,
+            } => write!(
+                f,
+                "host {host:?} does not resolve to an {family} address: {reason}"
+            ),
+            Error::PortCheck {
+                port,
+                host,
+                addr,
+                cause,
+            } => write!(
+                f,
+                "cannot check port {port} on host {host:?} ({addr}): {cause}"
+            ),
+            Error::LockDir { dir, reason } => write!(
+                f,
+                "lock directory {dir:?} (set ALLOCPORT_LOCK_DIR to choose another) is unusable: {reason}"
+            ),
+            Error::Timeout {
+                timeout,
+                pool_size,
+                held_here,
+                holders,
+            } => write!(
+                f,
+                "timed out after {timeout:?} waiting for a free TCP server port: the pool has {pool_size} ports, \
+         {held_here} held by this process; {holders} \
+         (raise the timeout with ALLOCPORT_TIMEOUT_SECS or set_allocation_timeout, or widen PYSYS_PORTS)"
+            ),
+            Error::TooManyPorts {
+                requested,
+                pool_size,
+            } => write!(
+                f,
+                "{requested} ports were asked for at once but the pool has only {pool_size}"
+            ),
+            Error::Bind {
+                addr,
+                udp,
+                attempts,
+                cause,
+            } => write!(
+                f,
+                "cannot bind {} on {addr} although allocport holds the port ({attempts} port{} tried; \
+         a program outside allocport keeps taking them): {cause}",
+                if *udp { "a UDP socket" } else { "a listener" },
+                if *attempts == 1 { "" } else { "s" }
+            ),
+            Error::PortsFileNotRegular { path, kind } => write!(
+                f,
+                "PYSYS_PORTS_FILE: cannot read {path:?}: it is {kind}, not a regular file (give a file of port specifications)"
+            ),
+            Error::PortsFileTooLarge { path, size, limit } => write!(
+                f,
+                "PYSYS_PORTS_FILE: cannot read {path:?}: it is {size} bytes, more than the {limit} a ports file may have"
+            ),
+            Error::InvalidRequest { reason } => write!(f, "invalid port request: {reason}"),
+            Error::StrictTimeout {
+                timeout,
+                pool_size,
+                held_here,
+                lingering,
+            } => write!(
+                f,
+                "timed out after {timeout:?} waiting for a fully free TCP server port: {lingering} \
+         port(s) were free but for connections in TIME_WAIT, which a strict request refuses \
+         (drop strict if the server binds with SO_REUSEADDR, as Rust's std, tokio and most \
+         servers do); the pool has {pool_size} ports, {held_here} held by this process"
+            ),
+            Error::ExactPortTimeout {
+                port,
+                timeout,
+                time_wait,
+            } => write!(
+                f,
+                "timed out after {timeout:?} waiting for port {port}: {}",
+                exact_reason(*time_wait)
+            ),
+        }
+    }
+}
+
+/// No `source()`: an I/O cause is in the message already, so a chain reporter prints it once.
+impl std::error::Error for Error {}
 
 /// The readable message, as [`Display`](std::fmt::Display) gives it: what `.unwrap()` and a
 /// failing test's `Result` print.

@@ -89,9 +89,9 @@
 // Layers, each using only those before it in this list: `env`, `source`, `family`, `error`,
 // `portset`, `warn`, `background`; `spec`, `ephemeral`, `exclude`, `reserved`, `privileged`,
 // `port_ranges`, `server_ports` (which ports); `lock`, `store`, `host`, `transport`, `probe`, `claim`
-// (taking one port); `order`, `timeout`, `stats`, `unbindable`, `waiting`, `pool` (the queue
+// (taking one port); `order`, `timeout`, `stats`, `exit_report`, `unbindable`, `waiting`, `pool` (the queue
 // and the waiting); `request`, `owner` and `udp` (one layer: a request hands out owners,
-// whose constructors are its shortcuts), `listener`, `bound`, `pick` (the API); `introspect`
+// whose constructors are its shortcuts), `listener`, `bound`, `pick`, `receive` (the API); `introspect`
 // (read-only views of all of it).
 mod background;
 mod bound;
@@ -100,6 +100,7 @@ mod env;
 mod ephemeral;
 mod error;
 mod exclude;
+mod exit_report;
 mod family;
 mod host;
 mod introspect;
@@ -113,6 +114,7 @@ mod port_ranges;
 mod portset;
 mod privileged;
 mod probe;
+mod receive;
 mod request;
 mod reserved;
 mod server_ports;
@@ -145,6 +147,7 @@ pub use listener::{HeldTcpListener, HeldUdpSocket};
 pub use lock::{lock_dir, lock_files_renewed};
 pub use owner::{DEFAULT_HOSTS, TcpPortOwner};
 pub use pick::pick_unused_port;
+pub use receive::ReceivePorts;
 pub use request::PortRequest;
 pub use server_ports::{
     MAX_PORTS_FILE_BYTES, ServerPorts, server_tcp_ports, server_tcp_ports_with_source,
@@ -238,11 +241,18 @@ pub use waiting::process_command_line;
 ///
 /// # The receiving parameter
 ///
-/// It is the parameter of type `[u16; n]` (or `u16` when `n` is 1), or `[SocketAddr; n]`
-/// (`SocketAddr` when `n` is 1): each port with the loopback address of the `family`. Parameters with attributes
-/// of their own, such as rstest's `#[case]`, are never taken. When several fit, the one named
-/// `ports` or `port` is taken; `param = name` names it outright. Any irrefutable pattern works:
-/// `[http, admin]: [u16; 2]`.
+/// Which parameter: the one `param = name` names; else the function's only parameter without
+/// attributes of its own (rstest's `#[case]`, `#[values(..)]`, `#[future]` are never taken);
+/// else, among several (rstest fixtures beside the ports), the one named `port` or `ports`.
+/// Any irrefutable pattern works: `[http, admin]: [u16; 2]`.
+///
+/// Its type is read by the compiler, not by the macro: the ports are converted through
+/// [`ReceivePorts`], so any spelling or alias of a supported type works (`net::SocketAddr`
+/// after `use std::net;`, `type Pair = [u16; 2]`). One port comes as `u16`, as a
+/// `SocketAddr` (the loopback address of the `family`) or as its owner ([`TcpPortOwner`],
+/// [`UdpPortOwner`] with `udp`); with `listen`, as the bound `TcpListener` / `UdpSocket` or
+/// the [`HeldTcpListener`] / [`HeldUdpSocket`]; `n` ports as an array `[T; n]` of these.
+/// Another type, or an array of another length, is a type error naming `ReceivePorts`.
 ///
 /// # Options
 ///
@@ -255,6 +265,7 @@ pub use waiting::process_command_line;
 /// | `consecutive` | the `n` ports are one block of consecutive ports | |
 /// | `exact = 6379` | that port (the first of its group), waiting while another test holds it, as [`PortRequest::exact`] | |
 /// | `strict` | no port in TIME_WAIT, for a server that binds without `SO_REUSEADDR` ([`PortRequest::strict`]) | |
+/// | `crate = path` | where allocport-core is, when `Cargo.toml` renames it (`crate = my_ports` or, as tokio writes it, `crate = "my_ports"`) | `::allocport_core` |
 /// | `udp` | UDP ports, as [`UdpPortOwner::many`] holds them (with the options above, as [`PortRequest::allocate_udp`]) | TCP |
 /// | `listen` | bound sockets instead of numbers: `[TcpListener; n]` (or `TcpListener`), bound on the one host of `hosts`, as [`HeldTcpListener::many`]; with `udp`, `[UdpSocket; n]`; with `offsets`, `consecutive` or `exact`, the request's ports, as [`PortRequest::listen`] and [`PortRequest::bind_udp`] bind them | numbers; `hosts = ["localhost"]` |
 ///
@@ -305,19 +316,20 @@ pub use waiting::process_command_line;
 ///
 /// A misuse is a compile error pointing at the offending token, never a panic of the macro:
 /// `n` missing, zero, negative, not an integer literal or larger than 65535 (every port
-/// `PYSYS_PORTS` can name; a pool smaller than `n` fails when the test runs); no parameter that can receive the ports; an array whose length differs
-/// from `n`; an unknown option or an option with a value of the wrong type; request options
+/// `PYSYS_PORTS` can name; a pool smaller than `n` fails when the test runs); no parameter
+/// that can receive the ports, or several and none named; an unknown option or an option with a value of the wrong type; request options
 /// that contradict each other or `n` (`offsets` with `consecutive`, `n` not a multiple of the
 /// offsets, `exact` with more ports than one group, `strict` with `udp` or `listen`, where it
 /// has no effect); the attribute on something other than a
-/// function. One build reports all of them.
+/// function. One build reports all of them. A receiving type that does not fit `n` (an
+/// array of another length, `u16` for two ports) is then a type error of the test's body.
 ///
 /// ```compile_fail
 /// use allocport_core::with_ports;
 ///
-/// #[with_ports(2)]
+/// #[with_ports(2, param = servers)]
 /// #[test]
-/// fn wrong_length(ports: [u16; 3]) {} // error: the array has length 3 but ... allocates 2
+/// fn misnamed(ports: [u16; 2]) {} // error: `misnamed` has no parameter named `servers`
 /// ```
 ///
 /// When the ports cannot be allocated (a bad `PYSYS_PORTS`, or every port still held when the

@@ -18,6 +18,7 @@ use crate::claim::Claims;
 use crate::env::{self, ALLOCPORT_STATS, Env};
 use crate::error::Error;
 use crate::exclude::is_excluded;
+use crate::exit_report;
 use crate::order::{Order, nextest_run, nextest_slot};
 use crate::port_ranges::PortRanges;
 use crate::portset::PortSet;
@@ -146,7 +147,15 @@ pub(crate) fn pool() -> Result<&'static Pool, Error> {
     }
     let server = server_ranges()?;
     let claims = Claims::open()?;
-    Ok(POOL.get_or_init(|| Pool::new(server, claims, &env::process)))
+    Ok(POOL.get_or_init(|| {
+        let pool = Pool::new(server, claims, &env::process);
+        if pool.report_at_exit {
+            exit_report::print_stats_at_exit(|| {
+                existing_pool().map(Pool::stats).unwrap_or_default()
+            });
+        }
+        pool
+    }))
 }
 
 /// The pool if it has been built; statistics and introspection must not build it.
@@ -210,11 +219,6 @@ impl Pool {
             peak_allocated: self.usage.peak.load(Relaxed),
             lifetime_total_allocated: self.usage.total.load(Relaxed),
         }
-    }
-
-    /// Whether `ALLOCPORT_STATS` asked for the statistics at exit.
-    pub(crate) fn report_at_exit(&self) -> bool {
-        self.report_at_exit
     }
 
     /// Fails at once when `n` ports can never be had; returns the release count to wait on.

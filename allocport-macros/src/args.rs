@@ -4,7 +4,7 @@ use proc_macro2::{Span, TokenStream};
 use syn::parse::Parser;
 use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
-use syn::{Expr, ExprLit, Ident, Lit, LitInt, LitStr, Token, UnOp};
+use syn::{Expr, ExprLit, Ident, Lit, LitInt, LitStr, Path, Token, UnOp};
 
 use crate::errors::Errors;
 
@@ -36,6 +36,8 @@ pub(crate) struct Args {
     pub(crate) exact: Option<(u16, Span)>,
     /// `strict`: fully free ports only, none in TIME_WAIT.
     pub(crate) strict: bool,
+    /// `crate = path`: where `allocport-core` is, for a dependency renamed in Cargo.toml.
+    pub(crate) krate: Option<Path>,
 }
 
 impl Args {
@@ -43,6 +45,38 @@ impl Args {
     /// expansion go through a full port request.
     pub(crate) fn has_request_options(&self) -> bool {
         self.offsets.is_some() || self.consecutive.is_some() || self.exact.is_some() || self.strict
+    }
+
+    /// What the attribute allocates, one per port.
+    pub(crate) fn held(&self) -> Allocated {
+        match (self.listen.is_some(), self.udp.is_some()) {
+            (false, false) => Allocated::TcpPortOwner,
+            (false, true) => Allocated::UdpPortOwner,
+            (true, false) => Allocated::HeldTcpListener,
+            (true, true) => Allocated::HeldUdpSocket,
+        }
+    }
+}
+
+/// What the attribute allocates, one per port: named as the type in `allocport-core`, which
+/// the receiving parameter's type converts from (`ReceivePorts<Allocated, n>`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Allocated {
+    TcpPortOwner,
+    UdpPortOwner,
+    HeldTcpListener,
+    HeldUdpSocket,
+}
+
+impl Allocated {
+    /// The type's name in `allocport_core::__private`.
+    pub(crate) fn type_name(self) -> &'static str {
+        match self {
+            Allocated::TcpPortOwner => "TcpPortOwner",
+            Allocated::UdpPortOwner => "UdpPortOwner",
+            Allocated::HeldTcpListener => "HeldTcpListener",
+            Allocated::HeldUdpSocket => "HeldUdpSocket",
+        }
     }
 }
 
@@ -53,7 +87,7 @@ pub(crate) enum Family {
 }
 
 const OPTIONS: &str = "`param = name`, `hosts = [\"localhost\", ...]`, `family = ipv4 | ipv6`, \
-     `udp`, `listen`, `offsets = [0, 10000]`, `consecutive`, `exact = 6379` or `strict`";
+     `udp`, `listen`, `offsets = [0, 10000]`, `consecutive`, `exact = 6379`, `strict` or `crate = path`";
 
 /// Parses the attribute's arguments, recording every error in `errors`. Only tokens that are
 /// not a comma-separated list of expressions at all fail outright.
@@ -71,6 +105,7 @@ pub(crate) fn parse(tokens: TokenStream, errors: &mut Errors) -> syn::Result<Arg
         consecutive: None,
         exact: None,
         strict: false,
+        krate: None,
     };
     let mut items = list.into_iter();
     match items.next() {
@@ -226,6 +261,12 @@ fn parse_option(expr: Expr, args: &mut Args) -> syn::Result<()> {
                 return Err(duplicate());
             }
         }
+        "crate" => {
+            let path = parse_crate(value)?;
+            if args.krate.replace(path).is_some() {
+                return Err(duplicate());
+            }
+        }
         "consecutive" | "strict" => {
             return Err(syn::Error::new_spanned(
                 &assign,
@@ -350,6 +391,21 @@ fn parse_hosts(value: &Expr) -> syn::Result<Vec<LitStr>> {
         ));
     }
     Ok(hosts)
+}
+
+/// `crate = path` or, as tokio writes it, `crate = "path"`.
+fn parse_crate(value: &Expr) -> syn::Result<Path> {
+    const HELP: &str = "`crate` takes the path of allocport-core, as in `crate = my_allocport` or `crate = \"my_allocport\"`";
+    match value {
+        Expr::Path(path) if path.attrs.is_empty() && path.qself.is_none() => Ok(path.path.clone()),
+        Expr::Lit(ExprLit {
+            lit: Lit::Str(text),
+            ..
+        }) => text.parse::<Path>().map_err(|_| {
+            syn::Error::new_spanned(text, format!("{:?} is not a path: {HELP}", text.value()))
+        }),
+        _ => Err(wrong_value(value, HELP)),
+    }
 }
 
 fn wrong_value(value: &Expr, help: &str) -> syn::Error {

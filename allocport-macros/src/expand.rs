@@ -4,11 +4,12 @@
 use proc_macro2::{Delimiter, Ident, Span, TokenStream, TokenTree};
 use quote::{quote, quote_spanned};
 use syn::punctuated::Punctuated;
+use syn::spanned::Spanned;
 use syn::{FnArg, Item, ItemFn, LitInt};
 
-use crate::args::{self, Family};
+use crate::args::{self, Allocated, Family};
 use crate::errors::Errors;
-use crate::validate::{self, Elem, Shape};
+use crate::validate;
 
 /// Expands `#[with_ports(args)]` on `item`. On `Err`, the caller emits the error next to
 /// [`fallback`]`(item)`.
@@ -115,7 +116,7 @@ fn item_kind(item: &Item) -> &'static str {
 fn render(
     mut func: ItemFn,
     args: &args::Args,
-    receiver: validate::Receiver,
+    receiver: usize,
     n: usize,
     n_span: Span,
 ) -> TokenStream {
@@ -124,7 +125,7 @@ fn render(
     let mut param = None;
     for (i, arg) in inputs.into_iter().enumerate() {
         match arg {
-            FnArg::Typed(typed) if i == receiver.index => param = Some(typed),
+            FnArg::Typed(typed) if i == receiver => param = Some(typed),
             other => kept.push(other),
         }
     }
@@ -135,65 +136,17 @@ fn render(
     let (pat, ty) = (&param.pat, &param.ty);
 
     let n_lit = LitInt::new(&n.to_string(), n_span);
-    // Mixed-site hygiene: the user's body cannot name (or shadow) the owners by accident.
-    let owners = Ident::new("__allocport_owners", Span::mixed_site().located_at(n_span));
-    let test_name = func.sig.ident.to_string();
-    let elem = Elem::of(args);
-    let hosts = match &args.hosts {
-        Some(hosts) => quote!(&[#(#hosts),*]),
-        // Sockets are bound on loopback unless told otherwise, never on every interface.
-        None if elem != Elem::Port => quote!(&["localhost"]),
-        None => quote!(&::allocport_core::__private::DEFAULT_HOSTS),
-    };
-    let family = match args.family {
-        Some(Family::Ipv6) => quote!(::allocport_core::__private::AddressFamily::Ipv6),
-        Some(Family::Ipv4) | None => quote!(::allocport_core::__private::AddressFamily::Ipv4),
-    };
-    // Spanned on the count, so that `#[track_caller]` reports a failed allocation at the
-    // user's `#[with_ports(n)]`.
-    let allocator = match (elem, args.udp.is_some()) {
-        (Elem::Port, false) => quote!(allocate_for_test),
-        (Elem::Port, true) => quote!(allocate_udp_for_test),
-        (Elem::TcpListener, _) => quote!(listen_for_test),
-        (Elem::UdpSocket, _) => quote!(bind_udp_for_test),
-    };
-    let sockets = Ident::new("__allocport_sockets", Span::mixed_site().located_at(n_span));
-    let targets = if elem == Elem::Port {
-        quote!(#owners)
-    } else {
-        quote!((#owners, #sockets))
-    };
-    let allocate = if args.has_request_options() {
-        request_allocation(args, &targets, &n_lit, &test_name, &hosts, &family, n_span)
-    } else {
-        quote_spanned! {n_span=>
-        let #targets = ::allocport_core::__private::#allocator(
-            ::core::concat!(::core::module_path!(), "::", #test_name),
-            #n_lit,
-            #hosts,
-            #family,
+    // Mixed-site hygiene: the user's body cannot name (or shadow) the allocation by accident.
+    let handover = Ident::new("__allocport_ports", Span::mixed_site().located_at(n_span));
+    let private = private_path(args);
+    let allocate = allocation(args, &handover, &n_lit, &func.sig.ident.to_string(), n_span);
+    let held = Ident::new(args.held().type_name(), Span::call_site());
+    // Spanned on the parameter's type, so that a type that cannot receive the ports is a
+    // type error there, naming `ReceivePorts` and what implements it.
+    let bind = quote_spanned! {ty.span()=>
+        let #pat: #ty = <#ty as #private::ReceivePorts<#private::#held, #n_lit>>::receive(
+            &mut #handover,
         );
-        }
-    };
-    let bind = match (elem, receiver.shape) {
-        (Elem::Port, Shape::Array) => quote_spanned! {n_span=>
-            let #pat: #ty = ::allocport_core::__private::port_array::<#n_lit>(&#owners);
-        },
-        (Elem::Port, Shape::Single) => quote_spanned! {n_span=>
-            let #pat: #ty = ::allocport_core::__private::single_port(&#owners);
-        },
-        (_, Shape::AddrArray) => quote_spanned! {n_span=>
-            let #pat: #ty = ::allocport_core::__private::addr_array::<#n_lit>(&#owners, #family);
-        },
-        (_, Shape::Addr) => quote_spanned! {n_span=>
-            let #pat: #ty = ::allocport_core::__private::single_addr(&#owners, #family);
-        },
-        (_, Shape::Array) => quote_spanned! {n_span=>
-            let #pat: #ty = ::allocport_core::__private::socket_array::<#n_lit, _>(#sockets);
-        },
-        (_, Shape::Single) => quote_spanned! {n_span=>
-            let #pat: #ty = ::allocport_core::__private::single_socket(#sockets);
-        },
     };
 
     let test_attr = if func.attrs.iter().any(validate::is_test_attr) {
@@ -202,9 +155,10 @@ fn render(
         quote!(#[::core::prelude::v1::test])
     };
     let body = &func.block;
-    // The owners are the body's first local, so they are dropped last: after everything the
-    // body created (servers included), whether it returns, returns `Err` or unwinds. In an
-    // async fn this code runs inside the future, so the owners live across every await.
+    // The handover, which keeps the owners of what the parameter received as bare numbers or
+    // sockets, is the body's first local, so it is dropped last: after everything the body
+    // created (servers included), whether it returns, returns `Err` or unwinds. In an async fn
+    // this code runs inside the future, so it lives across every await.
     let new_body = quote! {
         {
             #allocate
@@ -222,17 +176,68 @@ fn render(
     }
 }
 
-/// The allocation of a test whose attribute has request options: TCP or UDP port numbers,
-/// or sockets bound on them with `listen` (`targets` receives the owners, and the sockets).
-fn request_allocation(
+/// `::allocport_core::__private`, or under the path of `crate = path`.
+fn private_path(args: &args::Args) -> TokenStream {
+    match &args.krate {
+        Some(krate) => quote!(#krate::__private),
+        None => quote!(::allocport_core::__private),
+    }
+}
+
+/// The statement that allocates the ports into `handover`. Spanned on the count, so that
+/// `#[track_caller]` reports a failed allocation at the user's `#[with_ports(n)]`.
+fn allocation(
     args: &args::Args,
-    targets: &TokenStream,
+    handover: &Ident,
     n_lit: &LitInt,
     test_name: &str,
-    hosts: &TokenStream,
-    family: &TokenStream,
     n_span: Span,
 ) -> TokenStream {
+    let private = private_path(args);
+    let held = args.held();
+    let hosts = match &args.hosts {
+        Some(hosts) => quote!(&[#(#hosts),*]),
+        // Sockets are bound on loopback unless told otherwise, never on every interface.
+        None if matches!(held, Allocated::HeldTcpListener | Allocated::HeldUdpSocket) => {
+            quote!(&["localhost"])
+        }
+        None => quote!(&#private::DEFAULT_HOSTS),
+    };
+    let family = match args.family {
+        Some(Family::Ipv6) => quote!(#private::AddressFamily::Ipv6),
+        Some(Family::Ipv4) | None => quote!(#private::AddressFamily::Ipv4),
+    };
+    let (allocator, options) = if args.has_request_options() {
+        let allocator = match held {
+            Allocated::TcpPortOwner => quote!(allocate_request_for_test),
+            Allocated::UdpPortOwner => quote!(allocate_udp_request_for_test),
+            Allocated::HeldTcpListener => quote!(listen_request_for_test),
+            Allocated::HeldUdpSocket => quote!(bind_udp_request_for_test),
+        };
+        (allocator, Some(request_options(args, &private)))
+    } else {
+        let allocator = match held {
+            Allocated::TcpPortOwner => quote!(allocate_for_test),
+            Allocated::UdpPortOwner => quote!(allocate_udp_for_test),
+            Allocated::HeldTcpListener => quote!(listen_for_test),
+            Allocated::HeldUdpSocket => quote!(bind_udp_for_test),
+        };
+        (allocator, None)
+    };
+    let options = options.into_iter();
+    quote_spanned! {n_span=>
+        let mut #handover = #private::#allocator(
+            ::core::concat!(::core::module_path!(), "::", #test_name),
+            #n_lit,
+            #hosts,
+            #family,
+            #(#options,)*
+        );
+    }
+}
+
+/// The request options of a test whose attribute has them, as `TestOptions`.
+fn request_options(args: &args::Args, private: &TokenStream) -> TokenStream {
     let offsets = args.offsets.iter().flat_map(|(offsets, _)| offsets);
     let consecutive = args.consecutive.is_some();
     let exact = match args.exact {
@@ -240,24 +245,12 @@ fn request_allocation(
         None => quote!(::core::option::Option::None),
     };
     let strict = args.strict;
-    let allocator = match (Elem::of(args), args.udp.is_some()) {
-        (Elem::Port, false) => quote!(allocate_request_for_test),
-        (Elem::Port, true) => quote!(allocate_udp_request_for_test),
-        (Elem::TcpListener, _) => quote!(listen_request_for_test),
-        (Elem::UdpSocket, _) => quote!(bind_udp_request_for_test),
-    };
-    quote_spanned! {n_span=>
-        let #targets = ::allocport_core::__private::#allocator(
-            ::core::concat!(::core::module_path!(), "::", #test_name),
-            #n_lit,
-            #hosts,
-            #family,
-            ::allocport_core::__private::TestOptions {
-                offsets: &[#(#offsets),*],
-                consecutive: #consecutive,
-                exact: #exact,
-                strict: #strict,
-            },
-        );
+    quote! {
+        #private::TestOptions {
+            offsets: &[#(#offsets),*],
+            consecutive: #consecutive,
+            exact: #exact,
+            strict: #strict,
+        }
     }
 }

@@ -22,6 +22,13 @@ fn error(args: TokenStream, item: TokenStream) -> String {
     }
 }
 
+/// The expansion without whitespace or trailing commas, to look for a piece of it.
+fn flat(out: &str) -> String {
+    out.split_whitespace()
+        .collect::<String>()
+        .replace(",>", ">")
+}
+
 #[test]
 fn expansion_of_two_ports_under_test() {
     insta::assert_snapshot!(pretty(
@@ -115,24 +122,56 @@ fn below_rstest_is_reported_with_the_ordering_rule() {
 }
 
 #[test]
-fn u16_alias_spellings_are_accepted() {
+fn any_spelling_is_passed_to_the_compiler_as_written() {
+    // The macro does not read the type: it converts through `ReceivePorts`, spelled as the
+    // user wrote it, and the compiler decides.
     for ty in [
         quote!(u16),
         quote!(core::primitive::u16),
-        quote!(::std::primitive::u16),
+        quote!(net::SocketAddr),
+        quote!(Ports),
+        quote!(String),
     ] {
         let out = pretty(quote!(1), quote!(#[test] fn t(port: #ty) {}));
-        assert!(out.contains("single_port"), "{ty}:\n{out}");
+        let flat = flat(&out);
+        let want = format!(
+            "<{}as::allocport_core::__private::ReceivePorts<::allocport_core::__private::TcpPortOwner,1>>::receive(&mut__allocport_ports",
+            ty.to_string().replace(' ', "")
+        );
+        assert!(flat.contains(&want), "{ty}: no {want} in\n{out}");
     }
+}
+
+#[test]
+fn several_free_parameters_need_a_name() {
+    // An rstest fixture and the ports: the one named `port` or `ports` is taken.
     let out = pretty(
-        quote!(2),
+        quote!(1),
         quote!(
-            #[test]
-            fn t(ports: [::core::primitive::u16; 2]) {}
+            #[rstest]
+            fn t(db: Db, port: Addr) {}
         ),
     );
-    let flat: String = out.split_whitespace().collect();
-    assert!(flat.contains("port_array::<2"), "{out}");
+    assert!(out.contains("fn t(db: Db)"), "{out}");
+    let msg = error(
+        quote!(1),
+        quote!(
+            #[rstest]
+            fn t(db: Db, addr: Addr) {}
+        ),
+    );
+    assert!(
+        msg.contains("several parameters of `t` could receive the ports (db, addr)"),
+        "{msg}"
+    );
+    let out = pretty(
+        quote!(1, param = addr),
+        quote!(
+            #[rstest]
+            fn t(db: Db, addr: Addr) {}
+        ),
+    );
+    assert!(out.contains("fn t(db: Db)"), "{out}");
 }
 
 #[test]
@@ -286,26 +325,35 @@ fn expansion_of_an_exact_port_received_as_an_address() {
 }
 
 #[test]
-fn socket_addr_spellings_are_accepted() {
-    for ty in [
-        quote!(SocketAddr),
-        quote!(std::net::SocketAddr),
-        quote!(::core::net::SocketAddr),
-    ] {
-        let out = pretty(quote!(1), quote!(#[test] fn t(addr: #ty) {}));
-        assert!(out.contains("single_addr"), "{ty}:\n{out}");
+fn crate_option_moves_every_runtime_path() {
+    for krate in [quote!(renamed), quote!(::renamed), quote!("renamed")] {
+        let out = pretty(
+            quote!(2, consecutive, crate = #krate),
+            quote!(
+                #[test]
+                fn t(ports: [u16; 2]) {}
+            ),
+        );
+        assert!(!out.contains("allocport_core"), "{krate}:\n{out}");
+        assert!(out.contains("renamed::__private::ReceivePorts"), "{out}");
+        assert!(out.contains("renamed::__private::TestOptions"), "{out}");
     }
-    let out = pretty(
-        quote!(3, consecutive),
+    let msg = error(
+        quote!(1, crate = 5),
         quote!(
             #[test]
-            fn t(a: [SocketAddr; 3]) {}
+            fn t(port: u16) {}
         ),
     );
-    assert!(
-        out.contains("addr_array") && out.contains("consecutive: true"),
-        "{out}"
+    assert!(msg.contains("`crate` takes the path"), "{msg}");
+    let msg = error(
+        quote!(1, crate = "a b"),
+        quote!(
+            #[test]
+            fn t(port: u16) {}
+        ),
     );
+    assert!(msg.contains("\"a b\" is not a path"), "{msg}");
 }
 
 #[test]
@@ -378,7 +426,6 @@ fn listen_and_udp_choose_the_runtime_call_and_bind_on_loopback_by_default() {
         },
     );
     assert!(listen.contains("__private::listen_for_test("), "{listen}");
-    assert!(listen.contains("__private::socket_array::<"), "{listen}");
     assert!(listen.contains(r#"&["localhost"]"#), "{listen}");
 
     let udp = pretty(
@@ -399,22 +446,30 @@ fn listen_and_udp_choose_the_runtime_call_and_bind_on_loopback_by_default() {
         },
     );
     assert!(socket.contains("__private::bind_udp_for_test("), "{socket}");
-    assert!(socket.contains("single_socket("), "{socket}");
 }
 
 #[test]
-fn listen_wants_sockets_not_numbers() {
-    let msg = error(
-        quote!(1, listen),
-        quote! {
-            #[test]
-            fn one(port: u16) {}
-        },
-    );
-    assert!(
-        msg.contains("must be of type `[TcpListener; 1]` or `TcpListener`"),
-        "{msg}"
-    );
+fn listen_and_udp_name_what_the_parameter_converts_from() {
+    for (args, held) in [
+        (quote!(1), "TcpPortOwner"),
+        (quote!(1, udp), "UdpPortOwner"),
+        (quote!(1, listen), "HeldTcpListener"),
+        (quote!(1, udp, listen), "HeldUdpSocket"),
+    ] {
+        let out = pretty(
+            args,
+            quote!(
+                #[test]
+                fn t(p: T) {}
+            ),
+        );
+        assert!(
+            flat(&out).contains(&format!(
+                "ReceivePorts<::allocport_core::__private::{held},1>"
+            )),
+            "{held}:\n{out}"
+        );
+    }
 }
 
 #[test]
@@ -442,7 +497,6 @@ fn request_options_combine_with_udp_and_listen() {
         listen.contains("__private::listen_request_for_test("),
         "{listen}"
     );
-    assert!(listen.contains("socket_array::<"), "{listen}");
     let socket = pretty(
         quote!(1, udp, listen, exact = 5353),
         quote! {

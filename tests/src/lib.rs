@@ -107,3 +107,8 @@ pub fn churn_on(args: &[&str], ports: &str, what: &str) -> u64 {
 #[doc = include_str!("../../README.md")]
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
+
+/// The swap guide's examples (`docs/swapping.md`), compiled and run as doctests.
+#[doc = include_str!("../../docs/swapping.md")]
+#[cfg(doctest)]
+pub struct SwappingDoctests;

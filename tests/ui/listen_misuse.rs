@@ -1,9 +1,6 @@
 use allocport_core::with_ports;
 
-// `listen` hands over listeners, not port numbers.
-#[with_ports(2, listen)]
-#[test]
-fn numbers_with_listen(ports: [u16; 2]) {}
+// `listen` hands over listeners, not port numbers: a type error, see receiver_type_errors.rs.
 
 // The sockets are bound on one host.
 #[with_ports(1, listen, hosts = ["localhost", "::1"])]
