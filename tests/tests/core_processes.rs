@@ -189,7 +189,7 @@ fn four_thousand_ports_fit_under_a_soft_open_file_limit_of_1024() {
 fn four_thousand_ports_of_the_file_store_fit_under_a_hard_limit_of_1024() {
     // A range of its own: the two stores do not exclude each other, and the other tests here
     // use the kernel store on the default pool.
-    let env = [("ALLOCPORT_STORE", "files"), ("PYSYS_PORTS", "10000-13999")];
+    let env = [("ALLOCPORT_STORE", "files"), ("PYSYS_PORTS", "10100-14099")];
     assert_eq!(
         run(&["hold-and-bind", "4000", "1024", "1024"], &env),
         "ok 4000"
