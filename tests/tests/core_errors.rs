@@ -64,7 +64,7 @@ fn pysys_ports_file_errors_name_the_path() {
     let missing = dir.path().join("missing.txt");
     let msg = try_error(&[], &[("PYSYS_PORTS_FILE", missing.to_str().unwrap())]);
     assert!(
-        msg.starts_with("PYSYS_PORTS_FILE") && msg.contains(missing.to_str().unwrap()),
+        msg.starts_with("PYSYS_PORTS_FILE") && msg.contains(&format!("{missing:?}")),
         "{msg}"
     );
 
