@@ -7,7 +7,7 @@ use allocport_tests::{parse_ports_line, probe};
 
 #[test]
 fn ports_taken_by_racing_first_allocations_are_all_locked_between_processes() {
-    // Under Wine each round's process takes about 2 s to start: fewer rounds keep CI short.
+    // Under Wine each round took about 2 s (80 s for 40): fewer rounds keep CI short.
     let rounds = match std::env::var_os("ALLOCPORT_UNDER_WINE") {
         Some(_) => 5,
         None => 40,
