@@ -239,8 +239,10 @@ mod tests {
                 .unwrap(),
             Claim::Claimed
         ));
-        // This process's own claims never show as another's holder.
-        assert_eq!(claims.holders(Transport::Udp, [port]).unwrap(), []);
+        // This process's own claims never show as another's holder. Windows cannot tell its
+        // own locks from another's (lock/windows.rs): there the UDP lock shows as held.
+        let held = claims.holders(Transport::Udp, [port]).unwrap();
+        assert_eq!(held.len(), usize::from(cfg!(windows)), "{held:?}");
         claims.release(Transport::TcpAndUdp, port);
     }
 }

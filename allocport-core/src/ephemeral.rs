@@ -8,7 +8,6 @@ use crate::error::Error;
 /// The range IANA assigns to dynamic ports (RFC 6335), used where the OS cannot be asked.
 #[cfg_attr(
     any(
-        windows,
         target_os = "macos",
         target_os = "ios",
         target_os = "freebsd",
@@ -26,7 +25,7 @@ pub(crate) const IANA_EPHEMERAL_RANGE: (u16, u16) = (49152, 65535);
 /// |---|---|
 /// | Linux | `/proc/sys/net/ipv4/ip_local_port_range` (missing: a warning and IANA's 49152-65535) |
 /// | macOS, FreeBSD, DragonFly | `sysctl net.inet.ip.portrange.first` and `.last` |
-/// | Windows | `netsh int ipv4 show dynamicport tcp` |
+/// | Windows | `netsh int ipv4 show dynamicport tcp` (unreadable: a warning and Windows' default 49152-65535) |
 /// | other | IANA's 49152-65535, with a warning |
 ///
 /// It is not called when `PYSYS_PORTS` or `PYSYS_PORTS_FILE` sets the pool.
@@ -60,13 +59,13 @@ pub(crate) fn parse_linux_range(text: &str, what: &str) -> Result<(u16, u16), Er
 }
 
 /// Parses the output of `netsh int ipv4 show dynamicport tcp`: the first two numbers after
-/// colons are the start port and the number of ports (the labels are localised, so they are not
-/// matched).
+/// colons are the start port and the number of ports. The labels are localised (and written in
+/// the console's code page), so they are not matched; the colon may be a full-width one.
 #[cfg_attr(not(windows), allow(dead_code))]
 pub(crate) fn parse_netsh_dynamic_ports(output: &str, what: &str) -> Result<(u16, u16), Error> {
     let mut numbers = output
         .lines()
-        .filter_map(|line| line.split_once(':'))
+        .filter_map(|line| line.split_once([':', '\u{ff1a}']))
         .filter_map(|(_, value)| value.trim().parse::<u32>().ok());
     let (Some(start), Some(count)) = (numbers.next(), numbers.next()) else {
         return Err(range_error(
@@ -97,6 +96,24 @@ fn checked_range(min: u16, max: u16, what: &str) -> Result<(u16, u16), Error> {
         ));
     }
     Ok((min, max))
+}
+
+/// The dynamic range as `read`, or, where it could not be read, Windows' default since Vista
+/// (IANA's 49152-65535) with a warning naming why: `netsh` is missing from minimal images,
+/// prints nothing under Wine, and no documented API or registry value gives the range in a
+/// form that does not depend on the display language (only the WMI class behind PowerShell's
+/// `Get-NetTCPSetting` does), so failing every allocation there would help no one.
+#[cfg_attr(not(windows), allow(dead_code))]
+pub(crate) fn or_windows_default(read: Result<(u16, u16), Error>) -> (u16, u16) {
+    read.unwrap_or_else(|e| {
+        crate::warn::warn_once(&windows_default_warning(&e));
+        IANA_EPHEMERAL_RANGE
+    })
+}
+
+#[cfg_attr(not(windows), allow(dead_code))]
+fn windows_default_warning(e: &Error) -> String {
+    format!("{e}; assuming Windows' default dynamic port range 49152-65535")
 }
 
 #[cfg(target_os = "linux")]
@@ -180,6 +197,10 @@ mod os {
     use super::*;
 
     pub(super) fn ephemeral_range() -> Result<(u16, u16), Error> {
+        Ok(or_windows_default(read_netsh()))
+    }
+
+    fn read_netsh() -> Result<(u16, u16), Error> {
         const WHAT: &str = "netsh int ipv4 show dynamicport tcp";
         let output = std::process::Command::new("netsh")
             .args(["int", "ipv4", "show", "dynamicport", "tcp"])
@@ -251,6 +272,70 @@ mod tests {
             parse_netsh_dynamic_ports(out, "netsh").unwrap(),
             (10000, 10999)
         );
+    }
+
+    #[test]
+    fn netsh_french_output_in_the_oem_code_page() {
+        // "Port de démarrage", "Nombre de ports": netsh writes code page 850 to a pipe, where
+        // "é" is the byte 0x82, not UTF-8.
+        let bytes = b"\r\nProtocole tcp Plage de ports dynamique\r\n-------------------\r\n\
+                      Port de d\x82marrage   : 1025\r\nNombre de ports     : 64511\r\n";
+        let out = String::from_utf8_lossy(bytes);
+        assert_eq!(
+            parse_netsh_dynamic_ports(&out, "netsh").unwrap(),
+            (1025, 65535)
+        );
+    }
+
+    #[test]
+    fn netsh_full_width_colons() {
+        let out = "\u{958b}\u{59cb}\u{30dd}\u{30fc}\u{30c8}\u{ff1a}20000\n\u{30dd}\u{30fc}\u{30c8}\u{6570}\u{ff1a}500\n";
+        assert_eq!(
+            parse_netsh_dynamic_ports(out, "netsh").unwrap(),
+            (20000, 20499)
+        );
+    }
+
+    #[test]
+    fn netsh_printing_nothing_is_an_error_naming_the_command() {
+        let msg = parse_netsh_dynamic_ports("", "netsh int ipv4 show dynamicport tcp")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("(netsh int ipv4 show dynamicport tcp): no start port and count in \"\""),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn an_unreadable_range_is_windows_default_with_one_warning() {
+        let read = parse_netsh_dynamic_ports("\r\n", "netsh int ipv4 show dynamicport tcp");
+        let warning = windows_default_warning(read.as_ref().unwrap_err());
+        assert!(!crate::warn::given(&warning));
+        assert_eq!(or_windows_default(read), (49152, 65535));
+        assert!(crate::warn::given(&warning), "{warning}");
+        assert!(warning.ends_with("assuming Windows' default dynamic port range 49152-65535"));
+    }
+
+    #[test]
+    fn a_readable_range_is_kept() {
+        let out = "Startport       : 10000\nAnzahl der Ports: 1000\n";
+        assert_eq!(
+            or_windows_default(parse_netsh_dynamic_ports(out, "netsh")),
+            (10000, 10999)
+        );
+    }
+
+    /// On Windows the range is always there: read, or Windows' default (under Wine, whose
+    /// netsh prints nothing, always the default).
+    #[cfg(windows)]
+    #[test]
+    fn this_machine_has_a_range() {
+        let range = ephemeral_tcp_port_range().unwrap();
+        assert!(range.0 <= range.1, "{range:?}");
+        if std::env::var_os("ALLOCPORT_UNDER_WINE").is_some() {
+            assert_eq!(range, IANA_EPHEMERAL_RANGE);
+        }
     }
 
     #[test]

@@ -475,7 +475,7 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(msg.contains("PYSYS_PORTS_FILE"), "{msg}");
-        assert!(msg.contains(&path.display().to_string()), "{msg}");
+        assert!(msg.contains(&format!("{path:?}")), "{msg}");
         assert!(msg.contains("not UTF-8") && msg.contains("line 2"), "{msg}");
     }
 
@@ -500,7 +500,7 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(
-            msg.contains("PYSYS_PORTS_FILE") && msg.contains(dir.to_str().unwrap()),
+            msg.contains("PYSYS_PORTS_FILE") && msg.contains(&format!("{dir:?}")),
             "{msg}"
         );
     }
@@ -529,7 +529,7 @@ mod tests {
         assert!(matches!(err, Error::PortsFileTooLarge { .. }), "{err}");
         let msg = err.to_string();
         assert!(
-            msg.starts_with("PYSYS_PORTS_FILE: ") && msg.contains(path.to_str().unwrap()),
+            msg.starts_with("PYSYS_PORTS_FILE: ") && msg.contains(&format!("{path:?}")),
             "{msg}"
         );
         assert!(

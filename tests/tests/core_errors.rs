@@ -64,7 +64,7 @@ fn pysys_ports_file_errors_name_the_path() {
     let missing = dir.path().join("missing.txt");
     let msg = try_error(&[], &[("PYSYS_PORTS_FILE", missing.to_str().unwrap())]);
     assert!(
-        msg.starts_with("PYSYS_PORTS_FILE") && msg.contains(missing.to_str().unwrap()),
+        msg.starts_with("PYSYS_PORTS_FILE") && msg.contains(&format!("{missing:?}")),
         "{msg}"
     );
 
@@ -80,7 +80,7 @@ fn pysys_ports_file_errors_name_the_path() {
     std::fs::write(&latin1, b"2000\n\xe9t\xe9\n").unwrap();
     let msg = try_error(&[], &[("PYSYS_PORTS_FILE", latin1.to_str().unwrap())]);
     assert!(
-        msg.contains("not UTF-8") && msg.contains(latin1.to_str().unwrap()),
+        msg.contains("not UTF-8") && msg.contains(&format!("{latin1:?}")),
         "{msg}"
     );
 }

@@ -7,16 +7,23 @@ use allocport_tests::{parse_ports_line, probe};
 
 #[test]
 fn ports_taken_by_racing_first_allocations_are_all_locked_between_processes() {
-    for round in 0..40 {
+    // Under Wine each round took about 2 s (80 s for 40): fewer rounds keep CI short.
+    let rounds = match std::env::var_os("ALLOCPORT_UNDER_WINE") {
+        Some(_) => 5,
+        None => 40,
+    };
+    for round in 0..rounds {
         let mut racer = probe(&["race-first", "16"], &[]);
         let ports = parse_ports_line(&racer.line());
         assert_eq!(ports.len(), 16);
         let holders = allocport_core::tcp_port_holders().unwrap();
+        // Windows cannot name a lock's owner: there the port must show as held, by no pid.
+        let pid = cfg!(unix).then(|| racer.pid());
         for port in &ports {
             let holder = holders.iter().find(|h| h.port == *port);
             assert_eq!(
-                holder.and_then(|h| h.pid),
-                Some(racer.pid()),
+                holder.map(|h| h.pid),
+                Some(pid),
                 "round {round}: port {port}, held by the racing process, is not locked for it"
             );
         }

@@ -50,8 +50,10 @@ fn the_holders_list_names_each_holder_of_ports_that_share_a_lock_file() {
     let mut holders: Vec<Process> = (0..3).map(|_| probe(&["hold", "2"], &env)).collect();
     let mut expected = Vec::new();
     for holder in &mut holders {
+        // Windows cannot name a lock's owner (LockFileEx has no query): only that it is held.
+        let pid = cfg!(unix).then(|| holder.pid());
         for port in parse_ports_line(&holder.line()) {
-            expected.push((port, Some(holder.pid())));
+            expected.push((port, pid));
         }
     }
     expected.sort_unstable();
@@ -68,7 +70,9 @@ fn the_holders_list_names_each_holder_of_ports_that_share_a_lock_file() {
     }
 }
 
-/// Right after a holder was killed, no lock of its is left on any of `ports`.
+/// Right after a holder was killed, no lock of its is left on any of `ports`. Windows cannot
+/// name a lock's owner, nor tell this process's locks from others': there the allocation that
+/// follows, with a bounded wait, is the check.
 fn assert_no_lock_of(pid: u32, ports: &[u16]) {
     let holders = allocport_core::tcp_port_holders().unwrap();
     for holder in holders.iter().filter(|h| ports.contains(&h.port)) {

@@ -182,8 +182,13 @@ mod tests {
 
     #[test]
     fn the_variable_names_the_directory() {
-        let env = env::fake(&[(ALLOCPORT_LOCK_DIR, "/some/where")]);
-        assert_eq!(lock_dir_from(&env).unwrap(), PathBuf::from("/some/where"));
+        let abs = if cfg!(windows) {
+            r"C:\some\where"
+        } else {
+            "/some/where"
+        };
+        let env = env::fake(&[(ALLOCPORT_LOCK_DIR, abs)]);
+        assert_eq!(lock_dir_from(&env).unwrap(), PathBuf::from(abs));
     }
 
     #[test]
