@@ -10,18 +10,11 @@ use allocport_core::{
     DEFAULT_HOSTS, Error, HeldTcpListener, HeldUdpSocket, PortRequest, TcpPortOwner, UdpPortOwner,
 };
 
+use crate::ExecArgs;
+use crate::exit::{EXIT_NO_PORTS, Failure, exit_code, spawn_failure, wait_failure};
 use crate::limits;
 use crate::listen::{self, Socket};
 use crate::placeholders::{self, join, substitute};
-use crate::{ExecArgs, Failure};
-
-/// allocport could not allocate the ports (as `env` and `timeout` use 125 for their own failures,
-/// so they are not mistaken for the command's).
-pub(crate) const EXIT_NO_PORTS: i32 = 125;
-/// The command exists but cannot be run, as in shells.
-pub(crate) const EXIT_CANNOT_RUN: i32 = 126;
-/// The command is not found, as in shells.
-pub(crate) const EXIT_NOT_FOUND: i32 = 127;
 
 pub(crate) const AFTER_HELP: &str = "\
 The command gets the ports as ALLOCPORT_PORTS=p1,p2,..., PORT_0=p1, PORT_1=p2, ..., and
@@ -68,96 +61,20 @@ allocated or passed (with --listen, also when allocport cannot start itself agai
 /// Runs the command on freshly held ports and returns the exit status allocport should have.
 pub(crate) fn run(args: ExecArgs) -> Result<i32, Failure> {
     let count = usize::from(args.count);
-    placeholders::check(&args.command, count)
-        .map_err(|message| Failure::new(crate::EXIT_USAGE, message))?;
+    placeholders::check(&args.command, count).map_err(Failure::usage)?;
     if let Some(secs) = args.timeout {
         allocport_core::set_allocation_timeout(timeout(secs)?);
     }
-    let hosts: Vec<String> = match &args.hosts {
-        Some(list) => list.split(',').map(|h| h.trim().to_owned()).collect(),
-        None if args.listen => vec!["localhost".to_owned()],
-        None => DEFAULT_HOSTS.iter().map(|h| h.to_string()).collect(),
-    };
-    let socket_count = if args.tcp_and_udp { count * 2 } else { count };
-    let no_ports = |e: allocport_core::Error| match e {
-        Error::InvalidRequest { .. } => Failure::new(crate::EXIT_USAGE, e.to_string()),
-        // Not a program outside allocport taking the port, nor a port that cannot be checked:
-        // allocport's own descriptors ran out, holding the sockets of --listen.
-        Error::Bind { cause, .. } | Error::PortCheck { cause, .. }
-            if args.listen && limits::out_of_descriptors(&cause) =>
-        {
-            limits::descriptor_failure(socket_count, &cause)
-        }
-        e => Failure::new(EXIT_NO_PORTS, e.to_string()),
-    };
-    if args.udp && args.strict {
-        return Err(Failure::new(
-            crate::EXIT_USAGE,
-            "--udp with --strict: --strict refuses TCP ports in TIME_WAIT, and UDP has none",
-        ));
-    }
-    if args.listen && args.strict {
-        return Err(Failure::new(
-            crate::EXIT_USAGE,
-            "--listen with --strict: allocport binds the sockets itself (with SO_REUSEADDR), \
-             so a port in TIME_WAIT is no obstacle and --strict has no use",
-        ));
-    }
+    let hosts = hosts(&args)?;
+    let request = request(&args, count, &hosts)?;
     let (owners, listeners) = if args.listen {
-        if hosts.len() != 1 {
-            return Err(Failure::new(
-                crate::EXIT_USAGE,
-                format!(
-                    "--listen binds each socket on one host, but --hosts gives {}: {:?}",
-                    hosts.len(),
-                    hosts
-                ),
-            ));
-        }
-        let request = request(&args, count, &hosts)?;
-        if args.udp {
-            let held = request.bind_udp().map_err(no_ports)?;
-            let (owners, sockets): (Vec<_>, Vec<_>) = held
-                .into_iter()
-                .map(HeldUdpSocket::into_parts)
-                .map(|(s, o)| (o, Socket::Udp(s)))
-                .unzip();
-            (Owners::Udp(owners), sockets)
-        } else {
-            let request = if args.tcp_and_udp {
-                request.tcp_and_udp()
-            } else {
-                request
-            };
-            let held = request.listen().map_err(no_ports)?;
-            let (owners, mut sockets): (Vec<_>, Vec<_>) = held
-                .into_iter()
-                .map(HeldTcpListener::into_parts)
-                .map(|(l, o)| (o, Socket::Tcp(l)))
-                .unzip();
-            if args.tcp_and_udp {
-                // A UDP socket on each listener's address, after the listeners, so that
-                // descriptors 3, 4, ... are what a TCP-only server expects.
-                let udp = bind_udp_beside(&sockets)?;
-                sockets.extend(udp);
-            }
-            (Owners::Tcp(owners), sockets)
-        }
+        listen_on(&args, request)?
     } else {
-        let request = request(&args, count, &hosts)?;
-        let owners = if args.udp {
-            Owners::Udp(request.allocate_udp().map_err(no_ports)?)
-        } else if args.tcp_and_udp {
-            Owners::Tcp(request.tcp_and_udp().allocate().map_err(no_ports)?)
-        } else {
-            Owners::Tcp(request.allocate().map_err(no_ports)?)
-        };
-        (owners, Vec::new())
+        (allocate(&args, request)?, Vec::new())
     };
     let ports = owners.ports();
-
     let Some((program, rest)) = args.command.split_first() else {
-        return Err(Failure::new(crate::EXIT_USAGE, "no command given after --"));
+        return Err(Failure::usage("no command given after --"));
     };
     let mut command = Command::new(substitute(program, &ports));
     command.args(rest.iter().map(|arg| substitute(arg, &ports)));
@@ -165,9 +82,117 @@ pub(crate) fn run(args: ExecArgs) -> Result<i32, Failure> {
     for (i, port) in ports.iter().enumerate() {
         command.env(format!("PORT_{i}"), port.to_string());
     }
+    let status = start_and_wait(command, program, args.listen, listeners)?;
+    // The command is gone: give the ports back before anything else can go wrong.
+    drop(owners);
+    Ok(exit_code(status))
+}
 
+/// The hosts each port is checked on: `--hosts`, else one for `--listen`, else the default.
+fn hosts(args: &ExecArgs) -> Result<Vec<String>, Failure> {
+    let hosts: Vec<String> = match &args.hosts {
+        Some(list) => list.split(',').map(|h| h.trim().to_owned()).collect(),
+        None if args.listen => vec!["localhost".to_owned()],
+        None => DEFAULT_HOSTS.iter().map(|h| h.to_string()).collect(),
+    };
+    if args.listen && hosts.len() != 1 {
+        return Err(Failure::usage(format!(
+            "--listen binds each socket on one host, but --hosts gives {}: {:?}",
+            hosts.len(),
+            hosts
+        )));
+    }
+    Ok(hosts)
+}
+
+/// What an allocation error means for `exec`: a usage error for a request the core refuses,
+/// a descriptor limit for `--listen`'s sockets, otherwise no ports (125).
+fn no_ports(args: &ExecArgs) -> impl Fn(Error) -> Failure + '_ {
+    move |e| match e {
+        Error::InvalidRequest { reason } => Failure::usage(in_flags(&reason)),
+        // Not a program outside allocport taking the port, nor a port that cannot be checked:
+        // allocport's own descriptors ran out, holding the sockets of --listen.
+        Error::Bind { cause, .. } | Error::PortCheck { cause, .. }
+            if args.listen && limits::out_of_descriptors(&cause) =>
+        {
+            let per_port = if args.tcp_and_udp { 2 } else { 1 };
+            limits::descriptor_failure(usize::from(args.count) * per_port, &cause)
+        }
+        e => Failure::new(EXIT_NO_PORTS, e.to_string()),
+    }
+}
+
+/// A reason the core gives for refusing a request, in the words of `exec`'s options: the
+/// rules live in `PortRequest`; the command only names its flags.
+fn in_flags(reason: &str) -> String {
+    const FLAGS: [(&str, &str); 5] = [
+        ("strict(true)", "--strict"),
+        ("listen()", "--listen"),
+        ("allocate_udp()", "--udp"),
+        ("bind_udp()", "--udp --listen"),
+        ("tcp_and_udp()", "--tcp-and-udp"),
+    ];
+    let mut text = reason.to_owned();
+    for (api, flag) in FLAGS {
+        text = text.replace(api, flag);
+    }
+    text
+}
+
+/// The ports as numbers, held by owners.
+fn allocate(args: &ExecArgs, request: PortRequest) -> Result<Owners, Failure> {
+    let no_ports = no_ports(args);
+    Ok(if args.udp {
+        Owners::Udp(request.allocate_udp().map_err(no_ports)?)
+    } else if args.tcp_and_udp {
+        Owners::Tcp(request.tcp_and_udp().allocate().map_err(no_ports)?)
+    } else {
+        Owners::Tcp(request.allocate().map_err(no_ports)?)
+    })
+}
+
+/// The ports as bound sockets for `--listen`, and their owners.
+fn listen_on(args: &ExecArgs, request: PortRequest) -> Result<(Owners, Vec<Socket>), Failure> {
+    let no_ports = no_ports(args);
+    if args.udp {
+        let held = request.bind_udp().map_err(no_ports)?;
+        let (owners, sockets) = held
+            .into_iter()
+            .map(HeldUdpSocket::into_parts)
+            .map(|(s, o)| (o, Socket::Udp(s)))
+            .unzip();
+        return Ok((Owners::Udp(owners), sockets));
+    }
+    let request = if args.tcp_and_udp {
+        request.tcp_and_udp()
+    } else {
+        request
+    };
+    let held = request.listen().map_err(no_ports)?;
+    let (owners, mut sockets): (Vec<_>, Vec<_>) = held
+        .into_iter()
+        .map(HeldTcpListener::into_parts)
+        .map(|(l, o)| (o, Socket::Tcp(l)))
+        .unzip();
+    if args.tcp_and_udp {
+        // A UDP socket on each listener's address, after the listeners, so that descriptors
+        // 3, 4, ... are what a TCP-only server expects.
+        let udp = bind_udp_beside(&sockets)?;
+        sockets.extend(udp);
+    }
+    Ok((Owners::Tcp(owners), sockets))
+}
+
+/// Starts the command (with `--listen`, through allocport's wrapper, which passes it the
+/// sockets) and waits for it to end.
+fn start_and_wait(
+    mut command: Command,
+    program: &OsString,
+    listen: bool,
+    listeners: Vec<Socket>,
+) -> Result<ExitStatus, Failure> {
     let mut passed = None;
-    if args.listen {
+    if listen {
         let (wrapper, copies) = listen::pass_listeners(&command, &listeners)?;
         command = wrapper;
         passed = Some(copies);
@@ -183,10 +208,7 @@ pub(crate) fn run(args: ExecArgs) -> Result<i32, Failure> {
     // Once the command has its sockets, allocport's own copies go: a server that closes its
     // listener must not leave clients queueing on a socket nobody accepts from.
     let started = move || drop((listeners, passed));
-    let status = run_to_end(&mut command, program, started, cannot_start)?;
-    // The command is gone: give the ports back before anything else can go wrong.
-    drop(owners);
-    Ok(exit_code(status))
+    run_to_end(&mut command, program, started, cannot_start)
 }
 
 /// The owners of the command's ports, held until it exits.
@@ -244,14 +266,11 @@ fn request(args: &ExecArgs, count: usize, hosts: &[String]) -> Result<PortReques
     } else if let Some(offsets) = &args.offsets {
         let group = offsets.len().max(1);
         if count % group != 0 {
-            return Err(Failure::new(
-                crate::EXIT_USAGE,
-                format!(
-                    "-n {count} with --offsets {}: the ports come in groups of {group}, so -n \
+            return Err(Failure::usage(format!(
+                "-n {count} with --offsets {}: the ports come in groups of {group}, so -n \
                      must be a multiple of {group}",
-                    join(offsets)
-                ),
-            ));
+                join(offsets)
+            )));
         }
         request = request.offsets(offsets).count(count / group);
     } else {
@@ -265,10 +284,9 @@ fn request(args: &ExecArgs, count: usize, hosts: &[String]) -> Result<PortReques
 
 fn timeout(secs: f64) -> Result<Duration, Failure> {
     Duration::try_from_secs_f64(secs).map_err(|_| {
-        Failure::new(
-            crate::EXIT_USAGE,
-            format!("--timeout: {secs} is not a number of seconds (0 or more)"),
-        )
+        Failure::usage(format!(
+            "--timeout: {secs} is not a number of seconds (0 or more)"
+        ))
     })
 }
 
@@ -319,37 +337,4 @@ fn run_to_end(
     let mut child = command.spawn().map_err(|e| cannot_start(&e))?;
     started();
     child.wait().map_err(|e| wait_failure(program, &e))
-}
-
-fn spawn_failure(program: &OsString, e: &io::Error) -> Failure {
-    if e.kind() == io::ErrorKind::NotFound {
-        Failure::new(
-            EXIT_NOT_FOUND,
-            format!("cannot run {program:?}: command not found ({e})"),
-        )
-    } else {
-        Failure::new(EXIT_CANNOT_RUN, format!("cannot run {program:?}: {e}"))
-    }
-}
-
-fn wait_failure(program: &OsString, e: &io::Error) -> Failure {
-    Failure::new(
-        EXIT_CANNOT_RUN,
-        format!("lost track of {program:?} while waiting for it: {e}"),
-    )
-}
-
-/// The command's exit status as a shell reports it: its exit code, or 128+N after signal N.
-fn exit_code(status: ExitStatus) -> i32 {
-    if let Some(code) = status.code() {
-        return code;
-    }
-    #[cfg(unix)]
-    {
-        use std::os::unix::process::ExitStatusExt;
-        if let Some(signal) = status.signal() {
-            return 128 + signal;
-        }
-    }
-    EXIT_CANNOT_RUN
 }

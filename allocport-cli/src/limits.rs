@@ -6,8 +6,7 @@ use std::ffi::{OsStr, OsString};
 use std::io;
 use std::process::Command;
 
-use crate::Failure;
-use crate::exec::EXIT_CANNOT_RUN;
+use crate::exit::{EXIT_CANNOT_RUN, EXIT_NO_PORTS, Failure};
 
 /// The most bytes Linux takes for one argument or `NAME=value` environment string, its
 /// terminating NUL included (`MAX_ARG_STRLEN`, 32 pages of 4 KiB); other systems only limit
@@ -116,7 +115,7 @@ pub(crate) fn descriptor_failure(sockets: usize, e: &io::Error) -> Failure {
     let needed = sockets * 2 + 32;
     let limit = soft_descriptor_limit().map_or_else(String::new, |n| format!(" of {n}"));
     Failure::new(
-        crate::exec::EXIT_NO_PORTS,
+        EXIT_NO_PORTS,
         format!(
             "--listen: allocport ran out of file descriptors ({e}) opening {sockets} sockets: \
              the limit{limit} open files per process (`ulimit -n`) is too low; raise it to at \

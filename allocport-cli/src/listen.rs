@@ -77,8 +77,7 @@ mod unix {
     use std::process::Command;
 
     use super::{Socket, WRAPPER, names_of};
-    use crate::Failure;
-    use crate::exec::{EXIT_CANNOT_RUN, EXIT_NO_PORTS, EXIT_NOT_FOUND};
+    use crate::exit::{EXIT_NO_PORTS, Failure, spawn_failure};
 
     /// The first descriptor of socket activation.
     const FIRST_FD: RawFd = 3;
@@ -210,20 +209,13 @@ mod unix {
     /// command. Returns only if `exec` failed, with the status a shell would give.
     pub(crate) fn run_wrapper(command: &[OsString]) -> Result<i32, Failure> {
         let Some((program, rest)) = command.split_first() else {
-            return Err(Failure::new(crate::EXIT_USAGE, "no command given after --"));
+            return Err(Failure::usage("no command given after --"));
         };
         let e = Command::new(program)
             .args(rest)
             .env("LISTEN_PID", std::process::id().to_string())
             .exec();
-        Err(if e.kind() == io::ErrorKind::NotFound {
-            Failure::new(
-                EXIT_NOT_FOUND,
-                format!("cannot run {program:?}: command not found ({e})"),
-            )
-        } else {
-            Failure::new(EXIT_CANNOT_RUN, format!("cannot run {program:?}: {e}"))
-        })
+        Err(spawn_failure(program, &e))
     }
 }
 
@@ -233,7 +225,7 @@ mod other {
     use std::process::Command;
 
     use super::Socket;
-    use crate::Failure;
+    use crate::exit::Failure;
 
     const UNSUPPORTED: &str =
         "--listen passes sockets as systemd socket activation does, which needs Unix";
@@ -242,15 +234,15 @@ mod other {
         _command: &Command,
         _listeners: &[Socket],
     ) -> Result<(Command, Vec<()>), Failure> {
-        Err(Failure::new(crate::EXIT_USAGE, UNSUPPORTED))
+        Err(Failure::usage(UNSUPPORTED))
     }
 
     pub(crate) fn run_wrapper(_command: &[OsString]) -> Result<i32, Failure> {
-        Err(Failure::new(crate::EXIT_USAGE, UNSUPPORTED))
+        Err(Failure::usage(UNSUPPORTED))
     }
 
     pub(crate) fn wrapper_failure(_name: &std::ffi::OsStr, _e: &std::io::Error) -> Failure {
-        Failure::new(crate::EXIT_USAGE, UNSUPPORTED)
+        Failure::usage(UNSUPPORTED)
     }
 }
 
@@ -263,7 +255,7 @@ mod tests {
     fn a_wrapper_that_cannot_start_is_about_allocport_not_the_command() {
         let gone = std::io::Error::from(std::io::ErrorKind::NotFound);
         let failure = wrapper_failure("/usr/bin/allocport".as_ref(), &gone);
-        assert_eq!(failure.status, crate::exec::EXIT_NO_PORTS);
+        assert_eq!(failure.status, crate::exit::EXIT_NO_PORTS);
         assert!(
             failure
                 .message

@@ -3,6 +3,7 @@
 //! so Rust tests and shell-driven tests never get the same port.
 
 mod exec;
+mod exit;
 mod limits;
 mod listen;
 mod placeholders;
@@ -15,10 +16,7 @@ use std::ffi::OsString;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-/// Exit status of `ports` and `status` when they fail.
-const EXIT_FAILURE: i32 = 1;
-/// Exit status of a usage error, as clap and most Unix tools use.
-const EXIT_USAGE: i32 = 2;
+use exit::{EXIT_FAILURE, EXIT_USAGE, Failure};
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -145,22 +143,6 @@ impl From<Family> for allocport_core::AddressFamily {
         match family {
             Family::Ipv4 => allocport_core::AddressFamily::Ipv4,
             Family::Ipv6 => allocport_core::AddressFamily::Ipv6,
-        }
-    }
-}
-
-/// A failure worth one line on standard error, with the exit status it calls for.
-#[derive(Debug)]
-pub(crate) struct Failure {
-    message: String,
-    status: i32,
-}
-
-impl Failure {
-    pub(crate) fn new(status: i32, message: impl Into<String>) -> Self {
-        Failure {
-            message: message.into(),
-            status,
         }
     }
 }

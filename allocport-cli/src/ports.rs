@@ -2,11 +2,11 @@
 
 use allocport_core::{PortSource, ServerPorts, format_ports_spec};
 
-use crate::Failure;
+use crate::exit::{EXIT_FAILURE, Failure};
 
 pub(crate) fn run() -> Result<(), Failure> {
     let server = allocport_core::server_tcp_ports_with_source()
-        .map_err(|e| Failure::new(crate::EXIT_FAILURE, e.to_string()))?;
+        .map_err(|e| Failure::new(EXIT_FAILURE, e.to_string()))?;
     let excluded: Vec<u16> = allocport_core::excluded_tcp_ports().into_iter().collect();
     // Only worth a note when it cannot be read from the source itself; failing to read it then
     // loses nothing, as the pool does not depend on it.

@@ -4,13 +4,13 @@ use std::collections::BTreeMap;
 
 use allocport_core::{PortHolder, format_ports_spec};
 
-use crate::Failure;
+use crate::exit::{EXIT_FAILURE, Failure};
 
 /// What the COMMAND column says of a holder the kernel gives as pid 0.
 const OTHER_NAMESPACE: &str = "(a process in another pid namespace)";
 
 pub(crate) fn run() -> Result<(), Failure> {
-    let failed = |e: allocport_core::Error| Failure::new(crate::EXIT_FAILURE, e.to_string());
+    let failed = |e: allocport_core::Error| Failure::new(EXIT_FAILURE, e.to_string());
     let store = allocport_core::store_description().map_err(failed)?;
     let holders = Holders {
         tcp: allocport_core::tcp_port_holders().map_err(failed)?,

@@ -20,7 +20,8 @@ impl PortRequest {
     /// If a program outside allocport binds one of the ports in that instant, the whole
     /// request is allocated again (the ports that lost stay held until this call returns, so
     /// they are not offered again), up to three times; an [`exact`](Self::exact) request is not
-    /// retried. Then [`Error::Bind`].
+    /// retried. Then [`Error::Bind`]. `strict(true)` is an invalid request here: the listener
+    /// binds with `SO_REUSEADDR`, so a port in TIME_WAIT is no obstacle.
     ///
     /// ```
     /// use allocport_core::PortRequest;
@@ -31,6 +32,13 @@ impl PortRequest {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn listen(&self) -> Result<Vec<HeldTcpListener>, Error> {
+        if self.strict {
+            return Err(Error::InvalidRequest {
+                reason: "strict(true) with listen(): the listeners bind with SO_REUSEADDR, so \
+                         a port in TIME_WAIT is no obstacle and strict has no use"
+                    .into(),
+            });
+        }
         let pairs = self.bind_all(
             false,
             || self.allocate(),

@@ -91,7 +91,7 @@ pub struct PortRequest {
     offsets: Option<Vec<u16>>,
     consecutive: Option<usize>,
     exact: Option<u16>,
-    strict: bool,
+    pub(crate) strict: bool,
     timeout: Option<Duration>,
     /// The protocols each port is claimed for by [`allocate`](Self::allocate): `Tcp`, or
     /// `TcpAndUdp` after [`tcp_and_udp`](Self::tcp_and_udp).
