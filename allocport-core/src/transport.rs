@@ -22,4 +22,13 @@ impl Transport {
     pub(crate) fn udp(self) -> bool {
         matches!(self, Transport::Udp | Transport::TcpAndUdp)
     }
+
+    /// The protocols as messages name them.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Transport::Tcp => "TCP",
+            Transport::Udp => "UDP",
+            Transport::TcpAndUdp => "TCP and UDP",
+        }
+    }
 }

@@ -8,11 +8,17 @@
 //! connections. All or none: a short pass gives everything back and waits, except for the
 //! holder of the machine-wide wait token ([`WaitToken`]), who keeps whole groups and reserves
 //! ports held elsewhere until it has all.
+//!
+//! The deadline is looked at inside passes too, and a pass over a pool whose ports are held in
+//! many places stays about one look at each port: a port found refused rules out, for the rest
+//! of the pass, every group that contains it. A waiting request spends at most a twentieth of
+//! its time in passes.
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
-use super::{FIRST_POLL, HELD, MAX_POLL, Pool};
+use super::shape::{Bits, too_few_fit};
+use super::{DROPPED, FIRST_POLL, HELD, MAX_POLL, Pool};
 use crate::claim::Claim;
 use crate::error::Error;
 use crate::host::CheckAddr;
@@ -39,8 +45,24 @@ pub(crate) struct Want<'a> {
 }
 
 impl Want<'_> {
+    /// How many ports in all; a count too large for a `usize` saturates (the pool then
+    /// refuses it as more than it has).
     fn ports(&self) -> usize {
-        self.groups * self.offsets.len()
+        self.groups.saturating_mul(self.offsets.len())
+    }
+
+    /// Whether a group is more than one port from the pool's queue, so the pool's shape limits
+    /// where groups fit.
+    fn pool_groups(&self) -> bool {
+        self.exact.is_none() && self.offsets.len() > 1
+    }
+
+    /// The first ports of the groups that contain `port`.
+    fn starts_with(&self, port: u16) -> impl Iterator<Item = u16> + '_ {
+        let first = i64::from(self.offsets[0]);
+        self.offsets
+            .iter()
+            .filter_map(move |&o| u16::try_from(i64::from(port) - i64::from(o) + first).ok())
     }
 
     /// The ports of the group whose first port is `first`, if they all fit a `u16`.
@@ -65,6 +87,43 @@ struct Seen {
     exact_refused: Option<Error>,
 }
 
+/// How long a pass may run on past the deadline: a pass begun before it (a request with a
+/// timeout of 0 makes one) looks at the whole pool when that is cheap, and still ends soon
+/// after it when that is not.
+const PASS_GRACE: Duration = Duration::from_millis(250);
+
+/// A waiting request spends at most one part in this many of its time in passes: a pass that
+/// cost `t` is followed by at least `(PACE - 1) * t` of waiting.
+const PACE: u32 = 20;
+
+/// When a request's wait started, read lazily: most allocations never wait, and need no clock
+/// read for it.
+struct Clock {
+    timeout: Duration,
+    start: Option<Instant>,
+}
+
+impl Clock {
+    fn start(&mut self) -> Instant {
+        *self.start.get_or_insert_with(Instant::now)
+    }
+
+    fn expired(&mut self) -> bool {
+        self.start().elapsed() >= self.timeout
+    }
+
+    /// Whether a pass must stop: [`PASS_GRACE`] past the deadline.
+    fn pass_over(&mut self) -> bool {
+        self.start().elapsed() >= self.timeout.saturating_add(PASS_GRACE)
+    }
+
+    /// When the wait ends; `None` for a timeout the clock cannot add to now (such as
+    /// `Duration::MAX`): a wait without end.
+    fn deadline(&mut self) -> Option<Instant> {
+        self.start().checked_add(self.timeout)
+    }
+}
+
 /// The wait token and what its holder reserved.
 struct Fair {
     token: WaitToken,
@@ -87,59 +146,52 @@ impl Fair {
     }
 }
 
+/// Waits until `next_look` or `deadline`, whichever comes first: after a costly pass, a
+/// release does not start the next one at once.
+fn pace(next_look: Option<Instant>, deadline: Option<Instant>) {
+    let Some(next) = next_look else {
+        return;
+    };
+    let until = deadline.map_or(next, |d| d.min(next));
+    if let Some(rest) = until.checked_duration_since(Instant::now()) {
+        std::thread::sleep(rest);
+    }
+}
+
 impl Pool {
     /// Allocates what `want` asks for, all or none, waiting up to its timeout. The ports come
     /// group by group, each group in the order of its offsets.
     pub(crate) fn allocate(&self, want: &Want<'_>) -> Result<Vec<u16>, Error> {
-        // The wait starts when a first pass comes up short: most allocations never wait, and
-        // need no clock read for it.
-        let mut start: Option<Instant> = None;
+        let mut clock = Clock {
+            timeout: want.timeout,
+            start: None,
+        };
+        if want.ports() > 1 {
+            // A pass for several ports can be long: the deadline counts from its start.
+            clock.start();
+        }
         let mut poll = FIRST_POLL;
         let mut fair: Option<Fair> = None;
-        let mut kept: Vec<u16> = Vec::with_capacity(want.ports());
+        // Never more than the ports that exist: a larger request is refused below.
+        let mut kept: Vec<u16> = Vec::with_capacity(want.ports().min(usize::from(u16::MAX)));
         let mut reported = false;
+        // The pool's size when its shape was last checked against the request.
+        let mut shape_checked: Option<usize> = None;
         let result = loop {
-            let can = match want.exact {
-                Some(_) => Ok(self.state().releases),
-                None => self.check_can_satisfy(want.ports()),
-            };
             // An error ends the wait below, where the kept ports and the token are given back.
-            let mut seen_releases = match can {
+            let mut seen_releases = match self.check_request(want, &mut shape_checked) {
                 Ok(releases) => releases,
                 Err(e) => break Err(e),
             };
             let mut seen = Seen::default();
-            // Each pass adds whole groups to `kept`, so an error anywhere gives back every
-            // port claimed so far, below.
-            let short = |kept: &[u16]| want.groups - kept.len() / want.offsets.len();
-            let mut got = self.pass(
-                want,
-                short(&kept),
-                false,
-                fair.as_mut(),
-                &mut seen,
-                &mut kept,
-            );
-            if got.is_ok() && short(&kept) > 0 && !want.strict && seen.lingering > 0 {
-                got = self.pass(
-                    want,
-                    short(&kept),
-                    true,
-                    fair.as_mut(),
-                    &mut seen,
-                    &mut kept,
-                );
-            }
-            std::mem::take(&mut seen.unbindable).warn();
-            if let Some(e) = seen.exact_refused.take() {
-                break Err(e);
-            }
-            if let Err(e) = got {
+            let looked = clock.start.map(|_| Instant::now());
+            if let Err(e) = self.look(want, &mut clock, fair.as_mut(), &mut seen, &mut kept) {
                 break Err(e);
             }
             if kept.len() == want.ports() {
                 break Ok(std::mem::take(&mut kept));
             }
+            let next_look = looked.and_then(|t| t.checked_add(t.elapsed().saturating_mul(PACE)));
             if fair.is_none() {
                 // Giving back a partial claim counts as releases; they must not end this
                 // thread's own wait, or it would spin until the timeout.
@@ -148,24 +200,13 @@ impl Pool {
                     self.give_back(want.transport, port, false);
                 }
             }
-            let start = *start.get_or_insert_with(Instant::now);
-            let waited = start.elapsed();
-            if waited >= want.timeout {
+            if clock.expired() {
                 break Err(self.timeout_error(want, &seen));
             }
+            let waited = clock.start().elapsed();
             if !reported && waited >= REPORT_AFTER {
                 reported = true;
-                let held_here = self.state().held;
-                let size = self.usage.size.load(Relaxed);
-                let holders = self.holders_description(want.transport);
-                report_waiting(
-                    waited,
-                    want.ports(),
-                    size,
-                    &self.source,
-                    held_here,
-                    &holders,
-                );
+                self.report(want, waited);
             }
             if fair.is_none() && want.ports() > 1 {
                 fair = match self.claims.try_wait_token() {
@@ -180,7 +221,9 @@ impl Pool {
             if let Some(fair) = &mut fair {
                 self.reserve_held_here(fair, want.ports() - kept.len(), &kept);
             }
-            self.wait_to_look(seen_releases, poll, start + want.timeout);
+            let deadline = clock.deadline();
+            self.wait_to_look(seen_releases, poll, deadline);
+            pace(next_look, deadline);
             poll = (poll * 2).min(MAX_POLL);
         };
         if let Some(fair) = fair {
@@ -200,6 +243,82 @@ impl Pool {
         }
     }
 
+    /// Fails at once when the request can never be met: more ports than the pool has, or
+    /// groups its shape cannot hold (checked again whenever the pool shrank). Returns the
+    /// release count to wait on.
+    fn check_request(
+        &self,
+        want: &Want<'_>,
+        shape_checked: &mut Option<usize>,
+    ) -> Result<u64, Error> {
+        if want.exact.is_some() {
+            return Ok(self.state().releases);
+        }
+        let releases = self.check_can_satisfy(want.ports())?;
+        let size = self.usage.size.load(Relaxed);
+        if want.pool_groups() && *shape_checked != Some(size) {
+            *shape_checked = Some(size);
+            let members = Bits::from_ports(self.ports.iter().filter(|&p| !DROPPED.contains(p)));
+            if let Some((fits, why)) = too_few_fit(&members, want.offsets, want.groups) {
+                return Err(Error::GroupsDoNotFit {
+                    groups: want.groups,
+                    offsets: want.offsets.to_vec(),
+                    fits,
+                    why,
+                    origin: self.source.clone(),
+                });
+            }
+        }
+        Ok(releases)
+    }
+
+    /// One look for the ports still missing: a pass over fully free ports, then, when that
+    /// leaves the request short and it is not strict, one that also takes ports whose only
+    /// obstacle is lingering connections. Each pass adds whole groups to `kept`, so on an
+    /// error the caller gives back every port claimed so far.
+    fn look(
+        &self,
+        want: &Want<'_>,
+        clock: &mut Clock,
+        mut fair: Option<&mut Fair>,
+        seen: &mut Seen,
+        kept: &mut Vec<u16>,
+    ) -> Result<(), Error> {
+        let short = |kept: &[u16]| want.groups - kept.len() / want.offsets.len();
+        let mut got = self.pass(
+            want,
+            short(kept),
+            false,
+            clock,
+            fair.as_deref_mut(),
+            seen,
+            kept,
+        );
+        if got.is_ok() && short(kept) > 0 && !want.strict && seen.lingering > 0 {
+            got = self.pass(want, short(kept), true, clock, fair, seen, kept);
+        }
+        std::mem::take(&mut seen.unbindable).warn();
+        if let Some(e) = seen.exact_refused.take() {
+            return Err(e);
+        }
+        got
+    }
+
+    /// Says once, on standard error, that the request has waited `waited`, and for whom.
+    fn report(&self, want: &Want<'_>, waited: Duration) {
+        let held_here = self.state().held;
+        let size = self.usage.size.load(Relaxed);
+        let holders = self.holders_description(want.transport);
+        report_waiting(
+            waited,
+            want.ports(),
+            size,
+            &self.source,
+            held_here,
+            &holders,
+        );
+    }
+
     fn timeout_error(&self, want: &Want<'_>, seen: &Seen) -> Error {
         let pool_size = self.usage.size.load(Relaxed);
         let held_here = self.state().held;
@@ -216,6 +335,7 @@ impl Pool {
                 lingering: seen.lingering,
             },
             (None, false) => Error::Timeout {
+                protocol: want.transport.name(),
                 timeout: want.timeout,
                 pool_size,
                 held_here,
@@ -226,12 +346,16 @@ impl Pool {
 
     /// One pass over the queue (or over the exact port), claiming up to `need` whole groups
     /// and adding their ports to `out`. On an error, the groups claimed before it stay in
-    /// `out`, for the caller to give back.
+    /// `out`, for the caller to give back. A port refused rules out, for the rest of the pass,
+    /// every group containing it, so a pass claims about as many ports as the pool has, not
+    /// pool x group; it stops [`PASS_GRACE`] past the deadline.
+    #[allow(clippy::too_many_arguments)]
     fn pass(
         &self,
         want: &Want<'_>,
         need: usize,
         lingering_ok: bool,
+        clock: &mut Clock,
         mut fair: Option<&mut Fair>,
         seen: &mut Seen,
         out: &mut Vec<u16>,
@@ -242,7 +366,16 @@ impl Pool {
             Some(_) => 1,
             None => self.circulating(),
         };
+        // The first ports of groups found to contain a refused port, in this pass.
+        let mut ruled_out = want.pool_groups().then(Bits::new);
+        // A look at one port costs a claim; at a group, up to a claim per port.
+        let check_every = if want.offsets.len() > 1 { 1 } else { 64 };
+        let mut looks = 0usize;
         while out.len() < goal && remaining > 0 {
+            looks += 1;
+            if looks % check_every == 0 && clock.pass_over() {
+                break;
+            }
             remaining -= 1;
             let first = match want.exact {
                 Some(port) => port,
@@ -251,6 +384,10 @@ impl Pool {
                     None => break,
                 },
             };
+            if ruled_out.as_ref().is_some_and(|r| r.contains(first)) {
+                self.put_back(first);
+                continue;
+            }
             // A one-port group from the queue (every plain request's) is its first port,
             // taken already: nothing to build or take.
             let single = [first];
@@ -266,8 +403,13 @@ impl Pool {
                     None => continue,
                 }
             };
-            if self.claim_group(want, group, lingering_ok, fair.as_deref_mut(), seen)? {
-                out.extend_from_slice(group);
+            match self.claim_group(want, group, lingering_ok, fair.as_deref_mut(), seen)? {
+                None => out.extend_from_slice(group),
+                Some(refused) => {
+                    if let Some(ruled_out) = &mut ruled_out {
+                        want.starts_with(refused).for_each(|p| ruled_out.insert(p));
+                    }
+                }
             }
         }
         Ok(())
@@ -312,9 +454,9 @@ impl Pool {
         Some(group)
     }
 
-    /// Claims every port of a group taken out of circulation, or none: `false` (the group put
-    /// back) when one is held elsewhere or in use. The wait token's holder reserves those
-    /// held by other processes.
+    /// Claims every port of a group taken out of circulation, or none: the port refused (the
+    /// group put back) when one is held elsewhere or in use. The wait token's holder reserves
+    /// those held by other processes.
     fn claim_group(
         &self,
         want: &Want<'_>,
@@ -322,7 +464,7 @@ impl Pool {
         lingering_ok: bool,
         fair: Option<&mut Fair>,
         seen: &mut Seen,
-    ) -> Result<bool, Error> {
+    ) -> Result<Option<u16>, Error> {
         let holder = fair.is_some();
         let transport = want.transport;
         for (i, &port) in group.iter().enumerate() {
@@ -372,9 +514,9 @@ impl Pool {
                 }
                 Claim::Busy | Claim::Claimed => group.iter().rev().for_each(|&p| self.put_back(p)),
             }
-            return Ok(false);
+            return Ok(Some(port));
         }
-        Ok(true)
+        Ok(None)
     }
 
     /// Reserves, in this process, ports other threads here hold, up to `need` reservations, so
