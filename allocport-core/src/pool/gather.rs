@@ -17,7 +17,7 @@
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
-use super::shape::{Bits, too_few_fit};
+use super::shape::{Bits, group_starts, too_few_fit};
 use super::{DROPPED, FIRST_POLL, HELD, MAX_POLL, Pool};
 use crate::claim::Claim;
 use crate::error::Error;
@@ -124,6 +124,22 @@ impl Clock {
     }
 }
 
+/// What a request's passes share: its clock, and for groups from the pool, the pool's size
+/// when its shape was last read and the first ports of the groups that lie wholly in it.
+struct Search {
+    clock: Clock,
+    shape: Option<(usize, Bits)>,
+}
+
+impl Search {
+    /// Whether the group of `first` may lie wholly in the pool.
+    fn may_start(&self, first: u16) -> bool {
+        self.shape
+            .as_ref()
+            .is_none_or(|(_, starts)| starts.contains(first))
+    }
+}
+
 /// The wait token and what its holder reserved.
 struct Fair {
     token: WaitToken,
@@ -162,30 +178,31 @@ impl Pool {
     /// Allocates what `want` asks for, all or none, waiting up to its timeout. The ports come
     /// group by group, each group in the order of its offsets.
     pub(crate) fn allocate(&self, want: &Want<'_>) -> Result<Vec<u16>, Error> {
-        let mut clock = Clock {
-            timeout: want.timeout,
-            start: None,
+        let mut search = Search {
+            clock: Clock {
+                timeout: want.timeout,
+                start: None,
+            },
+            shape: None,
         };
         if want.ports() > 1 {
             // A pass for several ports can be long: the deadline counts from its start.
-            clock.start();
+            search.clock.start();
         }
         let mut poll = FIRST_POLL;
         let mut fair: Option<Fair> = None;
         // Never more than the ports that exist: a larger request is refused below.
         let mut kept: Vec<u16> = Vec::with_capacity(want.ports().min(usize::from(u16::MAX)));
         let mut reported = false;
-        // The pool's size when its shape was last checked against the request.
-        let mut shape_checked: Option<usize> = None;
         let result = loop {
             // An error ends the wait below, where the kept ports and the token are given back.
-            let mut seen_releases = match self.check_request(want, &mut shape_checked) {
+            let mut seen_releases = match self.check_request(want, &mut search.shape) {
                 Ok(releases) => releases,
                 Err(e) => break Err(e),
             };
             let mut seen = Seen::default();
-            let looked = clock.start.map(|_| Instant::now());
-            if let Err(e) = self.look(want, &mut clock, fair.as_mut(), &mut seen, &mut kept) {
+            let looked = search.clock.start.map(|_| Instant::now());
+            if let Err(e) = self.look(want, &mut search, fair.as_mut(), &mut seen, &mut kept) {
                 break Err(e);
             }
             if kept.len() == want.ports() {
@@ -200,10 +217,10 @@ impl Pool {
                     self.give_back(want.transport, port, false);
                 }
             }
-            if clock.expired() {
+            if search.clock.expired() {
                 break Err(self.timeout_error(want, &seen));
             }
-            let waited = clock.start().elapsed();
+            let waited = search.clock.start().elapsed();
             if !reported && waited >= REPORT_AFTER {
                 reported = true;
                 self.report(want, waited);
@@ -221,7 +238,7 @@ impl Pool {
             if let Some(fair) = &mut fair {
                 self.reserve_held_here(fair, want.ports() - kept.len(), &kept);
             }
-            let deadline = clock.deadline();
+            let deadline = search.clock.deadline();
             self.wait_to_look(seen_releases, poll, deadline);
             pace(next_look, deadline);
             poll = (poll * 2).min(MAX_POLL);
@@ -244,22 +261,24 @@ impl Pool {
     }
 
     /// Fails at once when the request can never be met: more ports than the pool has, or
-    /// groups its shape cannot hold (checked again whenever the pool shrank). Returns the
-    /// release count to wait on.
+    /// groups its shape cannot hold (checked again, and `shape` with it, whenever the pool
+    /// shrank). Returns the release count to wait on.
     fn check_request(
         &self,
         want: &Want<'_>,
-        shape_checked: &mut Option<usize>,
+        shape: &mut Option<(usize, Bits)>,
     ) -> Result<u64, Error> {
         if want.exact.is_some() {
             return Ok(self.state().releases);
         }
         let releases = self.check_can_satisfy(want.ports())?;
         let size = self.usage.size.load(Relaxed);
-        if want.pool_groups() && *shape_checked != Some(size) {
-            *shape_checked = Some(size);
+        if want.pool_groups() && shape.as_ref().is_none_or(|(seen, _)| *seen != size) {
             let members = Bits::from_ports(self.ports.iter().filter(|&p| !DROPPED.contains(p)));
-            if let Some((fits, why)) = too_few_fit(&members, want.offsets, want.groups) {
+            let starts = group_starts(&members, want.offsets);
+            let too_few = too_few_fit(&members, &starts, want.offsets, want.groups);
+            *shape = Some((size, starts));
+            if let Some((fits, why)) = too_few {
                 return Err(Error::GroupsDoNotFit {
                     groups: want.groups,
                     offsets: want.offsets.to_vec(),
@@ -279,7 +298,7 @@ impl Pool {
     fn look(
         &self,
         want: &Want<'_>,
-        clock: &mut Clock,
+        search: &mut Search,
         mut fair: Option<&mut Fair>,
         seen: &mut Seen,
         kept: &mut Vec<u16>,
@@ -289,13 +308,13 @@ impl Pool {
             want,
             short(kept),
             false,
-            clock,
+            search,
             fair.as_deref_mut(),
             seen,
             kept,
         );
         if got.is_ok() && short(kept) > 0 && !want.strict && seen.lingering > 0 {
-            got = self.pass(want, short(kept), true, clock, fair, seen, kept);
+            got = self.pass(want, short(kept), true, search, fair, seen, kept);
         }
         std::mem::take(&mut seen.unbindable).warn();
         if let Some(e) = seen.exact_refused.take() {
@@ -355,7 +374,7 @@ impl Pool {
         want: &Want<'_>,
         need: usize,
         lingering_ok: bool,
-        clock: &mut Clock,
+        search: &mut Search,
         mut fair: Option<&mut Fair>,
         seen: &mut Seen,
         out: &mut Vec<u16>,
@@ -373,7 +392,7 @@ impl Pool {
         let mut looks = 0usize;
         while out.len() < goal && remaining > 0 {
             looks += 1;
-            if looks % check_every == 0 && clock.pass_over() {
+            if looks % check_every == 0 && search.clock.pass_over() {
                 break;
             }
             remaining -= 1;
@@ -384,7 +403,7 @@ impl Pool {
                     None => break,
                 },
             };
-            if ruled_out.as_ref().is_some_and(|r| r.contains(first)) {
+            if !search.may_start(first) || ruled_out.as_ref().is_some_and(|r| r.contains(first)) {
                 self.put_back(first);
                 continue;
             }

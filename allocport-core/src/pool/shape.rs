@@ -56,10 +56,21 @@ impl Bits {
     }
 }
 
-/// Why no more than `fits` groups of `offsets` fit in the pool `members`, when fewer than
-/// `groups` do; `None` when `groups` may fit.
+/// The ports `p` of `members` whose group, `p + o - offsets[0]` for each offset `o`, lies
+/// wholly in `members`: the only first ports a pass need try.
+pub(crate) fn group_starts(members: &Bits, offsets: &[u16]) -> Bits {
+    let mut starts = members.clone();
+    for &o in offsets {
+        starts.and_shifted(members, i32::from(o) - i32::from(offsets[0]));
+    }
+    starts
+}
+
+/// Why no more than `fits` groups of `offsets` fit in the pool `members`, whose group starts
+/// are `starts`, when fewer than `groups` do; `None` when `groups` may fit.
 pub(crate) fn too_few_fit(
     members: &Bits,
+    starts: &Bits,
     offsets: &[u16],
     groups: usize,
 ) -> Option<(usize, String)> {
@@ -79,14 +90,11 @@ pub(crate) fn too_few_fit(
         return (fits < groups).then_some((fits, why));
     }
     // Each group needs a port of its own to start it: an upper bound on how many fit.
-    let mut starts = members.clone();
-    for &o in offsets {
-        starts.and_shifted(members, i32::from(o) - i32::from(min));
-    }
     let fits = starts.len();
+    let first = offsets[0];
     let why = format!(
-        "only {fits} of its ports p have every p + offset - {min} in it, and each group needs \
-         its own"
+        "only {fits} of its ports p have every p + offset - {first} in it, and each group \
+         needs its own"
     );
     (fits < groups).then_some((fits, why))
 }
@@ -115,6 +123,18 @@ mod tests {
 
     fn pool(ranges: &[(u16, u16)]) -> Bits {
         Bits::from_ports(ranges.iter().flat_map(|&(lo, hi)| lo..=hi))
+    }
+
+    fn too_few_fit(members: &Bits, offsets: &[u16], groups: usize) -> Option<(usize, String)> {
+        super::too_few_fit(members, &group_starts(members, offsets), offsets, groups)
+    }
+
+    #[test]
+    fn a_group_starts_where_its_first_offset_is() {
+        let members = pool(&[(100, 110)]);
+        let starts = group_starts(&members, &[5, 0, 7]);
+        let got: Vec<u16> = (0..=u16::MAX).filter(|&p| starts.contains(p)).collect();
+        assert_eq!(got, (105..=108).collect::<Vec<_>>());
     }
 
     #[test]
