@@ -104,7 +104,7 @@ fn check(count: usize, shape: &Shape, exact: Option<u16>, timeout: Duration) {
     let offsets = offsets(shape);
     let (Some(offsets), Ok(owners)) = (&offsets, &result) else {
         // An invalid request, or a refusal: an error at once unless waiting could help.
-        let error = result.err().expect("an invalid request allocated");
+        let error = result.expect_err("an invalid request allocated");
         if !matches!(
             error,
             Error::Timeout { .. } | Error::ExactPortTimeout { .. }
@@ -112,8 +112,8 @@ fn check(count: usize, shape: &Shape, exact: Option<u16>, timeout: Duration) {
             assert!(took < LATE, "{error} came after {took:?}");
         }
         if let (Some(offsets), None) = (&offsets, exact) {
-            let impossible = count.saturating_mul(offsets.len()) > 30
-                || count > starts_in_pool(offsets);
+            let impossible =
+                count.saturating_mul(offsets.len()) > 30 || count > starts_in_pool(offsets);
             assert!(
                 !impossible || !matches!(error, Error::Timeout { .. }),
                 "an impossible request waited: {error}"

@@ -599,6 +599,76 @@ mod tests {
     }
 
     #[test]
+    fn a_count_too_large_for_a_usize_saturates() {
+        let mut huge = want(&[0, 1]);
+        huge.groups = 1 << 63;
+        assert_eq!(huge.ports(), usize::MAX);
+        huge.groups = usize::MAX / 2;
+        assert_eq!(huge.ports(), usize::MAX - 1);
+    }
+
+    #[test]
+    fn a_port_lies_in_the_group_of_each_start_it_gives() {
+        let starts: Vec<u16> = want(&[5, 0, 7]).starts_with(5005).collect();
+        assert_eq!(starts, vec![5005, 5010, 5003]);
+        for start in starts {
+            assert!(want(&[5, 0, 7]).group(start).unwrap().contains(&5005));
+        }
+        let starts: Vec<u16> = want(&[0, 10000]).starts_with(5000).collect();
+        assert_eq!(starts, vec![5000], "no group starts below port 0");
+        assert!(!want(&[0]).pool_groups());
+        assert!(want(&[0, 1]).pool_groups());
+    }
+
+    #[test]
+    fn a_timeout_the_clock_cannot_add_is_a_wait_without_end() {
+        let mut clock = Clock {
+            timeout: Duration::MAX,
+            start: None,
+        };
+        assert_eq!(clock.deadline(), None);
+        assert!(!clock.expired() && !clock.pass_over());
+        let mut short = Clock {
+            timeout: Duration::from_secs(60),
+            start: None,
+        };
+        let start = short.start();
+        assert_eq!(short.deadline(), Some(start + Duration::from_secs(60)));
+        assert!(!short.expired());
+        let mut over = Clock {
+            timeout: Duration::ZERO,
+            start: Some(Instant::now() - Duration::from_millis(100)),
+        };
+        assert!(
+            over.expired() && !over.pass_over(),
+            "a pass may run on a little"
+        );
+        over.start = Some(Instant::now() - PASS_GRACE);
+        assert!(over.pass_over());
+    }
+
+    #[test]
+    fn pacing_waits_for_the_next_look_or_the_deadline_whichever_is_first() {
+        let now = Instant::now();
+        let soon = now + Duration::from_millis(50);
+        pace(Some(soon), None);
+        assert!(Instant::now() >= soon);
+        let start = Instant::now();
+        pace(
+            Some(start + Duration::from_secs(30)),
+            Some(start + Duration::from_millis(20)),
+        );
+        let waited = start.elapsed();
+        assert!(waited >= Duration::from_millis(20) && waited < Duration::from_secs(5));
+        let start = Instant::now();
+        pace(None, Some(start + Duration::from_secs(30)));
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "no pass, no pause"
+        );
+    }
+
+    #[test]
     fn a_group_past_either_end_of_the_port_range_is_none() {
         assert_eq!(want(&[0, 10000]).group(60000), None);
         assert_eq!(want(&[10, 0]).group(5), None);
