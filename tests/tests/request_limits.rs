@@ -117,7 +117,10 @@ fn groups_the_pool_cannot_hold_are_refused_at_once_saying_why() {
         ),
         (&["count=3", "consecutive=2"], "room for 2 at most"),
         (&["count=2", "offsets=0:65000"], "room for 0 at most"),
-        (&["offsets=0:3:9"], "only 0 of its ports"),
+        (
+            &["offsets=0:3:9"],
+            "0 of its ports p have p + o - 0 in it for every offset o",
+        ),
     ] {
         let mut options = options.to_vec();
         options.push("timeout=30");

@@ -93,8 +93,8 @@ pub(crate) fn too_few_fit(
     let fits = starts.len();
     let first = offsets[0];
     let why = format!(
-        "only {fits} of its ports p have every p + offset - {first} in it, and each group \
-         needs its own"
+        "{fits} of its ports p have p + o - {first} in it for every offset o, and each group \
+         needs one of its own"
     );
     (fits < groups).then_some((fits, why))
 }
