@@ -132,6 +132,18 @@ struct Search {
 }
 
 impl Search {
+    fn new(want: &Want<'_>) -> Search {
+        let mut clock = Clock {
+            timeout: want.timeout,
+            start: None,
+        };
+        if want.ports() > 1 {
+            // A pass for several ports can be long: the deadline counts from its start.
+            clock.start();
+        }
+        Search { clock, shape: None }
+    }
+
     /// Whether the group of `first` may lie wholly in the pool.
     fn may_start(&self, first: u16) -> bool {
         self.shape
@@ -178,17 +190,7 @@ impl Pool {
     /// Allocates what `want` asks for, all or none, waiting up to its timeout. The ports come
     /// group by group, each group in the order of its offsets.
     pub(crate) fn allocate(&self, want: &Want<'_>) -> Result<Vec<u16>, Error> {
-        let mut search = Search {
-            clock: Clock {
-                timeout: want.timeout,
-                start: None,
-            },
-            shape: None,
-        };
-        if want.ports() > 1 {
-            // A pass for several ports can be long: the deadline counts from its start.
-            search.clock.start();
-        }
+        let mut search = Search::new(want);
         let mut poll = FIRST_POLL;
         let mut fair: Option<Fair> = None;
         // Never more than the ports that exist: a larger request is refused below.
