@@ -228,3 +228,24 @@ fn a_udp_request_timing_out_says_udp() {
         "{line}"
     );
 }
+
+/// A pass that would run for seconds stops soon after the deadline: each claim binds on 1000
+/// loopback addresses, and outside listeners on the last of them refuse every 10th port, so
+/// each of the many 20-blocks tried costs up to ten claims of 1000 binds.
+#[test]
+fn a_long_pass_stops_soon_after_the_deadline() {
+    let pool = "29600-31099";
+    let _listeners: Vec<TcpListener> = (29600..=31099)
+        .step_by(10)
+        .filter_map(|p| TcpListener::bind(("127.0.0.1", p)).ok())
+        .collect();
+    let mut hosts: Vec<String> = (1..=4)
+        .flat_map(|b| (1..=250).map(move |c| format!("127.0.{b}.{c}")))
+        .collect();
+    hosts.push("127.0.0.1".into());
+    let hosts = format!("hosts={}", hosts.join(":"));
+    let (line, ms) = request(&["consecutive=20", "timeout=0", &hosts], pool);
+    assert!(line.starts_with("err timed out"), "{line}");
+    println!("a long pass with timeout=0: {ms} ms");
+    assert!(ms < 1500, "timeout=0 took {ms} ms");
+}
