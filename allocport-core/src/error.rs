@@ -129,6 +129,8 @@ pub enum Error {
     },
     /// No port became free within the allocation timeout.
     Timeout {
+        /// The protocol the ports were asked for: `TCP`, `UDP`, or `TCP and UDP`.
+        protocol: &'static str,
         /// The allocation timeout in force.
         timeout: Duration,
         /// How many ports the pool has.
@@ -145,6 +147,21 @@ pub enum Error {
         requested: usize,
         /// How many ports the pool has.
         pool_size: usize,
+    },
+    /// A request's groups can never all fit in the pool, from its shape alone: a block of
+    /// consecutive ports longer than the pool's runs of consecutive ports, or offsets that
+    /// leave too few groups inside it. Returned at once, not after the timeout.
+    GroupsDoNotFit {
+        /// How many groups were asked for.
+        groups: usize,
+        /// The offsets of a group.
+        offsets: Vec<u16>,
+        /// How many such groups the pool's ports could hold at most.
+        fits: usize,
+        /// Why, from the pool's shape.
+        why: String,
+        /// Where the pool's ports came from.
+        origin: PortSource,
     },
     /// A held port could not be bound for a [`HeldTcpListener`](crate::HeldTcpListener) or a
     /// [`HeldUdpSocket`](crate::HeldUdpSocket), on every port tried: a program outside
@@ -267,14 +284,26 @@ impl std::fmt::Display for Error {
                 f,
                 "lock directory {dir:?} (set ALLOCPORT_LOCK_DIR to choose another) is unusable: {reason}"
             ),
+            Error::GroupsDoNotFit {
+                groups,
+                offsets,
+                fits,
+                why,
+                origin,
+            } => write!(
+                f,
+                "{groups} group(s) with offsets {offsets:?} were asked for but the pool \
+                 ({origin}) has room for {fits} at most, however many ports are free: {why}"
+            ),
             Error::Timeout {
+                protocol,
                 timeout,
                 pool_size,
                 held_here,
                 holders,
             } => write!(
                 f,
-                "timed out after {timeout:?} waiting for a free TCP server port: the pool has {pool_size} ports, \
+                "timed out after {timeout:?} waiting for a free {protocol} server port: the pool has {pool_size} ports, \
          {held_here} held by this process; {holders} \
          (raise the timeout with ALLOCPORT_TIMEOUT_SECS or set_allocation_timeout, or widen PYSYS_PORTS)"
             ),

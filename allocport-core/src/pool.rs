@@ -29,6 +29,7 @@ use crate::transport::Transport;
 use crate::waiting::{PortHolder, describe_holders, describe_reservations};
 
 mod gather;
+mod shape;
 pub(crate) use gather::Want;
 
 /// How often a waiting allocation looks again for ports that other processes may have freed
@@ -430,17 +431,18 @@ impl Pool {
     }
 
     /// Waits for a release, or for this thread's turn to look for ports that no release
-    /// announces (a dead holder's), until `deadline`.
-    fn wait_to_look(&self, seen_releases: u64, poll: Duration, deadline: Instant) {
+    /// announces (a dead holder's), until `deadline` (`None`: no end).
+    fn wait_to_look(&self, seen_releases: u64, poll: Duration, deadline: Option<Instant>) {
         let watching = self.watching();
         loop {
             let now = Instant::now();
-            if now >= deadline {
+            let left = deadline.map_or(Duration::MAX, |d| d.saturating_duration_since(now));
+            if left.is_zero() {
                 return;
             }
             // Released ports wake this thread: it looks again only for dead holders' ports.
             let wait = if watching { MAX_POLL_WATCHED } else { poll };
-            let woken = self.wait_for_release(seen_releases, wait.min(deadline - now));
+            let woken = self.wait_for_release(seen_releases, wait.min(left));
             // A dead holder's ports need only one look per poll, by whichever waiting thread
             // comes first; a thread that does not look keeps its count of releases, so one
             // that came meanwhile still wakes it.

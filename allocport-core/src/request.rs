@@ -78,7 +78,7 @@ use crate::udp::UdpPortOwner;
 /// # Invalid requests
 ///
 /// [`allocate`](Self::allocate) returns [`Error::InvalidRequest`] at once, allocating nothing,
-/// for a count of 0, both `offsets` and `consecutive`, no offsets, a repeated offset, a group
+/// for a count of 0, more ports in all than exist (65535), both `offsets` and `consecutive`, no offsets, a repeated offset, a group
 /// wider than the port range, port 0 asked for exactly, `exact` with a count above 1, or
 /// [`tcp_and_udp`](Self::tcp_and_udp) or `strict(true)` with
 /// [`allocate_udp`](Self::allocate_udp).
@@ -170,7 +170,8 @@ impl PortRequest {
     }
 
     /// How long to wait when the ports are held, instead of the
-    /// [allocation timeout](crate::allocation_timeout).
+    /// [allocation timeout](crate::allocation_timeout). A timeout too long for the clock to
+    /// add to now (`Duration::MAX`, hundreds of billions of years) waits without end.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
         self
@@ -271,8 +272,18 @@ impl PortRequest {
         let Some(&first) = offsets.first() else {
             return invalid("offsets(&[]): a group needs at least one offset".into());
         };
-        for (i, o) in offsets.iter().enumerate() {
-            if offsets[..i].contains(o) {
+        let ports = self.count.checked_mul(offsets.len());
+        if ports.is_none_or(|n| n > usize::from(u16::MAX)) {
+            return invalid(format!(
+                "count({}) of {} port(s) each: more ports than exist (65535)",
+                self.count,
+                offsets.len()
+            ));
+        }
+        // One look per offset, not one per pair: a block of 60,000 is checked at once.
+        let mut given = vec![false; 1 << 16];
+        for &o in &offsets {
+            if std::mem::replace(&mut given[usize::from(o)], true) {
                 return invalid(format!("offsets {offsets:?}: {o} is given twice"));
             }
         }
@@ -328,6 +339,11 @@ mod tests {
         assert!(reason(PortRequest::new().consecutive(0)).contains("consecutive(0)"));
         assert!(reason(PortRequest::new().offsets(&[0, 65535])).contains("65535 ports wide"));
         assert!(reason(PortRequest::new().exact(0)).contains("exact(0)"));
+        let huge = PortRequest::new().count(1 << 63).offsets(&[0, 1]);
+        assert!(reason(huge).contains("more ports than exist"));
+        assert!(reason(PortRequest::new().count(usize::MAX)).contains("more ports than exist"));
+        assert!(reason(PortRequest::new().count(65536)).contains("count(65536) of 1 port(s)"));
+        assert!(reason(PortRequest::new().count(21846).consecutive(3)).contains("21846"));
         assert!(reason(PortRequest::new().exact(80).count(2)).contains("count(2)"));
         let past_end = PortRequest::new().exact(60000).offsets(&[0, 10000]);
         assert!(reason(past_end).contains("gives port 70000"));

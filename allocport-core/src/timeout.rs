@@ -17,6 +17,10 @@ static TIMEOUT_MS: AtomicU64 = AtomicU64::new(UNSET);
 /// whole process. Without a call it is `ALLOCPORT_TIMEOUT_SECS` (seconds, fractions allowed)
 /// or else [`DEFAULT_ALLOCATION_TIMEOUT`], 300 s as in PySys.
 ///
+/// It is kept in whole milliseconds, up to `u64::MAX - 1` of them (about 585 million years):
+/// a longer one, such as `Duration::MAX`, is that. A timeout too long for the clock to add to
+/// now (as `ALLOCPORT_TIMEOUT_SECS=1e19` can be) waits without end, never panics.
+///
 /// ```
 /// use std::time::Duration;
 /// allocport_core::set_allocation_timeout(Duration::from_secs(30));

@@ -38,4 +38,13 @@ impl Transport {
             Transport::TcpAndUdp => &[Proto::Tcp, Proto::Udp],
         }
     }
+
+    /// The protocols as messages name them.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Transport::Tcp => "TCP",
+            Transport::Udp => "UDP",
+            Transport::TcpAndUdp => "TCP and UDP",
+        }
+    }
 }

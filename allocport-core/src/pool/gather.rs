@@ -8,11 +8,17 @@
 //! connections. All or none: a short pass gives everything back and waits, except for the
 //! holder of the machine-wide wait token ([`WaitToken`]), who keeps whole groups and reserves
 //! ports held elsewhere until it has all.
+//!
+//! The deadline is looked at inside passes too, and a pass over a pool whose ports are held in
+//! many places stays about one look at each port: a port found refused rules out, for the rest
+//! of the pass, every group that contains it. A waiting request spends at most a twentieth of
+//! its time in passes.
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
-use super::{FIRST_POLL, HELD, MAX_POLL, Pool};
+use super::shape::{Bits, group_starts, too_few_fit};
+use super::{DROPPED, FIRST_POLL, HELD, MAX_POLL, Pool};
 use crate::claim::Claim;
 use crate::error::Error;
 use crate::host::CheckAddr;
@@ -39,8 +45,24 @@ pub(crate) struct Want<'a> {
 }
 
 impl Want<'_> {
+    /// How many ports in all; a count too large for a `usize` saturates (the pool then
+    /// refuses it as more than it has).
     fn ports(&self) -> usize {
-        self.groups * self.offsets.len()
+        self.groups.saturating_mul(self.offsets.len())
+    }
+
+    /// Whether a group is more than one port from the pool's queue, so the pool's shape limits
+    /// where groups fit.
+    fn pool_groups(&self) -> bool {
+        self.exact.is_none() && self.offsets.len() > 1
+    }
+
+    /// The first ports of the groups that contain `port`.
+    fn starts_with(&self, port: u16) -> impl Iterator<Item = u16> + '_ {
+        let first = i64::from(self.offsets[0]);
+        self.offsets
+            .iter()
+            .filter_map(move |&o| u16::try_from(i64::from(port) - i64::from(o) + first).ok())
     }
 
     /// The ports of the group whose first port is `first`, if they all fit a `u16`.
@@ -63,6 +85,71 @@ struct Seen {
     /// For an exact request, the refusal of one of its ports: waiting cannot help, so it is
     /// the request's error.
     exact_refused: Option<Error>,
+}
+
+/// How long a pass may run on past the deadline: a pass begun before it (a request with a
+/// timeout of 0 makes one) looks at the whole pool when that is cheap, and still ends soon
+/// after it when that is not.
+const PASS_GRACE: Duration = Duration::from_millis(250);
+
+/// A waiting request spends at most one part in this many of its time in passes: a pass that
+/// cost `t` is followed by at least `(PACE - 1) * t` of waiting.
+const PACE: u32 = 20;
+
+/// When a request's wait started, read lazily: most allocations never wait, and need no clock
+/// read for it.
+struct Clock {
+    timeout: Duration,
+    start: Option<Instant>,
+}
+
+impl Clock {
+    fn start(&mut self) -> Instant {
+        *self.start.get_or_insert_with(Instant::now)
+    }
+
+    fn expired(&mut self) -> bool {
+        self.start().elapsed() >= self.timeout
+    }
+
+    /// Whether a pass must stop: [`PASS_GRACE`] past the deadline.
+    fn pass_over(&mut self) -> bool {
+        self.start().elapsed() >= self.timeout.saturating_add(PASS_GRACE)
+    }
+
+    /// When the wait ends; `None` for a timeout the clock cannot add to now (such as
+    /// `Duration::MAX`): a wait without end.
+    fn deadline(&mut self) -> Option<Instant> {
+        self.start().checked_add(self.timeout)
+    }
+}
+
+/// What a request's passes share: its clock, and for groups from the pool, the pool's size
+/// when its shape was last read and the first ports of the groups that lie wholly in it.
+struct Search {
+    clock: Clock,
+    shape: Option<(usize, Bits)>,
+}
+
+impl Search {
+    fn new(want: &Want<'_>) -> Search {
+        let mut clock = Clock {
+            timeout: want.timeout,
+            start: None,
+        };
+        if want.ports() > 1 {
+            // A pass for several ports can be long: the deadline counts from its start.
+            clock.start();
+        }
+        Search { clock, shape: None }
+    }
+
+    /// Whether the group of `first` may lie wholly in the pool.
+    fn may_start(&self, first: u16) -> bool {
+        self.shape
+            .as_ref()
+            .is_none_or(|(_, starts)| starts.contains(first))
+    }
 }
 
 /// The wait token and what its holder reserved.
@@ -89,59 +176,43 @@ impl Fair {
     }
 }
 
+/// Waits until `next_look` or `deadline`, whichever comes first: after a costly pass, a
+/// release does not start the next one at once.
+fn pace(next_look: Option<Instant>, deadline: Option<Instant>) {
+    let Some(next) = next_look else {
+        return;
+    };
+    let until = deadline.map_or(next, |d| d.min(next));
+    if let Some(rest) = until.checked_duration_since(Instant::now()) {
+        std::thread::sleep(rest);
+    }
+}
+
 impl Pool {
     /// Allocates what `want` asks for, all or none, waiting up to its timeout. The ports come
     /// group by group, each group in the order of its offsets.
     pub(crate) fn allocate(&self, want: &Want<'_>) -> Result<Vec<u16>, Error> {
-        // The wait starts when a first pass comes up short: most allocations never wait, and
-        // need no clock read for it.
-        let mut start: Option<Instant> = None;
+        let mut search = Search::new(want);
         let mut poll = FIRST_POLL;
         let mut fair: Option<Fair> = None;
-        let mut kept: Vec<u16> = Vec::with_capacity(want.ports());
+        // Never more than the ports that exist: a larger request is refused below.
+        let mut kept: Vec<u16> = Vec::with_capacity(want.ports().min(usize::from(u16::MAX)));
         let mut reported = false;
         let result = loop {
-            let can = match want.exact {
-                Some(_) => Ok(self.state().releases),
-                None => self.check_can_satisfy(want.ports()),
-            };
             // An error ends the wait below, where the kept ports and the token are given back.
-            let mut seen_releases = match can {
+            let mut seen_releases = match self.check_request(want, &mut search.shape) {
                 Ok(releases) => releases,
                 Err(e) => break Err(e),
             };
             let mut seen = Seen::default();
-            // Each pass adds whole groups to `kept`, so an error anywhere gives back every
-            // port claimed so far, below.
-            let short = |kept: &[u16]| want.groups - kept.len() / want.offsets.len();
-            let mut got = self.pass(
-                want,
-                short(&kept),
-                false,
-                fair.as_mut(),
-                &mut seen,
-                &mut kept,
-            );
-            if got.is_ok() && short(&kept) > 0 && !want.strict && seen.lingering > 0 {
-                got = self.pass(
-                    want,
-                    short(&kept),
-                    true,
-                    fair.as_mut(),
-                    &mut seen,
-                    &mut kept,
-                );
-            }
-            std::mem::take(&mut seen.unbindable).warn();
-            if let Some(e) = seen.exact_refused.take() {
-                break Err(e);
-            }
-            if let Err(e) = got {
+            let looked = search.clock.start.map(|_| Instant::now());
+            if let Err(e) = self.look(want, &mut search, fair.as_mut(), &mut seen, &mut kept) {
                 break Err(e);
             }
             if kept.len() == want.ports() {
                 break Ok(std::mem::take(&mut kept));
             }
+            let next_look = looked.and_then(|t| t.checked_add(t.elapsed().saturating_mul(PACE)));
             if fair.is_none() {
                 // Giving back a partial claim counts as releases; they must not end this
                 // thread's own wait, or it would spin until the timeout.
@@ -150,24 +221,13 @@ impl Pool {
                     self.give_back(want.transport, port, false);
                 }
             }
-            let start = *start.get_or_insert_with(Instant::now);
-            let waited = start.elapsed();
-            if waited >= want.timeout {
+            if search.clock.expired() {
                 break Err(self.timeout_error(want, &seen));
             }
+            let waited = search.clock.start().elapsed();
             if !reported && waited >= REPORT_AFTER {
                 reported = true;
-                let held_here = self.state().held;
-                let size = self.usage.size.load(Relaxed);
-                let holders = self.holders_description(want.transport);
-                report_waiting(
-                    waited,
-                    want.ports(),
-                    size,
-                    &self.source,
-                    held_here,
-                    &holders,
-                );
+                self.report(want, waited);
             }
             if fair.is_none() && want.ports() > 1 {
                 fair = match self.claims.try_wait_token() {
@@ -183,7 +243,9 @@ impl Pool {
             if let Some(fair) = &mut fair {
                 self.reserve_held_here(fair, want.ports() - kept.len(), &kept);
             }
-            self.wait_to_look(seen_releases, poll, start + want.timeout);
+            let deadline = search.clock.deadline();
+            self.wait_to_look(seen_releases, poll, deadline);
+            pace(next_look, deadline);
             poll = (poll * 2).min(MAX_POLL);
         };
         if let Some(fair) = fair {
@@ -203,6 +265,84 @@ impl Pool {
         }
     }
 
+    /// Fails at once when the request can never be met: more ports than the pool has, or
+    /// groups its shape cannot hold (checked again, and `shape` with it, whenever the pool
+    /// shrank). Returns the release count to wait on.
+    fn check_request(
+        &self,
+        want: &Want<'_>,
+        shape: &mut Option<(usize, Bits)>,
+    ) -> Result<u64, Error> {
+        if want.exact.is_some() {
+            return Ok(self.state().releases);
+        }
+        let releases = self.check_can_satisfy(want.ports())?;
+        let size = self.usage.size.load(Relaxed);
+        if want.pool_groups() && shape.as_ref().is_none_or(|(seen, _)| *seen != size) {
+            let members = Bits::from_ports(self.ports.iter().filter(|&p| !DROPPED.contains(p)));
+            let starts = group_starts(&members, want.offsets);
+            let too_few = too_few_fit(&members, &starts, want.offsets, want.groups);
+            *shape = Some((size, starts));
+            if let Some((fits, why)) = too_few {
+                return Err(Error::GroupsDoNotFit {
+                    groups: want.groups,
+                    offsets: want.offsets.to_vec(),
+                    fits,
+                    why,
+                    origin: self.source.clone(),
+                });
+            }
+        }
+        Ok(releases)
+    }
+
+    /// One look for the ports still missing: a pass over fully free ports, then, when that
+    /// leaves the request short and it is not strict, one that also takes ports whose only
+    /// obstacle is lingering connections. Each pass adds whole groups to `kept`, so on an
+    /// error the caller gives back every port claimed so far.
+    fn look(
+        &self,
+        want: &Want<'_>,
+        search: &mut Search,
+        mut fair: Option<&mut Fair>,
+        seen: &mut Seen,
+        kept: &mut Vec<u16>,
+    ) -> Result<(), Error> {
+        let short = |kept: &[u16]| want.groups - kept.len() / want.offsets.len();
+        let mut got = self.pass(
+            want,
+            short(kept),
+            false,
+            search,
+            fair.as_deref_mut(),
+            seen,
+            kept,
+        );
+        if got.is_ok() && short(kept) > 0 && !want.strict && seen.lingering > 0 {
+            got = self.pass(want, short(kept), true, search, fair, seen, kept);
+        }
+        std::mem::take(&mut seen.unbindable).warn();
+        if let Some(e) = seen.exact_refused.take() {
+            return Err(e);
+        }
+        got
+    }
+
+    /// Says once, on standard error, that the request has waited `waited`, and for whom.
+    fn report(&self, want: &Want<'_>, waited: Duration) {
+        let held_here = self.state().held;
+        let size = self.usage.size.load(Relaxed);
+        let holders = self.holders_description(want.transport);
+        report_waiting(
+            waited,
+            want.ports(),
+            size,
+            &self.source,
+            held_here,
+            &holders,
+        );
+    }
+
     fn timeout_error(&self, want: &Want<'_>, seen: &Seen) -> Error {
         let pool_size = self.usage.size.load(Relaxed);
         let held_here = self.state().held;
@@ -219,6 +359,7 @@ impl Pool {
                 lingering: seen.lingering,
             },
             (None, false) => Error::Timeout {
+                protocol: want.transport.name(),
                 timeout: want.timeout,
                 pool_size,
                 held_here,
@@ -229,12 +370,16 @@ impl Pool {
 
     /// One pass over the queue (or over the exact port), claiming up to `need` whole groups
     /// and adding their ports to `out`. On an error, the groups claimed before it stay in
-    /// `out`, for the caller to give back.
+    /// `out`, for the caller to give back. A port refused rules out, for the rest of the pass,
+    /// every group containing it, so a pass claims about as many ports as the pool has, not
+    /// pool x group; it stops [`PASS_GRACE`] past the deadline.
+    #[allow(clippy::too_many_arguments)]
     fn pass(
         &self,
         want: &Want<'_>,
         need: usize,
         lingering_ok: bool,
+        search: &mut Search,
         mut fair: Option<&mut Fair>,
         seen: &mut Seen,
         out: &mut Vec<u16>,
@@ -245,7 +390,16 @@ impl Pool {
             Some(_) => 1,
             None => self.circulating(),
         };
+        // The first ports of groups found to contain a refused port, in this pass.
+        let mut ruled_out = want.pool_groups().then(Bits::new);
+        // A look at one port costs a claim; at a group, up to a claim per port.
+        let check_every = if want.offsets.len() > 1 { 1 } else { 64 };
+        let mut looks = 0usize;
         while out.len() < goal && remaining > 0 {
+            looks += 1;
+            if looks % check_every == 0 && search.clock.pass_over() {
+                break;
+            }
             remaining -= 1;
             let first = match want.exact {
                 Some(port) => port,
@@ -254,6 +408,10 @@ impl Pool {
                     None => break,
                 },
             };
+            if !search.may_start(first) || ruled_out.as_ref().is_some_and(|r| r.contains(first)) {
+                self.put_back(first);
+                continue;
+            }
             // A one-port group from the queue (every plain request's) is its first port,
             // taken already: nothing to build or take.
             let single = [first];
@@ -269,8 +427,13 @@ impl Pool {
                     None => continue,
                 }
             };
-            if self.claim_group(want, group, lingering_ok, fair.as_deref_mut(), seen)? {
-                out.extend_from_slice(group);
+            match self.claim_group(want, group, lingering_ok, fair.as_deref_mut(), seen)? {
+                None => out.extend_from_slice(group),
+                Some(refused) => {
+                    if let Some(ruled_out) = &mut ruled_out {
+                        want.starts_with(refused).for_each(|p| ruled_out.insert(p));
+                    }
+                }
             }
         }
         Ok(())
@@ -315,9 +478,9 @@ impl Pool {
         Some(group)
     }
 
-    /// Claims every port of a group taken out of circulation, or none: `false` (the group put
-    /// back) when one is held elsewhere or in use. The wait token's holder reserves those
-    /// held by other processes.
+    /// Claims every port of a group taken out of circulation, or none: the port refused (the
+    /// group put back) when one is held elsewhere or in use. The wait token's holder reserves
+    /// those held by other processes.
     fn claim_group(
         &self,
         want: &Want<'_>,
@@ -325,7 +488,7 @@ impl Pool {
         lingering_ok: bool,
         fair: Option<&mut Fair>,
         seen: &mut Seen,
-    ) -> Result<bool, Error> {
+    ) -> Result<Option<u16>, Error> {
         let holder = fair.is_some();
         let transport = want.transport;
         for (i, &port) in group.iter().enumerate() {
@@ -375,9 +538,9 @@ impl Pool {
                 }
                 Claim::Busy | Claim::Claimed => group.iter().rev().for_each(|&p| self.put_back(p)),
             }
-            return Ok(false);
+            return Ok(Some(port));
         }
-        Ok(true)
+        Ok(None)
     }
 
     /// Reserves, in this process, ports other threads here hold, up to `need` reservations, so
@@ -438,6 +601,76 @@ mod tests {
         assert_eq!(want(&[0, 10000]).group(5000), Some(vec![5000, 15000]));
         assert_eq!(want(&[5, 0, 7]).group(5005), Some(vec![5005, 5000, 5007]));
         assert_eq!(want(&[0, 10000]).ports(), 4);
+    }
+
+    #[test]
+    fn a_count_too_large_for_a_usize_saturates() {
+        let mut huge = want(&[0, 1]);
+        huge.groups = 1 << 63;
+        assert_eq!(huge.ports(), usize::MAX);
+        huge.groups = usize::MAX / 2;
+        assert_eq!(huge.ports(), usize::MAX - 1);
+    }
+
+    #[test]
+    fn a_port_lies_in_the_group_of_each_start_it_gives() {
+        let starts: Vec<u16> = want(&[5, 0, 7]).starts_with(5005).collect();
+        assert_eq!(starts, vec![5005, 5010, 5003]);
+        for start in starts {
+            assert!(want(&[5, 0, 7]).group(start).unwrap().contains(&5005));
+        }
+        let starts: Vec<u16> = want(&[0, 10000]).starts_with(5000).collect();
+        assert_eq!(starts, vec![5000], "no group starts below port 0");
+        assert!(!want(&[0]).pool_groups());
+        assert!(want(&[0, 1]).pool_groups());
+    }
+
+    #[test]
+    fn a_timeout_the_clock_cannot_add_is_a_wait_without_end() {
+        let mut clock = Clock {
+            timeout: Duration::MAX,
+            start: None,
+        };
+        assert_eq!(clock.deadline(), None);
+        assert!(!clock.expired() && !clock.pass_over());
+        let mut short = Clock {
+            timeout: Duration::from_secs(60),
+            start: None,
+        };
+        let start = short.start();
+        assert_eq!(short.deadline(), Some(start + Duration::from_secs(60)));
+        assert!(!short.expired());
+        let mut over = Clock {
+            timeout: Duration::ZERO,
+            start: Some(Instant::now() - Duration::from_millis(100)),
+        };
+        assert!(
+            over.expired() && !over.pass_over(),
+            "a pass may run on a little"
+        );
+        over.start = Some(Instant::now() - PASS_GRACE);
+        assert!(over.pass_over());
+    }
+
+    #[test]
+    fn pacing_waits_for_the_next_look_or_the_deadline_whichever_is_first() {
+        let now = Instant::now();
+        let soon = now + Duration::from_millis(50);
+        pace(Some(soon), None);
+        assert!(Instant::now() >= soon);
+        let start = Instant::now();
+        pace(
+            Some(start + Duration::from_secs(30)),
+            Some(start + Duration::from_millis(20)),
+        );
+        let waited = start.elapsed();
+        assert!(waited >= Duration::from_millis(20) && waited < Duration::from_secs(5));
+        let start = Instant::now();
+        pace(None, Some(start + Duration::from_secs(30)));
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "no pass, no pause"
+        );
     }
 
     #[test]
