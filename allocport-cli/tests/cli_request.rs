@@ -64,8 +64,18 @@ fn offsets_and_consecutive_give_related_ports() {
 #[test]
 fn exact_takes_that_port_even_outside_the_pool_and_strict_is_accepted() {
     let dir = TempDir::new("cli-request");
-    let ports = ports_seen(&exec(&dir, "24510", &["--exact", "24511", "--strict"]));
-    assert_eq!(ports, vec![24511]);
+    // Two fully free ports (no TIME_WAIT left by another test's server), reserved in the
+    // shared store so that no other test takes them meanwhile; allocport runs on its own
+    // lock directory, so the reservation is no obstacle to it.
+    let reserved = allocport_core::PortRequest::new()
+        .count(2)
+        .strict(true)
+        .allocate()
+        .expect("reserving two ports for the test");
+    let (pool, exact) = (reserved[0].port().to_string(), reserved[1].port());
+    let exact_arg = exact.to_string();
+    let ports = ports_seen(&exec(&dir, &pool, &["--exact", &exact_arg, "--strict"]));
+    assert_eq!(ports, vec![exact]);
 }
 
 #[test]

@@ -60,7 +60,7 @@ fn a_release_in_one_process_wakes_a_waiting_process_at_once() {
 fn sixty_four_waiting_threads_use_little_cpu() {
     let _alone = one_at_a_time();
     let pool = [
-        ("PYSYS_PORTS", "24400-24599"),
+        ("PYSYS_PORTS", "26000-26199"),
         ("ALLOCPORT_TIMEOUT_SECS", "30"),
     ];
     let mut holder = probe(&["hold", "200"], &pool);
