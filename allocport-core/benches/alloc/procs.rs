@@ -37,7 +37,7 @@ impl ChildRun {
 }
 
 /// A child in `mode`, with none of the parent's pool settings: each child sees only `envs`.
-fn command(mode: &str, envs: &[(&str, String)]) -> Command {
+pub(crate) fn command(mode: &str, envs: &[(&str, String)]) -> Command {
     let mut cmd = this_binary();
     cmd.env(child::MODE, mode)
         .env_remove("PYSYS_PORTS")
@@ -131,6 +131,7 @@ fn parse_report(text: &str) -> HashMap<String, String> {
 }
 
 /// A fresh process's first allocation.
+#[derive(Clone)]
 pub(crate) struct FirstAlloc {
     /// Spawn-to-exit of a child that does nothing, the process-start floor: median, minimum.
     pub(crate) noop_wall: (Duration, Duration),
@@ -150,25 +151,29 @@ pub(crate) struct FirstAlloc {
     pub(crate) bare_checks_inside: Duration,
     pub(crate) pool: u64,
     pub(crate) runs: usize,
+    /// The most threads an allocating child had while it held its first port.
+    pub(crate) threads: u64,
 }
 
 /// Alternates no-op and allocating children, `runs` of each, and takes medians, so a change in
-/// machine load hits both alike.
-pub(crate) fn first_allocation(runs: usize) -> Result<FirstAlloc, String> {
+/// machine load hits both alike. The allocating children (allocport's and the bare one's) get
+/// `envs` too: the store they use.
+pub(crate) fn first_allocation(runs: usize, envs: &[(&str, String)]) -> Result<FirstAlloc, String> {
     let (mut noop, mut first, mut inside, mut second) = (vec![], vec![], vec![], vec![]);
     let (mut checks, mut release) = (vec![], vec![]);
     let (mut bare, mut bare_checks) = (vec![], vec![]);
-    let mut pool = 0;
+    let (mut pool, mut threads) = (0, 0);
     for _ in 0..runs {
         noop.push(run_timed_child("noop", &[])?.wall);
-        let run = run_timed_child("first", &[])?;
+        let run = run_timed_child("first", envs)?;
+        threads = threads.max(run.get("threads")?);
         first.push(run.wall);
         inside.push(run.nanos("first_ns")?);
         second.push(run.nanos("second_ns")?);
         checks.push(run.nanos("checks_ns")?);
         release.push(run.nanos("release_ns")?);
         pool = run.get("pool")?;
-        let run = run_timed_child("bare-first", &[])?;
+        let run = run_timed_child("bare-first", envs)?;
         bare.push(run.nanos("first_ns")?);
         bare_checks.push(run.nanos("checks_ns")?);
     }
@@ -187,6 +192,7 @@ pub(crate) fn first_allocation(runs: usize) -> Result<FirstAlloc, String> {
         bare_checks_inside: median(&bare_checks),
         pool,
         runs,
+        threads,
     })
 }
 
