@@ -108,25 +108,33 @@ fn field(fields: &[(String, u64)], key: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("first_alloc printed no {key}: {fields:?}"))
 }
 
+/// The probe's first allocation, `runs` times for each of `places` (a store's environment
+/// each), the places taking turns so a change in the machine's load hits them alike.
 pub(crate) fn debug_first(
     exe: &PathBuf,
     runs: usize,
-    envs: &[(&str, String)],
-) -> Result<DebugFirst, String> {
-    let (mut first, mut checks, mut threads) = (Vec::new(), Vec::new(), 0);
+    places: &[Envs],
+) -> Result<Vec<DebugFirst>, String> {
+    let mut first = vec![Vec::new(); places.len()];
+    let mut checks = vec![Vec::new(); places.len()];
+    let mut threads = vec![0; places.len()];
     for _ in 0..runs {
-        let (fields, _) = run_probe(exe, envs)?;
-        first.push(Duration::from_nanos(field(&fields, "first_ns")?));
-        checks.push(Duration::from_nanos(field(&fields, "checks_ns")?));
-        threads = threads.max(field(&fields, "threads")?);
+        for (i, envs) in places.iter().enumerate() {
+            let (fields, _) = run_probe(exe, envs)?;
+            first[i].push(Duration::from_nanos(field(&fields, "first_ns")?));
+            checks[i].push(Duration::from_nanos(field(&fields, "checks_ns")?));
+            threads[i] = threads[i].max(field(&fields, "threads")?);
+        }
     }
     let median = |v: &[Duration]| crate::record::median_duration(v).unwrap_or_default();
-    Ok(DebugFirst {
-        first: median(&first),
-        checks: median(&checks),
-        runs,
-        threads,
-    })
+    Ok((0..places.len())
+        .map(|i| DebugFirst {
+            first: median(&first[i]),
+            checks: median(&checks[i]),
+            runs,
+            threads: threads[i],
+        })
+        .collect())
 }
 
 /// A first allocation at least this long waited for something (the file store's grace for
@@ -134,9 +142,11 @@ pub(crate) fn debug_first(
 /// even in a debug build on a loaded machine).
 const WAITED: Duration = Duration::from_millis(100);
 
-/// `n` fresh debug-built processes on a store nothing has used yet, then `n` more on the
-/// same store: each batch's total wall time (spawn to exit, one after another) and how many
-/// of its processes waited ([`WAITED`]).
+/// `n` fresh debug-built processes on a store nothing has used yet, against `n` on the same
+/// store once it has been used (by `n` processes before, untimed): each side's total wall time
+/// (spawn to exit) and how many of its processes waited ([`WAITED`]). The fresh store's
+/// processes run in order, as on a new machine, each followed by one on the used store, so a
+/// change in the machine's load hits both sides alike.
 pub(crate) struct FreshMachine {
     pub(crate) n: usize,
     pub(crate) fresh: Duration,
@@ -145,29 +155,47 @@ pub(crate) struct FreshMachine {
     pub(crate) after_waited: usize,
 }
 
+/// A child's environment: the variables that put it on a store.
+pub(crate) type Envs = Vec<(&'static str, String)>;
+
+/// [`FreshMachine`] for each of `stores`: `(fresh, used)` environments, the stores taking
+/// turns too.
 pub(crate) fn fresh_machine(
     exe: &PathBuf,
     n: usize,
-    envs: &[(&str, String)],
-) -> Result<FreshMachine, String> {
-    let batch = || -> Result<(Duration, usize), String> {
-        let (mut total, mut waited) = (Duration::ZERO, 0);
+    stores: &[(Envs, Envs)],
+) -> Result<Vec<FreshMachine>, String> {
+    for (_, used) in stores {
         for _ in 0..n {
-            let (fields, wall) = run_probe(exe, envs)?;
-            total += wall;
-            waited += usize::from(Duration::from_nanos(field(&fields, "first_ns")?) >= WAITED);
+            run_probe(exe, used)?;
         }
-        Ok((total, waited))
+    }
+    let mut out: Vec<FreshMachine> = stores
+        .iter()
+        .map(|_| FreshMachine {
+            n,
+            fresh: Duration::ZERO,
+            after: Duration::ZERO,
+            fresh_waited: 0,
+            after_waited: 0,
+        })
+        .collect();
+    let waited = |fields: &[(String, u64)]| -> Result<usize, String> {
+        Ok(usize::from(
+            Duration::from_nanos(field(fields, "first_ns")?) >= WAITED,
+        ))
     };
-    let (fresh, fresh_waited) = batch()?;
-    let (after, after_waited) = batch()?;
-    Ok(FreshMachine {
-        n,
-        fresh,
-        after,
-        fresh_waited,
-        after_waited,
-    })
+    for _ in 0..n {
+        for ((fresh, used), m) in stores.iter().zip(&mut out) {
+            let (fields, wall) = run_probe(exe, fresh)?;
+            m.fresh += wall;
+            m.fresh_waited += waited(&fields)?;
+            let (fields, wall) = run_probe(exe, used)?;
+            m.after += wall;
+            m.after_waited += waited(&fields)?;
+        }
+    }
+    Ok(out)
 }
 
 /// One way of running the suite's tests: the probe's module (`allocport`, `port0` or `bare`)

@@ -394,8 +394,8 @@ fn processes(full: bool) -> Processes {
     #[cfg(not(target_os = "linux"))]
     {
         eprintln!("processes: first allocation ({runs} runs)...");
-        match procs::first_allocation(runs, &[]) {
-            Ok(first) => out.first = Some(first),
+        match procs::first_allocation(runs, &[vec![]]) {
+            Ok(first) => out.first = first.into_iter().next(),
             Err(e) => out.failures.push(format!("first allocation: {e}")),
         }
     }
@@ -490,14 +490,12 @@ fn stores_part(full: bool, runs: usize, out: &mut Processes) {
         out.failures.push(e);
         return;
     }
-    for store in stores::Store::ALL {
-        let mut figures = targets::measure(store, &sizes, &mut out.failures);
-        if store == stores::Store::Kernel {
-            out.first = figures.first.take();
-            figures.first = out.first.clone();
-        }
-        out.stores.push(figures);
-    }
+    out.stores = targets::measure(&sizes, &mut out.failures);
+    out.first = out
+        .stores
+        .iter()
+        .find(|f| f.store == stores::Store::Kernel)
+        .and_then(|f| f.first.clone());
 }
 
 /// The one table of the run: medians, and ratios against the floor and the peer.

@@ -29,43 +29,78 @@ pub(crate) struct Sizes {
     pub(crate) held_pairs: u64,
 }
 
-/// Measures `store`, each failure named in `failures`.
-pub(crate) fn measure(store: Store, sizes: &Sizes, failures: &mut Vec<String>) -> StoreFigures {
+/// Measures every store, each failure named in `failures`. The fresh-process parts take
+/// turns between the stores (a change in the machine's load hits both alike); the others run
+/// one store after the other, each paired or alternating inside.
+pub(crate) fn measure(sizes: &Sizes, failures: &mut Vec<String>) -> Vec<StoreFigures> {
+    let mut out: Vec<StoreFigures> = Store::ALL
+        .iter()
+        .map(|&store| StoreFigures {
+            store,
+            fresh: None,
+            debug_first: None,
+            first: None,
+            steady: None,
+            held: None,
+            status: None,
+        })
+        .collect();
+    // Each store's used place, "main", where all but the fresh batch and the holders run.
+    let main: Vec<_> = Store::ALL.iter().map(|s| s.envs("main")).collect();
+    eprintln!(
+        "stores: {} fresh debug-built processes against {} on a used store...",
+        sizes.fresh, sizes.fresh
+    );
+    let fresh_and_debug = crate::fresh::first_alloc_probe().and_then(|exe| {
+        let places: Vec<_> = Store::ALL
+            .iter()
+            .map(|s| s.envs("fresh"))
+            .zip(main.clone())
+            .collect();
+        let fresh = crate::fresh::fresh_machine(&exe, sizes.fresh, &places)?;
+        eprintln!(
+            "stores: debug-built first allocation ({} runs)...",
+            sizes.debug_runs
+        );
+        let debug = crate::fresh::debug_first(&exe, sizes.debug_runs, &main)?;
+        Ok((fresh, debug))
+    });
+    match fresh_and_debug {
+        Ok((fresh, debug)) => {
+            for ((o, f), d) in out.iter_mut().zip(fresh).zip(debug) {
+                o.fresh = Some(f);
+                o.debug_first = Some(d);
+            }
+        }
+        Err(e) => failures.push(format!("fresh debug-built processes: {e}")),
+    }
+    eprintln!(
+        "stores: first allocation, optimised ({} runs)...",
+        sizes.first_runs
+    );
+    match crate::procs::first_allocation(sizes.first_runs, &main) {
+        Ok(firsts) => {
+            for (o, f) in out.iter_mut().zip(firsts) {
+                o.first = Some(f);
+            }
+        }
+        Err(e) => failures.push(format!("first allocation: {e}")),
+    }
+    for o in &mut out {
+        per_store(o, sizes, failures);
+    }
+    out
+}
+
+/// The parts measured one store at a time.
+fn per_store(out: &mut StoreFigures, sizes: &Sizes, failures: &mut Vec<String>) {
+    let store = out.store;
     let name = store.label();
     let mut keep = |what: &str, r: Result<(), String>| {
         if let Err(e) = r {
             failures.push(format!("{name}: {what}: {e}"));
         }
     };
-    let mut out = StoreFigures {
-        store,
-        fresh: None,
-        debug_first: None,
-        first: None,
-        steady: None,
-        held: None,
-        status: None,
-    };
-    // One place per store (but for the holders of the last two rows): fresh at the first batch.
-    let envs = store.envs("main");
-    eprintln!("{name}: 2 x {} fresh debug-built processes...", sizes.fresh);
-    let probe = crate::fresh::first_alloc_probe();
-    keep(
-        "fresh machine",
-        probe.as_ref().map_err(Clone::clone).and_then(|exe| {
-            out.fresh = Some(crate::fresh::fresh_machine(exe, sizes.fresh, &envs)?);
-            out.debug_first = Some(crate::fresh::debug_first(exe, sizes.debug_runs, &envs)?);
-            Ok(())
-        }),
-    );
-    eprintln!(
-        "{name}: first allocation, optimised ({} runs)...",
-        sizes.first_runs
-    );
-    keep(
-        "first allocation",
-        crate::procs::first_allocation(sizes.first_runs, &envs).map(|f| out.first = Some(f)),
-    );
     eprintln!("{name}: steady state against its floor and portpicker...");
     keep(
         "steady state",
@@ -82,7 +117,6 @@ pub(crate) fn measure(store: Store, sizes: &Sizes, failures: &mut Vec<String>) -
         "status",
         stores::status_with_held(store, "status").map(|s| out.status = Some(s)),
     );
-    out
 }
 
 /// The suite's ways: port 0 (the baseline), allocport on each store, the bare floor of each.
@@ -142,7 +176,7 @@ pub(crate) fn print(figures: &[StoreFigures], suite: Option<&Suite>, full: bool)
                 Some((
                     r <= 1.05 && m.fresh_waited == 0,
                     format!(
-                        "{r:.3}x: {} / {}; waited: {} of {} fresh, {} after",
+                        "{r:.3}x: {} / {} on a used store; waited: {} of {} fresh, {} of the used",
                         fmt_duration(m.fresh),
                         fmt_duration(m.after),
                         m.fresh_waited,
