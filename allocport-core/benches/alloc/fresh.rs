@@ -145,8 +145,8 @@ const WAITED: Duration = Duration::from_millis(100);
 /// `n` fresh debug-built processes on a store nothing has used yet, against `n` on the same
 /// store once it has been used (by `n` processes before, untimed): each side's total wall time
 /// (spawn to exit) and how many of its processes waited ([`WAITED`]). The fresh store's
-/// processes run in order, as on a new machine, each followed by one on the used store, so a
-/// change in the machine's load hits both sides alike.
+/// processes run in order, as on a new machine, each beside one on the used store (taking
+/// turns at going first), so a change in the machine's load hits both sides alike.
 pub(crate) struct FreshMachine {
     pub(crate) n: usize,
     pub(crate) fresh: Duration,
@@ -185,14 +185,29 @@ pub(crate) fn fresh_machine(
             Duration::from_nanos(field(fields, "first_ns")?) >= WAITED,
         ))
     };
-    for _ in 0..n {
-        for ((fresh, used), m) in stores.iter().zip(&mut out) {
-            let (fields, wall) = run_probe(exe, fresh)?;
-            m.fresh += wall;
-            m.fresh_waited += waited(&fields)?;
-            let (fields, wall) = run_probe(exe, used)?;
-            m.after += wall;
-            m.after_waited += waited(&fields)?;
+    for round in 0..n {
+        // Which store goes first, and which of its two sides, changes every round: a process
+        // that follows another pays for what that one left behind (its exit, its threads).
+        let mut order: Vec<usize> = (0..stores.len()).collect();
+        if round % 2 == 1 {
+            order.reverse();
+        }
+        for i in order {
+            let ((fresh, used), m) = (&stores[i], &mut out[i]);
+            let sides = [(fresh, true), (used, false)];
+            let turn = if (round / 2) % 2 == 0 { [0, 1] } else { [1, 0] };
+            for side in turn {
+                let (envs, is_fresh) = sides[side];
+                let (fields, wall) = run_probe(exe, envs)?;
+                let w = waited(&fields)?;
+                if is_fresh {
+                    m.fresh += wall;
+                    m.fresh_waited += w;
+                } else {
+                    m.after += wall;
+                    m.after_waited += w;
+                }
+            }
         }
     }
     Ok(out)
