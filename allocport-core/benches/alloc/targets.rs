@@ -169,7 +169,7 @@ pub(crate) fn print(figures: &[StoreFigures], suite: Option<&Suite>, full: bool)
     type Judge = fn(&StoreFigures, Option<&Suite>) -> Option<(bool, String)>;
     let rows: [(&str, Judge); 9] = [
         (
-            "fresh machine: 100 fresh debug processes within 1.05x of the same 100 afterwards; none waits",
+            "fresh machine: 100 fresh debug processes within 1.05x of 100 on a used store; none waits",
             |f, _| {
                 let m = f.fresh.as_ref()?;
                 let r = m.fresh.as_secs_f64() / m.after.as_secs_f64();
