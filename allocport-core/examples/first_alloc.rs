@@ -2,7 +2,8 @@
 //! debug profile, as cargo-nextest runs tests, and start it many times). With no argument it
 //! times its first allocation (`TcpPortOwner::new()`: the pool's start-up, the lock file and
 //! the two bind checks), then the same two bind checks alone, and prints
-//! `first_ns=.. checks_ns=..`. With `suite-allocport` or `suite-port0` it does what one test
+//! `first_ns=.. checks_ns=.. threads=..` (its threads while it holds the port). With
+//! `suite-allocport` or `suite-port0` it does what one test
 //! of a server suite does: takes two ports from allocport (or from the OS, port 0) and binds a
 //! listener on each.
 
@@ -37,6 +38,8 @@ fn first() -> Result<(), Box<dyn std::error::Error>> {
     let start = Instant::now();
     let owner = TcpPortOwner::new()?;
     let first = start.elapsed();
+    // allocport's threads, if it started any for a port it did not wait for.
+    let threads = std::fs::read_dir("/proc/self/task").map_or(0, Iterator::count);
     let port = owner.port();
     drop(owner);
     // The floor: what the allocation had to do anyway, two bind checks ("" and localhost).
@@ -48,7 +51,7 @@ fn first() -> Result<(), Box<dyn std::error::Error>> {
     }
     let checks = start.elapsed();
     println!(
-        "first_ns={} checks_ns={}",
+        "first_ns={} checks_ns={} threads={threads}",
         first.as_nanos(),
         checks.as_nanos()
     );

@@ -14,11 +14,20 @@
 //!
 //! Its lock files are its own (`allocport-bare-<uid>` in the temporary directory), so it never
 //! meets allocport's locks; its bind checks keep it off ports anyone else uses.
+//!
+//! That is the file store's floor (`ALLOCPORT_STORE=files`). Otherwise, on Linux, it is the
+//! kernel store's: per port one abstract-name claim (a close-on-exec `AF_UNIX` stream socket
+//! bound to the port's name, kept until release) and the same two bind checks; no directory,
+//! no file, no thread. Its names are its own (`\0allocport-bare/tcp/...`).
 
 /// Ports held by [`take`]: each lock file's descriptor, kept open until [`release`].
 pub(crate) struct Held {
+    /// Per port, the descriptor holding it: a lock file's, or a claim's socket.
     #[cfg_attr(not(unix), allow(dead_code))]
     locks: Vec<(i32, u16)>,
+    /// Whether the descriptors are the kernel store's sockets (closing them is the release).
+    #[cfg_attr(not(unix), allow(dead_code))]
+    kernel: bool,
 }
 
 impl Held {
@@ -27,6 +36,9 @@ impl Held {
     }
 }
 
+#[cfg(target_os = "linux")]
+#[allow(unused_imports)]
+pub(crate) use unix::abstract_claim;
 #[cfg(unix)]
 pub(crate) use unix::{release, take};
 
@@ -50,10 +62,21 @@ mod unix {
 
     use super::Held;
 
-    /// Takes `n` ports as described in the module's doc, and starts the watcher's stand-in.
+    /// Whether the floor is the kernel store's: on Linux unless `ALLOCPORT_STORE=files`.
+    fn kernel_floor() -> bool {
+        cfg!(target_os = "linux") && std::env::var("ALLOCPORT_STORE").as_deref() != Ok("files")
+    }
+
+    /// Takes `n` ports as described in the module's doc, and starts the watcher's stand-in
+    /// (the file store's floor only).
     pub(crate) fn take(n: usize) -> io::Result<Held> {
+        let kernel = kernel_floor();
         let (ephemeral_low, _) = ephemeral_range()?;
-        let dir = private_dir()?;
+        let dir = if kernel {
+            CString::default()
+        } else {
+            private_dir()?
+        };
         // Somewhere different in each process, as allocport's order is.
         let span = u32::from(ephemeral_low) - 1024;
         let mut next = 1024 + (std::process::id().wrapping_mul(2_654_435_761) % span);
@@ -68,25 +91,92 @@ mod unix {
             } else {
                 next + 1
             };
-            if let Some(fd) = claim(&dir, port)? {
+            let fd = if kernel {
+                claim_name(port)?
+            } else {
+                claim(&dir, port)?
+            };
+            if let Some(fd) = fd {
                 locks.push((fd, port));
             }
         }
         if locks.len() < n {
             return Err(io::Error::other("no free port below the ephemeral range"));
         }
-        start_ticker()?;
-        Ok(Held { locks })
+        if !kernel {
+            start_ticker()?;
+        }
+        Ok(Held { locks, kernel })
     }
 
-    /// Gives the ports back: unlocks and closes each lock file.
+    /// Gives the ports back: unlocks and closes each lock file, or closes each claim.
     pub(crate) fn release(held: Held) {
         for (fd, port) in held.locks {
-            // SAFETY: `fd` is a descriptor `claim` opened and nothing else closes.
+            // SAFETY: `fd` is a descriptor `claim` or `claim_name` opened and nothing else
+            // closes.
             unsafe {
-                set_lock(fd, port, libc::F_UNLCK);
+                if !held.kernel {
+                    set_lock(fd, port, libc::F_UNLCK);
+                }
                 libc::close(fd);
             }
+        }
+    }
+
+    /// The claim's descriptor if `port`'s abstract name was bound here and the port passed
+    /// both bind checks.
+    #[cfg(target_os = "linux")]
+    fn claim_name(port: u16) -> io::Result<Option<i32>> {
+        use std::os::fd::IntoRawFd;
+        let Some(fd) = abstract_claim("allocport-bare", port)? else {
+            return Ok(None);
+        };
+        let free = bind_check(libc::INADDR_ANY, port) && bind_check(libc::INADDR_LOOPBACK, port);
+        Ok(free.then(|| fd.into_raw_fd()))
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn claim_name(_port: u16) -> io::Result<Option<i32>> {
+        Err(io::Error::other("the kernel store is Linux's"))
+    }
+
+    /// A close-on-exec `AF_UNIX` stream socket bound to port `port`'s abstract name under
+    /// `prefix`, in the protocol's layout (`\0<prefix>/tcp/<port>\0` and the port as two
+    /// big-endian bytes), or `None` if another socket has the name. Dropping it releases the
+    /// claim: `socket`, `bind`, `close` are the kernel store's part of an allocation.
+    #[cfg(target_os = "linux")]
+    pub(crate) fn abstract_claim(
+        prefix: &str,
+        port: u16,
+    ) -> io::Result<Option<std::os::fd::OwnedFd>> {
+        use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+        // SAFETY: socket takes plain integers.
+        let raw = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+        if raw == -1 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: a new descriptor nothing else owns; closed when `fd` drops.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        // SAFETY: sockaddr_un is plain bytes; all zero is valid.
+        let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+        addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+        let mut name = format!("\0{prefix}/tcp/{port}\0").into_bytes();
+        name.extend_from_slice(&port.to_be_bytes());
+        for (dst, &src) in addr.sun_path.iter_mut().zip(&name) {
+            *dst = src as libc::c_char;
+        }
+        let len = std::mem::offset_of!(libc::sockaddr_un, sun_path) + name.len();
+        // SAFETY: `addr` is a valid sockaddr_un of at least `len` bytes for the call.
+        let rc = unsafe { libc::bind(raw, (&raw const addr).cast(), len as libc::socklen_t) };
+        debug_assert_eq!(raw, fd.as_raw_fd());
+        if rc == 0 {
+            return Ok(Some(fd));
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() == io::ErrorKind::AddrInUse {
+            Ok(None)
+        } else {
+            Err(e)
         }
     }
 

@@ -33,8 +33,17 @@ pub(crate) fn run(mode: &str) -> Result<String, String> {
         "hold" => crate::wakeup::hold(),
         "wait" => crate::wakeup::wait(),
         "wait-threads" => crate::wakeup::wait_threads(),
+        #[cfg(target_os = "linux")]
+        "steady" => crate::stores::steady(),
+        #[cfg(target_os = "linux")]
+        "status" => crate::stores::status(),
         other => Err(format!("{MODE}: unknown mode {other:?}")),
     }
+}
+
+/// The threads of this process, from `/proc/self/task` (0 where it cannot be read).
+pub(crate) fn thread_count() -> usize {
+    std::fs::read_dir("/proc/self/task").map_or(0, Iterator::count)
 }
 
 /// Times the process's first allocation (pool built, lock file opened, bind checks) and its
@@ -43,6 +52,9 @@ fn first() -> Result<String, String> {
     let start = Instant::now();
     let owner = TcpPortOwner::new().map_err(|e| e.to_string())?;
     let first = start.elapsed();
+    // A single-threaded process holding a port it did not wait for: allocport's threads, if
+    // any, show here.
+    let threads = thread_count();
     let start = Instant::now();
     drop(owner);
     let release = start.elapsed();
@@ -54,7 +66,7 @@ fn first() -> Result<String, String> {
     // The floor of the first allocation: the same two bind checks, in the same process.
     let checks = time_checks(port)?;
     Ok(format!(
-        "first_ns={} second_ns={} checks_ns={} release_ns={} pool={}",
+        "first_ns={} second_ns={} checks_ns={} release_ns={} pool={} threads={threads}",
         first.as_nanos(),
         second.as_nanos(),
         checks.as_nanos(),

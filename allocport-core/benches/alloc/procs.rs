@@ -37,7 +37,7 @@ impl ChildRun {
 }
 
 /// A child in `mode`, with none of the parent's pool settings: each child sees only `envs`.
-fn command(mode: &str, envs: &[(&str, String)]) -> Command {
+pub(crate) fn command(mode: &str, envs: &[(&str, String)]) -> Command {
     let mut cmd = this_binary();
     cmd.env(child::MODE, mode)
         .env_remove("PYSYS_PORTS")
@@ -131,6 +131,7 @@ fn parse_report(text: &str) -> HashMap<String, String> {
 }
 
 /// A fresh process's first allocation.
+#[derive(Clone)]
 pub(crate) struct FirstAlloc {
     /// Spawn-to-exit of a child that does nothing, the process-start floor: median, minimum.
     pub(crate) noop_wall: (Duration, Duration),
@@ -150,44 +151,67 @@ pub(crate) struct FirstAlloc {
     pub(crate) bare_checks_inside: Duration,
     pub(crate) pool: u64,
     pub(crate) runs: usize,
+    /// The most threads an allocating child had while it held its first port.
+    pub(crate) threads: u64,
 }
 
 /// Alternates no-op and allocating children, `runs` of each, and takes medians, so a change in
-/// machine load hits both alike.
-pub(crate) fn first_allocation(runs: usize) -> Result<FirstAlloc, String> {
-    let (mut noop, mut first, mut inside, mut second) = (vec![], vec![], vec![], vec![]);
-    let (mut checks, mut release) = (vec![], vec![]);
-    let (mut bare, mut bare_checks) = (vec![], vec![]);
-    let mut pool = 0;
+/// machine load hits both alike. The allocating children (allocport's and the bare one's) run
+/// once per round for each of `places` (a store's environment each).
+pub(crate) fn first_allocation(
+    runs: usize,
+    places: &[Vec<(&'static str, String)>],
+) -> Result<Vec<FirstAlloc>, String> {
+    #[derive(Default, Clone)]
+    struct Samples {
+        first: Vec<Duration>,
+        inside: Vec<Duration>,
+        second: Vec<Duration>,
+        checks: Vec<Duration>,
+        release: Vec<Duration>,
+        bare: Vec<Duration>,
+        bare_checks: Vec<Duration>,
+        pool: u64,
+        threads: u64,
+    }
+    let mut noop = vec![];
+    let mut all = vec![Samples::default(); places.len()];
     for _ in 0..runs {
         noop.push(run_timed_child("noop", &[])?.wall);
-        let run = run_timed_child("first", &[])?;
-        first.push(run.wall);
-        inside.push(run.nanos("first_ns")?);
-        second.push(run.nanos("second_ns")?);
-        checks.push(run.nanos("checks_ns")?);
-        release.push(run.nanos("release_ns")?);
-        pool = run.get("pool")?;
-        let run = run_timed_child("bare-first", &[])?;
-        bare.push(run.nanos("first_ns")?);
-        bare_checks.push(run.nanos("checks_ns")?);
+        for (envs, s) in places.iter().zip(&mut all) {
+            let run = run_timed_child("first", envs)?;
+            s.threads = s.threads.max(run.get("threads")?);
+            s.first.push(run.wall);
+            s.inside.push(run.nanos("first_ns")?);
+            s.second.push(run.nanos("second_ns")?);
+            s.checks.push(run.nanos("checks_ns")?);
+            s.release.push(run.nanos("release_ns")?);
+            s.pool = run.get("pool")?;
+            let run = run_timed_child("bare-first", envs)?;
+            s.bare.push(run.nanos("first_ns")?);
+            s.bare_checks.push(run.nanos("checks_ns")?);
+        }
     }
     let median = |v: &[Duration]| crate::record::median_duration(v).unwrap_or_default();
     // The minimum too: process start varies with the machine's load far more than the
     // allocation does, and the minimum is the least disturbed run.
     let min = |v: &[Duration]| v.iter().copied().min().unwrap_or_default();
-    Ok(FirstAlloc {
-        noop_wall: (median(&noop), min(&noop)),
-        first_wall: (median(&first), min(&first)),
-        first_inside: median(&inside),
-        second_inside: median(&second),
-        checks_inside: median(&checks),
-        release_inside: median(&release),
-        bare_inside: median(&bare),
-        bare_checks_inside: median(&bare_checks),
-        pool,
-        runs,
-    })
+    Ok(all
+        .iter()
+        .map(|s| FirstAlloc {
+            noop_wall: (median(&noop), min(&noop)),
+            first_wall: (median(&s.first), min(&s.first)),
+            first_inside: median(&s.inside),
+            second_inside: median(&s.second),
+            checks_inside: median(&s.checks),
+            release_inside: median(&s.release),
+            bare_inside: median(&s.bare),
+            bare_checks_inside: median(&s.bare_checks),
+            pool: s.pool,
+            runs,
+            threads: s.threads,
+        })
+        .collect())
 }
 
 /// Allocation cost in a process whose pool is `spec` (`None`: the OS-derived default).
