@@ -9,12 +9,18 @@ use std::time::Duration;
 
 use allocport_testkit::{Process, Spawn};
 
+/// A request probe on `pool`, in this test binary's own namespace of the kernel store: the
+/// timings here must not wait for another test that happens to hold a port of the pool.
 fn start(args: &[&str], pool: &str) -> Process {
     let mut command = Command::new(allocport_testkit::cargo_bin("allocport-request-probe"));
     command
         .args(args)
         .env("PYSYS_PORTS", pool)
-        .env("ALLOCPORT_TIMEOUT_SECS", "60");
+        .env("ALLOCPORT_TIMEOUT_SECS", "60")
+        .env(
+            "ALLOCPORT_NAMESPACE",
+            format!("fair-{}", std::process::id()),
+        );
     Spawn::new().start(&mut command)
 }
 
