@@ -5,8 +5,8 @@ use std::io;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::family::AddressFamily;
-use crate::source::PortSource;
+use crate::claim::family::AddressFamily;
+use crate::ports::source::PortSource;
 
 /// Everything that can go wrong when building the pool or allocating a port.
 ///

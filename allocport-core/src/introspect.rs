@@ -2,11 +2,11 @@
 //! and for the `allocport status` command. It only reads: nothing here builds the pool or
 //! takes a port.
 
+use crate::claim::transport::Proto;
 use crate::error::Error;
 use crate::pool::existing_pool;
-use crate::stats::PortAllocationStats;
+use crate::pool::stats::PortAllocationStats;
 use crate::store::{self, Holding};
-use crate::transport::Proto;
 
 /// The ports this process holds now, in port order. A number held for UDP
 /// ([`UdpPortOwner`](crate::UdpPortOwner)) is among them too: within one process a number is
@@ -33,7 +33,7 @@ pub fn is_tcp_port_held(port: u16) -> bool {
     crate::pool::is_held_here(port)
 }
 
-pub use crate::waiting::PortHolder;
+pub use crate::pool::waiting::PortHolder;
 
 /// The ports that other processes hold right now, in port order, read from the lock files
 /// (ports this process holds are in [`held_tcp_ports`]). It answers

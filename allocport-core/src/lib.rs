@@ -86,79 +86,51 @@
 //! waiting for ports is woken when another process releases one of them (on Linux; elsewhere
 //! it looks again now and then).
 
-// Layers, each using only those before it in this list: `env`, `source`, `family`, `error`,
-// `portset`, `warn`, `background`; `spec`, `ephemeral`, `exclude`, `reserved`, `privileged`,
-// `port_ranges`, `server_ports` (which ports); `lock`, `store`, `host`, `transport`, `probe`, `claim`
-// (taking one port); `order`, `timeout`, `stats`, `exit_report`, `unbindable`, `waiting`, `pool` (the queue
-// and the waiting); `request`, `owner` and `udp` (one layer: a request hands out owners,
-// whose constructors are its shortcuts), `listener`, `bound`, `pick`, `receive` (the API); `introspect`
-// (read-only views of all of it).
+// The folders, each using only those above it here (and the small files at the top: `env`,
+// `error`, `warn`, `background`): `ports/` (where the pool's ports come from), `store/` (the
+// claims between processes: `kernel/` on Linux, `files/` elsewhere), `claim/` (taking one
+// port: claim, bind checks, hosts, protocols), `pool/` (the queue, its order, waiting,
+// statistics), `request/` (what users hold and ask with: `PortRequest`, owners, bound
+// sockets); `introspect` reads all of it, and `private.rs` serves the macro's expansion.
 mod background;
-mod bound;
 mod claim;
 mod env;
-mod ephemeral;
 mod error;
-mod exclude;
-mod exit_report;
-mod family;
-mod host;
 mod introspect;
-mod listener;
-mod lock;
-mod order;
-mod owner;
-mod pick;
 mod pool;
-mod port_ranges;
-mod portset;
-mod privileged;
-mod probe;
-mod receive;
+mod ports;
 mod request;
-mod reserved;
-mod server_ports;
-mod source;
-mod spec;
-mod stats;
 mod store;
-#[cfg(any(target_os = "linux", target_os = "android"))]
-mod tcp_table;
-mod timeout;
-mod transport;
-mod udp;
-mod unbindable;
-mod waiting;
 mod warn;
 
 #[doc(hidden)]
 #[path = "private.rs"]
 pub mod __private;
 
-pub use ephemeral::ephemeral_tcp_port_range;
+pub use claim::family::AddressFamily;
 pub use error::Error;
-pub use exclude::{DEFAULT_EXCLUDED_TCP_PORTS, exclude_tcp_ports, excluded_tcp_ports};
-pub use family::AddressFamily;
 pub use introspect::{
     PortHolder, held_tcp_ports, is_tcp_port_held, log_port_allocation_stats, port_allocation_stats,
     port_reservations, tcp_port_holders, udp_port_holders,
 };
-pub use listener::{HeldTcpListener, HeldUdpSocket};
-pub use lock::{lock_dir, lock_files_renewed};
-pub use owner::{DEFAULT_HOSTS, TcpPortOwner};
-pub use pick::pick_unused_port;
-pub use receive::ReceivePorts;
-pub use request::PortRequest;
-pub use server_ports::{
+pub use pool::stats::PortAllocationStats;
+pub use pool::timeout::{DEFAULT_ALLOCATION_TIMEOUT, allocation_timeout, set_allocation_timeout};
+pub use pool::waiting::process_command_line;
+pub use ports::ephemeral::ephemeral_tcp_port_range;
+pub use ports::exclude::{DEFAULT_EXCLUDED_TCP_PORTS, exclude_tcp_ports, excluded_tcp_ports};
+pub use ports::server_ports::{
     MAX_PORTS_FILE_BYTES, ServerPorts, server_tcp_ports, server_tcp_ports_with_source,
 };
-pub use source::PortSource;
-pub use spec::format_ports_spec;
-pub use stats::PortAllocationStats;
+pub use ports::source::PortSource;
+pub use ports::spec::format_ports_spec;
+pub use request::PortRequest;
+pub use request::listener::{HeldTcpListener, HeldUdpSocket};
+pub use request::owner::{DEFAULT_HOSTS, TcpPortOwner};
+pub use request::pick::pick_unused_port;
+pub use request::receive::ReceivePorts;
+pub use request::udp::UdpPortOwner;
+pub use store::files::{lock_dir, lock_files_renewed};
 pub use store::{StoreKind, store_description, store_kind};
-pub use timeout::{DEFAULT_ALLOCATION_TIMEOUT, allocation_timeout, set_allocation_timeout};
-pub use udp::UdpPortOwner;
-pub use waiting::process_command_line;
 
 /// Gives a test function `n` ports of its own: `#[with_ports(n)]`.
 ///

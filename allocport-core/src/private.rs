@@ -5,7 +5,7 @@
 //! its value out of it through [`ReceivePorts`], whose implementations the compiler picks
 //! from the parameter's type.
 
-pub use crate::receive::{Handover, Held};
+pub use crate::request::receive::{Handover, Held};
 pub use crate::{
     AddressFamily, DEFAULT_HOSTS, Error, HeldTcpListener, HeldUdpSocket, PortRequest, ReceivePorts,
     TcpPortOwner, UdpPortOwner,

@@ -20,12 +20,12 @@ use std::time::{Duration, Instant};
 use super::shape::{Bits, group_starts, too_few_fit};
 use super::{DROPPED, FIRST_POLL, HELD, MAX_POLL, Pool};
 use crate::claim::Claim;
+use crate::claim::host::CheckAddr;
+use crate::claim::transport::Transport;
 use crate::error::Error;
-use crate::host::CheckAddr;
+use crate::pool::unbindable::Unbindable;
+use crate::pool::waiting::{REPORT_AFTER, report_waiting};
 use crate::store::WaitToken;
-use crate::transport::Transport;
-use crate::unbindable::Unbindable;
-use crate::waiting::{REPORT_AFTER, report_waiting};
 
 /// What one allocation asks the pool for, checked already by the caller.
 #[derive(Debug)]

@@ -1,5 +1,6 @@
-//! Where the claims between processes are kept: the kernel store on Linux (abstract Unix
-//! socket names, [`kernel`]), the file store elsewhere or when chosen ([`crate::lock`]).
+//! The stores of claims between processes, each with its own platform code: [`kernel`] and
+//! [`files`]; here, the choice. Where the claims between processes are kept: the kernel store on Linux (abstract Unix
+//! socket names, [`kernel`]), the file store elsewhere or when chosen ([`crate::store::files`]).
 //! Two processes exclude each other only on the same store, so the choice is explicit and
 //! never a silent fallback: `ALLOCPORT_STORE=kernel` or `files`; unset, an
 //! `ALLOCPORT_LOCK_DIR` that is set chooses the files (its only use), and otherwise Linux
@@ -7,24 +8,19 @@
 
 use std::sync::OnceLock;
 
+use crate::claim::transport::{Proto, Transport};
 use crate::env::{self, ALLOCPORT_LOCK_DIR, ALLOCPORT_STORE, Env};
 use crate::error::Error;
-use crate::lock::{self, Lock, PortLocks, Taken};
-use crate::transport::{Proto, Transport};
+use files::{Lock, PortLocks, Taken};
 
-#[cfg(target_os = "linux")]
-mod doorbell;
+pub(crate) mod files;
 #[cfg(target_os = "linux")]
 mod kernel;
-#[cfg(target_os = "linux")]
-pub(crate) mod names;
-#[cfg(target_os = "linux")]
-mod proc;
 
 #[cfg(target_os = "linux")]
-use kernel::{Bound, KernelStore};
+use kernel::names::{self, Name};
 #[cfg(target_os = "linux")]
-use names::Name;
+use kernel::{Bound, KernelStore, doorbell, proc};
 
 /// The two stores, as `ALLOCPORT_STORE` names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,7 +65,7 @@ pub fn store_description() -> Result<String, Error> {
         }
         #[cfg(not(target_os = "linux"))]
         StoreKind::Kernel => unreachable!("store_kind refuses the kernel store here"),
-        StoreKind::Files => Ok(format!("file store in {}", lock::lock_dir()?.display())),
+        StoreKind::Files => Ok(format!("file store in {}", files::lock_dir()?.display())),
     }
 }
 
@@ -152,7 +148,7 @@ pub(crate) fn open() -> Result<Store, Error> {
         StoreKind::Kernel => Store::Kernel(kernel::kernel_store()?),
         #[cfg(not(target_os = "linux"))]
         StoreKind::Kernel => unreachable!("store_kind refuses the kernel store here"),
-        StoreKind::Files => Store::Files(lock::port_locks()?),
+        StoreKind::Files => Store::Files(files::port_locks()?),
     };
     Ok(*CHOSEN.get_or_init(|| store))
 }
@@ -230,7 +226,7 @@ impl Store {
         match self {
             #[cfg(target_os = "linux")]
             Store::Kernel(k) => kernel_token(k),
-            Store::Files(f) => Ok(lock::WaitToken::try_take(f)?.map(WaitToken::Files)),
+            Store::Files(f) => Ok(files::WaitToken::try_take(f)?.map(WaitToken::Files)),
         }
     }
 
@@ -245,7 +241,7 @@ impl Store {
         match self {
             #[cfg(target_os = "linux")]
             Store::Kernel(k) => doorbell::start_watcher(k, pool, wanted, wake),
-            Store::Files(f) => lock::wake::start_watcher(f, pool, wanted, wake),
+            Store::Files(f) => files::wake::start_watcher(f, pool, wanted, wake),
         }
     }
 }
@@ -317,7 +313,7 @@ pub(crate) enum WaitToken {
         _name: std::os::fd::OwnedFd,
         _thread: std::sync::MutexGuard<'static, ()>,
     },
-    Files(lock::WaitToken),
+    Files(files::WaitToken),
 }
 
 impl WaitToken {

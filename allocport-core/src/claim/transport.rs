@@ -2,7 +2,7 @@
 //!
 //! A port number is one thing in this process's pool whatever the protocol, so a thread never
 //! gets a number another thread holds for either. Between processes the claims are apart: a
-//! TCP claim is one lock, a UDP claim another ([`crate::lock`]), so one process's TCP port and
+//! TCP claim is one lock, a UDP claim another ([`crate::store::files`]), so one process's TCP port and
 //! another's UDP port may share a number, as the two protocols' ports do in the kernel.
 
 /// One protocol of a claim.

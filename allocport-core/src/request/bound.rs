@@ -4,12 +4,12 @@
 use std::io;
 use std::net::{SocketAddr, TcpListener, UdpSocket};
 
+use crate::claim::host::resolve;
 use crate::error::Error;
-use crate::host::resolve;
-use crate::listener::{BIND_ATTEMPTS, HeldTcpListener, HeldUdpSocket};
-use crate::owner::TcpPortOwner;
 use crate::request::PortRequest;
-use crate::udp::UdpPortOwner;
+use crate::request::listener::{BIND_ATTEMPTS, HeldTcpListener, HeldUdpSocket};
+use crate::request::owner::TcpPortOwner;
+use crate::request::udp::UdpPortOwner;
 
 impl PortRequest {
     /// Allocates the ports as [`allocate`](Self::allocate) does and binds a [`TcpListener`] on

@@ -3,7 +3,7 @@
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::owner::TcpPortOwner;
+use crate::request::owner::TcpPortOwner;
 
 /// Owners of the ports picked, kept until the process exits.
 static PICKED: Mutex<Vec<TcpPortOwner>> = Mutex::new(Vec::new());

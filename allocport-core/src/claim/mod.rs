@@ -1,16 +1,24 @@
-//! The claim layer: a port is claimed when this process takes its claim in the store
+//! Taking one port: the claim in the store, the bind checks, hosts and protocols; here, the
+//! claim layer: a port is claimed when this process takes its claim in the store
 //! ([`crate::store`]) and the bind check then finds it free on every address; released, its
 //! claim is given back.
 //!
 //! The claim comes first: with it held no other allocport process can claim the port, so a
 //! bind check that passes stays meaningful until this process lets go.
 
+pub(crate) mod family;
+pub(crate) mod host;
+pub(crate) mod probe;
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(crate) mod tcp_table;
+pub(crate) mod transport;
+
+use crate::claim::host::CheckAddr;
+use crate::claim::probe::{Check, check_port, check_udp_port};
+use crate::claim::transport::Transport;
 use crate::error::Error;
-use crate::host::CheckAddr;
-use crate::lock::Taken;
-use crate::probe::{Check, check_port, check_udp_port};
+use crate::store::files::Taken;
 use crate::store::{self, Holding, Store, WaitToken};
-use crate::transport::Transport;
 
 /// Claims and releases ports through this process's store ([`crate::store`]).
 pub(crate) struct Claims {
@@ -240,7 +248,7 @@ mod tests {
             Claim::Claimed
         ));
         // This process's own claims never show as another's holder. Windows cannot tell its
-        // own locks from another's (lock/windows.rs): there the UDP lock shows as held.
+        // own locks from another's (store/files/windows.rs): there the UDP lock shows as held.
         let held = claims.holders(Transport::Udp, [port]).unwrap();
         assert_eq!(held.len(), usize::from(cfg!(windows)), "{held:?}");
         claims.release(Transport::TcpAndUdp, port);

@@ -2,11 +2,11 @@
 
 use std::fmt;
 
+use crate::claim::family::AddressFamily;
+use crate::claim::host::resolve;
+use crate::claim::transport::Transport;
 use crate::error::Error;
-use crate::family::AddressFamily;
-use crate::host::resolve;
 use crate::pool::pool;
-use crate::transport::Transport;
 
 /// The hosts PySys checks by default: every IPv4 interface (`""`) and localhost.
 pub const DEFAULT_HOSTS: [&str; 2] = ["", "localhost"];
@@ -188,7 +188,7 @@ pub(crate) fn allocate<S: AsRef<str>>(
     family: AddressFamily,
 ) -> Result<Vec<u16>, Error> {
     let addrs = resolve(hosts, family)?;
-    let timeout = crate::timeout::allocation_timeout()?;
+    let timeout = crate::pool::timeout::allocation_timeout()?;
     pool()?.allocate(&crate::pool::Want {
         transport,
         addrs: &addrs,

@@ -2,7 +2,7 @@
 //! ranges, with white space allowed around numbers and dashes.
 
 use crate::error::Error;
-use crate::source::PortSource;
+use crate::ports::source::PortSource;
 
 /// A set of ports built from `PYSYS_PORTS` ranges without expanding them: the ranges are kept
 /// as intervals and merged whenever there are many, so parsing any specification costs time

@@ -7,12 +7,12 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use crate::env::{self, Env, PYSYS_PORTS, PYSYS_PORTS_FILE};
-use crate::ephemeral::ephemeral_tcp_port_range;
 use crate::error::Error;
-use crate::port_ranges::PortRanges;
-use crate::reserved::{leave_out, reserved_tcp_ranges};
-use crate::source::PortSource;
-use crate::spec::{SpecRanges, format_ports_spec, parse_spec};
+use crate::ports::ephemeral::ephemeral_tcp_port_range;
+use crate::ports::port_ranges::PortRanges;
+use crate::ports::reserved::{leave_out, reserved_tcp_ranges};
+use crate::ports::source::PortSource;
+use crate::ports::spec::{SpecRanges, format_ports_spec, parse_spec};
 use crate::warn::warn_once;
 
 /// The lowest port the OS-derived pool offers: ports below it need privileges on most systems.
@@ -66,7 +66,7 @@ pub fn server_tcp_ports_with_source() -> Result<ServerPorts, Error> {
     let (ranges, source) = server_ranges_from(
         &env::process,
         &ephemeral_tcp_port_range,
-        &crate::privileged::first_bindable_port_for,
+        &crate::ports::privileged::first_bindable_port_for,
     )?;
     Ok(ServerPorts {
         ports: ranges.iter().collect(),
@@ -80,7 +80,7 @@ pub const MAX_PORTS_FILE_BYTES: u64 = 4 << 20;
 
 /// The logic of [`server_tcp_ports_with_source`], with the environment and the OS passed in so
 /// it can be tested without touching the process's environment. `first_bindable` is the
-/// lowest port this process may bind ([`crate::privileged`]).
+/// lowest port this process may bind ([`crate::ports::privileged`]).
 #[cfg(test)]
 fn server_ports_from(
     env: Env<'_>,
@@ -100,7 +100,7 @@ pub(crate) fn server_ranges() -> Result<(PortRanges, PortSource), Error> {
     server_ranges_from(
         &env::process,
         &ephemeral_tcp_port_range,
-        &crate::privileged::first_bindable_port_for,
+        &crate::ports::privileged::first_bindable_port_for,
     )
 }
 

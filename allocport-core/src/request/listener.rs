@@ -6,11 +6,11 @@ use std::io;
 use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::ops::Deref;
 
+use crate::claim::family::AddressFamily;
+use crate::claim::host::resolve;
 use crate::error::Error;
-use crate::family::AddressFamily;
-use crate::host::resolve;
-use crate::owner::TcpPortOwner;
-use crate::udp::UdpPortOwner;
+use crate::request::owner::TcpPortOwner;
+use crate::request::udp::UdpPortOwner;
 
 /// How many freshly allocated ports to try before giving up on binding. A bind can fail only
 /// when a program outside allocport takes the port between the pool's check and our bind; a

@@ -2,10 +2,10 @@
 
 use std::fmt;
 
+use crate::claim::family::AddressFamily;
+use crate::claim::transport::Transport;
 use crate::error::Error;
-use crate::family::AddressFamily;
-use crate::owner::{DEFAULT_HOSTS, allocate_one, many_owners, release};
-use crate::transport::Transport;
+use crate::request::owner::{DEFAULT_HOSTS, allocate_one, many_owners, release};
 
 /// A UDP port held by this value until it is dropped: the UDP twin of
 /// [`TcpPortOwner`](crate::TcpPortOwner), from the same pool and with the same API.

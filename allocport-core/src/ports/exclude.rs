@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::portset::PortSet;
+use crate::pool::portset::PortSet;
 
 /// Ports some web browsers refuse to connect to, never allocated by default (PySys's
 /// `excludedTCPPorts`): a browser-driven test against a server on one of them would fail.

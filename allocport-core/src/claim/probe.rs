@@ -5,8 +5,8 @@ use std::net::SocketAddr;
 
 use socket2::{Domain, Protocol, Socket, Type};
 
+use crate::claim::host::CheckAddr;
 use crate::error::Error;
-use crate::host::CheckAddr;
 
 /// What a bind check found.
 #[derive(Debug)]
@@ -87,7 +87,7 @@ fn close(socket: Socket) {
 /// with no connection on the port, it is such a bound socket, in use.
 #[cfg(any(target_os = "linux", target_os = "android"))]
 fn lingering_only(sockaddr: SocketAddr) -> io::Result<Check> {
-    use crate::tcp_table::{Connections, connections_on};
+    use crate::claim::tcp_table::{Connections, connections_on};
     let socket = Socket::new(
         Domain::for_address(sockaddr),
         Type::STREAM,
@@ -198,7 +198,7 @@ mod tests {
 
     #[test]
     fn a_privileged_port_is_unbindable_for_a_process_without_the_privilege() {
-        let first = crate::privileged::first_bindable_port();
+        let first = crate::ports::privileged::first_bindable_port();
         if first <= 80 {
             println!("skipped: this process may bind port 80 (the tests crate runs it as nobody)");
             return;

@@ -18,8 +18,8 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use super::kernel::{KernelStore, address, bind_abstract, unix_socket};
 use super::names::{DOORBELLS, Name};
+use super::{KernelStore, address, bind_abstract, unix_socket};
 
 /// How long the watcher blocks before it asks again whether anyone still waits, and tries a
 /// lower doorbell.

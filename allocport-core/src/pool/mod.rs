@@ -1,4 +1,5 @@
-//! The process-global pool: its never-used ports in a shuffled order evaluated lazily, then a
+//! The pool and its waiting: order, port sets, timeouts, statistics and reports; here, the
+//! process-global pool: its never-used ports in a shuffled order evaluated lazily, then a
 //! queue of given-back ports used least-recently-released first, and the waiting when none
 //! can be had.
 //!
@@ -15,26 +16,32 @@ use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::claim::Claims;
+use crate::claim::transport::Transport;
 use crate::env::{self, ALLOCPORT_STATS, Env};
 use crate::error::Error;
-use crate::exclude::is_excluded;
-use crate::exit_report;
-use crate::order::{Order, nextest_run, nextest_slot};
-use crate::port_ranges::PortRanges;
-use crate::portset::PortSet;
-use crate::server_ports::server_ranges;
-use crate::source::PortSource;
-use crate::stats::PortAllocationStats;
-use crate::transport::Transport;
-use crate::waiting::{PortHolder, describe_holders, describe_reservations};
+use crate::pool::order::{Order, nextest_run, nextest_slot};
+use crate::pool::portset::PortSet;
+use crate::pool::stats::PortAllocationStats;
+use crate::pool::waiting::{PortHolder, describe_holders, describe_reservations};
+use crate::ports::exclude::is_excluded;
+use crate::ports::port_ranges::PortRanges;
+use crate::ports::server_ports::server_ranges;
+use crate::ports::source::PortSource;
 
+pub(crate) mod exit_report;
 mod gather;
+pub(crate) mod order;
+pub(crate) mod portset;
 mod shape;
+pub(crate) mod stats;
+pub(crate) mod timeout;
+pub(crate) mod unbindable;
+pub(crate) mod waiting;
 pub(crate) use gather::Want;
 
 /// How often a waiting allocation looks again for ports that other processes may have freed
 /// without waking this process: it starts short and backs off to the maximum. Where releases
-/// in other processes wake this one (the watcher, [`crate::lock::wake`]), only a holder that
+/// in other processes wake this one (the watcher, [`crate::store::files::wake`]), only a holder that
 /// died is left to poll for, and the maximum is longer, so that many waiting threads cost
 /// next to nothing.
 const FIRST_POLL: Duration = Duration::from_millis(1);

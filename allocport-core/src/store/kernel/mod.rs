@@ -14,6 +14,10 @@
 //! nothing; a child `fork`ed without `exec` holds the claims too until it exits (a port
 //! held longer, never twice).
 
+pub(crate) mod doorbell;
+pub(crate) mod names;
+pub(crate) mod proc;
+
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::AtomicI32;
@@ -21,10 +25,10 @@ use std::sync::atomic::Ordering::{AcqRel, Relaxed};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use super::names::{Name, NameBuf, Prefix};
 use crate::env;
 use crate::error::Error;
 use crate::warn::warn_once;
+use names::{Name, NameBuf, Prefix};
 
 /// How long a look that found nobody holding the wait token is relied on: a reservation
 /// steers other claimers from this long after it is made (a fair wait lasts far longer).

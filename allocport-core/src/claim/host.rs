@@ -1,10 +1,10 @@
 //! Hosts to check a port on, resolved once per allocation to the addresses the bind check
-//! ([`crate::probe`]) tries.
+//! ([`crate::claim::probe`]) tries.
 
 use std::net::{IpAddr, ToSocketAddrs};
 
+use crate::claim::family::AddressFamily;
 use crate::error::Error;
-use crate::family::AddressFamily;
 
 /// One host to check, with the address it resolved to. The name is borrowed from the
 /// caller's list: it is needed only in messages, and copying it cost every allocation a heap

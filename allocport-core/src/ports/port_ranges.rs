@@ -2,7 +2,7 @@
 //! binary search over the ranges: the pool starts without naming its ports one by one, so its
 //! start-up costs the same for 100 ports as for 60,000.
 
-use crate::exclude::excluded_in;
+use crate::ports::exclude::excluded_in;
 
 /// Sorted, disjoint, non-adjacent inclusive ranges of ports, without excluded ports.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,7 +97,7 @@ fn subtract_excluded(spans: Vec<(u16, u16)>) -> Vec<(u16, u16)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::exclude::DEFAULT_EXCLUDED_TCP_PORTS;
+    use crate::ports::exclude::DEFAULT_EXCLUDED_TCP_PORTS;
 
     #[test]
     fn merges_sorts_and_drops_excluded_and_reversed() {
@@ -140,7 +140,7 @@ mod tests {
     #[test]
     fn a_set_s_members_in_a_range_are_read_word_by_word() {
         // A local set: the process-wide excluded set must not change under other tests.
-        let set = crate::portset::PortSet::with(&[1, 63, 64, 6000, 6001, 65535]);
+        let set = crate::pool::portset::PortSet::with(&[1, 63, 64, 6000, 6001, 65535]);
         assert_eq!(set.members_in(1, 65535), [1, 63, 64, 6000, 6001, 65535]);
         assert_eq!(set.members_in(63, 6000), [63, 64, 6000]);
         assert_eq!(set.members_in(2, 62), [] as [u16; 0]);

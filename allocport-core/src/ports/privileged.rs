@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 ///
 /// On Linux that is `net.ipv4.ip_unprivileged_port_start` (1024 unless changed) for a process
 /// without `CAP_NET_BIND_SERVICE`; elsewhere 1, and a port the OS refuses is left out when the
-/// bind check meets it ([`crate::probe`]). Read once: neither changes while a process runs.
+/// bind check meets it ([`crate::claim::probe`]). Read once: neither changes while a process runs.
 pub(crate) fn first_bindable_port() -> u16 {
     static FIRST: OnceLock<u16> = OnceLock::new();
     *FIRST.get_or_init(os::first_bindable_port)
@@ -67,7 +67,7 @@ mod os {
         static START_PORT: OnceLock<u16> = OnceLock::new();
         *START_PORT.get_or_init(|| {
             // Kernels before 4.11 lack the file: their limit is fixed at 1024.
-            crate::ephemeral::read_short(START)
+            crate::ports::ephemeral::read_short(START)
                 .ok()
                 .and_then(|text| parse_unprivileged_start(&text))
                 .unwrap_or(1024)

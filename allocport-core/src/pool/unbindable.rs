@@ -4,7 +4,7 @@
 
 use std::net::IpAddr;
 
-use crate::spec::format_ports_spec;
+use crate::ports::spec::format_ports_spec;
 use crate::warn::warn_once;
 
 /// Host, address and reason: what the ports of one part of the warning share.

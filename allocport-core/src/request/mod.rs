@@ -1,15 +1,23 @@
-//! `PortRequest`: everything one allocation can ask for, as a builder.
+//! What users hold and ask with: `PortRequest` (here, everything one allocation can ask for,
+//! as a builder), the owners it hands out, bound sockets, `pick_unused_port`, the receivers.
+
+pub(crate) mod bound;
+pub(crate) mod listener;
+pub(crate) mod owner;
+pub(crate) mod pick;
+pub(crate) mod receive;
+pub(crate) mod udp;
 
 use std::time::Duration;
 
+use crate::claim::family::AddressFamily;
+use crate::claim::host::resolve;
+use crate::claim::transport::Transport;
 use crate::error::Error;
-use crate::family::AddressFamily;
-use crate::host::resolve;
-use crate::owner::{DEFAULT_HOSTS, TcpPortOwner};
+use crate::pool::timeout::allocation_timeout;
 use crate::pool::{Want, pool};
-use crate::timeout::allocation_timeout;
-use crate::transport::Transport;
-use crate::udp::UdpPortOwner;
+use crate::request::owner::{DEFAULT_HOSTS, TcpPortOwner};
+use crate::request::udp::UdpPortOwner;
 
 /// What to allocate: how many ports, checked where, related how, and how long to wait.
 ///

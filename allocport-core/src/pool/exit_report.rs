@@ -3,7 +3,7 @@
 use std::fmt::{self, Write as _};
 use std::sync::OnceLock;
 
-use crate::stats::PortAllocationStats;
+use crate::pool::stats::PortAllocationStats;
 
 /// Where the figures come from: the pool's reading of its counters.
 static STATS: OnceLock<fn() -> PortAllocationStats> = OnceLock::new();

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::error::Error;
-use crate::source::PortSource;
+use crate::ports::source::PortSource;
 use crate::warn::PREFIX;
 
 /// A port held by another process, as [`tcp_port_holders`](crate::tcp_port_holders) reports it.
