@@ -112,3 +112,28 @@ pub struct ReadmeDoctests;
 #[doc = include_str!("../../docs/swapping.md")]
 #[cfg(doctest)]
 pub struct SwappingDoctests;
+
+/// The examples of `docs/fixtures.md`, compiled and run as doctests.
+#[doc = include_str!("../../docs/fixtures.md")]
+#[cfg(doctest)]
+pub struct FixturesDoctests;
+
+/// The examples of `docs/udp.md`, compiled and run as doctests.
+#[doc = include_str!("../../docs/udp.md")]
+#[cfg(doctest)]
+pub struct UdpDoctests;
+
+/// The examples of `docs/request-limits.md`, compiled and run as doctests.
+#[doc = include_str!("../../docs/request-limits.md")]
+#[cfg(doctest)]
+pub struct RequestLimitsDoctests;
+
+/// The examples of `docs/command.md`, compiled and run as doctests.
+#[doc = include_str!("../../docs/command.md")]
+#[cfg(doctest)]
+pub struct CommandDoctests;
+
+/// The examples of `docs/configuration.md`, compiled and run as doctests.
+#[doc = include_str!("../../docs/configuration.md")]
+#[cfg(doctest)]
+pub struct ConfigurationDoctests;
