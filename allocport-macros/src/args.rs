@@ -4,7 +4,7 @@ use proc_macro2::{Span, TokenStream};
 use syn::parse::Parser;
 use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
-use syn::{Expr, ExprLit, Ident, Lit, LitInt, LitStr, Path, Token, UnOp};
+use syn::{Expr, ExprAssign, ExprLit, Ident, Lit, LitInt, LitStr, Path, Token, UnOp};
 
 use crate::errors::Errors;
 
@@ -211,76 +211,70 @@ fn parse_option(expr: Expr, args: &mut Args) -> syn::Result<()> {
     let name = single_ident(&assign.left).ok_or_else(|| {
         syn::Error::new_spanned(&assign.left, format!("unknown option: expected {OPTIONS}"))
     })?;
+    if parse_valued(&name, &assign, args)? {
+        Ok(())
+    } else {
+        Err(syn::Error::new_spanned(
+            &name,
+            format!("option `{name}` is given more than once"),
+        ))
+    }
+}
+
+/// The options written `name = value`: records the value and says whether it is the first
+/// for `name` (the value is checked before the duplicate, so its own error comes first).
+fn parse_valued(name: &Ident, assign: &ExprAssign, args: &mut Args) -> syn::Result<bool> {
     let value = &*assign.right;
-    let duplicate =
-        || syn::Error::new_spanned(&name, format!("option `{name}` is given more than once"));
-    match name.to_string().as_str() {
-        "param" => {
-            let ident = single_ident(value).ok_or_else(|| {
-                wrong_value(
-                    value,
-                    "`param` takes a parameter name, as in `param = ports`",
-                )
-            })?;
-            if args.param.replace(ident).is_some() {
-                return Err(duplicate());
-            }
-        }
-        "hosts" => {
-            let hosts = parse_hosts(value)?;
-            if args.hosts.replace(hosts).is_some() {
-                return Err(duplicate());
-            }
-        }
-        "family" => {
-            let family = single_ident(value)
-                .and_then(|ident| match ident.to_string().as_str() {
-                    "ipv4" | "Ipv4" => Some(Family::Ipv4),
-                    "ipv6" | "Ipv6" => Some(Family::Ipv6),
-                    _ => None,
-                })
-                .ok_or_else(|| {
-                    wrong_value(
-                        value,
-                        "`family` takes `ipv4` or `ipv6`, as in `family = ipv6`",
-                    )
-                })?;
-            if args.family.replace(family).is_some() {
-                return Err(duplicate());
-            }
-        }
-        "offsets" => {
-            let offsets = parse_offsets(value)?;
-            if args.offsets.replace((offsets, value.span())).is_some() {
-                return Err(duplicate());
-            }
-        }
-        "exact" => {
-            let port = parse_port(value)?;
-            if args.exact.replace((port, value.span())).is_some() {
-                return Err(duplicate());
-            }
-        }
-        "crate" => {
-            let path = parse_crate(value)?;
-            if args.krate.replace(path).is_some() {
-                return Err(duplicate());
-            }
-        }
+    let first = match name.to_string().as_str() {
+        "param" => set_once(&mut args.param, parse_param(value)?),
+        "hosts" => set_once(&mut args.hosts, parse_hosts(value)?),
+        "family" => set_once(&mut args.family, parse_family(value)?),
+        "offsets" => set_once(&mut args.offsets, (parse_offsets(value)?, value.span())),
+        "exact" => set_once(&mut args.exact, (parse_port(value)?, value.span())),
+        "crate" => set_once(&mut args.krate, parse_crate(value)?),
         "consecutive" | "strict" => {
             return Err(syn::Error::new_spanned(
-                &assign,
+                assign,
                 format!("`{name}` takes no value: write `{name}` alone"),
             ));
         }
         other => {
             return Err(syn::Error::new_spanned(
-                &name,
+                name,
                 format!("unknown option `{other}`: expected {OPTIONS}"),
             ));
         }
-    }
-    Ok(())
+    };
+    Ok(first)
+}
+
+/// Fills `slot` with `value`; false when it already held one.
+fn set_once<T>(slot: &mut Option<T>, value: T) -> bool {
+    slot.replace(value).is_none()
+}
+
+fn parse_param(value: &Expr) -> syn::Result<Ident> {
+    single_ident(value).ok_or_else(|| {
+        wrong_value(
+            value,
+            "`param` takes a parameter name, as in `param = ports`",
+        )
+    })
+}
+
+fn parse_family(value: &Expr) -> syn::Result<Family> {
+    single_ident(value)
+        .and_then(|ident| match ident.to_string().as_str() {
+            "ipv4" | "Ipv4" => Some(Family::Ipv4),
+            "ipv6" | "Ipv6" => Some(Family::Ipv6),
+            _ => None,
+        })
+        .ok_or_else(|| {
+            wrong_value(
+                value,
+                "`family` takes `ipv4` or `ipv6`, as in `family = ipv6`",
+            )
+        })
 }
 
 /// `consecutive` and `strict`, the options without a value.

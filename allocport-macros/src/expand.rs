@@ -5,7 +5,7 @@ use proc_macro2::{Delimiter, Ident, Span, TokenStream, TokenTree};
 use quote::{quote, quote_spanned};
 use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
-use syn::{FnArg, Item, ItemFn, LitInt};
+use syn::{FnArg, Item, ItemFn, LitInt, PatType};
 
 use crate::args::{self, Allocated, Family};
 use crate::errors::Errors;
@@ -120,17 +120,7 @@ fn render(
     n: usize,
     n_span: Span,
 ) -> TokenStream {
-    let inputs = std::mem::take(&mut func.sig.inputs);
-    let mut kept = Punctuated::new();
-    let mut param = None;
-    for (i, arg) in inputs.into_iter().enumerate() {
-        match arg {
-            FnArg::Typed(typed) if i == receiver => param = Some(typed),
-            other => kept.push(other),
-        }
-    }
-    func.sig.inputs = kept;
-    let Some(param) = param else {
+    let Some(param) = take_receiver(&mut func, receiver) else {
         return internal_error::<TokenStream>().unwrap_or_else(syn::Error::into_compile_error);
     };
     let (pat, ty) = (&param.pat, &param.ty);
@@ -148,7 +138,27 @@ fn render(
             &mut #handover,
         );
     };
+    with_prologue(&func, &allocate, &bind)
+}
 
+/// Removes the receiving parameter (the `receiver`-th) from the signature and returns it.
+fn take_receiver(func: &mut ItemFn, receiver: usize) -> Option<PatType> {
+    let inputs = std::mem::take(&mut func.sig.inputs);
+    let mut kept = Punctuated::new();
+    let mut param = None;
+    for (i, arg) in inputs.into_iter().enumerate() {
+        match arg {
+            FnArg::Typed(typed) if i == receiver => param = Some(typed),
+            other => kept.push(other),
+        }
+    }
+    func.sig.inputs = kept;
+    param
+}
+
+/// The function with `allocate` and `bind` run first in its body, and a `#[test]` when it has
+/// no test attribute of its own.
+fn with_prologue(func: &ItemFn, allocate: &TokenStream, bind: &TokenStream) -> TokenStream {
     let test_attr = if func.attrs.iter().any(validate::is_test_attr) {
         quote!()
     } else {
