@@ -18,7 +18,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use exit::{EXIT_FAILURE, EXIT_USAGE, Failure};
 
-const AFTER_HELP: &str = "\
+const EXAMPLES: &str = "\
 Examples:
   # two servers on ports held until the script ends
   allocport exec -n 2 -- ./run-test.sh --server-port {port0} --admin-port {port1}
@@ -35,24 +35,33 @@ Examples:
   allocport exec --tcp-and-udp -- ./dns-server --port {port0}
   # where the ports come from, and who holds which now
   PYSYS_PORTS=2000-2100 allocport ports
-  allocport status
+  allocport status";
 
-Environment (shared with the allocport library):
-  PYSYS_PORTS             server ports, e.g. \"2000-2100, 3000\"
-  PYSYS_PORTS_FILE        a file of such specifications, one a line
-  ALLOCPORT_TIMEOUT_SECS  how long to wait when every port is held (default 300)
-  ALLOCPORT_STORE         where claims are kept: kernel (Linux's default) or files
-  ALLOCPORT_NAMESPACE     a tag that gives the kernel store names of its own
-  ALLOCPORT_LOCK_DIR      the file store's private directory (setting it chooses files)
-  ALLOCPORT_STATS=1       print the allocation statistics at exit
-
+const EXIT_STATUS: &str = "\
 Exit status: 0 on success, 1 when `ports` or `status` fail, 2 on a usage error;
 `exec` exits with the command's status (128+N if it dies from signal N), 125 when
 no ports could be allocated, 126 when the command cannot be run, 127 when it is not found.";
 
+/// The top-level `--help`'s closing sections: examples, the environment variables (from the
+/// library's own table, so the two cannot drift apart) and the exit statuses.
+fn after_help() -> String {
+    let width = allocport_core::ENVIRONMENT
+        .iter()
+        .map(|(name, _)| name.len())
+        .max()
+        .unwrap_or(0);
+    let environment: String = allocport_core::ENVIRONMENT
+        .iter()
+        .map(|(name, meaning)| format!("  {name:width$}  {meaning}\n"))
+        .collect();
+    format!(
+        "{EXAMPLES}\n\nEnvironment (shared with the allocport library):\n{environment}\n{EXIT_STATUS}"
+    )
+}
+
 /// Run programs on TCP server ports that no other test holds.
 #[derive(Debug, Parser)]
-#[command(name = "allocport", version, after_help = AFTER_HELP)]
+#[command(name = "allocport", version, after_help = after_help())]
 struct Cli {
     #[command(subcommand)]
     command: Command,

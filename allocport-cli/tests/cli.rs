@@ -603,3 +603,33 @@ fn help_shows_examples() {
         assert!(examples.contains("{port0}"), "{text}");
     }
 }
+
+#[test]
+fn help_lists_every_environment_variable_once_with_its_meaning() {
+    let sandbox = Sandbox::new(1);
+    let out = sandbox.output(&["--help"]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let section = text
+        .split_once("Environment (shared with the allocport library):\n")
+        .expect("an Environment section")
+        .1;
+    let names: Vec<&str> = section
+        .lines()
+        .map_while(|line| line.strip_prefix("  "))
+        .map(|line| line.split_whitespace().next().unwrap_or(""))
+        .collect();
+    let expected = [
+        "PYSYS_PORTS",
+        "PYSYS_PORTS_FILE",
+        "ALLOCPORT_TIMEOUT_SECS",
+        "ALLOCPORT_STORE",
+        "ALLOCPORT_NAMESPACE",
+        "ALLOCPORT_LOCK_DIR",
+        "ALLOCPORT_STATS",
+    ];
+    assert_eq!(names, expected, "{text}");
+    for line in section.lines().take(expected.len()) {
+        assert!(line.split_whitespace().count() > 2, "no meaning: {line:?}");
+    }
+}

@@ -16,10 +16,49 @@ pub(crate) const ALLOCPORT_LOCK_DIR: &str = "ALLOCPORT_LOCK_DIR";
 /// The store of the claims between processes: `kernel` (Linux) or `files`.
 pub(crate) const ALLOCPORT_STORE: &str = "ALLOCPORT_STORE";
 /// A tag that gives the kernel store names of its own, apart from everyone else's.
-#[cfg(target_os = "linux")]
 pub(crate) const ALLOCPORT_NAMESPACE: &str = "ALLOCPORT_NAMESPACE";
 /// Set (and not `0`) to print the allocation statistics at exit.
 pub(crate) const ALLOCPORT_STATS: &str = "ALLOCPORT_STATS";
+/// The variables a user sets, each with a one-line meaning: the one list from which the
+/// command's `--help` is built, and which the crate docs' table must match (a unit test
+/// checks it). cargo-nextest's variables are read too, but are not the user's to set.
+///
+/// ```
+/// let names: Vec<&str> = allocport_core::ENVIRONMENT.iter().map(|(name, _)| *name).collect();
+/// assert!(names.contains(&"PYSYS_PORTS"));
+/// ```
+#[doc(hidden)]
+pub const ENVIRONMENT: &[(&str, &str)] = &[
+    (
+        PYSYS_PORTS,
+        "server ports and ranges, e.g. \"2000-2100, 3000\"",
+    ),
+    (
+        PYSYS_PORTS_FILE,
+        "a file of such specifications, one a line",
+    ),
+    (
+        ALLOCPORT_TIMEOUT_SECS,
+        "how long to wait when every port is held (default 300)",
+    ),
+    (
+        ALLOCPORT_STORE,
+        "where claims are kept: kernel (Linux's default) or files",
+    ),
+    (
+        ALLOCPORT_NAMESPACE,
+        "a tag that gives the kernel store names of its own",
+    ),
+    (
+        ALLOCPORT_LOCK_DIR,
+        "the file store's private directory (setting it chooses files)",
+    ),
+    (
+        ALLOCPORT_STATS,
+        "set (and not 0) to print the allocation statistics at exit",
+    ),
+];
+
 /// cargo-nextest's number for the running test, unique among those running now.
 pub(crate) const NEXTEST_TEST_GLOBAL_SLOT: &str = "NEXTEST_TEST_GLOBAL_SLOT";
 /// cargo-nextest's id of the whole run (a UUID), the same in every test process of one run.
@@ -72,5 +111,33 @@ mod tests {
             assert_eq!(flag(&env, ALLOCPORT_STATS), on, "{value:?}");
         }
         assert!(!flag(&fake(&[]), ALLOCPORT_STATS));
+    }
+
+    /// The variables named in the first column of the crate docs' environment table
+    /// (`ALLOCPORT_STATS=1` names `ALLOCPORT_STATS`; the `neither` row names none).
+    fn documented_in_crate_docs() -> Vec<String> {
+        let docs = include_str!("lib.rs");
+        let table = docs
+            .split_once("//! | variable | meaning |\n//! |---|---|\n")
+            .expect("lib.rs has the environment table")
+            .1;
+        table
+            .lines()
+            .map_while(|line| line.strip_prefix("//! | "))
+            .filter_map(|row| row.strip_prefix('`')?.split_once('`'))
+            .map(|(name, _)| name.split('=').next().unwrap_or(name).to_string())
+            .collect()
+    }
+
+    #[test]
+    fn the_crate_docs_table_lists_exactly_the_environment_table() {
+        let mut documented = documented_in_crate_docs();
+        let mut listed: Vec<String> = ENVIRONMENT
+            .iter()
+            .map(|(name, _)| name.to_string())
+            .collect();
+        documented.sort();
+        listed.sort();
+        assert_eq!(documented, listed);
     }
 }

@@ -108,6 +108,7 @@ mod warn;
 pub mod __private;
 
 pub use claim::family::AddressFamily;
+pub use env::ENVIRONMENT;
 pub use error::Error;
 pub use introspect::{
     PortHolder, held_tcp_ports, is_tcp_port_held, log_port_allocation_stats, port_allocation_stats,
