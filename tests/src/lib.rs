@@ -2,6 +2,8 @@
 //! and its reports. Processes in general, temporary directories and the re-runs of a test
 //! binary come from the workspace's one harness, `allocport-testkit`.
 
+use std::collections::HashSet;
+use std::ops::RangeInclusive;
 use std::process::Command;
 
 use allocport_testkit::{Process, Spawn};
@@ -44,6 +46,56 @@ fn first_line_then_wait(mut p: Process) -> String {
     let line = p.line();
     p.wait();
     line
+}
+
+/// A command for the `allocport-request-probe` binary with `args`, on the pool `pool`, waiting
+/// at most `timeout_secs` for ports.
+pub fn request_probe_command(args: &[&str], pool: &str, timeout_secs: &str) -> Command {
+    let mut command = Command::new(allocport_testkit::cargo_bin("allocport-request-probe"));
+    command
+        .args(args)
+        .env("PYSYS_PORTS", pool)
+        .env("ALLOCPORT_TIMEOUT_SECS", timeout_secs);
+    command
+}
+
+/// Starts [`request_probe_command`].
+pub fn request_probe(args: &[&str], pool: &str, timeout_secs: &str) -> Process {
+    Spawn::new().start(&mut request_probe_command(args, pool, timeout_secs))
+}
+
+/// Runs [`request_probe`] to completion and returns its one line of output.
+pub fn run_request_probe(args: &[&str], pool: &str, timeout_secs: &str) -> String {
+    first_line_then_wait(request_probe(args, pool, timeout_secs))
+}
+
+/// Reads each holder's `ports ...` line while all of them still hold, checks each holds
+/// `per_holder` ports of `pool` and no port is held by two of them, then lets them exit, which
+/// must succeed. Returns how many ports were held in all. `what` names the ports in the
+/// failure messages (`port`, `UDP port`).
+pub fn assert_held_apart(
+    holders: &mut [Process],
+    per_holder: usize,
+    pool: RangeInclusive<u16>,
+    what: &str,
+) -> usize {
+    let mut seen = HashSet::new();
+    for holder in holders.iter_mut() {
+        let ports = parse_ports_line(&holder.line());
+        assert_eq!(ports.len(), per_holder);
+        for port in ports {
+            assert!(pool.contains(&port), "{what} {port} is outside PYSYS_PORTS");
+            assert!(
+                seen.insert(port),
+                "{what} {port} is held by two processes at once"
+            );
+        }
+    }
+    for holder in holders {
+        holder.close_stdin();
+        assert!(holder.wait().success());
+    }
+    seen.len()
 }
 
 /// Parses a probe's `ports a,b,c` line.

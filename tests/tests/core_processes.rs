@@ -5,7 +5,9 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use allocport_testkit::Process;
-use allocport_tests::{churn_on, churn_report, parse_ports_line, probe, run_probe as run};
+use allocport_tests::{
+    assert_held_apart, churn_on, churn_report, parse_ports_line, probe, run_probe as run,
+};
 
 #[test]
 fn eight_processes_holding_100_ports_each_from_a_1000_port_pool_never_share_one() {
@@ -15,26 +17,8 @@ fn eight_processes_holding_100_ports_each_from_a_1000_port_pool_never_share_one(
     ];
     let mut holders: Vec<Process> = (0..8).map(|_| probe(&["hold", "100"], &env)).collect();
     // Every holder reports while all still hold: the ports are held at the same time.
-    let mut seen = HashSet::new();
-    for holder in &mut holders {
-        let ports = parse_ports_line(&holder.line());
-        assert_eq!(ports.len(), 100);
-        for port in ports {
-            assert!(
-                (21000..=21999).contains(&port),
-                "port {port} is outside PYSYS_PORTS"
-            );
-            assert!(
-                seen.insert(port),
-                "port {port} is held by two processes at once"
-            );
-        }
-    }
-    assert_eq!(seen.len(), 800);
-    for holder in &mut holders {
-        holder.close_stdin();
-        assert!(holder.wait().success());
-    }
+    let held = assert_held_apart(&mut holders, 100, 21000..=21999, "port");
+    assert_eq!(held, 800);
 }
 
 #[test]

@@ -1,25 +1,17 @@
 //! Exact ports: in the pool they are kept from pool allocations while held, in this process
 //! and in others; outside it they are taken in turns across processes.
 
-use std::process::Command;
 use std::time::Duration;
 
-use allocport_testkit::{Process, Spawn};
+use allocport_testkit::Process;
+use allocport_tests::{request_probe, run_request_probe};
 
 fn start(args: &[&str], pool: &str) -> Process {
-    let mut command = Command::new(allocport_testkit::cargo_bin("allocport-request-probe"));
-    command
-        .args(args)
-        .env("PYSYS_PORTS", pool)
-        .env("ALLOCPORT_TIMEOUT_SECS", "30");
-    Spawn::new().start(&mut command)
+    request_probe(args, pool, "30")
 }
 
 fn run(args: &[&str], pool: &str) -> String {
-    let mut process = start(args, pool);
-    let line = process.line();
-    process.wait();
-    line
+    run_request_probe(args, pool, "30")
 }
 
 #[test]

@@ -1,26 +1,22 @@
 //! Fair waits across processes: a request for several ports is not starved by one-port
 //! requests that come and go, and two multi-port waiters never deadlock.
 
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use allocport_testkit::{Process, Spawn};
+use allocport_tests::request_probe_command;
 
 /// A request probe on `pool`, in this test binary's own namespace of the kernel store: the
 /// timings here must not wait for another test that happens to hold a port of the pool.
 fn start(args: &[&str], pool: &str) -> Process {
-    let mut command = Command::new(allocport_testkit::cargo_bin("allocport-request-probe"));
-    command
-        .args(args)
-        .env("PYSYS_PORTS", pool)
-        .env("ALLOCPORT_TIMEOUT_SECS", "60")
-        .env(
-            "ALLOCPORT_NAMESPACE",
-            format!("fair-{}", std::process::id()),
-        );
+    let mut command = request_probe_command(args, pool, "60");
+    command.env(
+        "ALLOCPORT_NAMESPACE",
+        format!("fair-{}", std::process::id()),
+    );
     Spawn::new().start(&mut command)
 }
 
@@ -137,12 +133,8 @@ fn a_two_port_request_is_not_starved_by_threads_of_its_own_process() {
 /// reservations are per protocol, like claims. `store` is the environment of one store.
 fn a_udp_reservation_leaves_the_tcp_port_free(pool: &str, store: &[(&str, &std::ffi::OsStr)]) {
     let start_in = |args: &[&str]| {
-        let mut command = Command::new(allocport_testkit::cargo_bin("allocport-request-probe"));
-        command
-            .args(args)
-            .env("PYSYS_PORTS", pool)
-            .env("ALLOCPORT_TIMEOUT_SECS", "60")
-            .envs(store.iter().copied());
+        let mut command = request_probe_command(args, pool, "60");
+        command.envs(store.iter().copied());
         Spawn::new().start(&mut command)
     };
     let mut udp_holder = start_in(&["request", "udp", "count=1", "hold"]);

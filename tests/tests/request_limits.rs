@@ -8,17 +8,14 @@ use std::time::{Duration, Instant};
 
 use allocport_core::{Error, PortRequest, TcpPortOwner};
 use allocport_testkit::{DEADLINE, Process, Spawn, cpu_time, output_within, rerun_tests};
+use allocport_tests::request_probe_command;
 
 /// Set in a re-run of this binary, whose test then runs its scenario.
 const CHILD: &str = "ALLOCPORT_REQUEST_LIMITS_CHILD";
 
 fn probe(args: &[&str], pool: &str) -> Command {
-    let mut command = Command::new(allocport_testkit::cargo_bin("allocport-request-probe"));
-    command
-        .args(args)
-        .env("PYSYS_PORTS", pool)
-        .env_remove("PYSYS_PORTS_FILE")
-        .env("ALLOCPORT_TIMEOUT_SECS", "60");
+    let mut command = request_probe_command(args, pool, "60");
+    command.env_remove("PYSYS_PORTS_FILE");
     command
 }
 

@@ -1,17 +1,11 @@
 //! `pick_unused_port`: portpicker's signature, each port held until the process exits.
 
 use std::collections::HashSet;
-use std::process::Command;
 
-use allocport_testkit::Spawn;
+use allocport_tests::request_probe;
 
 fn start(args: &[&str], pool: &str) -> allocport_testkit::Process {
-    let mut command = Command::new(allocport_testkit::cargo_bin("allocport-request-probe"));
-    command
-        .args(args)
-        .env("PYSYS_PORTS", pool)
-        .env("ALLOCPORT_TIMEOUT_SECS", "0.3");
-    Spawn::new().start(&mut command)
+    request_probe(args, pool, "0.3")
 }
 
 #[test]

@@ -6,24 +6,14 @@
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use allocport_testkit::Spawn;
+use allocport_tests::run_request_probe;
 use socket2::{Domain, Socket, Type};
 
 /// Runs the request probe once and returns its report.
 fn request(args: &[&str], pool: &str) -> String {
-    let mut command = Command::new(allocport_testkit::cargo_bin("allocport-request-probe"));
-    command
-        .arg("request")
-        .args(args)
-        .env("PYSYS_PORTS", pool)
-        .env("ALLOCPORT_TIMEOUT_SECS", "20");
-    let mut process = Spawn::new().start(&mut command);
-    let line = process.line();
-    process.wait();
-    line
+    run_request_probe(&[&["request"], args].concat(), pool, "20")
 }
 
 fn plain_bind(port: u16) -> std::io::Result<Socket> {

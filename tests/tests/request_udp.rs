@@ -4,11 +4,11 @@
 //! the same number stay apart.
 
 use std::net::{Ipv4Addr, TcpListener, TcpStream, UdpSocket};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use allocport_core::{AddressFamily, Error, PortRequest, UdpPortOwner, is_tcp_port_held};
-use allocport_testkit::{Process, Spawn};
+use allocport_testkit::Process;
+use allocport_tests::{request_probe, run_request_probe};
 
 /// A UDP port number the OS hands out for a socket bound on loopback: in the ephemeral range,
 /// so outside the default pool, and free for UDP once the socket is dropped.
@@ -199,19 +199,11 @@ fn every_option_works_over_ipv6_or_is_refused_at_once() {
 }
 
 fn start(args: &[&str]) -> Process {
-    let mut command = Command::new(allocport_testkit::cargo_bin("allocport-request-probe"));
-    command
-        .args(args)
-        .env("PYSYS_PORTS", "25601")
-        .env("ALLOCPORT_TIMEOUT_SECS", "30");
-    Spawn::new().start(&mut command)
+    request_probe(args, "25601", "30")
 }
 
 fn run(args: &[&str]) -> String {
-    let mut process = start(args);
-    let line = process.line();
-    process.wait();
-    line
+    run_request_probe(args, "25601", "30")
 }
 
 #[test]

@@ -2,11 +2,12 @@
 //! the `allocport-probe udp` helper. UDP claims are kept apart from TCP claims, and a port
 //! held for both blocks both.
 
-use std::collections::HashSet;
 use std::time::Duration;
 
 use allocport_testkit::Process;
-use allocport_tests::{churn_on, churn_report, parse_ports_line, run_udp_probe as run, udp_probe};
+use allocport_tests::{
+    assert_held_apart, churn_on, churn_report, parse_ports_line, run_udp_probe as run, udp_probe,
+};
 
 #[test]
 fn six_processes_holding_50_udp_ports_each_from_a_300_port_pool_never_share_one() {
@@ -17,26 +18,8 @@ fn six_processes_holding_50_udp_ports_each_from_a_300_port_pool_never_share_one(
     let mut holders: Vec<Process> = (0..6)
         .map(|_| udp_probe(&["hold", "udp", "50"], &env))
         .collect();
-    let mut seen = HashSet::new();
-    for holder in &mut holders {
-        let ports = parse_ports_line(&holder.line());
-        assert_eq!(ports.len(), 50);
-        for port in ports {
-            assert!(
-                (27100..=27399).contains(&port),
-                "port {port} outside PYSYS_PORTS"
-            );
-            assert!(
-                seen.insert(port),
-                "UDP port {port} is held by two processes at once"
-            );
-        }
-    }
-    assert_eq!(seen.len(), 300);
-    for holder in &mut holders {
-        holder.close_stdin();
-        assert!(holder.wait().success());
-    }
+    let held = assert_held_apart(&mut holders, 50, 27100..=27399, "UDP port");
+    assert_eq!(held, 300);
 }
 
 #[test]
