@@ -19,42 +19,76 @@ use socket2::{Domain, Socket, Type};
 
 const MAX_LIFETIME: Duration = Duration::from_secs(60);
 
+/// What the command line asks for.
+struct Options {
+    exit_code: i32,
+    wait: bool,
+    catch: bool,
+    also: Vec<i32>,
+    rounds: u32,
+    ipv6: bool,
+    echo: Vec<String>,
+    ports: Vec<u16>,
+}
+
 fn main() {
-    let mut exit_code = 0;
-    let mut wait = false;
-    let mut catch = false;
-    let mut also: Vec<i32> = Vec::new();
-    let mut rounds: u32 = 1;
-    let mut ipv6 = false;
-    let mut echo = Vec::new();
-    let mut ports = Vec::new();
-    let mut args = std::env::args().skip(1);
+    let options = parse_args(std::env::args().skip(1));
+    if options.catch {
+        catch_signals(&[]);
+    }
+    if !options.also.is_empty() {
+        catch_signals(&options.also);
+    }
+    // Kept open until exit: the ports are in use for as long as this process lives.
+    let listeners: Vec<Socket> = options
+        .ports
+        .iter()
+        .map(|&port| listen(port, options.ipv6))
+        .collect();
+    report(&options.ports, &options.echo);
+    if options.wait {
+        wait_for_signals(options.rounds);
+    }
+    drop(listeners);
+    std::process::exit(options.exit_code);
+}
+
+fn parse_args(mut args: impl Iterator<Item = String>) -> Options {
+    let mut options = Options {
+        exit_code: 0,
+        wait: false,
+        catch: false,
+        also: Vec::new(),
+        rounds: 1,
+        ipv6: false,
+        echo: Vec::new(),
+        ports: Vec::new(),
+    };
     while let Some(arg) = args.next() {
         match arg.as_str() {
-            "--exit" => exit_code = args.next().and_then(|c| c.parse().ok()).unwrap_or(2),
-            "--wait" => wait = true,
-            "--catch" => catch = true,
+            "--exit" => {
+                options.exit_code = args.next().and_then(|c| c.parse().ok()).unwrap_or(2);
+            }
+            "--wait" => options.wait = true,
+            "--catch" => options.catch = true,
             "--catch-also" => {
                 let list = args.next().unwrap_or_default();
-                also = list.split(',').filter_map(|n| n.parse().ok()).collect();
+                options.also = list.split(',').filter_map(|n| n.parse().ok()).collect();
             }
-            "--ipv6" => ipv6 = true,
-            "--rounds" => rounds = args.next().and_then(|c| c.parse().ok()).unwrap_or(1),
-            "--echo" => echo.push(args.next().unwrap_or_default()),
+            "--ipv6" => options.ipv6 = true,
+            "--rounds" => options.rounds = args.next().and_then(|c| c.parse().ok()).unwrap_or(1),
+            "--echo" => options.echo.push(args.next().unwrap_or_default()),
             port => match port.parse::<u16>() {
-                Ok(port) => ports.push(port),
+                Ok(port) => options.ports.push(port),
                 Err(e) => fail(&format!("{port:?} is not a port: {e}")),
             },
         }
     }
-    if catch {
-        catch_signals(&[]);
-    }
-    if !also.is_empty() {
-        catch_signals(&also);
-    }
-    // Kept open until exit: the ports are in use for as long as this process lives.
-    let listeners: Vec<Socket> = ports.iter().map(|&port| listen(port, ipv6)).collect();
+    options
+}
+
+/// The one line a test reads: the pid, the ports, what allocport put in the environment.
+fn report(ports: &[u16], echo: &[String]) {
     let env = |name: &str| std::env::var(name).unwrap_or_else(|_| "-".into());
     let port_vars: Vec<String> = (0..ports.len())
         .map(|i| env(&format!("PORT_{i}")))
@@ -62,30 +96,31 @@ fn main() {
     say(&format!(
         "pid={} ports={} env={} vars={} echo={}",
         std::process::id(),
-        join(&ports),
+        join(ports),
         env("ALLOCPORT_PORTS"),
         port_vars.join(","),
         echo.join(" ")
     ));
-    if wait {
-        let start = Instant::now();
-        while start.elapsed() < MAX_LIFETIME {
-            if let Some(signal) = caught() {
-                // Long enough for a duplicate (say from the terminal and from allocport both)
-                // to arrive, so a test can see that the signal came exactly once.
-                std::thread::sleep(Duration::from_millis(100));
-                say(&format!("caught signal {signal} x{}", take_count()));
-                rounds -= 1;
-                if rounds == 0 {
-                    std::process::exit(42);
-                }
+}
+
+/// Stays up until `rounds` bursts of caught signals came (then exits 42), or fails after
+/// [`MAX_LIFETIME`].
+fn wait_for_signals(mut rounds: u32) -> ! {
+    let start = Instant::now();
+    while start.elapsed() < MAX_LIFETIME {
+        if let Some(signal) = caught() {
+            // Long enough for a duplicate (say from the terminal and from allocport both)
+            // to arrive, so a test can see that the signal came exactly once.
+            std::thread::sleep(Duration::from_millis(100));
+            say(&format!("caught signal {signal} x{}", take_count()));
+            rounds -= 1;
+            if rounds == 0 {
+                std::process::exit(42);
             }
-            std::thread::sleep(Duration::from_millis(2));
         }
-        fail("--wait: no signal came within 60 seconds");
+        std::thread::sleep(Duration::from_millis(2));
     }
-    drop(listeners);
-    std::process::exit(exit_code);
+    fail("--wait: no signal came within 60 seconds")
 }
 
 fn listen(port: u16, ipv6: bool) -> Socket {
