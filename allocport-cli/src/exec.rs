@@ -15,6 +15,8 @@ use crate::exit::{EXIT_NO_PORTS, Failure, exit_code, spawn_failure, wait_failure
 use crate::limits;
 use crate::listen::{self, Socket};
 use crate::placeholders::{self, join, substitute};
+#[cfg(unix)]
+use crate::signals;
 
 pub(crate) const AFTER_HELP: &str = "\
 The command gets the ports as ALLOCPORT_PORTS=p1,p2,..., PORT_0=p1, PORT_1=p2, ..., and
@@ -290,14 +292,29 @@ fn timeout(secs: f64) -> Result<Duration, Failure> {
     })
 }
 
-#[cfg(unix)]
+/// Starts the command, calls `started`, and waits for the command to end. On Unix every
+/// signal that would end allocport is passed on to the command meanwhile; elsewhere Ctrl-C
+/// reaches every process of the console, the command included, and there is nothing to pass on.
 fn run_to_end(
     command: &mut Command,
     program: &OsString,
     started: impl FnOnce(),
     cannot_start: impl Fn(&io::Error) -> Failure,
 ) -> Result<ExitStatus, Failure> {
-    use crate::signals;
+    #[cfg(unix)]
+    let held = hold_signals(command, program)?;
+    let mut child = command.spawn().map_err(|e| cannot_start(&e))?;
+    started();
+    #[cfg(unix)]
+    pass_signals_until_exit(held, child.id());
+    child.wait().map_err(|e| wait_failure(program, &e))
+}
+
+/// Catches the signals to pass on and holds them back until the command has started (the
+/// command itself gets them unblocked), so none is lost in between; a signal that came
+/// already means the command is not started at all.
+#[cfg(unix)]
+fn hold_signals(command: &mut Command, program: &OsString) -> Result<signals::Held, Failure> {
     signals::install().map_err(|e| {
         Failure::new(
             EXIT_NO_PORTS,
@@ -318,23 +335,14 @@ fn run_to_end(
         ));
     }
     held.unhold_in(command);
-    let mut child = command.spawn().map_err(|e| cannot_start(&e))?;
-    started();
-    signals::forward_to(child.id());
-    drop(held);
-    signals::wait_then_stop_forwarding(child.id());
-    child.wait().map_err(|e| wait_failure(program, &e))
+    Ok(held)
 }
 
-#[cfg(not(unix))]
-fn run_to_end(
-    command: &mut Command,
-    program: &OsString,
-    started: impl FnOnce(),
-    cannot_start: impl Fn(&io::Error) -> Failure,
-) -> Result<ExitStatus, Failure> {
-    // Ctrl-C reaches every process of the console, the command included; nothing to pass on.
-    let mut child = command.spawn().map_err(|e| cannot_start(&e))?;
-    started();
-    child.wait().map_err(|e| wait_failure(program, &e))
+/// Passes signals on to `child` from now on, lets the held ones through, and stops passing
+/// them once the child has exited.
+#[cfg(unix)]
+fn pass_signals_until_exit(held: signals::Held, child: u32) {
+    signals::forward_to(child);
+    drop(held);
+    signals::wait_then_stop_forwarding(child);
 }

@@ -81,28 +81,21 @@ fn real_time() -> std::ops::RangeInclusive<libc::c_int> {
     none
 }
 
-/// SIGINFO (Ctrl-T on BSD terminals) is ignored by default, like SIGWINCH.
-#[cfg(any(
-    target_os = "macos",
-    target_os = "ios",
-    target_os = "freebsd",
-    target_os = "netbsd",
-    target_os = "openbsd",
-    target_os = "dragonfly"
-))]
+/// SIGINFO (Ctrl-T on BSD terminals, on the systems that have it) is ignored by default,
+/// like SIGWINCH.
 fn ignored_by_default(signal: libc::c_int) -> bool {
-    signal == libc::SIGINFO
-}
-
-#[cfg(not(any(
-    target_os = "macos",
-    target_os = "ios",
-    target_os = "freebsd",
-    target_os = "netbsd",
-    target_os = "openbsd",
-    target_os = "dragonfly"
-)))]
-fn ignored_by_default(_: libc::c_int) -> bool {
+    #[cfg(any(
+        target_os = "macos",
+        target_os = "ios",
+        target_os = "freebsd",
+        target_os = "netbsd",
+        target_os = "openbsd",
+        target_os = "dragonfly"
+    ))]
+    if signal == libc::SIGINFO {
+        return true;
+    }
+    let _ = signal;
     false
 }
 
