@@ -218,12 +218,10 @@ fn a_command_killed_by_sigkill_gives_137_and_frees_the_ports() {
     sandbox.assert_ports_free();
 }
 
+/// Sends SIGTERM to allocport running a `--catch` server, checks the server caught it once and
+/// allocport exited with the server's status, then that the ports are free.
 #[cfg(unix)]
-#[test]
-fn sigterm_to_allocport_reaches_the_command_and_frees_the_ports() {
-    let sandbox = Sandbox::new(2);
-    let mut running = start(&mut sandbox.exec_server(&["--wait", "--catch"]));
-    server_line(&mut running);
+fn terminate_catching_server(sandbox: &Sandbox, mut running: Process) {
     running.signal(Signal::Term);
     assert_eq!(
         running.line(),
@@ -233,6 +231,15 @@ fn sigterm_to_allocport_reaches_the_command_and_frees_the_ports() {
     assert_eq!(running.wait().code(), Some(42));
     drop(running);
     sandbox.assert_ports_free();
+}
+
+#[cfg(unix)]
+#[test]
+fn sigterm_to_allocport_reaches_the_command_and_frees_the_ports() {
+    let sandbox = Sandbox::new(2);
+    let mut running = start(&mut sandbox.exec_server(&["--wait", "--catch"]));
+    server_line(&mut running);
+    terminate_catching_server(&sandbox, running);
 }
 
 #[cfg(unix)]
@@ -297,14 +304,7 @@ fn signals_beyond_int_term_and_hup_reach_the_command_and_the_ports_stay_held() {
             "after signal {signal}: {report}"
         );
     }
-    running.signal(Signal::Term);
-    assert_eq!(
-        running.line(),
-        format!("caught signal {} x1", libc::SIGTERM)
-    );
-    assert_eq!(running.wait().code(), Some(42));
-    drop(running);
-    sandbox.assert_ports_free();
+    terminate_catching_server(&sandbox, running);
 }
 
 /// Ctrl-C in a terminal signals the whole foreground process group, the command included:
