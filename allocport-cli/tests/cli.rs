@@ -15,6 +15,8 @@ use allocport_testkit::{Process, Spawn, TempDir, cargo_example};
 #[cfg(unix)]
 use allocport_testkit::{Signal, signal};
 
+mod common;
+
 const BIN: &str = env!("CARGO_BIN_EXE_allocport");
 /// Generous: only there to turn a hang into a failure.
 const LIMIT: Duration = Duration::from_secs(30);
@@ -34,10 +36,7 @@ struct Sandbox {
 
 impl Sandbox {
     fn new(n: usize) -> Sandbox {
-        let reserved = TcpPortOwner::many(n, &allocport_core::DEFAULT_HOSTS, Default::default())
-            .expect("reserving ports for the test");
-        let mut ports: Vec<u16> = reserved.iter().map(TcpPortOwner::port).collect();
-        ports.sort_unstable();
+        let (reserved, ports) = common::reserve_ports(n);
         let dir = TempDir::new("cli");
         // allocport creates it with mode 0700, as it insists on.
         let lock_dir = dir.path().join("locks");

@@ -11,6 +11,8 @@ use std::time::Duration;
 use allocport_core::{TcpPortOwner, format_ports_spec};
 use allocport_testkit::{Signal, Spawn, output_within};
 
+mod common;
+
 const BIN: &str = env!("CARGO_BIN_EXE_allocport");
 const LIMIT: Duration = Duration::from_secs(30);
 
@@ -23,10 +25,7 @@ struct Kernel {
 
 impl Kernel {
     fn new(test: &str, n: usize) -> Kernel {
-        let reserved = TcpPortOwner::many(n, &allocport_core::DEFAULT_HOSTS, Default::default())
-            .expect("reserving ports for the test");
-        let mut ports: Vec<u16> = reserved.iter().map(TcpPortOwner::port).collect();
-        ports.sort_unstable();
+        let (reserved, ports) = common::reserve_ports(n);
         Kernel {
             ns: format!("cli-{test}-{}", std::process::id()),
             spec: format_ports_spec(&ports),

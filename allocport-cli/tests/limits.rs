@@ -6,8 +6,10 @@
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use allocport_core::{AddressFamily, TcpPortOwner, format_ports_spec};
+use allocport_core::format_ports_spec;
 use allocport_testkit::{TempDir, output_within};
+
+mod common;
 
 const BIN: &str = env!("CARGO_BIN_EXE_allocport");
 /// Generous: only there to turn a hang into a failure.
@@ -60,9 +62,7 @@ fn ports_too_many_for_one_variable_name_the_kernel_limit_before_anything_runs() 
 #[test]
 fn listen_beyond_the_descriptor_limit_names_the_limit_not_an_outside_program() {
     use std::os::unix::process::CommandExt;
-    let reserved = TcpPortOwner::many(40, &["", "localhost"], AddressFamily::Ipv4)
-        .expect("reserving ports for the test");
-    let ports: Vec<u16> = reserved.iter().map(TcpPortOwner::port).collect();
+    let (reserved, ports) = common::reserve_ports(40);
     let dir = TempDir::new("limits-emfile");
     let mut command = allocport(
         &dir,

@@ -8,8 +8,10 @@ use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use allocport_core::{AddressFamily, TcpPortOwner, format_ports_spec};
+use allocport_core::{TcpPortOwner, format_ports_spec};
 use allocport_testkit::{Spawn, TempDir, cargo_example, output_within};
+
+mod common;
 
 const BIN: &str = env!("CARGO_BIN_EXE_allocport");
 /// Generous: only there to turn a hang into a failure.
@@ -27,10 +29,7 @@ struct Sandbox {
 
 impl Sandbox {
     fn new(n: usize) -> Sandbox {
-        let reserved = TcpPortOwner::many(n, &["", "localhost"], AddressFamily::Ipv4)
-            .expect("reserving ports for the test");
-        let mut ports: Vec<u16> = reserved.iter().map(TcpPortOwner::port).collect();
-        ports.sort_unstable();
+        let (reserved, ports) = common::reserve_ports(n);
         let dir = TempDir::new("listen");
         let lock_dir = dir.path().join("locks");
         Sandbox {
