@@ -20,8 +20,9 @@ pub(crate) const ALLOCPORT_NAMESPACE: &str = "ALLOCPORT_NAMESPACE";
 /// Set (and not `0`) to print the allocation statistics at exit.
 pub(crate) const ALLOCPORT_STATS: &str = "ALLOCPORT_STATS";
 /// The variables a user sets, each with a one-line meaning: the one list from which the
-/// command's `--help` is built, and which the crate docs' table must match (a unit test
-/// checks it). cargo-nextest's variables are read too, but are not the user's to set.
+/// command's `--help` is built, and which the longer tables of the crate docs and the
+/// configuration page must match (the workspace's `tests/tests/env_table.rs` checks them).
+/// cargo-nextest's variables are read too, but are not the user's to set.
 ///
 /// ```
 /// let names: Vec<&str> = allocport_core::ENVIRONMENT.iter().map(|(name, _)| *name).collect();
@@ -111,33 +112,5 @@ mod tests {
             assert_eq!(flag(&env, ALLOCPORT_STATS), on, "{value:?}");
         }
         assert!(!flag(&fake(&[]), ALLOCPORT_STATS));
-    }
-
-    /// The variables named in the first column of the crate docs' environment table
-    /// (`ALLOCPORT_STATS=1` names `ALLOCPORT_STATS`; the `neither` row names none).
-    fn documented_in_crate_docs() -> Vec<String> {
-        let docs = include_str!("lib.rs");
-        let table = docs
-            .split_once("//! | variable | meaning |\n//! |---|---|\n")
-            .expect("lib.rs has the environment table")
-            .1;
-        table
-            .lines()
-            .map_while(|line| line.strip_prefix("//! | "))
-            .filter_map(|row| row.strip_prefix('`')?.split_once('`'))
-            .map(|(name, _)| name.split('=').next().unwrap_or(name).to_string())
-            .collect()
-    }
-
-    #[test]
-    fn the_crate_docs_table_lists_exactly_the_environment_table() {
-        let mut documented = documented_in_crate_docs();
-        let mut listed: Vec<String> = ENVIRONMENT
-            .iter()
-            .map(|(name, _)| name.to_string())
-            .collect();
-        documented.sort();
-        listed.sort();
-        assert_eq!(documented, listed);
     }
 }
