@@ -3,163 +3,27 @@
 //! `PYSYS_PORTS`, read once per process) and several processes at once.
 //!
 //! Re-running this binary rather than a separate example keeps `cargo bench --bench alloc`
-//! the one command: it always exists, built with the same profile.
+//! the one command: it always exists, built with the same profile. This file only dispatches
+//! a mode to its worker; the parent side is `procs.rs`.
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use crate::shared::MODE;
+use crate::{alloc_child, wakeup};
 
-use allocport_core::{AddressFamily, TcpPortOwner, port_allocation_stats};
-
-/// Set to the child's mode: `noop`, `first` or `loop`.
-pub(crate) const MODE: &str = "ALLOCPORT_BENCH_CHILD";
-/// `loop`: allocate/release pairs to time.
-pub(crate) const PAIRS: &str = "ALLOCPORT_BENCH_PAIRS";
-/// `loop`: wall-clock start (nanoseconds since the Unix epoch), so processes start together.
-pub(crate) const START_AT: &str = "ALLOCPORT_BENCH_START_AT";
-/// `loop`: `default` (`""` and `localhost`) or `localhost`, in IPv4.
-pub(crate) const HOSTS: &str = "ALLOCPORT_BENCH_HOSTS";
-
-/// Timing batches per `loop` run: the reported cost is the median batch's.
-const BATCHES: u64 = 20;
-/// A start time further ahead than this is a parent's mistake; do not sleep for it.
-const MAX_START_DELAY: Duration = Duration::from_secs(5);
-
+/// Runs child mode `mode`: its one-line report, or why it failed.
 pub(crate) fn run(mode: &str) -> Result<String, String> {
     match mode {
         // The process-start floor: everything the other modes pay before main.
         "noop" => Ok(String::new()),
-        "first" => first(),
-        "bare-first" => bare_first(),
-        "loop" => alloc_loop(),
-        "hold" => crate::wakeup::hold(),
-        "wait" => crate::wakeup::wait(),
-        "wait-threads" => crate::wakeup::wait_threads(),
+        "first" => alloc_child::first(),
+        "bare-first" => alloc_child::bare_first(),
+        "loop" => alloc_child::alloc_loop(),
+        "hold" => wakeup::hold(),
+        "wait" => wakeup::wait(),
+        "wait-threads" => wakeup::wait_threads(),
         #[cfg(target_os = "linux")]
         "steady" => crate::stores::steady(),
         #[cfg(target_os = "linux")]
         "status" => crate::stores::status(),
         other => Err(format!("{MODE}: unknown mode {other:?}")),
     }
-}
-
-/// The threads of this process, from `/proc/self/task` (0 where it cannot be read).
-pub(crate) fn thread_count() -> usize {
-    std::fs::read_dir("/proc/self/task").map_or(0, Iterator::count)
-}
-
-/// Times the process's first allocation (pool built, lock file opened, bind checks) and its
-/// second (bind checks only), so their difference is the one-time cost.
-fn first() -> Result<String, String> {
-    let start = Instant::now();
-    let owner = TcpPortOwner::new().map_err(|e| e.to_string())?;
-    let first = start.elapsed();
-    // A single-threaded process holding a port it did not wait for: allocport's threads, if
-    // any, show here.
-    let threads = thread_count();
-    let start = Instant::now();
-    drop(owner);
-    let release = start.elapsed();
-    let start = Instant::now();
-    let owner = TcpPortOwner::new().map_err(|e| e.to_string())?;
-    let second = start.elapsed();
-    let port = owner.port();
-    drop(owner);
-    // The floor of the first allocation: the same two bind checks, in the same process.
-    let checks = time_checks(port)?;
-    Ok(format!(
-        "first_ns={} second_ns={} checks_ns={} release_ns={} pool={} threads={threads}",
-        first.as_nanos(),
-        second.as_nanos(),
-        checks.as_nanos(),
-        release.as_nanos(),
-        port_allocation_stats().pool_size
-    ))
-}
-
-/// Times the bare allocator's first port (`bare.rs`: the least the guarantees cost), then the
-/// same two bind checks alone, as `first` does for allocport.
-fn bare_first() -> Result<String, String> {
-    let start = Instant::now();
-    let held = crate::bare::take(1).map_err(|e| e.to_string())?;
-    let first = start.elapsed();
-    let port = held.ports()[0];
-    crate::bare::release(held);
-    let checks = time_checks(port)?;
-    Ok(format!(
-        "first_ns={} checks_ns={}",
-        first.as_nanos(),
-        checks.as_nanos()
-    ))
-}
-
-/// The two bind checks of a default allocation (`0.0.0.0` and `127.0.0.1`) on `port`, timed.
-fn time_checks(port: u16) -> Result<Duration, String> {
-    let start = Instant::now();
-    for ip in [crate::floor::V4_WILDCARD, crate::floor::V4_LOOPBACK] {
-        crate::floor::bind_check(ip, port).map_err(|e| e.to_string())?;
-    }
-    Ok(start.elapsed())
-}
-
-fn alloc_loop() -> Result<String, String> {
-    let pairs: u64 = env_number(PAIRS)?.unwrap_or(1000).max(BATCHES);
-    let localhost_only = match std::env::var(HOSTS).as_deref() {
-        Ok("localhost") => true,
-        Ok("default") | Err(_) => false,
-        Ok(other) => return Err(format!("{HOSTS}: unknown hosts {other:?}")),
-    };
-    let allocate = || {
-        if localhost_only {
-            TcpPortOwner::with_hosts(&["localhost"], AddressFamily::Ipv4)
-        } else {
-            TcpPortOwner::new()
-        }
-        .map_err(|e| e.to_string())
-    };
-
-    let start = Instant::now();
-    drop(allocate()?);
-    let first = start.elapsed();
-    let pool = port_allocation_stats().pool_size;
-
-    if let Some(at) = env_number(START_AT)? {
-        let delay = Duration::from_nanos(at).saturating_sub(since_epoch());
-        std::thread::sleep(delay.min(MAX_START_DELAY));
-    }
-    let start_epoch = since_epoch();
-    let batch = pairs / BATCHES;
-    let mut per_op = Vec::with_capacity(BATCHES as usize);
-    for _ in 0..BATCHES {
-        let start = Instant::now();
-        for _ in 0..batch {
-            drop(allocate()?);
-        }
-        per_op.push(start.elapsed().as_secs_f64() / batch as f64);
-    }
-    let end_epoch = since_epoch();
-    let median = crate::record::median_f64(per_op).unwrap_or(f64::NAN);
-    Ok(format!(
-        "first_ns={} pool={pool} median_ns={:.0} start_ns={} end_ns={} ops={}",
-        first.as_nanos(),
-        median * 1e9,
-        start_epoch.as_nanos(),
-        end_epoch.as_nanos(),
-        batch * BATCHES
-    ))
-}
-
-fn env_number(var: &str) -> Result<Option<u64>, String> {
-    match std::env::var(var) {
-        Ok(text) => text
-            .trim()
-            .parse()
-            .map(Some)
-            .map_err(|_| format!("{var}: {text:?} is not a whole number")),
-        Err(_) => Ok(None),
-    }
-}
-
-pub(crate) fn since_epoch() -> Duration {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
 }

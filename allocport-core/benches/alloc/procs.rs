@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use allocport_testkit::{Process, Spawn, this_binary};
 
-use crate::child;
+use crate::record::median_duration;
+use crate::shared::{HOSTS, MODE, PAIRS, START_AT, since_epoch};
 
 /// No child may run longer than this; its allocations time out well before (see `spawn`).
 const CHILD_DEADLINE: Duration = Duration::from_secs(60);
@@ -39,7 +40,7 @@ impl ChildRun {
 /// A child in `mode`, with none of the parent's pool settings: each child sees only `envs`.
 pub(crate) fn command(mode: &str, envs: &[(&str, String)]) -> Command {
     let mut cmd = this_binary();
-    cmd.env(child::MODE, mode)
+    cmd.env(MODE, mode)
         .env_remove("PYSYS_PORTS")
         .env_remove("PYSYS_PORTS_FILE")
         .env_remove("NEXTEST_TEST_GLOBAL_SLOT")
@@ -192,7 +193,7 @@ pub(crate) fn first_allocation(
             s.bare_checks.push(run.nanos("checks_ns")?);
         }
     }
-    let median = |v: &[Duration]| crate::record::median_duration(v).unwrap_or_default();
+    let median = |v: &[Duration]| median_duration(v).unwrap_or_default();
     // The minimum too: process start varies with the machine's load far more than the
     // allocation does, and the minimum is the least disturbed run.
     let min = |v: &[Duration]| v.iter().copied().min().unwrap_or_default();
@@ -223,10 +224,7 @@ pub(crate) struct PoolSizeRun {
 }
 
 pub(crate) fn pool_size(spec: Option<&'static str>, pairs: u64) -> Result<PoolSizeRun, String> {
-    let mut envs = vec![
-        (child::PAIRS, pairs.to_string()),
-        (child::HOSTS, "localhost".to_owned()),
-    ];
+    let mut envs = vec![(PAIRS, pairs.to_string()), (HOSTS, "localhost".to_owned())];
     if let Some(spec) = spec {
         envs.push(("PYSYS_PORTS", spec.to_owned()));
     }
@@ -249,11 +247,11 @@ pub(crate) struct ProcsRun {
 }
 
 pub(crate) fn processes(procs: usize, pairs: u64) -> Result<ProcsRun, String> {
-    let start_at = child::since_epoch() + START_LEAD;
+    let start_at = since_epoch() + START_LEAD;
     let envs = [
-        (child::PAIRS, pairs.to_string()),
-        (child::HOSTS, "default".to_owned()),
-        (child::START_AT, start_at.as_nanos().to_string()),
+        (PAIRS, pairs.to_string()),
+        (HOSTS, "default".to_owned()),
+        (START_AT, start_at.as_nanos().to_string()),
     ];
     let pending: Vec<_> = (0..procs)
         .map(|_| start("loop", &envs))
@@ -273,7 +271,7 @@ pub(crate) fn processes(procs: usize, pairs: u64) -> Result<ProcsRun, String> {
     Ok(ProcsRun {
         procs,
         total_per_sec: ops as f64 / span.as_secs_f64(),
-        per_op: crate::record::median_duration(&per_op).unwrap_or_default(),
+        per_op: median_duration(&per_op).unwrap_or_default(),
     })
 }
 
@@ -295,7 +293,7 @@ pub(crate) fn startup_by_size(runs: usize) -> Result<StartupBySize, String> {
             into.push(run.nanos("first_ns")?);
         }
     }
-    let median = |v: &[Duration]| crate::record::median_duration(v).unwrap_or_default();
+    let median = |v: &[Duration]| median_duration(v).unwrap_or_default();
     Ok(StartupBySize {
         small: (SMALL, median(&small)),
         large: (LARGE, median(&large)),

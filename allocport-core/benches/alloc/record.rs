@@ -87,3 +87,16 @@ pub(crate) fn fmt_duration(d: Duration) -> String {
         format!("{:.2} ms", ns / 1e6)
     }
 }
+
+/// A median, or "not run" for a benchmark that did not run (filtered out).
+pub(crate) fn fmt_or_not_run(d: Option<Duration>) -> String {
+    d.map_or_else(|| "not run".to_owned(), fmt_duration)
+}
+
+/// `a / b` as `1.23x`, or `-` where either is missing.
+pub(crate) fn fmt_ratio(a: Option<Duration>, b: Option<Duration>) -> String {
+    match (a, b) {
+        (Some(a), Some(b)) if !b.is_zero() => format!("{:.2}x", a.as_secs_f64() / b.as_secs_f64()),
+        _ => "-".to_owned(),
+    }
+}

@@ -23,9 +23,9 @@ use allocport_testkit::{Process, Spawn};
 use crate::floor::{V4_LOOPBACK, V4_WILDCARD, bind_check};
 use crate::paired;
 use crate::procs;
+use crate::record::median_duration;
+use crate::shared::{FLOOR_PORTS, HOLD, HOSTS, PAIRS};
 
-/// Ports the steady-state child holds for its floor's bind checks (as `FLOOR_PORTS`).
-const FLOOR_PORTS: usize = 64;
 /// `hold` children may take this long to say they hold their ports.
 const HOLDER_DEADLINE: Duration = Duration::from_secs(60);
 
@@ -153,7 +153,7 @@ pub(crate) fn status() -> Result<String, String> {
             })
             .count();
     }
-    let median = crate::record::median_duration(&times).unwrap_or_default();
+    let median = median_duration(&times).unwrap_or_default();
     Ok(format!(
         "median_ns={} holders={holders} named={named}",
         median.as_nanos()
@@ -166,7 +166,7 @@ fn holders(store: Store, tag: &str, counts: &[usize]) -> Result<Vec<Process>, St
     let mut out = Vec::new();
     for &n in counts {
         let mut envs = store.envs(tag);
-        envs.push(("ALLOCPORT_BENCH_HOLD", n.to_string()));
+        envs.push((HOLD, n.to_string()));
         envs.push(("ALLOCPORT_TIMEOUT_SECS", "20".to_owned()));
         let mut cmd = procs::command("hold", &envs);
         let p = Spawn::new()
@@ -213,14 +213,14 @@ pub(crate) fn held_by_others(
         for (counts, into) in [(&[1][..], &mut one), (&MANY[..], &mut many)] {
             let held = holders(store, tag, counts)?;
             let mut envs = store.envs(tag);
-            envs.push((crate::child::PAIRS, pairs.to_string()));
-            envs.push((crate::child::HOSTS, "default".to_owned()));
+            envs.push((PAIRS, pairs.to_string()));
+            envs.push((HOSTS, "default".to_owned()));
             let run = procs::run_child("loop", &envs);
             release(held);
             into.push(run?.nanos("median_ns")?);
         }
     }
-    let median = |v: &[Duration]| crate::record::median_duration(v).unwrap_or_default();
+    let median = |v: &[Duration]| median_duration(v).unwrap_or_default();
     Ok(HeldByOthers {
         one: median(&one),
         many: median(&many),

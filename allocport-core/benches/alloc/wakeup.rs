@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use allocport_core::{AddressFamily, DEFAULT_HOSTS, TcpPortOwner};
 use allocport_testkit::{Process, Spawn, cpu_time, this_binary};
 
-use crate::child::{MODE, since_epoch};
+use crate::record::median_duration;
+use crate::shared::{HOLD, MODE, since_epoch};
 
 /// The one-port pool of the wake-up measurements, inside the default pool's range but used by
 /// nothing else of the benchmark.
@@ -19,8 +20,6 @@ const POOL: &str = "23700";
 /// The pool the waiting threads wait on, all of it held.
 const WAIT_POOL: &str = "24600-24799";
 const WAIT_POOL_SIZE: usize = 200;
-/// `hold`: how many ports to hold (default 1).
-const HOLD: &str = "ALLOCPORT_BENCH_HOLD";
 /// How long the waiter waits before the release: long enough to back off to its longest poll,
 /// so a release that did not wake it would show.
 const WAIT_FIRST: Duration = Duration::from_millis(300);
@@ -130,7 +129,7 @@ pub(crate) fn wakeups(rounds: usize) -> Result<Wakeups, String> {
     }
     latencies.sort();
     Ok(Wakeups {
-        median: crate::record::median_duration(&latencies).unwrap_or_default(),
+        median: median_duration(&latencies).unwrap_or_default(),
         max: latencies.last().copied().unwrap_or_default(),
         rounds,
     })
