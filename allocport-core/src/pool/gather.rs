@@ -176,6 +176,49 @@ impl Fair {
     }
 }
 
+/// Where a pass's cost is measured from: the thread's CPU time where the OS tells it, so that a
+/// pass the scheduler paused on a loaded machine does not count as costly (paced by wall time,
+/// a 2-port request slept seconds after a pass that was only descheduled); wall time elsewhere.
+struct PassCost {
+    wall: Instant,
+    #[cfg(unix)]
+    cpu: Option<Duration>,
+}
+
+fn pass_cost_start() -> PassCost {
+    PassCost {
+        wall: Instant::now(),
+        #[cfg(unix)]
+        cpu: thread_cpu_time(),
+    }
+}
+
+impl PassCost {
+    /// What the pass cost since `pass_cost_start`.
+    fn cost(&self) -> Duration {
+        #[cfg(unix)]
+        if let (Some(before), Some(now)) = (self.cpu, thread_cpu_time()) {
+            return now.saturating_sub(before);
+        }
+        self.wall.elapsed()
+    }
+}
+
+/// The CPU time of the calling thread.
+#[cfg(unix)]
+fn thread_cpu_time() -> Option<Duration> {
+    // SAFETY: a zeroed timespec is valid for clock_gettime to fill.
+    let mut ts: libc::timespec = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid clock id and a live timespec.
+    if unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) } != 0 {
+        return None;
+    }
+    Some(Duration::new(
+        u64::try_from(ts.tv_sec).ok()?,
+        u32::try_from(ts.tv_nsec).ok()?,
+    ))
+}
+
 /// Waits until `next_look` or `deadline`, whichever comes first: after a costly pass, a
 /// release does not start the next one at once.
 fn pace(next_look: Option<Instant>, deadline: Option<Instant>) {
@@ -205,14 +248,16 @@ impl Pool {
                 Err(e) => break Err(e),
             };
             let mut seen = Seen::default();
-            let looked = search.clock.start.map(|_| Instant::now());
+            let looked = search.clock.start.map(|_| pass_cost_start());
             if let Err(e) = self.look(want, &mut search, fair.as_mut(), &mut seen, &mut kept) {
                 break Err(e);
             }
             if kept.len() == want.ports() {
                 break Ok(std::mem::take(&mut kept));
             }
-            let next_look = looked.and_then(|t| t.checked_add(t.elapsed().saturating_mul(PACE)));
+            let next_look = looked.and_then(|started| {
+                Instant::now().checked_add(started.cost().saturating_mul(PACE - 1))
+            });
             if fair.is_none() {
                 // Giving back a partial claim counts as releases; they must not end this
                 // thread's own wait, or it would spin until the timeout.
@@ -650,6 +695,31 @@ mod tests {
         );
         over.start = Some(Instant::now() - PASS_GRACE);
         assert!(over.pass_over());
+    }
+
+    #[test]
+    fn a_pass_that_sleeps_costs_little_and_one_that_computes_costs_its_time() {
+        let idle = pass_cost_start();
+        std::thread::sleep(Duration::from_millis(100));
+        let idle = idle.cost();
+        let busy = pass_cost_start();
+        let until = Instant::now() + Duration::from_millis(100);
+        let mut spin = 0u64;
+        while Instant::now() < until {
+            spin = std::hint::black_box(spin.wrapping_add(1));
+        }
+        let busy = busy.cost();
+        assert!(
+            busy >= Duration::from_millis(20),
+            "a busy pass cost {busy:?}"
+        );
+        #[cfg(unix)]
+        assert!(
+            idle < Duration::from_millis(50),
+            "a paused pass cost {idle:?}"
+        );
+        #[cfg(not(unix))]
+        let _ = idle;
     }
 
     #[test]
