@@ -17,8 +17,18 @@ use crate::claim::host::CheckAddr;
 use crate::claim::probe::{Check, check_port, check_udp_port};
 use crate::claim::transport::Transport;
 use crate::error::Error;
+pub(crate) use crate::store::Reservations;
 use crate::store::files::Taken;
-use crate::store::{self, Holding, Store, WaitToken};
+use crate::store::{self, Holding, Store, WaitToken, Wake};
+
+/// Whether a TCP claim takes a port whose only obstacle is lingering connections (TIME_WAIT).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Lingering {
+    /// Only fully free ports: the first pass, and every pass of a strict request.
+    Refuse,
+    /// Free but for lingering connections is free enough.
+    Accept,
+}
 
 /// Claims and releases ports through this process's store ([`crate::store`]).
 pub(crate) struct Claims {
@@ -35,24 +45,24 @@ impl Claims {
 
     /// Takes the claim of `port` for each protocol of `transport`, then checks it can be bound
     /// on every address in each: [`Claim::Claimed`] when the port is now this process's;
-    /// otherwise nothing is kept. `lingering_ok` takes a TCP port whose only obstacle is
-    /// lingering connections; `respect_reservations` steps aside from a port another process
-    /// reserved for its multi-port wait.
+    /// otherwise nothing is kept. `lingering` says whether a TCP port whose only obstacle is
+    /// lingering connections will do; `reservations` whether to step aside from a port another
+    /// process reserved for its multi-port wait.
     pub(crate) fn claim(
         &self,
         transport: Transport,
         addrs: &[CheckAddr<'_>],
         port: u16,
-        lingering_ok: bool,
-        respect_reservations: bool,
+        lingering: Lingering,
+        reservations: Reservations,
     ) -> Result<Claim, Error> {
-        if self.lock(transport, port, respect_reservations)? != Taken::Yes {
+        if self.lock(transport, port, reservations)? != Taken::Yes {
             return Ok(Claim::Locked);
         }
         let mut free = Ok(Claim::Claimed);
         if transport.tcp() && matches!(free, Ok(Claim::Claimed)) {
             free = free_everywhere(addrs, port, check_port);
-            if lingering_ok && matches!(free, Ok(Claim::Lingering)) {
+            if lingering == Lingering::Accept && matches!(free, Ok(Claim::Lingering)) {
                 free = Ok(Claim::Claimed);
             }
         }
@@ -65,15 +75,25 @@ impl Claims {
         free
     }
 
-    /// Takes every claim `transport` needs, or none; with `reservations`, none either when
-    /// another process reserved the port (asked with the first claim).
-    fn lock(&self, transport: Transport, port: u16, reservations: bool) -> Result<Taken, Error> {
+    /// Takes every claim `transport` needs, or none; respecting `reservations`, none either
+    /// when another process reserved the port (asked with the first claim).
+    fn lock(
+        &self,
+        transport: Transport,
+        port: u16,
+        reservations: Reservations,
+    ) -> Result<Taken, Error> {
         let protos = transport.protos();
         for (i, &proto) in protos.iter().enumerate() {
-            let taken = self.store.try_claim(proto, port, reservations && i == 0);
+            let asked = if i == 0 {
+                reservations
+            } else {
+                Reservations::Ignore
+            };
+            let taken = self.store.try_claim(proto, port, asked);
             if !matches!(taken, Ok(Taken::Yes)) {
                 for &done in &protos[..i] {
-                    self.store.release(done, port, false);
+                    self.store.release(done, port, Wake::Nobody);
                 }
                 return taken;
             }
@@ -83,22 +103,26 @@ impl Claims {
 
     /// Gives back the claims of a port claimed for `transport`.
     pub(crate) fn release(&self, transport: Transport, port: u16) {
-        self.unlock(transport, port, false);
+        self.unlock(transport, port, Wake::Nobody);
     }
 
     /// Gives back the claims of a port held for `transport`, and wakes other processes waiting
     /// for it. Not after a claim given back unused: that frees nothing new, and two processes
     /// each waiting for several ports would wake each other with their give-backs for ever.
     pub(crate) fn release_held(&self, transport: Transport, port: u16) {
-        self.unlock(transport, port, true);
+        self.unlock(transport, port, Wake::Waiters);
     }
 
-    fn unlock(&self, transport: Transport, port: u16, announce: bool) {
+    fn unlock(&self, transport: Transport, port: u16, wake: Wake) {
         let protos = transport.protos();
         for (i, &proto) in protos.iter().enumerate() {
             // Announced once, after the last: a waiter woken earlier would find it half held.
-            self.store
-                .release(proto, port, announce && i + 1 == protos.len());
+            let now = if i + 1 == protos.len() {
+                wake
+            } else {
+                Wake::Nobody
+            };
+            self.store.release(proto, port, now);
         }
     }
 
@@ -205,14 +229,26 @@ mod tests {
         let claims = Claims::open().unwrap();
         assert!(matches!(
             claims
-                .claim(Transport::Tcp, &addrs, port, false, true)
+                .claim(
+                    Transport::Tcp,
+                    &addrs,
+                    port,
+                    Lingering::Refuse,
+                    Reservations::Respect
+                )
                 .unwrap(),
             Claim::Busy
         ));
         drop(listener);
         assert!(matches!(
             claims
-                .claim(Transport::Tcp, &addrs, port, false, true)
+                .claim(
+                    Transport::Tcp,
+                    &addrs,
+                    port,
+                    Lingering::Refuse,
+                    Reservations::Respect
+                )
                 .unwrap(),
             Claim::Claimed
         ));
@@ -230,20 +266,38 @@ mod tests {
         let claims = Claims::open().unwrap();
         assert!(matches!(
             claims
-                .claim(Transport::Udp, &addrs, port, false, true)
+                .claim(
+                    Transport::Udp,
+                    &addrs,
+                    port,
+                    Lingering::Refuse,
+                    Reservations::Respect
+                )
                 .unwrap(),
             Claim::Busy
         ));
         assert!(matches!(
             claims
-                .claim(Transport::TcpAndUdp, &addrs, port, false, true)
+                .claim(
+                    Transport::TcpAndUdp,
+                    &addrs,
+                    port,
+                    Lingering::Refuse,
+                    Reservations::Respect
+                )
                 .unwrap(),
             Claim::Busy
         ));
         drop(socket);
         assert!(matches!(
             claims
-                .claim(Transport::TcpAndUdp, &addrs, port, false, true)
+                .claim(
+                    Transport::TcpAndUdp,
+                    &addrs,
+                    port,
+                    Lingering::Refuse,
+                    Reservations::Respect
+                )
                 .unwrap(),
             Claim::Claimed
         ));

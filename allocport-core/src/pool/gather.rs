@@ -19,9 +19,9 @@ use std::time::{Duration, Instant};
 
 use super::shape::{Bits, group_starts, too_few_fit};
 use super::{DROPPED, FIRST_POLL, HELD, MAX_POLL, Pool};
-use crate::claim::Claim;
 use crate::claim::host::CheckAddr;
 use crate::claim::transport::Transport;
+use crate::claim::{Claim, Lingering, Reservations};
 use crate::error::Error;
 use crate::pool::unbindable::Unbindable;
 use crate::pool::waiting::{REPORT_AFTER, report_waiting};
@@ -312,14 +312,22 @@ impl Pool {
         let mut got = self.pass(
             want,
             short(kept),
-            false,
+            Lingering::Refuse,
             search,
             fair.as_deref_mut(),
             seen,
             kept,
         );
         if got.is_ok() && short(kept) > 0 && !want.strict && seen.lingering > 0 {
-            got = self.pass(want, short(kept), true, search, fair, seen, kept);
+            got = self.pass(
+                want,
+                short(kept),
+                Lingering::Accept,
+                search,
+                fair,
+                seen,
+                kept,
+            );
         }
         std::mem::take(&mut seen.unbindable).warn();
         if let Some(e) = seen.exact_refused.take() {
@@ -378,7 +386,7 @@ impl Pool {
         &self,
         want: &Want<'_>,
         need: usize,
-        lingering_ok: bool,
+        lingering: Lingering,
         search: &mut Search,
         mut fair: Option<&mut Fair>,
         seen: &mut Seen,
@@ -427,7 +435,7 @@ impl Pool {
                     None => continue,
                 }
             };
-            match self.claim_group(want, group, lingering_ok, fair.as_deref_mut(), seen)? {
+            match self.claim_group(want, group, lingering, fair.as_deref_mut(), seen)? {
                 None => out.extend_from_slice(group),
                 Some(refused) => {
                     if let Some(ruled_out) = &mut ruled_out {
@@ -485,16 +493,21 @@ impl Pool {
         &self,
         want: &Want<'_>,
         group: &[u16],
-        lingering_ok: bool,
+        lingering: Lingering,
         fair: Option<&mut Fair>,
         seen: &mut Seen,
     ) -> Result<Option<u16>, Error> {
-        let holder = fair.is_some();
+        // The wait token's holder claims the ports it reserved itself.
+        let reservations = if fair.is_some() {
+            Reservations::Ignore
+        } else {
+            Reservations::Respect
+        };
         let transport = want.transport;
         for (i, &port) in group.iter().enumerate() {
             let claimed = self
                 .claims
-                .claim(transport, want.addrs, port, lingering_ok, !holder)
+                .claim(transport, want.addrs, port, lingering, reservations)
                 .inspect_err(|_| {
                     group[..i]
                         .iter()
