@@ -17,9 +17,9 @@ use crate::claim::host::CheckAddr;
 use crate::claim::probe::{Check, check_port, check_udp_port};
 use crate::claim::transport::Transport;
 use crate::error::Error;
-pub(crate) use crate::store::Reservations;
 use crate::store::files::Taken;
 use crate::store::{self, Holding, Store, WaitToken, Wake};
+pub(crate) use crate::store::{PortHolder, Reservations};
 
 /// Whether a TCP claim takes a port whose only obstacle is lingering connections (TIME_WAIT).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,7 +131,7 @@ impl Claims {
         &self,
         transport: Transport,
         ports: impl IntoIterator<Item = u16>,
-    ) -> Result<Vec<(u16, Option<u32>)>, Error> {
+    ) -> Result<Vec<PortHolder>, Error> {
         let proto = transport.protos()[0];
         self.store.holders(Holding::Claim(proto), ports)
     }
@@ -142,7 +142,7 @@ impl Claims {
         &self,
         transport: Transport,
         ports: impl IntoIterator<Item = u16>,
-    ) -> Result<Vec<(u16, Option<u32>)>, Error> {
+    ) -> Result<Vec<PortHolder>, Error> {
         let proto = transport.protos()[0];
         self.store.holders(Holding::Reservation(proto), ports)
     }

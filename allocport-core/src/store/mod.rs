@@ -14,8 +14,11 @@ use crate::error::Error;
 use files::{Lock, PortLocks, Taken};
 
 pub(crate) mod files;
+mod holder;
 #[cfg(target_os = "linux")]
 mod kernel;
+
+pub use holder::PortHolder;
 
 #[cfg(target_os = "linux")]
 use kernel::names::{self, Name};
@@ -220,7 +223,7 @@ impl Store {
         self,
         what: Holding,
         ports: impl IntoIterator<Item = u16>,
-    ) -> Result<Vec<(u16, Option<u32>)>, Error> {
+    ) -> Result<Vec<PortHolder>, Error> {
         match self {
             #[cfg(target_os = "linux")]
             Store::Kernel(k) => kernel_holders(k, what, ports),
@@ -233,9 +236,13 @@ impl Store {
                 let mut all = Vec::new();
                 for &kind in locks {
                     let found = f.holders(kind, ports.iter().copied())?;
-                    all.extend(found.into_iter().map(|(port, h)| (port, h.pid)));
+                    // The file store's own holder type stays inside it.
+                    let found = found
+                        .into_iter()
+                        .map(|(port, h)| PortHolder { port, pid: h.pid });
+                    all.extend(found);
                 }
-                all.sort_by_key(|&(port, _)| port);
+                all.sort_by_key(|h| h.port);
                 Ok(all)
             }
         }
@@ -271,7 +278,7 @@ fn kernel_holders(
     k: &KernelStore,
     what: Holding,
     ports: impl IntoIterator<Item = u16>,
-) -> Result<Vec<(u16, Option<u32>)>, Error> {
+) -> Result<Vec<PortHolder>, Error> {
     let mut wanted = vec![false; 1 << 16];
     for port in ports {
         wanted[usize::from(port)] = true;
@@ -297,11 +304,14 @@ fn kernel_holders(
         .filter(|&(port, _)| wanted[usize::from(port)])
         .collect();
     let owners = proc::owners(found.iter().map(|&(_, inode)| inode));
-    let mut holders: Vec<(u16, Option<u32>)> = found
+    let mut holders: Vec<PortHolder> = found
         .into_iter()
-        .map(|(port, inode)| (port, owners.get(&inode).copied()))
+        .map(|(port, inode)| PortHolder {
+            port,
+            pid: owners.get(&inode).copied(),
+        })
         .collect();
-    holders.sort_unstable();
+    holders.sort_unstable_by_key(|h| (h.port, h.pid));
     holders.dedup();
     Ok(holders)
 }
