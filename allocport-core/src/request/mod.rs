@@ -11,7 +11,7 @@ pub(crate) mod udp;
 use std::time::Duration;
 
 use crate::claim::family::AddressFamily;
-use crate::claim::host::resolve;
+use crate::claim::host::{CheckAddr, resolve};
 use crate::claim::transport::Transport;
 use crate::error::Error;
 use crate::pool::timeout::allocation_timeout;
@@ -243,21 +243,14 @@ impl PortRequest {
     /// The ports of the request, claimed for `transport`.
     fn allocate_for(&self, transport: Transport) -> Result<Vec<u16>, Error> {
         let offsets = self.checked_offsets()?;
-        let timeout = match self.timeout {
-            Some(timeout) => timeout,
-            None => allocation_timeout()?,
-        };
-        let addrs = resolve(&self.hosts, self.family)?;
-        let want = Want {
-            transport,
-            addrs: &addrs,
+        let ask = Ask {
             groups: self.count,
             offsets: &offsets,
             exact: self.exact,
             strict: self.strict,
-            timeout,
+            timeout: self.timeout,
         };
-        pool()?.allocate(&want)
+        allocate_on(transport, &resolve(&self.hosts, self.family)?, &ask)
     }
 
     /// The offsets of a group, once every option was checked against the others.
@@ -324,6 +317,52 @@ impl PortRequest {
         }
         Ok(offsets)
     }
+}
+
+/// What one allocation asks besides its protocols and addresses, checked already: a
+/// [`PortRequest`]'s options, or the owners' plain `n` ports ([`Ask::ports`]).
+pub(crate) struct Ask<'a> {
+    pub(crate) groups: usize,
+    pub(crate) offsets: &'a [u16],
+    pub(crate) exact: Option<u16>,
+    pub(crate) strict: bool,
+    /// `None`: the timeout `ALLOCPORT_TIMEOUT` gives.
+    pub(crate) timeout: Option<Duration>,
+}
+
+impl Ask<'static> {
+    /// `n` ports, unrelated, from the pool: what the owner types' constructors ask for.
+    pub(crate) fn ports(n: usize) -> Self {
+        Ask {
+            groups: n,
+            offsets: &[0],
+            exact: None,
+            strict: false,
+            timeout: None,
+        }
+    }
+}
+
+/// Allocates what `ask` says for `transport`, each port checked on `addrs`: the one place a
+/// request's [`Want`] is built, for a [`PortRequest`] and for the owners alike.
+pub(crate) fn allocate_on(
+    transport: Transport,
+    addrs: &[CheckAddr<'_>],
+    ask: &Ask<'_>,
+) -> Result<Vec<u16>, Error> {
+    let timeout = match ask.timeout {
+        Some(timeout) => timeout,
+        None => allocation_timeout()?,
+    };
+    pool()?.allocate(&Want {
+        transport,
+        addrs,
+        groups: ask.groups,
+        offsets: ask.offsets,
+        exact: ask.exact,
+        strict: ask.strict,
+        timeout,
+    })
 }
 
 #[cfg(test)]
