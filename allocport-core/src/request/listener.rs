@@ -10,45 +10,29 @@ use crate::claim::family::AddressFamily;
 use crate::claim::host::{CheckAddr, resolve};
 use crate::claim::transport::Transport;
 use crate::error::Error;
+use crate::request::bind::{BIND_ATTEMPTS, bind_retrying};
 use crate::request::owner::TcpPortOwner;
 use crate::request::udp::UdpPortOwner;
 use crate::request::{Ask, allocate_on};
 
-/// How many freshly allocated ports to try before giving up on binding. A bind can fail only
-/// when a program outside allocport takes the port between the pool's check and our bind; a
-/// second such race in a row means something is wrong on the machine, not bad luck.
-pub(crate) const BIND_ATTEMPTS: usize = 3;
-
 /// Allocates a port for `transport` checked on `addrs` (one host, resolved), hands it to its
-/// owner with `held`, binds `bind` on the address and the port, and retries with a fresh port
-/// when the bind loses a race, holding the lost ports until it returns so they are not
-/// offered again.
+/// owner with `held`, and binds `bind` on the address and the port, retrying with a fresh
+/// port as [`bind_retrying`] does.
 fn bind_held<O, S>(
     addrs: &[CheckAddr<'_>],
     transport: Transport,
     held: impl Fn(u16) -> O,
+    port: impl Fn(&O) -> u16,
     bind: impl Fn(SocketAddr) -> io::Result<S>,
 ) -> Result<(S, O), Error> {
-    let ip = addrs[0].ip;
+    let allocate = || {
+        let ports = allocate_on(transport, addrs, &Ask::ports(1))?;
+        Ok(ports.into_iter().map(&held).collect())
+    };
     let udp = transport == Transport::Udp;
-    let mut raced = Vec::with_capacity(BIND_ATTEMPTS);
-    loop {
-        let port = allocate_on(transport, addrs, &Ask::ports(1))?[0];
-        let owner = held(port);
-        let addr = SocketAddr::new(ip, port);
-        match bind(addr) {
-            Ok(socket) => return Ok((socket, owner)),
-            Err(_) if raced.len() + 1 < BIND_ATTEMPTS => raced.push(owner),
-            Err(cause) => {
-                return Err(Error::Bind {
-                    addr,
-                    udp,
-                    attempts: BIND_ATTEMPTS,
-                    cause,
-                });
-            }
-        }
-    }
+    let mut bound = bind_retrying(addrs[0].ip, udp, BIND_ATTEMPTS, allocate, port, bind)?;
+    // One port asked, all or none: one pair.
+    Ok(bound.swap_remove(0))
 }
 
 /// Allocates `n` ports for `transport` on the one host `addrs` resolves, all or none, and
@@ -69,7 +53,7 @@ fn bind_many<O, S, H>(
         .map(held)
         .collect();
     let ip = addrs[0].ip;
-    let replace = || bind_held(addrs, transport, held, bind).map(|(s, o)| wrap(s, o));
+    let replace = || bind_held(addrs, transport, held, &port, bind).map(|(s, o)| wrap(s, o));
     let mut bound = Vec::with_capacity(owners.len());
     for owner in owners {
         match bind(SocketAddr::new(ip, port(&owner))) {
@@ -146,6 +130,7 @@ impl HeldTcpListener {
             &resolve(&[host], family)?,
             Transport::Tcp,
             |port| TcpPortOwner::held(port, Transport::Tcp),
+            TcpPortOwner::port,
             TcpListener::bind,
         )?;
         Ok(HeldTcpListener { listener, owner })
@@ -263,6 +248,7 @@ impl HeldUdpSocket {
             &resolve(&[host], family)?,
             Transport::Udp,
             UdpPortOwner::held,
+            UdpPortOwner::port,
             UdpSocket::bind,
         )?;
         Ok(HeldUdpSocket { socket, owner })
@@ -374,6 +360,7 @@ mod tests {
             &addrs,
             Transport::Udp,
             UdpPortOwner::held,
+            UdpPortOwner::port,
             |addr| -> io::Result<()> {
                 // Every earlier port is still held while the next is tried: never the same one.
                 assert!(!tried.borrow().contains(&addr.port()));

@@ -1,6 +1,7 @@
 //! What users hold and ask with: `PortRequest` (here, everything one allocation can ask for,
 //! as a builder), the owners it hands out, bound sockets, `pick_unused_port`, the receivers.
 
+pub(crate) mod bind;
 pub(crate) mod bound;
 pub(crate) mod listener;
 pub(crate) mod owner;
