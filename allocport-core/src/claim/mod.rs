@@ -18,8 +18,9 @@ use crate::claim::probe::{Check, check_port, check_udp_port};
 use crate::claim::transport::Transport;
 use crate::error::Error;
 use crate::store::files::Taken;
-use crate::store::{self, Holding, Store, WaitToken, Wake};
-pub(crate) use crate::store::{PortHolder, Reservations};
+use crate::store::{self, Holding, Store, Wake};
+// What the pool needs of the store, so that it reaches the store only through this layer.
+pub(crate) use crate::store::{PortHolder, Reservations, WaitToken};
 
 /// Whether a TCP claim takes a port whose only obstacle is lingering connections (TIME_WAIT).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -21,11 +21,10 @@ use super::shape::{Bits, group_starts, too_few_fit};
 use super::{DROPPED, FIRST_POLL, HELD, MAX_POLL, Pool};
 use crate::claim::host::CheckAddr;
 use crate::claim::transport::Transport;
-use crate::claim::{Claim, Lingering, Reservations};
+use crate::claim::{Claim, Lingering, Reservations, WaitToken};
 use crate::error::Error;
 use crate::pool::unbindable::Unbindable;
 use crate::pool::waiting::{REPORT_AFTER, report_waiting};
-use crate::store::WaitToken;
 
 /// What one allocation asks the pool for, checked already by the caller.
 #[derive(Debug)]
