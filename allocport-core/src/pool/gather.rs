@@ -229,13 +229,8 @@ impl Pool {
                 self.report(want, waited);
             }
             if fair.is_none() && want.ports() > 1 {
-                fair = match self.claims.try_wait_token() {
-                    Ok(token) => token.map(|token| Fair {
-                        token,
-                        transport: want.transport,
-                        elsewhere: Vec::new(),
-                        here: Vec::new(),
-                    }),
+                fair = match self.try_fair(want) {
+                    Ok(token) => token,
                     Err(e) => break Err(e),
                 };
             }
@@ -247,6 +242,28 @@ impl Pool {
             pace(next_look, deadline);
             poll = (poll * 2).min(MAX_POLL);
         };
+        self.settle(want, result, kept, fair)
+    }
+
+    /// Takes the machine-wide wait token for `want`, if it is free.
+    fn try_fair(&self, want: &Want<'_>) -> Result<Option<Fair>, Error> {
+        Ok(self.claims.try_wait_token()?.map(|token| Fair {
+            token,
+            transport: want.transport,
+            elsewhere: Vec::new(),
+            here: Vec::new(),
+        }))
+    }
+
+    /// Ends an allocation: the wait token and its reservations given up, then the ports of
+    /// `result` marked held, or on an error the `kept` ones given back.
+    fn settle(
+        &self,
+        want: &Want<'_>,
+        result: Result<Vec<u16>, Error>,
+        kept: Vec<u16>,
+        fair: Option<Fair>,
+    ) -> Result<Vec<u16>, Error> {
         if let Some(fair) = fair {
             self.end_fair_wait(fair);
         }
@@ -408,12 +425,8 @@ impl Pool {
                 break;
             }
             remaining -= 1;
-            let first = match want.exact {
-                Some(port) => port,
-                None => match self.take_front(holder) {
-                    Some(port) => port,
-                    None => break,
-                },
+            let Some(first) = want.exact.or_else(|| self.take_front(holder)) else {
+                break;
             };
             if !search.may_start(first) || ruled_out.as_ref().is_some_and(|r| r.contains(first)) {
                 self.put_back(first);
@@ -436,11 +449,9 @@ impl Pool {
             };
             match self.claim_group(want, group, lingering, fair.as_deref_mut(), seen)? {
                 None => out.extend_from_slice(group),
-                Some(refused) => {
-                    if let Some(ruled_out) = &mut ruled_out {
-                        want.starts_with(refused).for_each(|p| ruled_out.insert(p));
-                    }
-                }
+                Some(refused) => ruled_out
+                    .iter_mut()
+                    .for_each(|r| want.starts_with(refused).for_each(|p| r.insert(p))),
             }
         }
         Ok(())
@@ -519,40 +530,56 @@ impl Pool {
             group[..i]
                 .iter()
                 .for_each(|&p| self.claims.release(transport, p));
-            match claimed {
-                Claim::Unbindable { host, addr, error } => {
-                    // Of no use to this process: it leaves the pool; the rest go back.
-                    group
-                        .iter()
-                        .filter(|&&p| p != port)
-                        .for_each(|&p| self.put_back(p));
-                    self.drop_port(port);
-                    if want.exact.is_some() {
-                        seen.exact_refused = Some(Error::PortCheck {
-                            port,
-                            host,
-                            addr,
-                            cause: error,
-                        });
-                    } else {
-                        seen.unbindable.add(port, &host, addr, &error);
-                    }
-                }
-                Claim::Lingering => {
-                    group.iter().rev().for_each(|&p| self.put_back(p));
-                    seen.lingering += 1;
-                }
-                Claim::Locked => {
-                    group.iter().rev().for_each(|&p| self.put_back(p));
-                    if let Some(fair) = fair {
-                        fair.reserve(port, want.ports())?;
-                    }
-                }
-                Claim::Busy | Claim::Claimed => group.iter().rev().for_each(|&p| self.put_back(p)),
-            }
+            self.refused(want, group, port, claimed, fair, seen)?;
             return Ok(Some(port));
         }
         Ok(None)
+    }
+
+    /// Puts back a group refused at `port` for the reason `claimed` gives, and notes why:
+    /// an unbindable port leaves the pool, a lingering one is counted, and one held by
+    /// another process is reserved by the wait token's holder.
+    fn refused(
+        &self,
+        want: &Want<'_>,
+        group: &[u16],
+        port: u16,
+        claimed: Claim,
+        fair: Option<&mut Fair>,
+        seen: &mut Seen,
+    ) -> Result<(), Error> {
+        match claimed {
+            Claim::Unbindable { host, addr, error } => {
+                // Of no use to this process: it leaves the pool; the rest go back.
+                group
+                    .iter()
+                    .filter(|&&p| p != port)
+                    .for_each(|&p| self.put_back(p));
+                self.drop_port(port);
+                if want.exact.is_some() {
+                    seen.exact_refused = Some(Error::PortCheck {
+                        port,
+                        host,
+                        addr,
+                        cause: error,
+                    });
+                } else {
+                    seen.unbindable.add(port, &host, addr, &error);
+                }
+            }
+            Claim::Lingering => {
+                group.iter().rev().for_each(|&p| self.put_back(p));
+                seen.lingering += 1;
+            }
+            Claim::Locked => {
+                group.iter().rev().for_each(|&p| self.put_back(p));
+                if let Some(fair) = fair {
+                    fair.reserve(port, want.ports())?;
+                }
+            }
+            Claim::Busy | Claim::Claimed => group.iter().rev().for_each(|&p| self.put_back(p)),
+        }
+        Ok(())
     }
 
     /// Reserves, in this process, ports other threads here hold, up to `need` reservations, so
