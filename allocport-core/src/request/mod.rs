@@ -260,17 +260,7 @@ impl PortRequest {
         if self.count == 0 {
             return invalid("count(0): at least one port must be asked for".into());
         }
-        let offsets = match (&self.offsets, self.consecutive) {
-            (Some(_), Some(_)) => {
-                return invalid("offsets and consecutive both give the offsets; use one".into());
-            }
-            (Some(offsets), None) => offsets.clone(),
-            (None, Some(n)) if n == 0 || n > usize::from(u16::MAX) => {
-                return invalid(format!("consecutive({n}): must be 1 to 65535"));
-            }
-            (None, Some(n)) => (0..n as u16).collect(),
-            (None, None) => vec![0],
-        };
+        let offsets = self.given_offsets()?;
         let Some(&first) = offsets.first() else {
             return invalid("offsets(&[]): a group needs at least one offset".into());
         };
@@ -297,26 +287,49 @@ impl PortRequest {
             ));
         }
         if let Some(port) = self.exact {
-            if port == 0 {
-                return invalid("exact(0): 0 is not a port".into());
-            }
-            if self.count > 1 {
-                return invalid(format!(
-                    "exact({port}) with count({}): an exact port is one group",
-                    self.count
-                ));
-            }
-            for &o in &offsets {
-                let p = i64::from(port) - i64::from(first) + i64::from(o);
-                if !(1..=i64::from(u16::MAX)).contains(&p) {
-                    return invalid(format!(
-                        "exact({port}) with offsets {offsets:?}: offset {o} gives port {p}, \
-                         outside 1-65535"
-                    ));
-                }
-            }
+            self.check_exact(port, &offsets, first)?;
         }
         Ok(offsets)
+    }
+
+    /// The offsets `offsets` or `consecutive` give (one of them at most), or a lone `[0]`.
+    fn given_offsets(&self) -> Result<Vec<u16>, Error> {
+        let invalid = |reason: String| Err(Error::InvalidRequest { reason });
+        match (&self.offsets, self.consecutive) {
+            (Some(_), Some(_)) => {
+                invalid("offsets and consecutive both give the offsets; use one".into())
+            }
+            (Some(offsets), None) => Ok(offsets.clone()),
+            (None, Some(n)) if n == 0 || n > usize::from(u16::MAX) => {
+                invalid(format!("consecutive({n}): must be 1 to 65535"))
+            }
+            (None, Some(n)) => Ok((0..n as u16).collect()),
+            (None, None) => Ok(vec![0]),
+        }
+    }
+
+    /// Whether the exact `port` can be the first of the request's one group of `offsets`.
+    fn check_exact(&self, port: u16, offsets: &[u16], first: u16) -> Result<(), Error> {
+        let invalid = |reason: String| Err(Error::InvalidRequest { reason });
+        if port == 0 {
+            return invalid("exact(0): 0 is not a port".into());
+        }
+        if self.count > 1 {
+            return invalid(format!(
+                "exact({port}) with count({}): an exact port is one group",
+                self.count
+            ));
+        }
+        for &o in offsets {
+            let p = i64::from(port) - i64::from(first) + i64::from(o);
+            if !(1..=i64::from(u16::MAX)).contains(&p) {
+                return invalid(format!(
+                    "exact({port}) with offsets {offsets:?}: offset {o} gives port {p}, \
+                     outside 1-65535"
+                ));
+            }
+        }
+        Ok(())
     }
 }
 
