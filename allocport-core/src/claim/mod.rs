@@ -308,4 +308,65 @@ mod tests {
         assert_eq!(held.len(), usize::from(cfg!(windows)), "{held:?}");
         claims.release(Transport::TcpAndUdp, port);
     }
+
+    #[test]
+    fn a_claim_checks_only_its_protocols_and_holds_each_until_given_back() {
+        let addrs = [CheckAddr {
+            host: "localhost",
+            ip: IpAddr::from([127, 0, 0, 1]),
+        }];
+        let claims = Claims::open().unwrap();
+        let claim = |transport, port, lingering| {
+            claims
+                .claim(transport, &addrs, port, lingering, Reservations::Respect)
+                .unwrap()
+        };
+        // A TCP listener is no obstacle to a UDP claim, and accepting lingering connections
+        // does not make a port in use free.
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        assert!(matches!(
+            claim(Transport::Tcp, port, Lingering::Accept),
+            Claim::Busy
+        ));
+        assert!(matches!(
+            claim(Transport::Udp, port, Lingering::Refuse),
+            Claim::Claimed
+        ));
+        claims.release(Transport::Udp, port);
+        drop(listener);
+        // A UDP socket is no obstacle to a TCP claim; a claim held refuses a second one until
+        // it is released. Only the kernel store refuses this process a second claim: the file
+        // store's locks are per process, and the pool keeps this process's threads apart.
+        let refuses_here = store::store_kind().unwrap() == store::StoreKind::Kernel;
+        let second = |transport, port| match claim(transport, port, Lingering::Refuse) {
+            Claim::Locked => true,
+            Claim::Claimed if !refuses_here => {
+                claims.release(transport, port);
+                true
+            }
+            _ => false,
+        };
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = socket.local_addr().unwrap().port();
+        assert!(matches!(
+            claim(Transport::Tcp, port, Lingering::Refuse),
+            Claim::Claimed
+        ));
+        assert!(second(Transport::Tcp, port));
+        claims.release_held(Transport::Tcp, port);
+        drop(socket);
+        // Both protocols' claims are taken, and both given back.
+        assert!(matches!(
+            claim(Transport::TcpAndUdp, port, Lingering::Refuse),
+            Claim::Claimed
+        ));
+        assert!(second(Transport::Udp, port));
+        claims.release_held(Transport::TcpAndUdp, port);
+        assert!(matches!(
+            claim(Transport::Udp, port, Lingering::Refuse),
+            Claim::Claimed
+        ));
+        claims.release(Transport::Udp, port);
+    }
 }
