@@ -33,7 +33,7 @@ pub fn is_tcp_port_held(port: u16) -> bool {
     crate::pool::is_held_here(port)
 }
 
-pub use crate::pool::waiting::PortHolder;
+pub use crate::store::PortHolder;
 
 /// The ports that other processes hold right now, in port order, read from the lock files
 /// (ports this process holds are in [`held_tcp_ports`]). It answers
@@ -51,11 +51,7 @@ pub fn tcp_port_holders() -> Result<Vec<PortHolder>, Error> {
 
 /// The ports whose `kind` lock other processes hold, in port order.
 fn holders_of(what: Holding) -> Result<Vec<PortHolder>, Error> {
-    let holders = store::open()?.holders(what, 1..=u16::MAX)?;
-    Ok(holders
-        .into_iter()
-        .map(|(port, pid)| PortHolder { port, pid })
-        .collect())
+    store::open()?.holders(what, 1..=u16::MAX)
 }
 
 /// The UDP ports that other processes hold right now, in port order: [`tcp_port_holders`] for

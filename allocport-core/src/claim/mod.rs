@@ -18,7 +18,18 @@ use crate::claim::probe::{Check, check_port, check_udp_port};
 use crate::claim::transport::Transport;
 use crate::error::Error;
 use crate::store::files::Taken;
-use crate::store::{self, Holding, Store, WaitToken};
+use crate::store::{self, Holding, Store, Wake};
+// What the pool needs of the store, so that it reaches the store only through this layer.
+pub(crate) use crate::store::{PortHolder, Reservations, WaitToken};
+
+/// Whether a TCP claim takes a port whose only obstacle is lingering connections (TIME_WAIT).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Lingering {
+    /// Only fully free ports: the first pass, and every pass of a strict request.
+    Refuse,
+    /// Free but for lingering connections is free enough.
+    Accept,
+}
 
 /// Claims and releases ports through this process's store ([`crate::store`]).
 pub(crate) struct Claims {
@@ -35,24 +46,24 @@ impl Claims {
 
     /// Takes the claim of `port` for each protocol of `transport`, then checks it can be bound
     /// on every address in each: [`Claim::Claimed`] when the port is now this process's;
-    /// otherwise nothing is kept. `lingering_ok` takes a TCP port whose only obstacle is
-    /// lingering connections; `respect_reservations` steps aside from a port another process
-    /// reserved for its multi-port wait.
+    /// otherwise nothing is kept. `lingering` says whether a TCP port whose only obstacle is
+    /// lingering connections will do; `reservations` whether to step aside from a port another
+    /// process reserved for its multi-port wait.
     pub(crate) fn claim(
         &self,
         transport: Transport,
         addrs: &[CheckAddr<'_>],
         port: u16,
-        lingering_ok: bool,
-        respect_reservations: bool,
+        lingering: Lingering,
+        reservations: Reservations,
     ) -> Result<Claim, Error> {
-        if self.lock(transport, port, respect_reservations)? != Taken::Yes {
+        if self.lock(transport, port, reservations)? != Taken::Yes {
             return Ok(Claim::Locked);
         }
         let mut free = Ok(Claim::Claimed);
         if transport.tcp() && matches!(free, Ok(Claim::Claimed)) {
             free = free_everywhere(addrs, port, check_port);
-            if lingering_ok && matches!(free, Ok(Claim::Lingering)) {
+            if lingering == Lingering::Accept && matches!(free, Ok(Claim::Lingering)) {
                 free = Ok(Claim::Claimed);
             }
         }
@@ -65,15 +76,25 @@ impl Claims {
         free
     }
 
-    /// Takes every claim `transport` needs, or none; with `reservations`, none either when
-    /// another process reserved the port (asked with the first claim).
-    fn lock(&self, transport: Transport, port: u16, reservations: bool) -> Result<Taken, Error> {
+    /// Takes every claim `transport` needs, or none; respecting `reservations`, none either
+    /// when another process reserved the port (asked with the first claim).
+    fn lock(
+        &self,
+        transport: Transport,
+        port: u16,
+        reservations: Reservations,
+    ) -> Result<Taken, Error> {
         let protos = transport.protos();
         for (i, &proto) in protos.iter().enumerate() {
-            let taken = self.store.try_claim(proto, port, reservations && i == 0);
+            let asked = if i == 0 {
+                reservations
+            } else {
+                Reservations::Ignore
+            };
+            let taken = self.store.try_claim(proto, port, asked);
             if !matches!(taken, Ok(Taken::Yes)) {
                 for &done in &protos[..i] {
-                    self.store.release(done, port, false);
+                    self.store.release(done, port, Wake::Nobody);
                 }
                 return taken;
             }
@@ -83,22 +104,26 @@ impl Claims {
 
     /// Gives back the claims of a port claimed for `transport`.
     pub(crate) fn release(&self, transport: Transport, port: u16) {
-        self.unlock(transport, port, false);
+        self.unlock(transport, port, Wake::Nobody);
     }
 
     /// Gives back the claims of a port held for `transport`, and wakes other processes waiting
     /// for it. Not after a claim given back unused: that frees nothing new, and two processes
     /// each waiting for several ports would wake each other with their give-backs for ever.
     pub(crate) fn release_held(&self, transport: Transport, port: u16) {
-        self.unlock(transport, port, true);
+        self.unlock(transport, port, Wake::Waiters);
     }
 
-    fn unlock(&self, transport: Transport, port: u16, announce: bool) {
+    fn unlock(&self, transport: Transport, port: u16, wake: Wake) {
         let protos = transport.protos();
         for (i, &proto) in protos.iter().enumerate() {
             // Announced once, after the last: a waiter woken earlier would find it half held.
-            self.store
-                .release(proto, port, announce && i + 1 == protos.len());
+            let now = if i + 1 == protos.len() {
+                wake
+            } else {
+                Wake::Nobody
+            };
+            self.store.release(proto, port, now);
         }
     }
 
@@ -107,7 +132,7 @@ impl Claims {
         &self,
         transport: Transport,
         ports: impl IntoIterator<Item = u16>,
-    ) -> Result<Vec<(u16, Option<u32>)>, Error> {
+    ) -> Result<Vec<PortHolder>, Error> {
         let proto = transport.protos()[0];
         self.store.holders(Holding::Claim(proto), ports)
     }
@@ -118,7 +143,7 @@ impl Claims {
         &self,
         transport: Transport,
         ports: impl IntoIterator<Item = u16>,
-    ) -> Result<Vec<(u16, Option<u32>)>, Error> {
+    ) -> Result<Vec<PortHolder>, Error> {
         let proto = transport.protos()[0];
         self.store.holders(Holding::Reservation(proto), ports)
     }
@@ -205,14 +230,26 @@ mod tests {
         let claims = Claims::open().unwrap();
         assert!(matches!(
             claims
-                .claim(Transport::Tcp, &addrs, port, false, true)
+                .claim(
+                    Transport::Tcp,
+                    &addrs,
+                    port,
+                    Lingering::Refuse,
+                    Reservations::Respect
+                )
                 .unwrap(),
             Claim::Busy
         ));
         drop(listener);
         assert!(matches!(
             claims
-                .claim(Transport::Tcp, &addrs, port, false, true)
+                .claim(
+                    Transport::Tcp,
+                    &addrs,
+                    port,
+                    Lingering::Refuse,
+                    Reservations::Respect
+                )
                 .unwrap(),
             Claim::Claimed
         ));
@@ -230,20 +267,38 @@ mod tests {
         let claims = Claims::open().unwrap();
         assert!(matches!(
             claims
-                .claim(Transport::Udp, &addrs, port, false, true)
+                .claim(
+                    Transport::Udp,
+                    &addrs,
+                    port,
+                    Lingering::Refuse,
+                    Reservations::Respect
+                )
                 .unwrap(),
             Claim::Busy
         ));
         assert!(matches!(
             claims
-                .claim(Transport::TcpAndUdp, &addrs, port, false, true)
+                .claim(
+                    Transport::TcpAndUdp,
+                    &addrs,
+                    port,
+                    Lingering::Refuse,
+                    Reservations::Respect
+                )
                 .unwrap(),
             Claim::Busy
         ));
         drop(socket);
         assert!(matches!(
             claims
-                .claim(Transport::TcpAndUdp, &addrs, port, false, true)
+                .claim(
+                    Transport::TcpAndUdp,
+                    &addrs,
+                    port,
+                    Lingering::Refuse,
+                    Reservations::Respect
+                )
                 .unwrap(),
             Claim::Claimed
         ));
@@ -252,5 +307,66 @@ mod tests {
         let held = claims.holders(Transport::Udp, [port]).unwrap();
         assert_eq!(held.len(), usize::from(cfg!(windows)), "{held:?}");
         claims.release(Transport::TcpAndUdp, port);
+    }
+
+    #[test]
+    fn a_claim_checks_only_its_protocols_and_holds_each_until_given_back() {
+        let addrs = [CheckAddr {
+            host: "localhost",
+            ip: IpAddr::from([127, 0, 0, 1]),
+        }];
+        let claims = Claims::open().unwrap();
+        let claim = |transport, port, lingering| {
+            claims
+                .claim(transport, &addrs, port, lingering, Reservations::Respect)
+                .unwrap()
+        };
+        // A TCP listener is no obstacle to a UDP claim, and accepting lingering connections
+        // does not make a port in use free.
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        assert!(matches!(
+            claim(Transport::Tcp, port, Lingering::Accept),
+            Claim::Busy
+        ));
+        assert!(matches!(
+            claim(Transport::Udp, port, Lingering::Refuse),
+            Claim::Claimed
+        ));
+        claims.release(Transport::Udp, port);
+        drop(listener);
+        // A UDP socket is no obstacle to a TCP claim; a claim held refuses a second one until
+        // it is released. Only the kernel store refuses this process a second claim: the file
+        // store's locks are per process, and the pool keeps this process's threads apart.
+        let refuses_here = store::store_kind().unwrap() == store::StoreKind::Kernel;
+        let second = |transport, port| match claim(transport, port, Lingering::Refuse) {
+            Claim::Locked => true,
+            Claim::Claimed if !refuses_here => {
+                claims.release(transport, port);
+                true
+            }
+            _ => false,
+        };
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = socket.local_addr().unwrap().port();
+        assert!(matches!(
+            claim(Transport::Tcp, port, Lingering::Refuse),
+            Claim::Claimed
+        ));
+        assert!(second(Transport::Tcp, port));
+        claims.release_held(Transport::Tcp, port);
+        drop(socket);
+        // Both protocols' claims are taken, and both given back.
+        assert!(matches!(
+            claim(Transport::TcpAndUdp, port, Lingering::Refuse),
+            Claim::Claimed
+        ));
+        assert!(second(Transport::Udp, port));
+        claims.release_held(Transport::TcpAndUdp, port);
+        assert!(matches!(
+            claim(Transport::Udp, port, Lingering::Refuse),
+            Claim::Claimed
+        ));
+        claims.release(Transport::Udp, port);
     }
 }

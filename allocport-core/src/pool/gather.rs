@@ -19,13 +19,12 @@ use std::time::{Duration, Instant};
 
 use super::shape::{Bits, group_starts, too_few_fit};
 use super::{DROPPED, FIRST_POLL, HELD, MAX_POLL, Pool};
-use crate::claim::Claim;
 use crate::claim::host::CheckAddr;
 use crate::claim::transport::Transport;
+use crate::claim::{Claim, Lingering, Reservations, WaitToken};
 use crate::error::Error;
 use crate::pool::unbindable::Unbindable;
 use crate::pool::waiting::{REPORT_AFTER, report_waiting};
-use crate::store::WaitToken;
 
 /// What one allocation asks the pool for, checked already by the caller.
 #[derive(Debug)]
@@ -275,13 +274,8 @@ impl Pool {
                 self.report(want, waited);
             }
             if fair.is_none() && want.ports() > 1 {
-                fair = match self.claims.try_wait_token() {
-                    Ok(token) => token.map(|token| Fair {
-                        token,
-                        transport: want.transport,
-                        elsewhere: Vec::new(),
-                        here: Vec::new(),
-                    }),
+                fair = match self.try_fair(want) {
+                    Ok(token) => token,
                     Err(e) => break Err(e),
                 };
             }
@@ -293,6 +287,28 @@ impl Pool {
             pace(next_look, deadline);
             poll = (poll * 2).min(MAX_POLL);
         };
+        self.settle(want, result, kept, fair)
+    }
+
+    /// Takes the machine-wide wait token for `want`, if it is free.
+    fn try_fair(&self, want: &Want<'_>) -> Result<Option<Fair>, Error> {
+        Ok(self.claims.try_wait_token()?.map(|token| Fair {
+            token,
+            transport: want.transport,
+            elsewhere: Vec::new(),
+            here: Vec::new(),
+        }))
+    }
+
+    /// Ends an allocation: the wait token and its reservations given up, then the ports of
+    /// `result` marked held, or on an error the `kept` ones given back.
+    fn settle(
+        &self,
+        want: &Want<'_>,
+        result: Result<Vec<u16>, Error>,
+        kept: Vec<u16>,
+        fair: Option<Fair>,
+    ) -> Result<Vec<u16>, Error> {
         if let Some(fair) = fair {
             self.end_fair_wait(fair);
         }
@@ -357,14 +373,22 @@ impl Pool {
         let mut got = self.pass(
             want,
             short(kept),
-            false,
+            Lingering::Refuse,
             search,
             fair.as_deref_mut(),
             seen,
             kept,
         );
         if got.is_ok() && short(kept) > 0 && !want.strict && seen.lingering > 0 {
-            got = self.pass(want, short(kept), true, search, fair, seen, kept);
+            got = self.pass(
+                want,
+                short(kept),
+                Lingering::Accept,
+                search,
+                fair,
+                seen,
+                kept,
+            );
         }
         std::mem::take(&mut seen.unbindable).warn();
         if let Some(e) = seen.exact_refused.take() {
@@ -423,7 +447,7 @@ impl Pool {
         &self,
         want: &Want<'_>,
         need: usize,
-        lingering_ok: bool,
+        lingering: Lingering,
         search: &mut Search,
         mut fair: Option<&mut Fair>,
         seen: &mut Seen,
@@ -446,12 +470,8 @@ impl Pool {
                 break;
             }
             remaining -= 1;
-            let first = match want.exact {
-                Some(port) => port,
-                None => match self.take_front(holder) {
-                    Some(port) => port,
-                    None => break,
-                },
+            let Some(first) = want.exact.or_else(|| self.take_front(holder)) else {
+                break;
             };
             if !search.may_start(first) || ruled_out.as_ref().is_some_and(|r| r.contains(first)) {
                 self.put_back(first);
@@ -472,13 +492,11 @@ impl Pool {
                     None => continue,
                 }
             };
-            match self.claim_group(want, group, lingering_ok, fair.as_deref_mut(), seen)? {
+            match self.claim_group(want, group, lingering, fair.as_deref_mut(), seen)? {
                 None => out.extend_from_slice(group),
-                Some(refused) => {
-                    if let Some(ruled_out) = &mut ruled_out {
-                        want.starts_with(refused).for_each(|p| ruled_out.insert(p));
-                    }
-                }
+                Some(refused) => ruled_out
+                    .iter_mut()
+                    .for_each(|r| want.starts_with(refused).for_each(|p| r.insert(p))),
             }
         }
         Ok(())
@@ -530,16 +548,21 @@ impl Pool {
         &self,
         want: &Want<'_>,
         group: &[u16],
-        lingering_ok: bool,
+        lingering: Lingering,
         fair: Option<&mut Fair>,
         seen: &mut Seen,
     ) -> Result<Option<u16>, Error> {
-        let holder = fair.is_some();
+        // The wait token's holder claims the ports it reserved itself.
+        let reservations = if fair.is_some() {
+            Reservations::Ignore
+        } else {
+            Reservations::Respect
+        };
         let transport = want.transport;
         for (i, &port) in group.iter().enumerate() {
             let claimed = self
                 .claims
-                .claim(transport, want.addrs, port, lingering_ok, !holder)
+                .claim(transport, want.addrs, port, lingering, reservations)
                 .inspect_err(|_| {
                     group[..i]
                         .iter()
@@ -552,40 +575,56 @@ impl Pool {
             group[..i]
                 .iter()
                 .for_each(|&p| self.claims.release(transport, p));
-            match claimed {
-                Claim::Unbindable { host, addr, error } => {
-                    // Of no use to this process: it leaves the pool; the rest go back.
-                    group
-                        .iter()
-                        .filter(|&&p| p != port)
-                        .for_each(|&p| self.put_back(p));
-                    self.drop_port(port);
-                    if want.exact.is_some() {
-                        seen.exact_refused = Some(Error::PortCheck {
-                            port,
-                            host,
-                            addr,
-                            cause: error,
-                        });
-                    } else {
-                        seen.unbindable.add(port, &host, addr, &error);
-                    }
-                }
-                Claim::Lingering => {
-                    group.iter().rev().for_each(|&p| self.put_back(p));
-                    seen.lingering += 1;
-                }
-                Claim::Locked => {
-                    group.iter().rev().for_each(|&p| self.put_back(p));
-                    if let Some(fair) = fair {
-                        fair.reserve(port, want.ports())?;
-                    }
-                }
-                Claim::Busy | Claim::Claimed => group.iter().rev().for_each(|&p| self.put_back(p)),
-            }
+            self.refused(want, group, port, claimed, fair, seen)?;
             return Ok(Some(port));
         }
         Ok(None)
+    }
+
+    /// Puts back a group refused at `port` for the reason `claimed` gives, and notes why:
+    /// an unbindable port leaves the pool, a lingering one is counted, and one held by
+    /// another process is reserved by the wait token's holder.
+    fn refused(
+        &self,
+        want: &Want<'_>,
+        group: &[u16],
+        port: u16,
+        claimed: Claim,
+        fair: Option<&mut Fair>,
+        seen: &mut Seen,
+    ) -> Result<(), Error> {
+        match claimed {
+            Claim::Unbindable { host, addr, error } => {
+                // Of no use to this process: it leaves the pool; the rest go back.
+                group
+                    .iter()
+                    .filter(|&&p| p != port)
+                    .for_each(|&p| self.put_back(p));
+                self.drop_port(port);
+                if want.exact.is_some() {
+                    seen.exact_refused = Some(Error::PortCheck {
+                        port,
+                        host,
+                        addr,
+                        cause: error,
+                    });
+                } else {
+                    seen.unbindable.add(port, &host, addr, &error);
+                }
+            }
+            Claim::Lingering => {
+                group.iter().rev().for_each(|&p| self.put_back(p));
+                seen.lingering += 1;
+            }
+            Claim::Locked => {
+                group.iter().rev().for_each(|&p| self.put_back(p));
+                if let Some(fair) = fair {
+                    fair.reserve(port, want.ports())?;
+                }
+            }
+            Claim::Busy | Claim::Claimed => group.iter().rev().for_each(|&p| self.put_back(p)),
+        }
+        Ok(())
     }
 
     /// Reserves, in this process, ports other threads here hold, up to `need` reservations, so

@@ -22,7 +22,7 @@ use crate::error::Error;
 use crate::pool::order::{Order, nextest_run, nextest_slot};
 use crate::pool::portset::PortSet;
 use crate::pool::stats::PortAllocationStats;
-use crate::pool::waiting::{PortHolder, describe_holders, describe_reservations};
+use crate::pool::waiting::{describe_holders, describe_reservations};
 use crate::ports::exclude::is_excluded;
 use crate::ports::port_ranges::PortRanges;
 use crate::ports::server_ports::server_ranges;
@@ -269,15 +269,7 @@ impl Pool {
         if let Some((_, text)) = seen.as_ref().filter(|(at, _)| at.elapsed() < FRESH_FOR) {
             return text.clone();
         }
-        let holders = self
-            .claims
-            .holders(transport, self.ports.iter())
-            .map(|found| {
-                found
-                    .into_iter()
-                    .map(|(port, pid)| PortHolder { port, pid })
-                    .collect()
-            });
+        let holders = self.claims.holders(transport, self.ports.iter());
         let mut text = describe_holders(holders);
         let reserved = self.claims.reservations(transport, self.ports.iter());
         if let Ok(reserved) = reserved {

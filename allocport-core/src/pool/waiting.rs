@@ -4,20 +4,10 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::claim::PortHolder;
 use crate::error::Error;
 use crate::ports::source::PortSource;
 use crate::warn::PREFIX;
-
-/// A port held by another process, as [`tcp_port_holders`](crate::tcp_port_holders) reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PortHolder {
-    /// The port.
-    pub port: u16,
-    /// The holding process, where the OS tells it (Unix does, Windows does not). `Some(0)`
-    /// on Unix: a process in another pid namespace (another container), which the kernel
-    /// does not name to this one.
-    pub pid: Option<u32>,
-}
 
 /// Who holds a lock when the kernel gives its pid as 0: it cannot name the process to this
 /// one, as for a process in another (not a descendant) pid namespace, such as another
@@ -60,11 +50,11 @@ pub(crate) fn describe_holders(holders: Result<Vec<PortHolder>, Error>) -> Strin
     }
 }
 
-/// What other processes' reservations of the pool's ports (port, pid) keep from everyone,
-/// to follow [`describe_holders`]: empty when there are none. A reservation outlives a
-/// stopped (`SIGSTOP`) waiter, so its pid is named.
-pub(crate) fn describe_reservations(reserved: &[(u16, Option<u32>)]) -> String {
-    let Some(&(_, pid)) = reserved.first() else {
+/// What other processes' reservations of the pool's ports keep from everyone, to follow
+/// [`describe_holders`]: empty when there are none. A reservation outlives a stopped
+/// (`SIGSTOP`) waiter, so its pid is named.
+pub(crate) fn describe_reservations(reserved: &[PortHolder]) -> String {
+    let Some(&PortHolder { pid, .. }) = reserved.first() else {
         return String::new();
     };
     let who = match pid {

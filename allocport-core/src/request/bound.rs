@@ -7,7 +7,8 @@ use std::net::{SocketAddr, TcpListener, UdpSocket};
 use crate::claim::host::resolve;
 use crate::error::Error;
 use crate::request::PortRequest;
-use crate::request::listener::{BIND_ATTEMPTS, HeldTcpListener, HeldUdpSocket};
+use crate::request::bind::{BIND_ATTEMPTS, bind_retrying};
+use crate::request::listener::{HeldTcpListener, HeldUdpSocket};
 use crate::request::owner::TcpPortOwner;
 use crate::request::udp::UdpPortOwner;
 
@@ -86,36 +87,7 @@ impl PortRequest {
         let (host, family, exact) = self.bind_target()?;
         let ip = resolve(&[host], family)?[0].ip;
         let attempts = if exact { 1 } else { BIND_ATTEMPTS };
-        // Ports that lost a race, held until this call returns so they are not offered again.
-        let mut raced = Vec::with_capacity(attempts);
-        loop {
-            let owners = allocate()?;
-            let mut sockets = Vec::with_capacity(owners.len());
-            let mut lost = None;
-            for owner in &owners {
-                let addr = SocketAddr::new(ip, port(owner));
-                match bind(addr) {
-                    Ok(socket) => sockets.push(socket),
-                    Err(cause) => {
-                        lost = Some((addr, cause));
-                        break;
-                    }
-                }
-            }
-            let Some((addr, cause)) = lost else {
-                return Ok(sockets.into_iter().zip(owners).collect());
-            };
-            drop(sockets);
-            raced.push(owners);
-            if raced.len() >= attempts {
-                return Err(Error::Bind {
-                    addr,
-                    udp,
-                    attempts: raced.len(),
-                    cause,
-                });
-            }
-        }
+        bind_retrying(ip, udp, attempts, allocate, port, bind)
     }
 }
 

@@ -7,67 +7,61 @@ use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::ops::Deref;
 
 use crate::claim::family::AddressFamily;
-use crate::claim::host::resolve;
+use crate::claim::host::{CheckAddr, resolve};
+use crate::claim::transport::Transport;
 use crate::error::Error;
+use crate::request::bind::{BIND_ATTEMPTS, bind_retrying};
 use crate::request::owner::TcpPortOwner;
 use crate::request::udp::UdpPortOwner;
+use crate::request::{Ask, allocate_on};
 
-/// How many freshly allocated ports to try before giving up on binding. A bind can fail only
-/// when a program outside allocport takes the port between the pool's check and our bind; a
-/// second such race in a row means something is wrong on the machine, not bad luck.
-pub(crate) const BIND_ATTEMPTS: usize = 3;
-
-/// Allocates an owner with `allocate`, binds `bind` on `host`'s address and its port, and
-/// retries with a fresh port when the bind loses a race, holding the lost ports until it
-/// returns so they are not offered again.
+/// Allocates a port for `transport` checked on `addrs` (one host, resolved), hands it to its
+/// owner with `held`, and binds `bind` on the address and the port, retrying with a fresh
+/// port as [`bind_retrying`] does.
 fn bind_held<O, S>(
-    host: &str,
-    family: AddressFamily,
-    udp: bool,
-    allocate: impl Fn(&[&str]) -> Result<(O, u16), Error>,
-    bind: impl Fn(SocketAddr) -> io::Result<S>,
-) -> Result<(S, O), Error> {
-    let ip = resolve(&[host], family)?[0].ip;
-    let mut raced = Vec::with_capacity(BIND_ATTEMPTS);
-    loop {
-        let (owner, port) = allocate(&[host])?;
-        let addr = SocketAddr::new(ip, port);
-        match bind(addr) {
-            Ok(socket) => return Ok((socket, owner)),
-            Err(_) if raced.len() + 1 < BIND_ATTEMPTS => raced.push(owner),
-            Err(cause) => {
-                return Err(Error::Bind {
-                    addr,
-                    udp,
-                    attempts: BIND_ATTEMPTS,
-                    cause,
-                });
-            }
-        }
-    }
-}
-
-/// Binds `bind` on `host`'s address for each of `owners`' ports; a port lost to a program
-/// outside allocport between check and bind is replaced through `replace` (which retries as
-/// [`bind_held`] does), the lost owner staying held until then so it is not offered again.
-fn bind_many<O, S, H>(
-    owners: Vec<O>,
-    host: &str,
-    family: AddressFamily,
+    addrs: &[CheckAddr<'_>],
+    transport: Transport,
+    held: impl Fn(u16) -> O,
     port: impl Fn(&O) -> u16,
     bind: impl Fn(SocketAddr) -> io::Result<S>,
-    wrap: impl Fn(S, O) -> H,
-    replace: impl Fn() -> Result<H, Error>,
+) -> Result<(S, O), Error> {
+    let allocate = || {
+        let ports = allocate_on(transport, addrs, &Ask::ports(1))?;
+        Ok(ports.into_iter().map(&held).collect())
+    };
+    let udp = transport == Transport::Udp;
+    let mut bound = bind_retrying(addrs[0].ip, udp, BIND_ATTEMPTS, allocate, port, bind)?;
+    // One port asked, all or none: one pair.
+    Ok(bound.swap_remove(0))
+}
+
+/// Allocates `n` ports for `transport` on the one host `addrs` resolves, all or none, and
+/// binds `bind` on each; a port lost to a program outside allocport between check and bind
+/// is replaced as [`bind_held`] does, the lost owner staying held until then so it is not
+/// offered again. The host is resolved once, by the caller, for all of them.
+fn bind_many<O, S, H>(
+    n: usize,
+    addrs: &[CheckAddr<'_>],
+    transport: Transport,
+    held: impl Fn(u16) -> O + Copy,
+    port: impl Fn(&O) -> u16,
+    bind: impl Fn(SocketAddr) -> io::Result<S> + Copy,
+    wrap: impl Fn(S, O) -> H + Copy,
 ) -> Result<Vec<H>, Error> {
-    let ip = resolve(&[host], family)?[0].ip;
-    let mut held = Vec::with_capacity(owners.len());
+    let owners: Vec<O> = allocate_on(transport, addrs, &Ask::ports(n))?
+        .into_iter()
+        .map(held)
+        .collect();
+    let ip = addrs[0].ip;
+    let replace = || bind_held(addrs, transport, held, &port, bind).map(|(s, o)| wrap(s, o));
+    let mut bound = Vec::with_capacity(owners.len());
     for owner in owners {
         match bind(SocketAddr::new(ip, port(&owner))) {
-            Ok(socket) => held.push(wrap(socket, owner)),
-            Err(_) => held.push(replace()?),
+            Ok(socket) => bound.push(wrap(socket, owner)),
+            Err(_) => bound.push(replace()?),
         }
     }
-    Ok(held)
+    Ok(bound)
 }
 
 /// A [`TcpListener`] bound on a held port, together with the [`TcpPortOwner`] that holds the
@@ -133,10 +127,10 @@ impl HeldTcpListener {
     /// ```
     pub fn with_host(host: &str, family: AddressFamily) -> Result<Self, Error> {
         let (listener, owner) = bind_held(
-            host,
-            family,
-            false,
-            |hosts| TcpPortOwner::with_hosts(hosts, family).map(with_port(TcpPortOwner::port)),
+            &resolve(&[host], family)?,
+            Transport::Tcp,
+            |port| TcpPortOwner::held(port, Transport::Tcp),
+            TcpPortOwner::port,
             TcpListener::bind,
         )?;
         Ok(HeldTcpListener { listener, owner })
@@ -154,13 +148,13 @@ impl HeldTcpListener {
     /// ```
     pub fn many(n: usize, host: &str, family: AddressFamily) -> Result<Vec<Self>, Error> {
         bind_many(
-            TcpPortOwner::many(n, &[host], family)?,
-            host,
-            family,
+            n,
+            &resolve(&[host], family)?,
+            Transport::Tcp,
+            |port| TcpPortOwner::held(port, Transport::Tcp),
             TcpPortOwner::port,
             TcpListener::bind,
             Self::from_parts,
-            || Self::with_host(host, family),
         )
     }
 
@@ -199,14 +193,6 @@ impl HeldTcpListener {
     /// ```
     pub fn into_parts(self) -> (TcpListener, TcpPortOwner) {
         (self.listener, self.owner)
-    }
-}
-
-/// Pairs an owner with its port, for [`bind_held`].
-fn with_port<O>(port: fn(&O) -> u16) -> impl Fn(O) -> (O, u16) {
-    move |owner| {
-        let p = port(&owner);
-        (owner, p)
     }
 }
 
@@ -259,10 +245,10 @@ impl HeldUdpSocket {
     /// [`HeldTcpListener::with_host`]).
     pub fn with_host(host: &str, family: AddressFamily) -> Result<Self, Error> {
         let (socket, owner) = bind_held(
-            host,
-            family,
-            true,
-            |hosts| UdpPortOwner::with_hosts(hosts, family).map(with_port(UdpPortOwner::port)),
+            &resolve(&[host], family)?,
+            Transport::Udp,
+            UdpPortOwner::held,
+            UdpPortOwner::port,
             UdpSocket::bind,
         )?;
         Ok(HeldUdpSocket { socket, owner })
@@ -272,13 +258,13 @@ impl HeldUdpSocket {
     /// [`HeldTcpListener::many`].
     pub fn many(n: usize, host: &str, family: AddressFamily) -> Result<Vec<Self>, Error> {
         bind_many(
-            UdpPortOwner::many(n, &[host], family)?,
-            host,
-            family,
+            n,
+            &resolve(&[host], family)?,
+            Transport::Udp,
+            UdpPortOwner::held,
             UdpPortOwner::port,
             UdpSocket::bind,
             Self::from_parts,
-            || Self::with_host(host, family),
         )
     }
 
@@ -369,14 +355,12 @@ mod tests {
     #[test]
     fn a_bind_that_always_loses_the_race_gives_up_after_three_ports_holding_none() {
         let tried = std::cell::RefCell::new(Vec::new());
+        let addrs = resolve(&["localhost"], AddressFamily::Ipv4).unwrap();
         let err = bind_held(
-            "localhost",
-            AddressFamily::Ipv4,
-            true,
-            |hosts| {
-                UdpPortOwner::with_hosts(hosts, AddressFamily::Ipv4)
-                    .map(with_port(UdpPortOwner::port))
-            },
+            &addrs,
+            Transport::Udp,
+            UdpPortOwner::held,
+            UdpPortOwner::port,
             |addr| -> io::Result<()> {
                 // Every earlier port is still held while the next is tried: never the same one.
                 assert!(!tried.borrow().contains(&addr.port()));

@@ -1,6 +1,7 @@
 //! What users hold and ask with: `PortRequest` (here, everything one allocation can ask for,
 //! as a builder), the owners it hands out, bound sockets, `pick_unused_port`, the receivers.
 
+pub(crate) mod bind;
 pub(crate) mod bound;
 pub(crate) mod listener;
 pub(crate) mod owner;
@@ -11,7 +12,7 @@ pub(crate) mod udp;
 use std::time::Duration;
 
 use crate::claim::family::AddressFamily;
-use crate::claim::host::resolve;
+use crate::claim::host::{CheckAddr, resolve};
 use crate::claim::transport::Transport;
 use crate::error::Error;
 use crate::pool::timeout::allocation_timeout;
@@ -243,21 +244,14 @@ impl PortRequest {
     /// The ports of the request, claimed for `transport`.
     fn allocate_for(&self, transport: Transport) -> Result<Vec<u16>, Error> {
         let offsets = self.checked_offsets()?;
-        let timeout = match self.timeout {
-            Some(timeout) => timeout,
-            None => allocation_timeout()?,
-        };
-        let addrs = resolve(&self.hosts, self.family)?;
-        let want = Want {
-            transport,
-            addrs: &addrs,
+        let ask = Ask {
             groups: self.count,
             offsets: &offsets,
             exact: self.exact,
             strict: self.strict,
-            timeout,
+            timeout: self.timeout,
         };
-        pool()?.allocate(&want)
+        allocate_on(transport, &resolve(&self.hosts, self.family)?, &ask)
     }
 
     /// The offsets of a group, once every option was checked against the others.
@@ -266,17 +260,7 @@ impl PortRequest {
         if self.count == 0 {
             return invalid("count(0): at least one port must be asked for".into());
         }
-        let offsets = match (&self.offsets, self.consecutive) {
-            (Some(_), Some(_)) => {
-                return invalid("offsets and consecutive both give the offsets; use one".into());
-            }
-            (Some(offsets), None) => offsets.clone(),
-            (None, Some(n)) if n == 0 || n > usize::from(u16::MAX) => {
-                return invalid(format!("consecutive({n}): must be 1 to 65535"));
-            }
-            (None, Some(n)) => (0..n as u16).collect(),
-            (None, None) => vec![0],
-        };
+        let offsets = self.given_offsets()?;
         let Some(&first) = offsets.first() else {
             return invalid("offsets(&[]): a group needs at least one offset".into());
         };
@@ -303,27 +287,96 @@ impl PortRequest {
             ));
         }
         if let Some(port) = self.exact {
-            if port == 0 {
-                return invalid("exact(0): 0 is not a port".into());
-            }
-            if self.count > 1 {
-                return invalid(format!(
-                    "exact({port}) with count({}): an exact port is one group",
-                    self.count
-                ));
-            }
-            for &o in &offsets {
-                let p = i64::from(port) - i64::from(first) + i64::from(o);
-                if !(1..=i64::from(u16::MAX)).contains(&p) {
-                    return invalid(format!(
-                        "exact({port}) with offsets {offsets:?}: offset {o} gives port {p}, \
-                         outside 1-65535"
-                    ));
-                }
-            }
+            self.check_exact(port, &offsets, first)?;
         }
         Ok(offsets)
     }
+
+    /// The offsets `offsets` or `consecutive` give (one of them at most), or a lone `[0]`.
+    fn given_offsets(&self) -> Result<Vec<u16>, Error> {
+        let invalid = |reason: String| Err(Error::InvalidRequest { reason });
+        match (&self.offsets, self.consecutive) {
+            (Some(_), Some(_)) => {
+                invalid("offsets and consecutive both give the offsets; use one".into())
+            }
+            (Some(offsets), None) => Ok(offsets.clone()),
+            (None, Some(n)) if n == 0 || n > usize::from(u16::MAX) => {
+                invalid(format!("consecutive({n}): must be 1 to 65535"))
+            }
+            (None, Some(n)) => Ok((0..n as u16).collect()),
+            (None, None) => Ok(vec![0]),
+        }
+    }
+
+    /// Whether the exact `port` can be the first of the request's one group of `offsets`.
+    fn check_exact(&self, port: u16, offsets: &[u16], first: u16) -> Result<(), Error> {
+        let invalid = |reason: String| Err(Error::InvalidRequest { reason });
+        if port == 0 {
+            return invalid("exact(0): 0 is not a port".into());
+        }
+        if self.count > 1 {
+            return invalid(format!(
+                "exact({port}) with count({}): an exact port is one group",
+                self.count
+            ));
+        }
+        for &o in offsets {
+            let p = i64::from(port) - i64::from(first) + i64::from(o);
+            if !(1..=i64::from(u16::MAX)).contains(&p) {
+                return invalid(format!(
+                    "exact({port}) with offsets {offsets:?}: offset {o} gives port {p}, \
+                     outside 1-65535"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What one allocation asks besides its protocols and addresses, checked already: a
+/// [`PortRequest`]'s options, or the owners' plain `n` ports ([`Ask::ports`]).
+pub(crate) struct Ask<'a> {
+    pub(crate) groups: usize,
+    pub(crate) offsets: &'a [u16],
+    pub(crate) exact: Option<u16>,
+    pub(crate) strict: bool,
+    /// `None`: the timeout `ALLOCPORT_TIMEOUT` gives.
+    pub(crate) timeout: Option<Duration>,
+}
+
+impl Ask<'static> {
+    /// `n` ports, unrelated, from the pool: what the owner types' constructors ask for.
+    pub(crate) fn ports(n: usize) -> Self {
+        Ask {
+            groups: n,
+            offsets: &[0],
+            exact: None,
+            strict: false,
+            timeout: None,
+        }
+    }
+}
+
+/// Allocates what `ask` says for `transport`, each port checked on `addrs`: the one place a
+/// request's [`Want`] is built, for a [`PortRequest`] and for the owners alike.
+pub(crate) fn allocate_on(
+    transport: Transport,
+    addrs: &[CheckAddr<'_>],
+    ask: &Ask<'_>,
+) -> Result<Vec<u16>, Error> {
+    let timeout = match ask.timeout {
+        Some(timeout) => timeout,
+        None => allocation_timeout()?,
+    };
+    pool()?.allocate(&Want {
+        transport,
+        addrs,
+        groups: ask.groups,
+        offsets: ask.offsets,
+        exact: ask.exact,
+        strict: ask.strict,
+        timeout,
+    })
 }
 
 #[cfg(test)]

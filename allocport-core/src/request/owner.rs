@@ -6,7 +6,7 @@ use crate::claim::family::AddressFamily;
 use crate::claim::host::resolve;
 use crate::claim::transport::Transport;
 use crate::error::Error;
-use crate::pool::pool;
+use crate::request::{Ask, allocate_on};
 
 /// The hosts PySys checks by default: every IPv4 interface (`""`) and localhost.
 pub const DEFAULT_HOSTS: [&str; 2] = ["", "localhost"];
@@ -187,17 +187,7 @@ pub(crate) fn allocate<S: AsRef<str>>(
     hosts: &[S],
     family: AddressFamily,
 ) -> Result<Vec<u16>, Error> {
-    let addrs = resolve(hosts, family)?;
-    let timeout = crate::pool::timeout::allocation_timeout()?;
-    pool()?.allocate(&crate::pool::Want {
-        transport,
-        addrs: &addrs,
-        groups: n,
-        offsets: &[0],
-        exact: None,
-        strict: false,
-        timeout,
-    })
+    allocate_on(transport, &resolve(hosts, family)?, &Ask::ports(n))
 }
 
 /// One port for `transport` on `hosts`: what every owner type's single-port constructor does,

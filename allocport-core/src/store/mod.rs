@@ -14,8 +14,11 @@ use crate::error::Error;
 use files::{Lock, PortLocks, Taken};
 
 pub(crate) mod files;
+mod holder;
 #[cfg(target_os = "linux")]
 mod kernel;
+
+pub use holder::PortHolder;
 
 #[cfg(target_os = "linux")]
 use kernel::names::{self, Name};
@@ -127,6 +130,25 @@ pub(crate) enum Holding {
     Reservation(Proto),
 }
 
+/// Whether a claim steps aside from a port another process reserved for its fair wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reservations {
+    /// Gives the claim back, as everyone but the wait token's holder does.
+    Respect,
+    /// Claims it anyway: the token's holder, or a later protocol of a port already checked.
+    Ignore,
+}
+
+/// Whom a release wakes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Wake {
+    /// Processes waiting for a port: after a release of a port that was held.
+    Waiters,
+    /// No one: a claim given back unused frees nothing new, and two multi-port waiters would
+    /// wake each other for ever.
+    Nobody,
+}
+
 /// The store of this process: chosen once, at the first use that succeeds.
 #[derive(Clone, Copy)]
 pub(crate) enum Store {
@@ -154,34 +176,35 @@ pub(crate) fn open() -> Result<Store, Error> {
 }
 
 impl Store {
-    /// Claims `port` for `proto` if no other holder has it; with `reservations`, also steps
-    /// aside (giving the claim back) from a port another process reserved for its fair wait.
+    /// Claims `port` for `proto` if no other holder has it; respecting `reservations`, also
+    /// steps aside (giving the claim back) from a port another process reserved for its fair
+    /// wait.
     pub(crate) fn try_claim(
         self,
         proto: Proto,
         port: u16,
-        reservations: bool,
+        reservations: Reservations,
     ) -> Result<Taken, Error> {
+        let respect = reservations == Reservations::Respect;
         match self {
             #[cfg(target_os = "linux")]
             Store::Kernel(k) => {
                 if k.bind(proto.claim_name(port))? == Bound::Taken {
                     return Ok(Taken::Held);
                 }
-                if reservations && k.reserved(proto.reservation_name(port))? {
+                if respect && k.reserved(proto.reservation_name(port))? {
                     k.unbind(proto.claim_name(port));
                     return Ok(Taken::Reserved);
                 }
                 Ok(Taken::Yes)
             }
-            Store::Files(f) => f.try_lock_unreserved(proto.lock(), port, reservations),
+            Store::Files(f) => f.try_lock_unreserved(proto.lock(), port, respect),
         }
     }
 
-    /// Gives back the claim of `port` for `proto`; with `announce`, wakes processes waiting
-    /// for a port (after a release of a port that was held, not of a claim given back
-    /// unused: two multi-port waiters would wake each other for ever).
-    pub(crate) fn release(self, proto: Proto, port: u16, announce: bool) {
+    /// Gives back the claim of `port` for `proto`, waking whom `wake` says.
+    pub(crate) fn release(self, proto: Proto, port: u16, wake: Wake) {
+        let announce = wake == Wake::Waiters;
         match self {
             #[cfg(target_os = "linux")]
             Store::Kernel(k) => {
@@ -200,7 +223,7 @@ impl Store {
         self,
         what: Holding,
         ports: impl IntoIterator<Item = u16>,
-    ) -> Result<Vec<(u16, Option<u32>)>, Error> {
+    ) -> Result<Vec<PortHolder>, Error> {
         match self {
             #[cfg(target_os = "linux")]
             Store::Kernel(k) => kernel_holders(k, what, ports),
@@ -213,9 +236,13 @@ impl Store {
                 let mut all = Vec::new();
                 for &kind in locks {
                     let found = f.holders(kind, ports.iter().copied())?;
-                    all.extend(found.into_iter().map(|(port, h)| (port, h.pid)));
+                    // The file store's own holder type stays inside it.
+                    let found = found
+                        .into_iter()
+                        .map(|(port, h)| PortHolder { port, pid: h.pid });
+                    all.extend(found);
                 }
-                all.sort_by_key(|&(port, _)| port);
+                all.sort_by_key(|h| h.port);
                 Ok(all)
             }
         }
@@ -251,7 +278,7 @@ fn kernel_holders(
     k: &KernelStore,
     what: Holding,
     ports: impl IntoIterator<Item = u16>,
-) -> Result<Vec<(u16, Option<u32>)>, Error> {
+) -> Result<Vec<PortHolder>, Error> {
     let mut wanted = vec![false; 1 << 16];
     for port in ports {
         wanted[usize::from(port)] = true;
@@ -277,11 +304,14 @@ fn kernel_holders(
         .filter(|&(port, _)| wanted[usize::from(port)])
         .collect();
     let owners = proc::owners(found.iter().map(|&(_, inode)| inode));
-    let mut holders: Vec<(u16, Option<u32>)> = found
+    let mut holders: Vec<PortHolder> = found
         .into_iter()
-        .map(|(port, inode)| (port, owners.get(&inode).copied()))
+        .map(|(port, inode)| PortHolder {
+            port,
+            pid: owners.get(&inode).copied(),
+        })
         .collect();
-    holders.sort_unstable();
+    holders.sort_unstable_by_key(|h| (h.port, h.pid));
     holders.dedup();
     Ok(holders)
 }
