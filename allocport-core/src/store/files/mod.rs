@@ -3,13 +3,11 @@
 //!
 //! The files live in a private per-user directory and stay open for the life of the process,
 //! so holding a port costs no file descriptor of its own, and the kernel drops every lock of a
-//! process that dies, even by `SIGKILL`: nothing is left to clean up. Port `p` is byte `p` of
-//! file `ports-<p % 64>.lock` for TCP and byte `p + 65536` of the same file for UDP, so the
-//! two protocols' claims never block each other; a fair wait's reservation of `p` is byte
-//! `p + 131072` for TCP and `p + 196608` for UDP (see [`fair`]), as apart as the claims. The files hold one byte, the mark of a trusted file (see
+//! process that dies, even by `SIGKILL`: nothing is left to clean up. Port `p`'s locks lie in
+//! file `ports-<p % 64>.lock`, one lane of bytes per kind ([`lane`]: TCP and UDP claims, a fair
+//! wait's reservations, see [`fair`], and the marks of waiting processes, see [`wake`]), so no
+//! two kinds ever block each other. The files hold one byte, the mark of a trusted file (see
 //! [`renew`]); locks lie beyond the end.
-//! Bytes from 262144 (`p + 262144`) hold the shared marks of processes waiting for ports
-//! ([`wake`]).
 //! The kernel walks every lock on a file on each lock and unlock, so one file for all ports
 //! made an allocation cost grow with the ports held machine-wide (5x at 4,000 held); 64 files
 //! keep each list short while a process still needs at most 64 descriptors.
@@ -33,7 +31,9 @@ use crate::error::Error;
 
 mod dir;
 mod fair;
+mod lane;
 mod renew;
+mod slot;
 #[cfg(unix)]
 #[path = "unix.rs"]
 mod sys;
@@ -46,8 +46,9 @@ mod watch;
 use dir::ensure_private_dir;
 pub use dir::lock_dir;
 pub(crate) use fair::WaitToken;
-use renew::Slot;
+use lane::Lane;
 pub use renew::lock_files_renewed;
+use slot::Slot;
 
 /// What trying a port's lock came to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,16 +79,19 @@ pub(crate) enum Lock {
 }
 
 impl Lock {
-    /// The byte of the lock in its file: `port`, `port + 65536`, `port + 131072` or
-    /// `port + 196608`.
+    /// The lane of the lock files that holds this kind of lock.
+    fn lane(self) -> Lane {
+        match self {
+            Lock::Tcp => Lane::Tcp,
+            Lock::Udp => Lane::Udp,
+            Lock::Reservation => Lane::Reservation,
+            Lock::UdpReservation => Lane::UdpReservation,
+        }
+    }
+
+    /// The byte of the lock in its file (see [`Lane`]).
     fn byte(self, port: u16) -> u32 {
-        let base = match self {
-            Lock::Tcp => 0,
-            Lock::Udp => 1 << 16,
-            Lock::Reservation => 2 << 16,
-            Lock::UdpReservation => 3 << 16,
-        };
-        base + u32::from(port)
+        self.lane().byte(port)
     }
 
     /// The reservation that steers claims of this kind.
@@ -95,17 +99,6 @@ impl Lock {
         match self {
             Lock::Udp | Lock::UdpReservation => Lock::UdpReservation,
             Lock::Tcp | Lock::Reservation => Lock::Reservation,
-        }
-    }
-
-    /// What a lock byte stands for, to name it in messages.
-    fn describe(byte: u32) -> String {
-        let port = byte & 0xffff;
-        match byte >> 16 {
-            0 => format!("port {port}"),
-            1 => format!("UDP port {port}"),
-            2 => format!("the reservation of port {port}"),
-            _ => format!("the reservation of UDP port {port}"),
         }
     }
 }
@@ -210,7 +203,7 @@ impl PortLocks {
     fn ready(&self, port: u16) -> Result<MutexGuard<'_, Slot>, Error> {
         let mut slot = self.slot(port);
         loop {
-            if slot.file.is_none() {
+            if slot.open.file.is_none() {
                 self.renew(&mut slot, port)?;
             }
             match slot.grace_left_now() {
@@ -253,9 +246,9 @@ impl PortLocks {
         let byte = kind.byte(port);
         loop {
             let mut slot = self.ready(port)?;
-            let file = slot.file.as_ref().expect("ready opens the file");
+            let file = slot.open.file.as_ref().expect("ready opens the file");
             let locked = sys::try_lock(file, byte)
-                .map_err(|e| self.error(format!("locking {}: {e}", Lock::describe(byte))))?;
+                .map_err(|e| self.error(format!("locking {}: {e}", Lane::describe(byte))))?;
             // A refusal needs no check: on a replaced file it comes from a holder that takes
             // its lock again on the new one, so the port is busy either way. Only a lock this
             // process got must be on the file at the path.
@@ -263,12 +256,12 @@ impl PortLocks {
                 return Ok(Taken::Held);
             }
             let now = Instant::now();
-            if slot.seen_current_at(now) || self.is_current(&mut slot, port) {
+            if slot.trust.seen_current_at(now) || self.is_current(&mut slot, port) {
                 if reservations && self.reserved_in(&mut slot, kind, port, now, byte)? {
                     return Ok(Taken::Reserved);
                 }
-                slot.locked.push(byte);
-                slot.claimed = Some(now);
+                slot.held.bytes.push(byte);
+                slot.held.claimed = Some(now);
                 drop(slot);
                 // SeqCst: paired with the watcher's going to sleep (see `watch::wake`).
                 if self.locked.fetch_add(1, SeqCst) == 0 {
@@ -276,7 +269,7 @@ impl PortLocks {
                 }
                 return Ok(Taken::Yes);
             }
-            if let Some(file) = &slot.file {
+            if let Some(file) = &slot.open.file {
                 let _ = sys::unlock(file, byte);
             }
             // Most often the whole directory went: open every changed file again at once, so
@@ -300,17 +293,16 @@ impl PortLocks {
         now: Instant,
         byte: u32,
     ) -> Result<bool, Error> {
-        let base = kind.reservation().byte(0);
-        let look =
-            self.marked_elsewhere_at(slot, base, port, |s| &mut s.no_reservations_until, now);
+        let lane = kind.reservation().lane();
+        let look = self.marked_elsewhere_at(slot, lane, port, now);
         if matches!(look, Ok(false)) {
             return Ok(false);
         }
-        if let Some(file) = &slot.file {
+        if let Some(file) = &slot.open.file {
             let _ = sys::unlock(file, byte);
         }
         look.map_err(|e| {
-            let what = Lock::describe(base + u32::from(port));
+            let what = Lane::describe(lane.byte(port));
             self.error(format!("reading the lock of {what}: {e}"))
         })
     }
@@ -325,13 +317,13 @@ impl PortLocks {
     pub(crate) fn unlock_announcing(&self, kind: Lock, port: u16, announce: bool) {
         let byte = kind.byte(port);
         let mut slot = self.slot(port);
-        if let Some(i) = slot.locked.iter().position(|&b| b == byte) {
-            slot.locked.swap_remove(i);
+        if let Some(i) = slot.held.bytes.iter().position(|&b| b == byte) {
+            slot.held.bytes.swap_remove(i);
             self.locked.fetch_sub(1, Relaxed);
         }
-        let unlocked = match &slot.file {
+        let unlocked = match &slot.open.file {
             Some(file) => sys::unlock(file, byte)
-                .map_err(|e| self.error(format!("unlocking {}: {e}", Lock::describe(byte)))),
+                .map_err(|e| self.error(format!("unlocking {}: {e}", Lane::describe(byte)))),
             None => Ok(()),
         };
         if let Err(e) = unlocked {
@@ -361,7 +353,7 @@ impl PortLocks {
         let mut holders = Vec::new();
         for index in (0..LOCK_FILES as u16).filter(|&i| files[usize::from(i)]) {
             let slot = self.ready(index)?;
-            let file = slot.file.as_ref().expect("ready opens the file");
+            let file = slot.open.file.as_ref().expect("ready opens the file");
             let found = sys::holders_in(file, base, index).map_err(|e| {
                 self.error(format!(
                     "reading the locks of {}: {e}",
@@ -374,31 +366,28 @@ impl PortLocks {
         Ok(holders)
     }
 
-    /// Whether another process holds a mark of the kind that lies at `base + p` for port `p`
-    /// on `port`, relying for [`LOOK_LASTS`] on a look at the file that found none; `cache`
-    /// picks the slot's record of that look.
+    /// Whether another process holds a mark of `lane` on `port`, relying for [`LOOK_LASTS`] on
+    /// a look at the file that found none in that lane.
     fn marked_elsewhere_at(
         &self,
         slot: &mut Slot,
-        base: u32,
+        lane: Lane,
         port: u16,
-        cache: fn(&mut Slot) -> &mut Option<Instant>,
         now: Instant,
     ) -> std::io::Result<bool> {
-        if cache(slot).is_some_and(|until| now < until) {
+        if slot.looks.none_until(lane).is_some_and(|until| now < until) {
             return Ok(false);
         }
-        let Some(file) = &slot.file else {
+        let Some(file) = &slot.open.file else {
             return Ok(false);
         };
-        let byte = base + u32::from(port);
-        match sys::marks(file, base, byte)? {
+        match sys::marks(file, lane.start(), lane.byte(port))? {
             Marks::None => {
-                *cache(slot) = Some(now + LOOK_LASTS);
+                *slot.looks.none_until(lane) = Some(now + LOOK_LASTS);
                 Ok(false)
             }
             Marks::Port => Ok(true),
-            Marks::Elsewhere => Ok(sys::holder(file, byte)?.is_some()),
+            Marks::Elsewhere => Ok(sys::holder(file, lane.byte(port))?.is_some()),
         }
     }
 }

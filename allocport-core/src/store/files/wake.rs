@@ -1,11 +1,11 @@
 //! Waking a process that waits for a port when another process releases one.
 //!
 //! A process with threads waiting for ports runs one watcher thread, however many threads
-//! wait. While armed, the watcher holds shared `fcntl` locks on byte `262144 + p` of the lock
-//! files, for each port `p` of its pool (one lock per range of the pool and file: above every
-//! port's TCP, UDP and reservation bytes, so they never meet those) and, on Linux, watches
+//! wait. While armed, the watcher holds shared `fcntl` locks on port `p`'s byte in the waiting
+//! lane of the lock files ([`Lane::Waiting`](super::lane::Lane), `262144 + p`), for each port
+//! `p` of its pool (one lock per range of the pool and file) and, on Linux, watches
 //! the `wake` file in the lock directory with inotify. A process releasing port `p` asks the
-//! kernel whether any other process holds a shared lock on byte `262144 + p` of `p`'s lock
+//! kernel whether any other process holds a shared lock on that byte of `p`'s lock
 //! file (`F_GETLK` on a
 //! file already open, one system call, nothing taken; a look that found no mark in the file
 //! is relied on for a few milliseconds, so the watcher looks once more that long after it
@@ -30,17 +30,13 @@ use std::sync::OnceLock;
 #[cfg(target_os = "linux")]
 use super::LOCK_FILES;
 use super::PortLocks;
-use super::renew::Slot;
+#[cfg(target_os = "linux")]
+use super::lane::Lane;
+use super::slot::Slot;
 
 /// The file releasers write to when a process waits; it exists once a process has waited.
 #[cfg(target_os = "linux")]
 const WAKE_FILE: &str = "wake";
-
-/// Where a waiting process's shared lock for port `p` lies in `p`'s lock file: above the TCP
-/// (`p`), UDP (`p + 65536`) and reservation (`p + 131072`, `p + 196608`) bytes, so that dropping every mark
-/// (a lock "to the end of the file" from here) never drops one of those.
-#[cfg(target_os = "linux")]
-const WAITING_OFFSET: i64 = 4 << 16;
 
 /// This process's descriptor of the wake file, opened when first needed and never closed.
 #[cfg(target_os = "linux")]
@@ -69,13 +65,7 @@ pub(super) fn announce_release(locks: &PortLocks, slot: MutexGuard<'_, Slot>, po
     {
         let mut slot = slot;
         let waits = locks
-            .marked_elsewhere_at(
-                &mut slot,
-                WAITING_OFFSET as u32,
-                port,
-                |s| &mut s.no_waiters_until,
-                std::time::Instant::now(),
-            )
+            .marked_elsewhere_at(&mut slot, Lane::Waiting, port, std::time::Instant::now())
             .unwrap_or(false);
         drop(slot);
         if waits {
@@ -178,7 +168,7 @@ fn mark_waiting(locks: &PortLocks, pool: &[(u16, u16)]) {
             locks.ready(shard)
         };
         let Ok(slot) = slot else { continue };
-        if let Some(file) = &slot.file {
+        if let Some(file) = &slot.open.file {
             if let Err(e) = sys::lock_shared(file, pool) {
                 log::debug!("allocport: cannot mark or unmark a waiting process: {e}");
             }
@@ -196,7 +186,7 @@ mod sys {
     use std::path::Path;
     use std::time::Duration;
 
-    use super::WAITING_OFFSET;
+    use super::Lane;
 
     // The record-lock calls of the lock files themselves.
     use super::super::sys::{fcntl, flock_range as flock};
@@ -208,12 +198,12 @@ mod sys {
             return fcntl(
                 file,
                 libc::F_SETLK,
-                &mut flock(libc::F_UNLCK, WAITING_OFFSET, 0),
+                &mut flock(libc::F_UNLCK, i64::from(Lane::Waiting.start()), 0),
             );
         }
         for &(lo, hi) in pool {
             let len = u32::from(hi - lo) + 1;
-            let start = WAITING_OFFSET + i64::from(lo);
+            let start = i64::from(Lane::Waiting.byte(lo));
             // Nobody takes a write lock on these bytes, so F_SETLK never finds a conflict.
             fcntl(file, libc::F_SETLK, &mut flock(libc::F_RDLCK, start, len))?;
         }
