@@ -17,7 +17,7 @@
 //! every lock the process holds on it, so each file is opened once per process, under its
 //! slot's mutex, and closed only after the file at its path has been deleted or replaced:
 //! [`renew`] then opens the new one and takes this process's locks again (closing the old one
-//! a little later, for claimers that have not looked yet), and [`watch`] notices such a change
+//! a little later, for claimers that have not looked yet), and [`keeper`] notices such a change
 //! promptly while this process holds ports. Every kind of lock (TCP, UDP, reservation) is
 //! taken again, as each stands for a port held or reserved here.
 
@@ -31,6 +31,7 @@ use crate::error::Error;
 
 mod dir;
 mod fair;
+mod keeper;
 mod lane;
 mod renew;
 mod slot;
@@ -41,7 +42,6 @@ mod sys;
 #[path = "windows.rs"]
 mod sys;
 pub(crate) mod wake;
-mod watch;
 
 use dir::ensure_private_dir;
 pub use dir::lock_dir;
@@ -133,7 +133,7 @@ pub(crate) struct PortLocks {
     /// One per lock file; its mutex also keeps two threads from opening one file twice and
     /// dropping a copy (which would silently drop the other's locks).
     slots: [Mutex<Slot>; LOCK_FILES],
-    /// How many locks this process has taken, over all files: the watcher runs while any.
+    /// How many locks this process has taken, over all files: the keeper runs while any.
     locked: AtomicUsize,
     /// Set once every file has been opened because one was new, so that new files' graces
     /// run at once; in a store in use, each file is opened at its first use only.
@@ -165,7 +165,7 @@ pub(crate) fn port_locks() -> Result<&'static PortLocks, Error> {
     Ok(&LOCKS)
 }
 
-/// The lock files, if a claim has opened the store; the watcher works on nothing else.
+/// The lock files, if a claim has opened the store; the keeper works on nothing else.
 fn existing_locks() -> Option<&'static PortLocks> {
     LOCKS.dir.get().map(|_| &LOCKS)
 }
@@ -225,7 +225,7 @@ impl PortLocks {
     /// The lock is trusted only if the file at the lock path is still the one locked: a lock
     /// on a deleted or replaced file excludes nobody, so the file is opened again and the lock
     /// taken there. A look at the path within [`renew::SEEN_LASTS`] (the file's opening, the
-    /// watcher's round) stands for one after the lock.
+    /// keeper's round) stands for one after the lock.
     pub(crate) fn try_lock_at(&self, kind: Lock, port: u16) -> Result<bool, Error> {
         Ok(matches!(
             self.try_lock_unreserved(kind, port, false)?,
@@ -263,9 +263,9 @@ impl PortLocks {
                 slot.held.bytes.push(byte);
                 slot.held.claimed = Some(now);
                 drop(slot);
-                // SeqCst: paired with the watcher's going to sleep (see `watch::wake`).
+                // SeqCst: paired with the keeper's going to sleep (see `keeper::nudge`).
                 if self.locked.fetch_add(1, SeqCst) == 0 {
-                    watch::wake();
+                    keeper::nudge();
                 }
                 return Ok(Taken::Yes);
             }

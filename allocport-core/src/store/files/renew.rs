@@ -3,7 +3,7 @@
 //! it, privately, if missing) and takes its locks again there.
 //!
 //! A claim looks at the path after taking its lock, unless this process saw the file there
-//! within [`SEEN_LASTS`] (at its opening, or in the watcher's round, which looks at every file
+//! within [`SEEN_LASTS`] (at its opening, or in the keeper's round, which looks at every file
 //! in use): a file that replaced it since is younger than that. The claim can then land on the
 //! replaced file, so a process that moves its locks to the new file keeps the old one open,
 //! and its locks with it, for [`KEEP_REPLACED`]: such a claim still finds those ports taken.
@@ -12,11 +12,11 @@
 //! locks on the new one. It is closed by a grace: a lock file counts as *trusted* once it is
 //! one byte long, and a process that finds it empty (just made, by itself or anyone) waits
 //! [`GRACE`] before it claims a port in it, then marks it trusted. Holders notice a change
-//! within [`watch`](super::watch)'s tick, well inside the grace, and their own locks are
+//! within [`keeper`](super::keeper)'s tick, well inside the grace, and their own locks are
 //! taken again at once, without waiting. A holder that is stopped (or starved of CPU) for
 //! longer than the grace less [`SEEN_LASTS`] can still lose the race: it then says so on
 //! standard error, naming the other process, and leaves that process a note in the lock
-//! directory, which the other process's watcher reads and reports on its standard error.
+//! directory, which the other process's keeper reads and reports on its standard error.
 
 use std::fs::FileTimes;
 use std::io::Write as _;
@@ -30,13 +30,13 @@ use super::{LOCK_FILES, PortLocks, lock_file_name, sys};
 use crate::error::Error;
 
 /// How long a new (empty) lock file waits before its locks are trusted: many times the
-/// watcher's tick, so that holders busy on a loaded machine still re-take their locks first.
+/// keeper's tick, so that holders busy on a loaded machine still re-take their locks first.
 pub(super) const GRACE: Duration = Duration::from_millis(250);
 
 /// How long a claim relies on having seen that the file at the lock path is the one open,
 /// instead of looking again after each lock. A file that replaced it since is younger than
-/// that, so claims in it still wait most of their grace, and this process's watcher takes the
-/// new lock there within a tick: the grace must exceed this plus the watcher's tick with room
+/// that, so claims in it still wait most of their grace, and this process's keeper takes the
+/// new lock there within a tick: the grace must exceed this plus the keeper's tick with room
 /// to spare for a loaded machine.
 pub(super) const SEEN_LASTS: Duration = Duration::from_millis(50);
 
@@ -46,7 +46,7 @@ pub(super) const SEEN_LASTS: Duration = Duration::from_millis(50);
 /// the ports held here, as they did before the file was replaced.
 pub(super) const KEEP_REPLACED: Duration = Duration::from_millis(2 * SEEN_LASTS.as_millis() as u64);
 
-/// How long after its last claim in a file the watcher keeps looking at that file, so that
+/// How long after its last claim in a file the keeper keeps looking at that file, so that
 /// busy claimers rarely look themselves (see [`SEEN_LASTS`]).
 pub(super) const IN_USE: Duration = Duration::from_secs(1);
 
@@ -140,7 +140,7 @@ impl PortLocks {
     }
 
     /// Tells process `pid`, which locked `port` while this process held it, through a note
-    /// in the lock directory that its watcher reads ([`PortLocks::read_notes`]).
+    /// in the lock directory that its keeper reads ([`PortLocks::read_notes`]).
     fn leave_note(&self, pid: u32, what: &str) {
         let note = format!("{} {what}\n", std::process::id());
         let _ = sys::no_follow_options()
@@ -170,7 +170,7 @@ impl PortLocks {
     }
 
     /// Opens again every lock file of this process that is no longer at its path; with
-    /// `in_use_only`, only those in which it holds or lately claimed ports (the watcher's
+    /// `in_use_only`, only those in which it holds or lately claimed ports (the keeper's
     /// round).
     pub(crate) fn refresh(&self, in_use_only: bool) -> Result<(), Error> {
         let now = Instant::now();

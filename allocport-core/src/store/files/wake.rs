@@ -1,25 +1,25 @@
 //! Waking a process that waits for a port when another process releases one.
 //!
-//! A process with threads waiting for ports runs one watcher thread, however many threads
-//! wait. While armed, the watcher holds shared `fcntl` locks on port `p`'s byte in the waiting
+//! A process with threads waiting for ports runs one wake listener thread, however many threads
+//! wait. While armed, the listener holds shared `fcntl` locks on port `p`'s byte in the waiting
 //! lane of the lock files ([`Lane::Waiting`](super::lane::Lane), `262144 + p`), for each port
 //! `p` of its pool (one lock per range of the pool and file) and, on Linux, watches
 //! the `wake` file in the lock directory with inotify. A process releasing port `p` asks the
 //! kernel whether any other process holds a shared lock on that byte of `p`'s lock
 //! file (`F_GETLK` on a
 //! file already open, one system call, nothing taken; a look that found no mark in the file
-//! is relied on for a few milliseconds, so the watcher looks once more that long after it
+//! is relied on for a few milliseconds, so the listener looks once more that long after it
 //! arms) and only then writes a byte to `wake`;
-//! the inotify event wakes the watcher, which wakes the process's waiting threads to look
+//! the inotify event wakes the listener, which wakes the process's waiting threads to look
 //! again. So releases of ports nobody waits for wake nobody, however busy the machine.
 //!
-//! The watcher arms before it wakes the threads once, so a release either happens before that
+//! The listener arms before it wakes the threads once, so a release either happens before that
 //! look (and is found by it) or sees the shared lock (and writes `wake`). Where inotify is
-//! missing (other systems, or an exhausted inotify limit) there is no watcher and the waiting
+//! missing (other systems, or an exhausted inotify limit) there is no listener and the waiting
 //! threads poll, as they always may: a holder killed by a signal releases nothing, so waiting
 //! threads still look again now and then (see the pool). So do they when the lock files are
 //! deleted or replaced while they wait ([`super::renew`]): the marks went with the old files
-//! until the watcher arms again, and the inotify watch with the old `wake` file.
+//! until the listener arms again, and the inotify watch with the old `wake` file.
 
 #[cfg(target_os = "linux")]
 use std::fs::File;
@@ -78,11 +78,11 @@ pub(super) fn announce_release(locks: &PortLocks, slot: MutexGuard<'_, Slot>, po
     let _ = (locks, slot, port);
 }
 
-/// Starts this process's watcher thread for releases of the ports in `pool` (inclusive
+/// Starts this process's listener thread for releases of the ports in `pool` (inclusive
 /// ranges), which calls `wanted` to learn whether any thread waits (with `true`: blocking
 /// until one does) and `wake` to wake them all. `false` when cross-process wake-ups are not
 /// available here: the waiting threads must poll.
-pub(crate) fn start_watcher(
+pub(crate) fn start_listener(
     locks: &'static PortLocks,
     pool: Vec<(u16, u16)>,
     wanted: impl Fn(bool) -> bool + Send + 'static,
@@ -101,7 +101,7 @@ pub(crate) fn start_watcher(
             }
         };
         let spawned = crate::background::spawn("allocport-wake", move || {
-            watch(locks, &pool, inotify, wanted, wake)
+            listen(locks, &pool, inotify, wanted, wake)
         });
         spawned.is_ok()
     }
@@ -112,7 +112,7 @@ pub(crate) fn start_watcher(
     }
 }
 
-/// How long the armed watcher blocks before it asks again whether anyone still waits.
+/// How long the armed listener blocks before it asks again whether anyone still waits.
 #[cfg(target_os = "linux")]
 const RECHECK: std::time::Duration = std::time::Duration::from_millis(100);
 
@@ -120,10 +120,10 @@ const RECHECK: std::time::Duration = std::time::Duration::from_millis(100);
 #[cfg(target_os = "linux")]
 const COALESCE: std::time::Duration = std::time::Duration::from_millis(1);
 
-/// The watcher: idle while nobody waits; armed (shared lock held, inotify read) while anybody
+/// The listener: idle while nobody waits; armed (shared lock held, inotify read) while anybody
 /// does, and for up to [`RECHECK`] after, so waiters that retry and wait again keep it armed.
 #[cfg(target_os = "linux")]
-fn watch(
+fn listen(
     locks: &PortLocks,
     pool: &[(u16, u16)],
     inotify: sys::Inotify,
@@ -210,7 +210,7 @@ mod sys {
         Ok(())
     }
 
-    /// Writes byte 0 of the wake file, which every watcher's inotify sees.
+    /// Writes byte 0 of the wake file, which every listener's inotify sees.
     pub(super) fn touch(file: &File) {
         // SAFETY: the descriptor is open and the one-byte buffer outlives the call.
         let rc = unsafe { libc::pwrite(file.as_raw_fd(), b"w".as_ptr().cast(), 1, 0) };
