@@ -18,9 +18,9 @@ use super::renew::warn;
 use super::{PortLocks, existing_locks, sys};
 
 /// How often a holder looks at its lock files: well inside [`GRACE`](super::renew::GRACE).
-const TICK: Duration = Duration::from_millis(20);
+pub(super) const TICK: Duration = Duration::from_millis(20);
 /// How often a holder sets its lock files' times to now.
-const TOUCH: Duration = Duration::from_millis(250);
+pub(super) const TOUCH: Duration = Duration::from_millis(250);
 
 /// How long the keeper goes on with its round (and the directory lock) after the last port is
 /// released, so that a process allocating and releasing in turn does not wake it each time.

@@ -112,6 +112,25 @@ const LOCK_FILES: usize = 64;
 /// it is made, and a waiting process looks once more this long after it marks its ports.
 const LOOK_LASTS: std::time::Duration = std::time::Duration::from_millis(5);
 
+// The timing rules between the store's constants, each with its reason (see `renew` and
+// `keeper` for the whole argument).
+const _: () = {
+    use keeper::{TICK, TOUCH};
+    use renew::{GRACE, IN_USE, KEEP_REPLACED, SEEN_LASTS};
+    // The keeper's round renews the look at a file in use before it lapses, so busy claimers
+    // need not look at the path themselves.
+    assert!(TICK.as_millis() < SEEN_LASTS.as_millis());
+    // A holder re-takes its locks on a new file within a look's life plus a round: the grace
+    // allows that three times over, for a loaded machine.
+    assert!(GRACE.as_millis() >= 3 * (SEEN_LASTS.as_millis() + TICK.as_millis()));
+    // A claim relying on a look at the old file still meets the locks kept there.
+    assert!(KEEP_REPLACED.as_millis() > SEEN_LASTS.as_millis());
+    // The keeper looks at a file longer after a claim than the claim's look lasts.
+    assert!(IN_USE.as_millis() > SEEN_LASTS.as_millis());
+    // Times are set in the keeper's round, which cannot come more often than a tick.
+    assert!(TOUCH.as_millis() >= TICK.as_millis());
+};
+
 /// What a look at one kind of mark in a lock file found, for one port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 // Windows cannot list a file's locks, so its look always says `Elsewhere`.
