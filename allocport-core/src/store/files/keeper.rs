@@ -15,7 +15,7 @@ use std::thread::Thread;
 use std::time::{Duration, Instant, SystemTime};
 
 use super::renew::warn;
-use super::{PortLocks, existing_locks, sys};
+use super::{Files, PortLocks, existing_locks, sys};
 
 /// How often a holder looks at its lock files: well inside [`GRACE`](super::renew::GRACE).
 pub(super) const TICK: Duration = Duration::from_millis(20);
@@ -92,7 +92,7 @@ fn run(locks: &'static PortLocks) {
         } else {
             idle_since = None;
         }
-        if let Err(e) = locks.refresh(true) {
+        if let Err(e) = locks.refresh(Files::InUse) {
             if !FAILED.swap(true, SeqCst) {
                 warn(&format!(
                     "{e}; the locks of this process's ports in that file could not be taken \

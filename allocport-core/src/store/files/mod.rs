@@ -103,6 +103,35 @@ impl Lock {
     }
 }
 
+/// Whether a claim steps aside from a port another process reserved (see [`fair`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reservations {
+    /// It does: a plain claim, which must not take a fair waiter's port.
+    Heed,
+    /// It does not: the fair waiter's own claims and reservations.
+    Ignore,
+}
+
+/// What a release tells other processes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Release {
+    /// Nothing: a reservation ended, or a claim given back unused (two multi-port waiters
+    /// would wake each other for ever).
+    Quiet,
+    /// That the port is free, to processes waiting for it ([`wake::announce_release`]), under
+    /// the same slot's mutex.
+    Announce,
+}
+
+/// Which lock files a [`PortLocks::refresh`] looks at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Files {
+    /// Every file this process has open: before a claim or a look at holders trusts them.
+    Open,
+    /// Those in which it holds or lately claimed ports: the keeper's round.
+    InUse,
+}
+
 /// How many lock files the ports are spread over.
 const LOCK_FILES: usize = 64;
 
@@ -247,21 +276,32 @@ impl PortLocks {
     /// keeper's round) stands for one after the lock.
     pub(crate) fn try_lock_at(&self, kind: Lock, port: u16) -> Result<bool, Error> {
         Ok(matches!(
-            self.try_lock_unreserved(kind, port, false)?,
+            self.try_lock(kind, port, Reservations::Ignore)?,
             Taken::Yes
         ))
     }
 
     /// [`try_lock_at`](Self::try_lock_at), and with `reservations`, also whether another
     /// process reserved `port` for its multi-port wait (see [`fair`]): the lock is then given
-    /// back at once. One look under the slot's mutex that took the lock, with the same clock
-    /// reading: every claim of a plain allocation asks both.
+    /// back at once.
     pub(crate) fn try_lock_unreserved(
         &self,
         kind: Lock,
         port: u16,
         reservations: bool,
     ) -> Result<Taken, Error> {
+        let reservations = if reservations {
+            Reservations::Heed
+        } else {
+            Reservations::Ignore
+        };
+        self.try_lock(kind, port, reservations)
+    }
+
+    /// Takes the `kind` lock of `port`, and with [`Reservations::Heed`] gives it back if
+    /// another process reserved `port`: one look under the slot's mutex that took the lock,
+    /// with the same clock reading, as every claim of a plain allocation asks both.
+    fn try_lock(&self, kind: Lock, port: u16, reservations: Reservations) -> Result<Taken, Error> {
         let byte = kind.byte(port);
         loop {
             let mut slot = self.ready(port)?;
@@ -276,7 +316,9 @@ impl PortLocks {
             }
             let now = Instant::now();
             if slot.trust.seen_current_at(now) || self.is_current(&mut slot, port) {
-                if reservations && self.reserved_in(&mut slot, kind, port, now, byte)? {
+                if reservations == Reservations::Heed
+                    && self.reserved_in(&mut slot, kind, port, now, byte)?
+                {
                     return Ok(Taken::Reserved);
                 }
                 slot.held.bytes.push(byte);
@@ -294,7 +336,7 @@ impl PortLocks {
             // Most often the whole directory went: open every changed file again at once, so
             // that their graces run together.
             drop(slot);
-            self.refresh(false)?;
+            self.refresh(Files::Open)?;
         }
     }
 
@@ -328,12 +370,21 @@ impl PortLocks {
 
     /// Gives the `kind` lock of `port` back; its file is open, since the port was locked.
     pub(crate) fn unlock_at(&self, kind: Lock, port: u16) {
-        self.unlock_announcing(kind, port, false);
+        self.unlock(kind, port, Release::Quiet);
     }
 
     /// [`unlock_at`](Self::unlock_at), and with `announce`, tells processes waiting for
-    /// `port` that it is free ([`wake::announce_release`]), under the same slot's mutex.
+    /// `port` that it is free (see [`Release::Announce`]).
     pub(crate) fn unlock_announcing(&self, kind: Lock, port: u16, announce: bool) {
+        let release = if announce {
+            Release::Announce
+        } else {
+            Release::Quiet
+        };
+        self.unlock(kind, port, release);
+    }
+
+    fn unlock(&self, kind: Lock, port: u16, release: Release) {
         let byte = kind.byte(port);
         let mut slot = self.slot(port);
         if let Some(i) = slot.held.bytes.iter().position(|&b| b == byte) {
@@ -349,7 +400,7 @@ impl PortLocks {
             // Not reachable in practice; the lock dies with the process anyway.
             log::warn!("allocport: {e}");
         }
-        if announce {
+        if release == Release::Announce {
             wake::announce_release(self, slot, port);
         }
     }
@@ -361,7 +412,7 @@ impl PortLocks {
         kind: Lock,
         ports: impl IntoIterator<Item = u16>,
     ) -> Result<Vec<(u16, Holder)>, Error> {
-        self.refresh(false)?;
+        self.refresh(Files::Open)?;
         let mut wanted = vec![false; 1 << 16];
         let mut files = [false; LOCK_FILES];
         for port in ports {

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant, SystemTime};
 use super::dir::open_in_private_dir_with_meta;
 use super::lane::Lane;
 use super::slot::Slot;
-use super::{LOCK_FILES, PortLocks, lock_file_name, sys};
+use super::{Files, LOCK_FILES, PortLocks, lock_file_name, sys};
 use crate::error::Error;
 
 /// How long a new (empty) lock file waits before its locks are trusted: many times the
@@ -169,17 +169,15 @@ impl PortLocks {
         }
     }
 
-    /// Opens again every lock file of this process that is no longer at its path; with
-    /// `in_use_only`, only those in which it holds or lately claimed ports (the keeper's
-    /// round).
-    pub(crate) fn refresh(&self, in_use_only: bool) -> Result<(), Error> {
+    /// Opens again every lock file of this process among `files` that is no longer at its
+    /// path.
+    pub(super) fn refresh(&self, files: Files) -> Result<(), Error> {
         let now = Instant::now();
         for index in 0..LOCK_FILES {
             let mut slot = self.slot_at(index);
-            let wanted = if in_use_only {
-                slot.held.in_use(now)
-            } else {
-                slot.open.file.is_some()
+            let wanted = match files {
+                Files::InUse => slot.held.in_use(now),
+                Files::Open => slot.open.file.is_some(),
             };
             slot.open.close_replaced(now);
             let port = index as u16;

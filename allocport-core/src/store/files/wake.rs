@@ -153,24 +153,32 @@ fn listen(
                 break;
             }
         }
-        mark_waiting(locks, &[]);
+        unmark_waiting(locks);
     }
 }
 
-/// Marks the ports of `pool` as waited for in every lock file (opening those not open yet),
-/// or with an empty `pool` withdraws the marks.
+/// Marks the ports of `pool` as waited for in every lock file (opening those not open yet).
 #[cfg(target_os = "linux")]
 fn mark_waiting(locks: &PortLocks, pool: &[(u16, u16)]) {
     for shard in 0..LOCK_FILES as u16 {
-        let slot = if pool.is_empty() {
-            Ok(locks.slot(shard))
-        } else {
-            locks.ready(shard)
+        let Ok(slot) = locks.ready(shard) else {
+            continue;
         };
-        let Ok(slot) = slot else { continue };
         if let Some(file) = &slot.open.file {
             if let Err(e) = sys::lock_shared(file, pool) {
-                log::debug!("allocport: cannot mark or unmark a waiting process: {e}");
+                log::debug!("allocport: cannot mark a waiting process: {e}");
+            }
+        }
+    }
+}
+
+/// Withdraws this process's waiting marks from every lock file it has open.
+#[cfg(target_os = "linux")]
+fn unmark_waiting(locks: &PortLocks) {
+    for shard in 0..LOCK_FILES as u16 {
+        if let Some(file) = &locks.slot(shard).open.file {
+            if let Err(e) = sys::unlock_shared(file) {
+                log::debug!("allocport: cannot unmark a waiting process: {e}");
             }
         }
     }
@@ -191,16 +199,9 @@ mod sys {
     // The record-lock calls of the lock files themselves.
     use super::super::sys::{fcntl, flock_range as flock};
 
-    /// Takes shared locks on the waiting bytes of the ports in `pool` ("this process waits
-    /// for these"), or with an empty `pool` drops them all (never a port's own lock, below).
+    /// Takes shared locks on the waiting bytes of the ports in `pool`: "this process waits
+    /// for these".
     pub(super) fn lock_shared(file: &File, pool: &[(u16, u16)]) -> io::Result<()> {
-        if pool.is_empty() {
-            return fcntl(
-                file,
-                libc::F_SETLK,
-                &mut flock(libc::F_UNLCK, i64::from(Lane::Waiting.start()), 0),
-            );
-        }
         for &(lo, hi) in pool {
             let len = u32::from(hi - lo) + 1;
             let start = i64::from(Lane::Waiting.byte(lo));
@@ -208,6 +209,13 @@ mod sys {
             fcntl(file, libc::F_SETLK, &mut flock(libc::F_RDLCK, start, len))?;
         }
         Ok(())
+    }
+
+    /// Drops every waiting mark of this process in the file: the waiting lane is the last,
+    /// so a lock to the end of the file from its start is never a port's own lock.
+    pub(super) fn unlock_shared(file: &File) -> io::Result<()> {
+        let start = i64::from(Lane::Waiting.start());
+        fcntl(file, libc::F_SETLK, &mut flock(libc::F_UNLCK, start, 0))
     }
 
     /// Writes byte 0 of the wake file, which every listener's inotify sees.
