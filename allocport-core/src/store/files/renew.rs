@@ -18,8 +18,9 @@
 //! standard error, naming the other process, and leaves that process a note in the lock
 //! directory, which the other process's keeper reads and reports on its standard error.
 
-use std::fs::FileTimes;
+use std::fs::{File, FileTimes};
 use std::io::Write as _;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -89,30 +90,7 @@ impl PortLocks {
         let path = self.dir().join(&name);
         let (file, meta) = open_in_private_dir_with_meta(self.dir(), &name, DELETION_RETRIES)
             .map_err(|reason| self.error(reason))?;
-        for &held in &slot.held.bytes {
-            let what = Lane::describe(held);
-            match sys::try_lock(&file, held) {
-                Ok(true) => {}
-                Ok(false) => {
-                    let other = match sys::holder(&file, held) {
-                        Ok(Some(super::Holder { pid: Some(pid) })) => {
-                            self.leave_note(pid, &what);
-                            format!("process {pid}")
-                        }
-                        _ => "another process".to_owned(),
-                    };
-                    warn(&format!(
-                        "{what} is held by this process, but its lock file {} was replaced \
-                         and {other} locked the port first: both may use it",
-                        path.display()
-                    ));
-                }
-                Err(e) => warn(&format!(
-                    "{what}: cannot lock it again in {}: {e}",
-                    path.display()
-                )),
-            }
-        }
+        self.retake(&file, &slot.held.bytes, &path);
         let renewal = slot.open.file.is_some();
         let now = Instant::now();
         slot.trust.from = (meta.len() == 0).then(|| now + GRACE);
@@ -137,6 +115,35 @@ impl PortLocks {
             }
         }
         Ok(())
+    }
+
+    /// Takes this process's `held` locks again in `file`, new at `path`; a lock another
+    /// process took first is said on standard error and in a note to that process.
+    fn retake(&self, file: &File, held: &[u32], path: &Path) {
+        for &held in held {
+            let what = Lane::describe(held);
+            match sys::try_lock(file, held) {
+                Ok(true) => {}
+                Ok(false) => {
+                    let other = match sys::holder(file, held) {
+                        Ok(Some(super::Holder { pid: Some(pid) })) => {
+                            self.leave_note(pid, &what);
+                            format!("process {pid}")
+                        }
+                        _ => "another process".to_owned(),
+                    };
+                    warn(&format!(
+                        "{what} is held by this process, but its lock file {} was replaced \
+                         and {other} locked the port first: both may use it",
+                        path.display()
+                    ));
+                }
+                Err(e) => warn(&format!(
+                    "{what}: cannot lock it again in {}: {e}",
+                    path.display()
+                )),
+            }
+        }
     }
 
     /// Tells process `pid`, which locked `port` while this process held it, through a note
