@@ -268,7 +268,7 @@ impl Store {
         match self {
             #[cfg(target_os = "linux")]
             Store::Kernel(k) => doorbell::start_watcher(k, pool, wanted, wake),
-            Store::Files(f) => files::wake::start_watcher(f, pool, wanted, wake),
+            Store::Files(f) => files::wake::start_listener(f, pool, wanted, wake),
         }
     }
 }

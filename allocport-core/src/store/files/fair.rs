@@ -4,9 +4,9 @@
 //! could wait for ever: whenever one of its ports comes free, a one-port request takes it
 //! first. The waiter that holds the token (a lock on byte 0 of `wait-token.lock`, and a mutex
 //! between the threads of its process) may instead keep the ports it gets until it has all, and
-//! reserve ports other processes hold: a reservation is the lock of byte `131072 + port` (TCP)
-//! or `196608 + port` (UDP) of the port's lock file, and every other claimer steps aside from a reserved port once it is
-//! released. Only one waiter keeps partial claims at a time, so two multi-port waiters never
+//! reserve ports other processes hold: a reservation is the lock of the port's byte in the TCP
+//! or UDP reservation lane of its lock file ([`Lane`](super::lane::Lane)), and every other
+//! claimer steps aside from a reserved port once it is released. Only one waiter keeps partial claims at a time, so two multi-port waiters never
 //! hold part each and wait for each other.
 
 use std::sync::{Mutex, MutexGuard, TryLockError};

@@ -3,13 +3,11 @@
 //!
 //! The files live in a private per-user directory and stay open for the life of the process,
 //! so holding a port costs no file descriptor of its own, and the kernel drops every lock of a
-//! process that dies, even by `SIGKILL`: nothing is left to clean up. Port `p` is byte `p` of
-//! file `ports-<p % 64>.lock` for TCP and byte `p + 65536` of the same file for UDP, so the
-//! two protocols' claims never block each other; a fair wait's reservation of `p` is byte
-//! `p + 131072` for TCP and `p + 196608` for UDP (see [`fair`]), as apart as the claims. The files hold one byte, the mark of a trusted file (see
+//! process that dies, even by `SIGKILL`: nothing is left to clean up. Port `p`'s locks lie in
+//! file `ports-<p % 64>.lock`, one lane of bytes per kind ([`lane`]: TCP and UDP claims, a fair
+//! wait's reservations, see [`fair`], and the marks of waiting processes, see [`wake`]), so no
+//! two kinds ever block each other. The files hold one byte, the mark of a trusted file (see
 //! [`renew`]); locks lie beyond the end.
-//! Bytes from 262144 (`p + 262144`) hold the shared marks of processes waiting for ports
-//! ([`wake`]).
 //! The kernel walks every lock on a file on each lock and unlock, so one file for all ports
 //! made an allocation cost grow with the ports held machine-wide (5x at 4,000 held); 64 files
 //! keep each list short while a process still needs at most 64 descriptors.
@@ -19,7 +17,7 @@
 //! every lock the process holds on it, so each file is opened once per process, under its
 //! slot's mutex, and closed only after the file at its path has been deleted or replaced:
 //! [`renew`] then opens the new one and takes this process's locks again (closing the old one
-//! a little later, for claimers that have not looked yet), and [`watch`] notices such a change
+//! a little later, for claimers that have not looked yet), and [`keeper`] notices such a change
 //! promptly while this process holds ports. Every kind of lock (TCP, UDP, reservation) is
 //! taken again, as each stands for a port held or reserved here.
 
@@ -33,7 +31,10 @@ use crate::error::Error;
 
 mod dir;
 mod fair;
+mod keeper;
+mod lane;
 mod renew;
+mod slot;
 #[cfg(unix)]
 #[path = "unix.rs"]
 mod sys;
@@ -41,13 +42,13 @@ mod sys;
 #[path = "windows.rs"]
 mod sys;
 pub(crate) mod wake;
-mod watch;
 
 use dir::ensure_private_dir;
 pub use dir::lock_dir;
 pub(crate) use fair::WaitToken;
-use renew::Slot;
+use lane::Lane;
 pub use renew::lock_files_renewed;
+use slot::Slot;
 
 /// What trying a port's lock came to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,16 +79,19 @@ pub(crate) enum Lock {
 }
 
 impl Lock {
-    /// The byte of the lock in its file: `port`, `port + 65536`, `port + 131072` or
-    /// `port + 196608`.
+    /// The lane of the lock files that holds this kind of lock.
+    fn lane(self) -> Lane {
+        match self {
+            Lock::Tcp => Lane::Tcp,
+            Lock::Udp => Lane::Udp,
+            Lock::Reservation => Lane::Reservation,
+            Lock::UdpReservation => Lane::UdpReservation,
+        }
+    }
+
+    /// The byte of the lock in its file (see [`Lane`]).
     fn byte(self, port: u16) -> u32 {
-        let base = match self {
-            Lock::Tcp => 0,
-            Lock::Udp => 1 << 16,
-            Lock::Reservation => 2 << 16,
-            Lock::UdpReservation => 3 << 16,
-        };
-        base + u32::from(port)
+        self.lane().byte(port)
     }
 
     /// The reservation that steers claims of this kind.
@@ -97,17 +101,35 @@ impl Lock {
             Lock::Tcp | Lock::Reservation => Lock::Reservation,
         }
     }
+}
 
-    /// What a lock byte stands for, to name it in messages.
-    fn describe(byte: u32) -> String {
-        let port = byte & 0xffff;
-        match byte >> 16 {
-            0 => format!("port {port}"),
-            1 => format!("UDP port {port}"),
-            2 => format!("the reservation of port {port}"),
-            _ => format!("the reservation of UDP port {port}"),
-        }
-    }
+/// Whether a claim steps aside from a port another process reserved (see [`fair`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reservations {
+    /// It does: a plain claim, which must not take a fair waiter's port.
+    Heed,
+    /// It does not: the fair waiter's own claims and reservations.
+    Ignore,
+}
+
+/// What a release tells other processes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Release {
+    /// Nothing: a reservation ended, or a claim given back unused (two multi-port waiters
+    /// would wake each other for ever).
+    Quiet,
+    /// That the port is free, to processes waiting for it ([`wake::announce_release`]), under
+    /// the same slot's mutex.
+    Announce,
+}
+
+/// Which lock files a [`PortLocks::refresh`] looks at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Files {
+    /// Every file this process has open: before a claim or a look at holders trusts them.
+    Open,
+    /// Those in which it holds or lately claimed ports: the keeper's round.
+    InUse,
 }
 
 /// How many lock files the ports are spread over.
@@ -118,6 +140,25 @@ const LOCK_FILES: usize = 64;
 /// The processes that make them allow for it: a reservation binds others from this long after
 /// it is made, and a waiting process looks once more this long after it marks its ports.
 const LOOK_LASTS: std::time::Duration = std::time::Duration::from_millis(5);
+
+// The timing rules between the store's constants, each with its reason (see `renew` and
+// `keeper` for the whole argument).
+const _: () = {
+    use keeper::{TICK, TOUCH};
+    use renew::{GRACE, IN_USE, KEEP_REPLACED, SEEN_LASTS};
+    // The keeper's round renews the look at a file in use before it lapses, so busy claimers
+    // need not look at the path themselves.
+    assert!(TICK.as_millis() < SEEN_LASTS.as_millis());
+    // A holder re-takes its locks on a new file within a look's life plus a round: the grace
+    // allows that three times over, for a loaded machine.
+    assert!(GRACE.as_millis() >= 3 * (SEEN_LASTS.as_millis() + TICK.as_millis()));
+    // A claim relying on a look at the old file still meets the locks kept there.
+    assert!(KEEP_REPLACED.as_millis() > SEEN_LASTS.as_millis());
+    // The keeper looks at a file longer after a claim than the claim's look lasts.
+    assert!(IN_USE.as_millis() > SEEN_LASTS.as_millis());
+    // Times are set in the keeper's round, which cannot come more often than a tick.
+    assert!(TOUCH.as_millis() >= TICK.as_millis());
+};
 
 /// What a look at one kind of mark in a lock file found, for one port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,7 +181,7 @@ pub(crate) struct PortLocks {
     /// One per lock file; its mutex also keeps two threads from opening one file twice and
     /// dropping a copy (which would silently drop the other's locks).
     slots: [Mutex<Slot>; LOCK_FILES],
-    /// How many locks this process has taken, over all files: the watcher runs while any.
+    /// How many locks this process has taken, over all files: the keeper runs while any.
     locked: AtomicUsize,
     /// Set once every file has been opened because one was new, so that new files' graces
     /// run at once; in a store in use, each file is opened at its first use only.
@@ -172,7 +213,7 @@ pub(crate) fn port_locks() -> Result<&'static PortLocks, Error> {
     Ok(&LOCKS)
 }
 
-/// The lock files, if a claim has opened the store; the watcher works on nothing else.
+/// The lock files, if a claim has opened the store; the keeper works on nothing else.
 fn existing_locks() -> Option<&'static PortLocks> {
     LOCKS.dir.get().map(|_| &LOCKS)
 }
@@ -210,7 +251,7 @@ impl PortLocks {
     fn ready(&self, port: u16) -> Result<MutexGuard<'_, Slot>, Error> {
         let mut slot = self.slot(port);
         loop {
-            if slot.file.is_none() {
+            if slot.open.file.is_none() {
                 self.renew(&mut slot, port)?;
             }
             match slot.grace_left_now() {
@@ -232,30 +273,41 @@ impl PortLocks {
     /// The lock is trusted only if the file at the lock path is still the one locked: a lock
     /// on a deleted or replaced file excludes nobody, so the file is opened again and the lock
     /// taken there. A look at the path within [`renew::SEEN_LASTS`] (the file's opening, the
-    /// watcher's round) stands for one after the lock.
+    /// keeper's round) stands for one after the lock.
     pub(crate) fn try_lock_at(&self, kind: Lock, port: u16) -> Result<bool, Error> {
         Ok(matches!(
-            self.try_lock_unreserved(kind, port, false)?,
+            self.try_lock(kind, port, Reservations::Ignore)?,
             Taken::Yes
         ))
     }
 
     /// [`try_lock_at`](Self::try_lock_at), and with `reservations`, also whether another
     /// process reserved `port` for its multi-port wait (see [`fair`]): the lock is then given
-    /// back at once. One look under the slot's mutex that took the lock, with the same clock
-    /// reading: every claim of a plain allocation asks both.
+    /// back at once.
     pub(crate) fn try_lock_unreserved(
         &self,
         kind: Lock,
         port: u16,
         reservations: bool,
     ) -> Result<Taken, Error> {
+        let reservations = if reservations {
+            Reservations::Heed
+        } else {
+            Reservations::Ignore
+        };
+        self.try_lock(kind, port, reservations)
+    }
+
+    /// Takes the `kind` lock of `port`, and with [`Reservations::Heed`] gives it back if
+    /// another process reserved `port`: one look under the slot's mutex that took the lock,
+    /// with the same clock reading, as every claim of a plain allocation asks both.
+    fn try_lock(&self, kind: Lock, port: u16, reservations: Reservations) -> Result<Taken, Error> {
         let byte = kind.byte(port);
         loop {
             let mut slot = self.ready(port)?;
-            let file = slot.file.as_ref().expect("ready opens the file");
+            let file = slot.open.file.as_ref().expect("ready opens the file");
             let locked = sys::try_lock(file, byte)
-                .map_err(|e| self.error(format!("locking {}: {e}", Lock::describe(byte))))?;
+                .map_err(|e| self.error(format!("locking {}: {e}", Lane::describe(byte))))?;
             // A refusal needs no check: on a replaced file it comes from a holder that takes
             // its lock again on the new one, so the port is busy either way. Only a lock this
             // process got must be on the file at the path.
@@ -263,26 +315,28 @@ impl PortLocks {
                 return Ok(Taken::Held);
             }
             let now = Instant::now();
-            if slot.seen_current_at(now) || self.is_current(&mut slot, port) {
-                if reservations && self.reserved_in(&mut slot, kind, port, now, byte)? {
+            if slot.trust.seen_current_at(now) || self.is_current(&mut slot, port) {
+                if reservations == Reservations::Heed
+                    && self.reserved_in(&mut slot, kind, port, now, byte)?
+                {
                     return Ok(Taken::Reserved);
                 }
-                slot.locked.push(byte);
-                slot.claimed = Some(now);
+                slot.held.bytes.push(byte);
+                slot.held.claimed = Some(now);
                 drop(slot);
-                // SeqCst: paired with the watcher's going to sleep (see `watch::wake`).
+                // SeqCst: paired with the keeper's going to sleep (see `keeper::nudge`).
                 if self.locked.fetch_add(1, SeqCst) == 0 {
-                    watch::wake();
+                    keeper::nudge();
                 }
                 return Ok(Taken::Yes);
             }
-            if let Some(file) = &slot.file {
+            if let Some(file) = &slot.open.file {
                 let _ = sys::unlock(file, byte);
             }
             // Most often the whole directory went: open every changed file again at once, so
             // that their graces run together.
             drop(slot);
-            self.refresh(false)?;
+            self.refresh(Files::Open)?;
         }
     }
 
@@ -300,45 +354,53 @@ impl PortLocks {
         now: Instant,
         byte: u32,
     ) -> Result<bool, Error> {
-        let base = kind.reservation().byte(0);
-        let look =
-            self.marked_elsewhere_at(slot, base, port, |s| &mut s.no_reservations_until, now);
+        let lane = kind.reservation().lane();
+        let look = self.marked_elsewhere_at(slot, lane, port, now);
         if matches!(look, Ok(false)) {
             return Ok(false);
         }
-        if let Some(file) = &slot.file {
+        if let Some(file) = &slot.open.file {
             let _ = sys::unlock(file, byte);
         }
         look.map_err(|e| {
-            let what = Lock::describe(base + u32::from(port));
+            let what = Lane::describe(lane.byte(port));
             self.error(format!("reading the lock of {what}: {e}"))
         })
     }
 
     /// Gives the `kind` lock of `port` back; its file is open, since the port was locked.
     pub(crate) fn unlock_at(&self, kind: Lock, port: u16) {
-        self.unlock_announcing(kind, port, false);
+        self.unlock(kind, port, Release::Quiet);
     }
 
     /// [`unlock_at`](Self::unlock_at), and with `announce`, tells processes waiting for
-    /// `port` that it is free ([`wake::announce_release`]), under the same slot's mutex.
+    /// `port` that it is free (see [`Release::Announce`]).
     pub(crate) fn unlock_announcing(&self, kind: Lock, port: u16, announce: bool) {
+        let release = if announce {
+            Release::Announce
+        } else {
+            Release::Quiet
+        };
+        self.unlock(kind, port, release);
+    }
+
+    fn unlock(&self, kind: Lock, port: u16, release: Release) {
         let byte = kind.byte(port);
         let mut slot = self.slot(port);
-        if let Some(i) = slot.locked.iter().position(|&b| b == byte) {
-            slot.locked.swap_remove(i);
+        if let Some(i) = slot.held.bytes.iter().position(|&b| b == byte) {
+            slot.held.bytes.swap_remove(i);
             self.locked.fetch_sub(1, Relaxed);
         }
-        let unlocked = match &slot.file {
+        let unlocked = match &slot.open.file {
             Some(file) => sys::unlock(file, byte)
-                .map_err(|e| self.error(format!("unlocking {}: {e}", Lock::describe(byte)))),
+                .map_err(|e| self.error(format!("unlocking {}: {e}", Lane::describe(byte)))),
             None => Ok(()),
         };
         if let Err(e) = unlocked {
             // Not reachable in practice; the lock dies with the process anyway.
             log::warn!("allocport: {e}");
         }
-        if announce {
+        if release == Release::Announce {
             wake::announce_release(self, slot, port);
         }
     }
@@ -350,7 +412,7 @@ impl PortLocks {
         kind: Lock,
         ports: impl IntoIterator<Item = u16>,
     ) -> Result<Vec<(u16, Holder)>, Error> {
-        self.refresh(false)?;
+        self.refresh(Files::Open)?;
         let mut wanted = vec![false; 1 << 16];
         let mut files = [false; LOCK_FILES];
         for port in ports {
@@ -361,7 +423,7 @@ impl PortLocks {
         let mut holders = Vec::new();
         for index in (0..LOCK_FILES as u16).filter(|&i| files[usize::from(i)]) {
             let slot = self.ready(index)?;
-            let file = slot.file.as_ref().expect("ready opens the file");
+            let file = slot.open.file.as_ref().expect("ready opens the file");
             let found = sys::holders_in(file, base, index).map_err(|e| {
                 self.error(format!(
                     "reading the locks of {}: {e}",
@@ -374,31 +436,28 @@ impl PortLocks {
         Ok(holders)
     }
 
-    /// Whether another process holds a mark of the kind that lies at `base + p` for port `p`
-    /// on `port`, relying for [`LOOK_LASTS`] on a look at the file that found none; `cache`
-    /// picks the slot's record of that look.
+    /// Whether another process holds a mark of `lane` on `port`, relying for [`LOOK_LASTS`] on
+    /// a look at the file that found none in that lane.
     fn marked_elsewhere_at(
         &self,
         slot: &mut Slot,
-        base: u32,
+        lane: Lane,
         port: u16,
-        cache: fn(&mut Slot) -> &mut Option<Instant>,
         now: Instant,
     ) -> std::io::Result<bool> {
-        if cache(slot).is_some_and(|until| now < until) {
+        if slot.looks.none_until(lane).is_some_and(|until| now < until) {
             return Ok(false);
         }
-        let Some(file) = &slot.file else {
+        let Some(file) = &slot.open.file else {
             return Ok(false);
         };
-        let byte = base + u32::from(port);
-        match sys::marks(file, base, byte)? {
+        match sys::marks(file, lane.start(), lane.byte(port))? {
             Marks::None => {
-                *cache(slot) = Some(now + LOOK_LASTS);
+                *slot.looks.none_until(lane) = Some(now + LOOK_LASTS);
                 Ok(false)
             }
             Marks::Port => Ok(true),
-            Marks::Elsewhere => Ok(sys::holder(file, byte)?.is_some()),
+            Marks::Elsewhere => Ok(sys::holder(file, lane.byte(port))?.is_some()),
         }
     }
 }

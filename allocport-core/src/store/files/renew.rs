@@ -3,7 +3,7 @@
 //! it, privately, if missing) and takes its locks again there.
 //!
 //! A claim looks at the path after taking its lock, unless this process saw the file there
-//! within [`SEEN_LASTS`] (at its opening, or in the watcher's round, which looks at every file
+//! within [`SEEN_LASTS`] (at its opening, or in the keeper's round, which looks at every file
 //! in use): a file that replaced it since is younger than that. The claim can then land on the
 //! replaced file, so a process that moves its locks to the new file keeps the old one open,
 //! and its locks with it, for [`KEEP_REPLACED`]: such a claim still finds those ports taken.
@@ -12,29 +12,32 @@
 //! locks on the new one. It is closed by a grace: a lock file counts as *trusted* once it is
 //! one byte long, and a process that finds it empty (just made, by itself or anyone) waits
 //! [`GRACE`] before it claims a port in it, then marks it trusted. Holders notice a change
-//! within [`watch`](super::watch)'s tick, well inside the grace, and their own locks are
+//! within [`keeper`](super::keeper)'s tick, well inside the grace, and their own locks are
 //! taken again at once, without waiting. A holder that is stopped (or starved of CPU) for
 //! longer than the grace less [`SEEN_LASTS`] can still lose the race: it then says so on
 //! standard error, naming the other process, and leaves that process a note in the lock
-//! directory, which the other process's watcher reads and reports on its standard error.
+//! directory, which the other process's keeper reads and reports on its standard error.
 
 use std::fs::{File, FileTimes};
 use std::io::Write as _;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant, SystemTime};
 
 use super::dir::open_in_private_dir_with_meta;
-use super::{LOCK_FILES, Lock, PortLocks, lock_file_name, sys};
+use super::lane::Lane;
+use super::slot::Slot;
+use super::{Files, LOCK_FILES, PortLocks, lock_file_name, sys};
 use crate::error::Error;
 
 /// How long a new (empty) lock file waits before its locks are trusted: many times the
-/// watcher's tick, so that holders busy on a loaded machine still re-take their locks first.
+/// keeper's tick, so that holders busy on a loaded machine still re-take their locks first.
 pub(super) const GRACE: Duration = Duration::from_millis(250);
 
 /// How long a claim relies on having seen that the file at the lock path is the one open,
 /// instead of looking again after each lock. A file that replaced it since is younger than
-/// that, so claims in it still wait most of their grace, and this process's watcher takes the
-/// new lock there within a tick: the grace must exceed this plus the watcher's tick with room
+/// that, so claims in it still wait most of their grace, and this process's keeper takes the
+/// new lock there within a tick: the grace must exceed this plus the keeper's tick with room
 /// to spare for a loaded machine.
 pub(super) const SEEN_LASTS: Duration = Duration::from_millis(50);
 
@@ -42,9 +45,9 @@ pub(super) const SEEN_LASTS: Duration = Duration::from_millis(50);
 /// them again on the new one. A process that saw the old file at its path less than
 /// [`SEEN_LASTS`] ago may still claim in it without looking: the locks kept there refuse it
 /// the ports held here, as they did before the file was replaced.
-const KEEP_REPLACED: Duration = Duration::from_millis(2 * SEEN_LASTS.as_millis() as u64);
+pub(super) const KEEP_REPLACED: Duration = Duration::from_millis(2 * SEEN_LASTS.as_millis() as u64);
 
-/// How long after its last claim in a file the watcher keeps looking at that file, so that
+/// How long after its last claim in a file the keeper keeps looking at that file, so that
 /// busy claimers rarely look themselves (see [`SEEN_LASTS`]).
 pub(super) const IN_USE: Duration = Duration::from_secs(1);
 
@@ -67,93 +70,14 @@ pub fn lock_files_renewed() -> u64 {
     RENEWED.load(Relaxed)
 }
 
-/// One lock file of this process.
-pub(super) struct Slot {
-    /// Open from first use until the file at its path is another.
-    pub(super) file: Option<File>,
-    /// The file's identity (device, inode) when opened; `None` where the OS gives none.
-    id: Option<(u64, u64)>,
-    /// The lock bytes of this file that this process has locked (see [`Lock`](super::Lock)).
-    pub(super) locked: Vec<u32>,
-    /// For a file found empty: claims in it wait until then.
-    trusted_from: Option<Instant>,
-    /// Until when the file at the path counts as seen to be this one (see [`SEEN_LASTS`]): a
-    /// deadline, so that each claim compares instead of subtracting.
-    seen_current_until: Option<Instant>,
-    /// When this process last claimed a port in it.
-    pub(super) claimed: Option<Instant>,
-    /// Files that were at the path before, still holding this process's locks, and when they
-    /// were replaced (see [`KEEP_REPLACED`]).
-    replaced: Vec<(File, Instant)>,
-    /// Until when a look found no reservation (see [`fair`](super::fair)) in it.
-    pub(super) no_reservations_until: Option<Instant>,
-    /// Until when a look found no waiting process's mark (see [`wake`](super::wake)) in it.
-    pub(super) no_waiters_until: Option<Instant>,
-}
-
-impl Slot {
-    pub(super) const EMPTY: Slot = Slot {
-        file: None,
-        id: None,
-        locked: Vec::new(),
-        trusted_from: None,
-        seen_current_until: None,
-        claimed: None,
-        replaced: Vec::new(),
-        no_reservations_until: None,
-        no_waiters_until: None,
-    };
-
-    /// Whether the file at the path was seen to be this one within [`SEEN_LASTS`].
-    pub(super) fn seen_current_at(&self, now: Instant) -> bool {
-        self.seen_current_until.is_some_and(|until| now < until)
-    }
-
-    /// Closes the replaced files kept long enough, dropping the locks this process kept there.
-    pub(super) fn close_replaced(&mut self, now: Instant) {
-        self.replaced
-            .retain(|(_, at)| now.saturating_duration_since(*at) < KEEP_REPLACED);
-    }
-
-    /// Whether this process held or claimed a port in it lately: the watcher looks at it.
-    fn in_use(&self, now: Instant) -> bool {
-        !self.locked.is_empty()
-            || self
-                .claimed
-                .is_some_and(|at| now.saturating_duration_since(at) < IN_USE)
-    }
-
-    /// [`Slot::grace_left`] now; without a clock read for a trusted file, every claim's case.
-    pub(super) fn grace_left_now(&mut self) -> Option<Duration> {
-        self.trusted_from?;
-        self.grace_left(Instant::now())
-    }
-
-    /// How long claims must still wait; once the grace is over, marks the file trusted.
-    pub(super) fn grace_left(&mut self, now: Instant) -> Option<Duration> {
-        let from = self.trusted_from?;
-        if now < from {
-            return Some(from - now);
-        }
-        if let Some(file) = &self.file {
-            if file.metadata().is_ok_and(|m| m.len() == 0) {
-                // A failure only makes the next process wait a grace too.
-                let _ = file.set_len(1);
-            }
-        }
-        self.trusted_from = None;
-        None
-    }
-}
-
 impl PortLocks {
     /// Whether the file at the lock path of `port` is still the one `slot` has open.
     pub(super) fn is_current(&self, slot: &mut Slot, port: u16) -> bool {
-        let Some(id) = slot.id else { return true };
+        let Some(id) = slot.open.id else { return true };
         let current = std::fs::symlink_metadata(self.dir().join(lock_file_name(port)))
             .is_ok_and(|meta| sys::file_id(&meta) == Some(id));
         if current {
-            slot.seen_current_until = Some(Instant::now() + SEEN_LASTS);
+            slot.trust.seen_current_until = Some(Instant::now() + SEEN_LASTS);
         }
         current
     }
@@ -166,12 +90,42 @@ impl PortLocks {
         let path = self.dir().join(&name);
         let (file, meta) = open_in_private_dir_with_meta(self.dir(), &name, DELETION_RETRIES)
             .map_err(|reason| self.error(reason))?;
-        for &held in &slot.locked {
-            let what = Lock::describe(held);
-            match sys::try_lock(&file, held) {
+        self.retake(&file, &slot.held.bytes, &path);
+        let renewal = slot.open.file.is_some();
+        let now = Instant::now();
+        slot.trust.from = (meta.len() == 0).then(|| now + GRACE);
+        slot.open.id = sys::file_id(&meta);
+        slot.open.close_replaced(now);
+        if let Some(old) = slot.open.file.replace(file) {
+            slot.open.replaced.push((old, now));
+        }
+        // Opened by its path just now; nothing is known yet of the new file's marks.
+        slot.trust.seen_current_until = Some(now + SEEN_LASTS);
+        slot.looks.forget();
+        if renewal {
+            RENEWED.fetch_add(1, Relaxed);
+            if !SAID.swap(true, Relaxed) {
+                warn(&format!(
+                    "lock file {} was deleted or replaced while in use; it was made again and \
+                     this process's locks taken again (claims wait {} ms for other holders to \
+                     do the same)",
+                    path.display(),
+                    GRACE.as_millis()
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes this process's `held` locks again in `file`, new at `path`; a lock another
+    /// process took first is said on standard error and in a note to that process.
+    fn retake(&self, file: &File, held: &[u32], path: &Path) {
+        for &held in held {
+            let what = Lane::describe(held);
+            match sys::try_lock(file, held) {
                 Ok(true) => {}
                 Ok(false) => {
-                    let other = match sys::holder(&file, held) {
+                    let other = match sys::holder(file, held) {
                         Ok(Some(super::Holder { pid: Some(pid) })) => {
                             self.leave_note(pid, &what);
                             format!("process {pid}")
@@ -190,35 +144,10 @@ impl PortLocks {
                 )),
             }
         }
-        let renewal = slot.file.is_some();
-        let now = Instant::now();
-        slot.trusted_from = (meta.len() == 0).then(|| now + GRACE);
-        slot.id = sys::file_id(&meta);
-        slot.close_replaced(now);
-        if let Some(old) = slot.file.replace(file) {
-            slot.replaced.push((old, now));
-        }
-        // Opened by its path just now; nothing is known yet of the new file's marks.
-        slot.seen_current_until = Some(now + SEEN_LASTS);
-        slot.no_reservations_until = None;
-        slot.no_waiters_until = None;
-        if renewal {
-            RENEWED.fetch_add(1, Relaxed);
-            if !SAID.swap(true, Relaxed) {
-                warn(&format!(
-                    "lock file {} was deleted or replaced while in use; it was made again and \
-                     this process's locks taken again (claims wait {} ms for other holders to \
-                     do the same)",
-                    path.display(),
-                    GRACE.as_millis()
-                ));
-            }
-        }
-        Ok(())
     }
 
     /// Tells process `pid`, which locked `port` while this process held it, through a note
-    /// in the lock directory that its watcher reads ([`PortLocks::read_notes`]).
+    /// in the lock directory that its keeper reads ([`PortLocks::read_notes`]).
     fn leave_note(&self, pid: u32, what: &str) {
         let note = format!("{} {what}\n", std::process::id());
         let _ = sys::no_follow_options()
@@ -247,19 +176,17 @@ impl PortLocks {
         }
     }
 
-    /// Opens again every lock file of this process that is no longer at its path; with
-    /// `in_use_only`, only those in which it holds or lately claimed ports (the watcher's
-    /// round).
-    pub(crate) fn refresh(&self, in_use_only: bool) -> Result<(), Error> {
+    /// Opens again every lock file of this process among `files` that is no longer at its
+    /// path.
+    pub(super) fn refresh(&self, files: Files) -> Result<(), Error> {
         let now = Instant::now();
         for index in 0..LOCK_FILES {
             let mut slot = self.slot_at(index);
-            let wanted = if in_use_only {
-                slot.in_use(now)
-            } else {
-                slot.file.is_some()
+            let wanted = match files {
+                Files::InUse => slot.held.in_use(now),
+                Files::Open => slot.open.file.is_some(),
             };
-            slot.close_replaced(now);
+            slot.open.close_replaced(now);
             let port = index as u16;
             if wanted && !self.is_current(&mut slot, port) {
                 self.renew(&mut slot, port)?;
@@ -273,7 +200,7 @@ impl PortLocks {
     pub(super) fn open_all(&self) {
         for index in 0..LOCK_FILES {
             let mut slot = self.slot_at(index);
-            if slot.file.is_none() {
+            if slot.open.file.is_none() {
                 let _ = self.renew(&mut slot, index as u16);
             }
         }
@@ -286,7 +213,7 @@ impl PortLocks {
         let times = FileTimes::new().set_accessed(now).set_modified(now);
         for index in 0..LOCK_FILES {
             let slot = self.slot_at(index);
-            if let (false, Some(file)) = (slot.locked.is_empty(), &slot.file) {
+            if let (false, Some(file)) = (slot.held.bytes.is_empty(), &slot.open.file) {
                 let _ = file.set_times(times);
             }
         }
@@ -302,31 +229,4 @@ fn note_name(pid: u32) -> String {
 pub(super) fn warn(message: &str) {
     crate::warn::write_line(&format!("{}{message}", crate::warn::PREFIX));
     log::warn!("allocport: {message}");
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn an_empty_file_is_trusted_after_the_grace_and_then_marked() {
-        let path = std::env::temp_dir().join(format!("allocport-grace-{}", std::process::id()));
-        let file = File::create(&path).unwrap();
-        let start = Instant::now();
-        let mut slot = Slot {
-            file: Some(file),
-            trusted_from: Some(start + GRACE),
-            ..Slot::EMPTY
-        };
-        assert_eq!(slot.grace_left(start), Some(GRACE));
-        assert_eq!(slot.grace_left(start + GRACE / 2), Some(GRACE / 2));
-        assert_eq!(slot.grace_left(start + GRACE), None);
-        assert_eq!(
-            std::fs::metadata(&path).unwrap().len(),
-            1,
-            "not marked trusted"
-        );
-        assert_eq!(slot.grace_left(start), None, "a trusted file waits again");
-        std::fs::remove_file(&path).unwrap();
-    }
 }

@@ -1,25 +1,25 @@
 //! Waking a process that waits for a port when another process releases one.
 //!
-//! A process with threads waiting for ports runs one watcher thread, however many threads
-//! wait. While armed, the watcher holds shared `fcntl` locks on byte `262144 + p` of the lock
-//! files, for each port `p` of its pool (one lock per range of the pool and file: above every
-//! port's TCP, UDP and reservation bytes, so they never meet those) and, on Linux, watches
+//! A process with threads waiting for ports runs one wake listener thread, however many threads
+//! wait. While armed, the listener holds shared `fcntl` locks on port `p`'s byte in the waiting
+//! lane of the lock files ([`Lane::Waiting`](super::lane::Lane), `262144 + p`), for each port
+//! `p` of its pool (one lock per range of the pool and file) and, on Linux, watches
 //! the `wake` file in the lock directory with inotify. A process releasing port `p` asks the
-//! kernel whether any other process holds a shared lock on byte `262144 + p` of `p`'s lock
+//! kernel whether any other process holds a shared lock on that byte of `p`'s lock
 //! file (`F_GETLK` on a
 //! file already open, one system call, nothing taken; a look that found no mark in the file
-//! is relied on for a few milliseconds, so the watcher looks once more that long after it
+//! is relied on for a few milliseconds, so the listener looks once more that long after it
 //! arms) and only then writes a byte to `wake`;
-//! the inotify event wakes the watcher, which wakes the process's waiting threads to look
+//! the inotify event wakes the listener, which wakes the process's waiting threads to look
 //! again. So releases of ports nobody waits for wake nobody, however busy the machine.
 //!
-//! The watcher arms before it wakes the threads once, so a release either happens before that
+//! The listener arms before it wakes the threads once, so a release either happens before that
 //! look (and is found by it) or sees the shared lock (and writes `wake`). Where inotify is
-//! missing (other systems, or an exhausted inotify limit) there is no watcher and the waiting
+//! missing (other systems, or an exhausted inotify limit) there is no listener and the waiting
 //! threads poll, as they always may: a holder killed by a signal releases nothing, so waiting
 //! threads still look again now and then (see the pool). So do they when the lock files are
 //! deleted or replaced while they wait ([`super::renew`]): the marks went with the old files
-//! until the watcher arms again, and the inotify watch with the old `wake` file.
+//! until the listener arms again, and the inotify watch with the old `wake` file.
 
 #[cfg(target_os = "linux")]
 use std::fs::File;
@@ -30,17 +30,13 @@ use std::sync::OnceLock;
 #[cfg(target_os = "linux")]
 use super::LOCK_FILES;
 use super::PortLocks;
-use super::renew::Slot;
+#[cfg(target_os = "linux")]
+use super::lane::Lane;
+use super::slot::Slot;
 
 /// The file releasers write to when a process waits; it exists once a process has waited.
 #[cfg(target_os = "linux")]
 const WAKE_FILE: &str = "wake";
-
-/// Where a waiting process's shared lock for port `p` lies in `p`'s lock file: above the TCP
-/// (`p`), UDP (`p + 65536`) and reservation (`p + 131072`, `p + 196608`) bytes, so that dropping every mark
-/// (a lock "to the end of the file" from here) never drops one of those.
-#[cfg(target_os = "linux")]
-const WAITING_OFFSET: i64 = 4 << 16;
 
 /// This process's descriptor of the wake file, opened when first needed and never closed.
 #[cfg(target_os = "linux")]
@@ -69,13 +65,7 @@ pub(super) fn announce_release(locks: &PortLocks, slot: MutexGuard<'_, Slot>, po
     {
         let mut slot = slot;
         let waits = locks
-            .marked_elsewhere_at(
-                &mut slot,
-                WAITING_OFFSET as u32,
-                port,
-                |s| &mut s.no_waiters_until,
-                std::time::Instant::now(),
-            )
+            .marked_elsewhere_at(&mut slot, Lane::Waiting, port, std::time::Instant::now())
             .unwrap_or(false);
         drop(slot);
         if waits {
@@ -88,11 +78,11 @@ pub(super) fn announce_release(locks: &PortLocks, slot: MutexGuard<'_, Slot>, po
     let _ = (locks, slot, port);
 }
 
-/// Starts this process's watcher thread for releases of the ports in `pool` (inclusive
+/// Starts this process's listener thread for releases of the ports in `pool` (inclusive
 /// ranges), which calls `wanted` to learn whether any thread waits (with `true`: blocking
 /// until one does) and `wake` to wake them all. `false` when cross-process wake-ups are not
 /// available here: the waiting threads must poll.
-pub(crate) fn start_watcher(
+pub(crate) fn start_listener(
     locks: &'static PortLocks,
     pool: Vec<(u16, u16)>,
     wanted: impl Fn(bool) -> bool + Send + 'static,
@@ -111,7 +101,7 @@ pub(crate) fn start_watcher(
             }
         };
         let spawned = crate::background::spawn("allocport-wake", move || {
-            watch(locks, &pool, inotify, wanted, wake)
+            listen(locks, &pool, inotify, wanted, wake)
         });
         spawned.is_ok()
     }
@@ -122,7 +112,7 @@ pub(crate) fn start_watcher(
     }
 }
 
-/// How long the armed watcher blocks before it asks again whether anyone still waits.
+/// How long the armed listener blocks before it asks again whether anyone still waits.
 #[cfg(target_os = "linux")]
 const RECHECK: std::time::Duration = std::time::Duration::from_millis(100);
 
@@ -130,10 +120,10 @@ const RECHECK: std::time::Duration = std::time::Duration::from_millis(100);
 #[cfg(target_os = "linux")]
 const COALESCE: std::time::Duration = std::time::Duration::from_millis(1);
 
-/// The watcher: idle while nobody waits; armed (shared lock held, inotify read) while anybody
+/// The listener: idle while nobody waits; armed (shared lock held, inotify read) while anybody
 /// does, and for up to [`RECHECK`] after, so waiters that retry and wait again keep it armed.
 #[cfg(target_os = "linux")]
-fn watch(
+fn listen(
     locks: &PortLocks,
     pool: &[(u16, u16)],
     inotify: sys::Inotify,
@@ -163,24 +153,32 @@ fn watch(
                 break;
             }
         }
-        mark_waiting(locks, &[]);
+        unmark_waiting(locks);
     }
 }
 
-/// Marks the ports of `pool` as waited for in every lock file (opening those not open yet),
-/// or with an empty `pool` withdraws the marks.
+/// Marks the ports of `pool` as waited for in every lock file (opening those not open yet).
 #[cfg(target_os = "linux")]
 fn mark_waiting(locks: &PortLocks, pool: &[(u16, u16)]) {
     for shard in 0..LOCK_FILES as u16 {
-        let slot = if pool.is_empty() {
-            Ok(locks.slot(shard))
-        } else {
-            locks.ready(shard)
+        let Ok(slot) = locks.ready(shard) else {
+            continue;
         };
-        let Ok(slot) = slot else { continue };
-        if let Some(file) = &slot.file {
+        if let Some(file) = &slot.open.file {
             if let Err(e) = sys::lock_shared(file, pool) {
-                log::debug!("allocport: cannot mark or unmark a waiting process: {e}");
+                log::debug!("allocport: cannot mark a waiting process: {e}");
+            }
+        }
+    }
+}
+
+/// Withdraws this process's waiting marks from every lock file it has open.
+#[cfg(target_os = "linux")]
+fn unmark_waiting(locks: &PortLocks) {
+    for shard in 0..LOCK_FILES as u16 {
+        if let Some(file) = &locks.slot(shard).open.file {
+            if let Err(e) = sys::unlock_shared(file) {
+                log::debug!("allocport: cannot unmark a waiting process: {e}");
             }
         }
     }
@@ -196,31 +194,31 @@ mod sys {
     use std::path::Path;
     use std::time::Duration;
 
-    use super::WAITING_OFFSET;
+    use super::Lane;
 
     // The record-lock calls of the lock files themselves.
     use super::super::sys::{fcntl, flock_range as flock};
 
-    /// Takes shared locks on the waiting bytes of the ports in `pool` ("this process waits
-    /// for these"), or with an empty `pool` drops them all (never a port's own lock, below).
+    /// Takes shared locks on the waiting bytes of the ports in `pool`: "this process waits
+    /// for these".
     pub(super) fn lock_shared(file: &File, pool: &[(u16, u16)]) -> io::Result<()> {
-        if pool.is_empty() {
-            return fcntl(
-                file,
-                libc::F_SETLK,
-                &mut flock(libc::F_UNLCK, WAITING_OFFSET, 0),
-            );
-        }
         for &(lo, hi) in pool {
             let len = u32::from(hi - lo) + 1;
-            let start = WAITING_OFFSET + i64::from(lo);
+            let start = i64::from(Lane::Waiting.byte(lo));
             // Nobody takes a write lock on these bytes, so F_SETLK never finds a conflict.
             fcntl(file, libc::F_SETLK, &mut flock(libc::F_RDLCK, start, len))?;
         }
         Ok(())
     }
 
-    /// Writes byte 0 of the wake file, which every watcher's inotify sees.
+    /// Drops every waiting mark of this process in the file: the waiting lane is the last,
+    /// so a lock to the end of the file from its start is never a port's own lock.
+    pub(super) fn unlock_shared(file: &File) -> io::Result<()> {
+        let start = i64::from(Lane::Waiting.start());
+        fcntl(file, libc::F_SETLK, &mut flock(libc::F_UNLCK, start, 0))
+    }
+
+    /// Writes byte 0 of the wake file, which every listener's inotify sees.
     pub(super) fn touch(file: &File) {
         // SAFETY: the descriptor is open and the one-byte buffer outlives the call.
         let rc = unsafe { libc::pwrite(file.as_raw_fd(), b"w".as_ptr().cast(), 1, 0) };
