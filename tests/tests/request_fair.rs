@@ -9,6 +9,16 @@ use std::time::Duration;
 use allocport_testkit::{Process, Spawn};
 use allocport_tests::request_probe_command;
 
+/// The timed tests of this file, one at a time: each churns the machine's two cores with
+/// processes or threads, and run side by side they measured each other's load, not fairness.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// A request probe on `pool`, in this test binary's own namespace of the kernel store: the
 /// timings here must not wait for another test that happens to hold a port of the pool.
 fn start(args: &[&str], pool: &str) -> Process {
@@ -59,6 +69,7 @@ fn stop_all(stop: &AtomicBool, loops: Vec<JoinHandle<u32>>) {
 /// wait it took 4-5 s, or timed out.
 #[test]
 fn a_two_port_request_is_not_starved_by_one_port_churn() {
+    let _alone = one_at_a_time();
     let pool = "24400-24401";
     let stop = Arc::new(AtomicBool::new(false));
     let loops: Vec<_> = (0..8)
@@ -85,6 +96,7 @@ fn a_two_port_request_is_not_starved_by_one_port_churn() {
 /// all-or-none plus one wait token, neither ever holds part while waiting for the other.
 #[test]
 fn two_multi_port_waiters_never_deadlock() {
+    let _alone = one_at_a_time();
     let pool = "24410-24412";
     let stop = Arc::new(AtomicBool::new(false));
     let loops: Vec<_> = (0..3)
@@ -113,6 +125,7 @@ fn two_multi_port_waiters_never_deadlock() {
 /// The same churn by threads of one process: the waiter's reservations hold in-process too.
 #[test]
 fn a_two_port_request_is_not_starved_by_threads_of_its_own_process() {
+    let _alone = one_at_a_time();
     let mut probe = start(&["fair-threads", "8", "300", "3"], "24420-24421");
     let line = probe.line();
     probe.wait();
@@ -159,6 +172,7 @@ fn a_udp_reservation_leaves_the_tcp_port_free(pool: &str, store: &[(&str, &std::
 
 #[test]
 fn a_udp_reservation_leaves_the_tcp_port_free_in_the_kernel_store() {
+    let _alone = one_at_a_time();
     #[cfg(target_os = "linux")]
     a_udp_reservation_leaves_the_tcp_port_free(
         "25750-25751",
@@ -168,6 +182,7 @@ fn a_udp_reservation_leaves_the_tcp_port_free_in_the_kernel_store() {
 
 #[test]
 fn a_udp_reservation_leaves_the_tcp_port_free_in_the_file_store() {
+    let _alone = one_at_a_time();
     let dir = allocport_testkit::TempDir::new("reservations");
     let locks = dir.path().join("locks");
     a_udp_reservation_leaves_the_tcp_port_free(
@@ -184,6 +199,7 @@ fn a_udp_reservation_leaves_the_tcp_port_free_in_the_file_store() {
 #[cfg(unix)]
 #[test]
 fn a_timeout_names_the_stopped_waiter_whose_reservation_keeps_a_free_port() {
+    let _alone = one_at_a_time();
     let pool = "25760-25761";
     let mut holder = start(&["request", "count=1", "hold"], pool);
     let (held, _) = parse(&holder.line());
