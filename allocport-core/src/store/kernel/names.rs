@@ -269,5 +269,9 @@ mod tests {
         assert_eq!(p.parse_port_name(b"allocport/tcp/@\x00\x50"), None);
         assert_eq!(p.parse_port_name(b"allocport-x/tcp/80@@P"), None);
         assert_eq!(p.parse_port_name(b"allocport/wait-token"), None);
+        // Not `@` after the digits: not a port's name, even if a suffix follows.
+        assert_eq!(p.parse_port_name(b"allocport/tcp/80X@P"), None);
+        // A `@` in the suffix stands for a NUL only: port 336 ends in 0x01 0x50, not `@P`.
+        assert_eq!(p.parse_port_name(b"allocport/tcp/336@@P"), None);
     }
 }

@@ -123,6 +123,38 @@ mod tests {
         );
     }
 
+    /// A name this process binds is listed with its socket's inode, and the inode leads back
+    /// to this process.
+    #[test]
+    fn a_bound_name_is_found_with_its_inode_and_this_process() {
+        use std::os::fd::AsRawFd;
+        let store = crate::store::kernel::kernel_store().unwrap();
+        let name = Name::ReservedUdp(65003);
+        let fd = store.bind_new(name).unwrap().expect("a name nobody holds");
+        // SAFETY: a zeroed stat is valid for fstat to fill; the descriptor is open.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        assert_eq!(unsafe { libc::fstat(fd.as_raw_fd(), &mut st) }, 0);
+        let inode = st.st_ino;
+        let found = bound_names(store.prefix()).unwrap();
+        assert!(
+            found.contains(&(name, inode)),
+            "{name:?} {inode} not in {found:?}"
+        );
+        let owners = owners([inode, u64::MAX]);
+        assert_eq!(owners.get(&inode), Some(&std::process::id()));
+        assert_eq!(
+            owners.len(),
+            1,
+            "an inode nobody has is not found: {owners:?}"
+        );
+        drop(fd);
+        let found = bound_names(store.prefix()).unwrap();
+        assert!(
+            !found.iter().any(|&(n, _)| n == name),
+            "released, yet listed"
+        );
+    }
+
     #[test]
     fn a_socket_link_gives_its_inode() {
         assert_eq!(socket_inode(b"socket:[4026532]"), Some(4026532));
