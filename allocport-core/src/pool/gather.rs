@@ -93,7 +93,7 @@ const PASS_GRACE: Duration = Duration::from_millis(250);
 
 /// A waiting request spends at most one part in this many of its time in passes: a pass that
 /// cost `t` is followed by at least `(PACE - 1) * t` of waiting.
-const PACE: u32 = 20;
+const PACE: u32 = 40;
 
 /// When a request's wait started, read lazily: most allocations never wait, and need no clock
 /// read for it.
