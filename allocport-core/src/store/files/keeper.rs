@@ -17,7 +17,7 @@ use std::time::{Duration, Instant, SystemTime};
 use super::renew::warn;
 use super::{Files, PortLocks, existing_locks, sys};
 
-/// How often a holder looks at its lock files: well inside [`GRACE`](super::renew::GRACE).
+/// How often a holder looks at its lock files: well inside [`GRACE`](super::timing::GRACE).
 pub(super) const TICK: Duration = Duration::from_millis(20);
 /// How often a holder sets its lock files' times to now.
 pub(super) const TOUCH: Duration = Duration::from_millis(250);

@@ -41,6 +41,7 @@ mod sys;
 #[cfg(windows)]
 #[path = "windows.rs"]
 mod sys;
+mod timing;
 pub(crate) mod wake;
 
 use dir::ensure_private_dir;
@@ -145,7 +146,7 @@ const LOOK_LASTS: std::time::Duration = std::time::Duration::from_millis(5);
 // `keeper` for the whole argument).
 const _: () = {
     use keeper::{TICK, TOUCH};
-    use renew::{GRACE, IN_USE, KEEP_REPLACED, SEEN_LASTS};
+    use timing::{GRACE, IN_USE, KEEP_REPLACED, SEEN_LASTS};
     // The keeper's round renews the look at a file in use before it lapses, so busy claimers
     // need not look at the path themselves.
     assert!(TICK.as_millis() < SEEN_LASTS.as_millis());
@@ -272,7 +273,7 @@ impl PortLocks {
     ///
     /// The lock is trusted only if the file at the lock path is still the one locked: a lock
     /// on a deleted or replaced file excludes nobody, so the file is opened again and the lock
-    /// taken there. A look at the path within [`renew::SEEN_LASTS`] (the file's opening, the
+    /// taken there. A look at the path within [`timing::SEEN_LASTS`] (the file's opening, the
     /// keeper's round) stands for one after the lock.
     pub(crate) fn try_lock_at(&self, kind: Lock, port: u16) -> Result<bool, Error> {
         Ok(matches!(

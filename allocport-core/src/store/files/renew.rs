@@ -6,7 +6,7 @@
 //! within [`SEEN_LASTS`] (at its opening, or in the keeper's round, which looks at every file
 //! in use): a file that replaced it since is younger than that. The claim can then land on the
 //! replaced file, so a process that moves its locks to the new file keeps the old one open,
-//! and its locks with it, for [`KEEP_REPLACED`]: such a claim still finds those ports taken.
+//! and its locks with it, for [`KEEP_REPLACED`](super::timing::KEEP_REPLACED): such a claim still finds those ports taken.
 //!
 //! What is left is the moment between a file's deletion and its holders' re-taking their
 //! locks on the new one. It is closed by a grace: a lock file counts as *trusted* once it is
@@ -22,34 +22,14 @@ use std::fs::{File, FileTimes};
 use std::io::Write as _;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
 use super::dir::open_in_private_dir_with_meta;
 use super::lane::Lane;
 use super::slot::Slot;
+use super::timing::{GRACE, SEEN_LASTS};
 use super::{Files, LOCK_FILES, PortLocks, lock_file_name, sys};
 use crate::error::Error;
-
-/// How long a new (empty) lock file waits before its locks are trusted: many times the
-/// keeper's tick, so that holders busy on a loaded machine still re-take their locks first.
-pub(super) const GRACE: Duration = Duration::from_millis(250);
-
-/// How long a claim relies on having seen that the file at the lock path is the one open,
-/// instead of looking again after each lock. A file that replaced it since is younger than
-/// that, so claims in it still wait most of their grace, and this process's keeper takes the
-/// new lock there within a tick: the grace must exceed this plus the keeper's tick with room
-/// to spare for a loaded machine.
-pub(super) const SEEN_LASTS: Duration = Duration::from_millis(50);
-
-/// How long a file replaced at its path stays open, its locks held, after this process took
-/// them again on the new one. A process that saw the old file at its path less than
-/// [`SEEN_LASTS`] ago may still claim in it without looking: the locks kept there refuse it
-/// the ports held here, as they did before the file was replaced.
-pub(super) const KEEP_REPLACED: Duration = Duration::from_millis(2 * SEEN_LASTS.as_millis() as u64);
-
-/// How long after its last claim in a file the keeper keeps looking at that file, so that
-/// busy claimers rarely look themselves (see [`SEEN_LASTS`]).
-pub(super) const IN_USE: Duration = Duration::from_secs(1);
 
 /// How many times a lock file is opened again when its directory vanished in between.
 const DELETION_RETRIES: u32 = 1000;
@@ -84,7 +64,7 @@ impl PortLocks {
 
     /// Opens the file now at the lock path of `port` (making the directory and the file,
     /// privately, if missing) and takes this process's locks of that file again there; the
-    /// old one is closed, and its locks go with it, [`KEEP_REPLACED`] later.
+    /// old one is closed, and its locks go with it, [`KEEP_REPLACED`](super::timing::KEEP_REPLACED) later.
     pub(super) fn renew(&self, slot: &mut Slot, port: u16) -> Result<(), Error> {
         let name = lock_file_name(port);
         let path = self.dir().join(&name);

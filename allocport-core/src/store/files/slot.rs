@@ -6,7 +6,7 @@ use std::fs::File;
 use std::time::{Duration, Instant};
 
 use super::lane::Lane;
-use super::renew::{IN_USE, KEEP_REPLACED};
+use super::timing::{IN_USE, KEEP_REPLACED};
 
 /// One lock file of this process.
 pub(super) struct Slot {
@@ -32,7 +32,7 @@ pub(super) struct Trust {
     /// For a file found empty: claims in it wait until then.
     pub(super) from: Option<Instant>,
     /// Until when the file at the path counts as seen to be this one (see
-    /// [`SEEN_LASTS`](super::renew::SEEN_LASTS)): a
+    /// [`SEEN_LASTS`](super::timing::SEEN_LASTS)): a
     /// deadline, so that each claim compares instead of subtracting.
     pub(super) seen_current_until: Option<Instant>,
 }
@@ -107,7 +107,7 @@ impl Opened {
 
 impl Trust {
     /// Whether the file at the path was seen to be this one within
-    /// [`SEEN_LASTS`](super::renew::SEEN_LASTS).
+    /// [`SEEN_LASTS`](super::timing::SEEN_LASTS).
     pub(super) fn seen_current_at(&self, now: Instant) -> bool {
         self.seen_current_until.is_some_and(|until| now < until)
     }
@@ -143,7 +143,7 @@ impl Looks {
 
 #[cfg(test)]
 mod tests {
-    use super::super::renew::GRACE;
+    use super::super::timing::GRACE;
     use super::*;
 
     #[test]
