@@ -219,38 +219,38 @@ mod tests {
     use super::*;
     use std::net::{IpAddr, TcpListener};
 
+    /// 127.0.0.1, as the host `localhost`.
+    const LOOPBACK: [CheckAddr<'static>; 1] = [CheckAddr {
+        host: "localhost",
+        ip: IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+    }];
+
+    /// A claim of `port` for `transport` on the loopback, refusing lingering connections and
+    /// respecting reservations, as a plain allocation claims.
+    fn claim_plain(claims: &Claims, transport: Transport, port: u16) -> Claim {
+        claims
+            .claim(
+                transport,
+                &LOOPBACK,
+                port,
+                Lingering::Refuse,
+                Reservations::Respect,
+            )
+            .unwrap()
+    }
+
     #[test]
     fn a_port_in_use_is_not_claimed_and_a_free_one_is() {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
-        let addrs = [CheckAddr {
-            host: "localhost",
-            ip: IpAddr::from([127, 0, 0, 1]),
-        }];
         let claims = Claims::open().unwrap();
         assert!(matches!(
-            claims
-                .claim(
-                    Transport::Tcp,
-                    &addrs,
-                    port,
-                    Lingering::Refuse,
-                    Reservations::Respect
-                )
-                .unwrap(),
+            claim_plain(&claims, Transport::Tcp, port),
             Claim::Busy
         ));
         drop(listener);
         assert!(matches!(
-            claims
-                .claim(
-                    Transport::Tcp,
-                    &addrs,
-                    port,
-                    Lingering::Refuse,
-                    Reservations::Respect
-                )
-                .unwrap(),
+            claim_plain(&claims, Transport::Tcp, port),
             Claim::Claimed
         ));
         claims.release(Transport::Tcp, port);
@@ -260,46 +260,18 @@ mod tests {
     fn a_udp_claim_takes_its_own_lock_and_checks_udp() {
         let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         let port = socket.local_addr().unwrap().port();
-        let addrs = [CheckAddr {
-            host: "localhost",
-            ip: IpAddr::from([127, 0, 0, 1]),
-        }];
         let claims = Claims::open().unwrap();
         assert!(matches!(
-            claims
-                .claim(
-                    Transport::Udp,
-                    &addrs,
-                    port,
-                    Lingering::Refuse,
-                    Reservations::Respect
-                )
-                .unwrap(),
+            claim_plain(&claims, Transport::Udp, port),
             Claim::Busy
         ));
         assert!(matches!(
-            claims
-                .claim(
-                    Transport::TcpAndUdp,
-                    &addrs,
-                    port,
-                    Lingering::Refuse,
-                    Reservations::Respect
-                )
-                .unwrap(),
+            claim_plain(&claims, Transport::TcpAndUdp, port),
             Claim::Busy
         ));
         drop(socket);
         assert!(matches!(
-            claims
-                .claim(
-                    Transport::TcpAndUdp,
-                    &addrs,
-                    port,
-                    Lingering::Refuse,
-                    Reservations::Respect
-                )
-                .unwrap(),
+            claim_plain(&claims, Transport::TcpAndUdp, port),
             Claim::Claimed
         ));
         // This process's own claims never show as another's holder. Windows cannot tell its
