@@ -300,7 +300,6 @@ fn os_ports((eph_min, eph_max): (u16, u16)) -> (Vec<(u16, u16)>, PortSource) {
 mod tests {
     use super::*;
     use crate::DEFAULT_EXCLUDED_TCP_PORTS;
-    use std::ffi::OsString;
 
     fn run(vars: &[(&str, &str)], ephemeral: (u16, u16)) -> Result<ServerPorts, Error> {
         server_ports_from(&env::fake(vars), &|| Ok(ephemeral), 1)
@@ -597,6 +596,7 @@ mod tests {
     #[cfg(unix)]
     #[test]
     fn non_utf8_env_value_is_an_error() {
+        use std::ffi::OsString;
         use std::os::unix::ffi::OsStringExt;
         let bad = OsString::from_vec(vec![b'1', 0xff]);
         let err = server_ports_from(
