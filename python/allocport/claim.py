@@ -90,7 +90,7 @@ def try_claim(port, transport="tcp", pfx=None, check_reserved=True):
     with _count_lock:
         _held_count += 1
     claim = Claim(port, transport, sock)
-    if check_reserved and _name_is_bound(names.wait_token_name(pfx)) and is_reserved(port, transport, pfx):
+    if check_reserved and _token_is_held(pfx) and is_reserved(port, transport, pfx):
         claim.release(ring=False)
         return None
     return claim
@@ -124,6 +124,21 @@ def is_claimed(port, transport="tcp", pfx=None):
 def is_reserved(port, transport="tcp", pfx=None):
     """Whether a fair waiter has reserved `port` now."""
     return _name_is_bound(names.reserved_name(port, transport, pfx or names.prefix()))
+
+
+def _token_is_held(pfx):
+    """Whether a fair waiter holds the wait token, a datagram socket's name: connecting a
+    datagram socket to it is refused only when nobody has bound it, and sends nothing."""
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+    try:
+        probe.connect(names.wait_token_name(pfx))
+    except ConnectionRefusedError:
+        return False
+    except OSError:
+        return True  # cannot tell: look at the reservation
+    finally:
+        probe.close()
+    return True
 
 
 def _name_is_bound(name):

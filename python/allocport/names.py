@@ -70,7 +70,8 @@ def reserved_name(port, transport="tcp", pfx=None):
 
 
 def wait_token_name(pfx=None):
-    """The name of the wait token, held by the one fair waiter allowed to reserve ports."""
+    """The name of the wait token, bound by a datagram socket of the one fair waiter allowed to
+    reserve ports."""
     return b"\0" + ("%s/wait-token" % (pfx or prefix())).encode("ascii")
 
 

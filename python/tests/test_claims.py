@@ -93,10 +93,15 @@ class ClaimTest(unittest.TestCase):
         (port,) = free_ports(1)
         reservation = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         reservation.bind(names.reserved_name(port))
-        token = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        token = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        stream_squatter = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             self.assertTrue(allocport.is_reserved(port))
             # No fair waiter holds the token: the reservation is not looked at.
+            with allocport.try_claim(port) as claim:
+                self.assertIsNotNone(claim)
+            # The token is a datagram name: a stream socket on it is nobody's token.
+            stream_squatter.bind(names.wait_token_name())
             with allocport.try_claim(port) as claim:
                 self.assertIsNotNone(claim)
             token.bind(names.wait_token_name())
@@ -107,6 +112,7 @@ class ClaimTest(unittest.TestCase):
         finally:
             reservation.close()
             token.close()
+            stream_squatter.close()
         with allocport.try_claim(port) as claim:
             self.assertIsNotNone(claim)
 

@@ -327,7 +327,7 @@ fn kernel_token(k: &'static KernelStore) -> Result<Option<WaitToken>, Error> {
         Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
         Err(TryLockError::WouldBlock) => return Ok(None),
     };
-    Ok(k.bind_new(Name::WaitToken)?.map(|fd| WaitToken::Kernel {
+    Ok(k.bind_token()?.map(|fd| WaitToken::Kernel {
         store: k,
         _name: fd,
         _thread: thread,

@@ -15,11 +15,10 @@
 //! nothing).
 
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use super::names::{DOORBELLS, Name};
-use super::{KernelStore, address, bind_abstract, unix_socket};
+use super::{KernelStore, address, bind_abstract, datagram_sender, unix_socket};
 
 /// How long the watcher blocks before it asks again whether anyone still waits, and tries a
 /// lower doorbell.
@@ -34,7 +33,9 @@ const NO_BELL_POLL: Duration = Duration::from_millis(50);
 
 /// Rings every bound doorbell: after a release of `port`, which was held.
 pub(crate) fn ring(store: &KernelStore, port: u16) {
-    let Some(sender) = sender() else { return };
+    let Some(sender) = datagram_sender() else {
+        return;
+    };
     let message = port.to_be_bytes();
     for i in 0..DOORBELLS {
         let (addr, len) = address(store.prefix(), Name::Doorbell(i));
@@ -54,14 +55,6 @@ pub(crate) fn ring(store: &KernelStore, port: u16) {
             return;
         }
     }
-}
-
-/// This process's socket for ringing, made at the first release and kept.
-fn sender() -> Option<&'static OwnedFd> {
-    static SENDER: OnceLock<Option<OwnedFd>> = OnceLock::new();
-    SENDER
-        .get_or_init(|| unix_socket(libc::SOCK_DGRAM).ok())
-        .as_ref()
 }
 
 /// A doorbell bound by this process, and its number.

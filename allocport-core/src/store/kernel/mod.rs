@@ -59,9 +59,9 @@ pub(crate) fn kernel_store() -> Result<&'static KernelStore, Error> {
         return Ok(&KERNEL);
     }
     let prefix = Prefix::from_env(&env::process)?;
-    // One socket proves the family is allowed; a seccomp filter or an LSM that forbids it
-    // must not pass for an empty store.
-    stream_socket().map_err(unavailable)?;
+    // One socket proves the family is allowed (a seccomp filter or an LSM that forbids it
+    // must not pass for an empty store), and is the first claim's socket.
+    keep_spare(stream_socket().map_err(unavailable)?);
     KERNEL.prefix.get_or_init(|| prefix);
     Ok(&KERNEL)
 }
@@ -198,7 +198,7 @@ impl KernelStore {
                 return Ok(false);
             }
         }
-        if !self.is_taken(Name::WaitToken)? {
+        if !self.token_held() {
             *self
                 .no_token_until
                 .lock()
@@ -207,6 +207,50 @@ impl KernelStore {
         }
         self.is_taken(reservation)
     }
+}
+
+impl KernelStore {
+    /// Binds the wait token (a datagram socket, so that [`token_held`](Self::token_held) is
+    /// one `connect`): the socket, or `None` when another process or thread holds it.
+    pub(crate) fn bind_token(&self) -> Result<Option<OwnedFd>, Error> {
+        let fd = unix_socket(libc::SOCK_DGRAM).map_err(|e| self.socket_error(e))?;
+        match bind_abstract(&fd, self.prefix(), Name::WaitToken) {
+            Ok(()) => Ok(Some(fd)),
+            Err(e) if e.raw_os_error() == Some(libc::EADDRINUSE) => Ok(None),
+            Err(e) => Err(Error::StoreUnavailable {
+                store: "kernel",
+                reason: format!("binding the name of the wait token: {e}"),
+            }),
+        }
+    }
+
+    /// Whether anyone holds the wait token: connecting a datagram socket to its name is
+    /// refused (`ECONNREFUSED`) only when nobody has bound it, and sends nothing. Where that
+    /// cannot be asked, the token is taken as held, so the reservation is looked at.
+    fn token_held(&self) -> bool {
+        token_held_in(self.prefix())
+    }
+}
+
+/// [`KernelStore::token_held`] in the store named by `prefix`.
+fn token_held_in(prefix: &Prefix) -> bool {
+    let Some(sender) = datagram_sender() else {
+        return true;
+    };
+    let (addr, len) = address(prefix, Name::WaitToken);
+    // SAFETY: a valid socket and a sockaddr_un of `len` bytes.
+    let rc = unsafe { libc::connect(sender.as_raw_fd(), (&raw const addr).cast(), len) };
+    rc == 0 || io::Error::last_os_error().raw_os_error() != Some(libc::ECONNREFUSED)
+}
+
+/// This process's unbound datagram socket, for ringing doorbells (`sendto` names the bell
+/// even once the socket is connected) and asking after the wait token: made at first use and
+/// kept.
+pub(crate) fn datagram_sender() -> Option<&'static OwnedFd> {
+    static SENDER: OnceLock<Option<OwnedFd>> = OnceLock::new();
+    SENDER
+        .get_or_init(|| unix_socket(libc::SOCK_DGRAM).ok())
+        .as_ref()
 }
 
 /// What a name stands for, in messages.
@@ -222,9 +266,11 @@ fn describe(name: Name) -> String {
 }
 
 fn close(fd: RawFd) {
+    // Not through `OwnedFd`: in a debug build, as tests are, its drop first asks the OS
+    // whether the descriptor is open, a system call more for every port given back.
     // SAFETY: the table owned this descriptor, and the swap that took it out made this the
     // only close.
-    drop(unsafe { OwnedFd::from_raw_fd(fd) });
+    unsafe { libc::close(fd) };
 }
 
 /// A close-on-exec `AF_UNIX` socket of `kind`.
@@ -366,6 +412,29 @@ mod tests {
         s.unbind(name);
         assert!(!s.holds_here(name));
         assert!(!s.is_taken(name).unwrap());
+    }
+
+    #[test]
+    fn only_a_datagram_socket_on_its_name_holds_the_wait_token() {
+        // A store of this test's own: the machine's may have a fair waiter now.
+        let env = |var: &str| {
+            (var == "ALLOCPORT_NAMESPACE")
+                .then(|| format!("unit-token-{}", std::process::id()).into())
+        };
+        let prefix = Prefix::from_env(&env).unwrap();
+        assert!(!token_held_in(&prefix));
+        let squatter = stream_socket().unwrap();
+        bind_abstract(&squatter, &prefix, Name::WaitToken).unwrap();
+        assert!(!token_held_in(&prefix), "a stream socket is nobody's token");
+        let token = unix_socket(libc::SOCK_DGRAM).unwrap();
+        bind_abstract(&token, &prefix, Name::WaitToken).unwrap();
+        assert!(token_held_in(&prefix));
+        assert!(
+            token_held_in(&prefix),
+            "asking sent nothing that could fill a queue"
+        );
+        drop(token);
+        assert!(!token_held_in(&prefix));
     }
 
     #[test]
