@@ -20,7 +20,7 @@ use crate::claim::transport::Transport;
 use crate::env::{self, ALLOCPORT_STATS, Env};
 use crate::error::Error;
 use crate::pool::order::{Order, nextest_run, nextest_slot};
-use crate::pool::portset::PortSet;
+use crate::pool::portset::{Lane, PortSet};
 use crate::pool::stats::PortAllocationStats;
 use crate::pool::waiting::{describe_holders, describe_reservations};
 use crate::ports::exclude::is_excluded;
@@ -130,22 +130,22 @@ struct Usage {
 
 /// Ports this process holds, for introspection without taking the pool's mutex. Changed only
 /// under it.
-static HELD: PortSet = PortSet::with(&[]);
+static HELD: PortSet = PortSet::of(Lane::Held);
 
-// The pool's port sets: statics beside it, as there is one pool per process, so that they
-// cost nothing until used: zero pages that the system maps at the first write. Allocated at
-// start-up, three 8 KB blocks cost every test process an allocation, and built on the stack
-// a loop of stores in an unoptimised build.
+// The pool's port sets: lanes of the process's table of port sets, as there is one pool per
+// process, so that they cost nothing until used and a port's bits share a page (see
+// `portset`). Allocated at start-up, they cost every test process an allocation, and
+// built on the stack a loop of stores in an unoptimised build.
 
 /// The ports in the pool's queue, for taking a given port out without a search when it is
 /// not there. Changed only under the state's mutex.
-static QUEUED: PortSet = PortSet::with(&[]);
+static QUEUED: PortSet = PortSet::of(Lane::Queued);
 /// Ports of the pool's that left it (excluded or unbindable). Changed only under the state's
 /// mutex.
-static DROPPED: PortSet = PortSet::with(&[]);
+static DROPPED: PortSet = PortSet::of(Lane::Dropped);
 /// Fresh ports taken out of turn (by a group that needed them): skipped when the order comes
 /// to them. Changed only under the state's mutex.
-static DRAWN: PortSet = PortSet::with(&[]);
+static DRAWN: PortSet = PortSet::of(Lane::Drawn);
 
 /// The pool, built on first use. Building reads the environment and the OS, so an error here
 /// is a configuration error, returned at once and again on each call until it is fixed.

@@ -1,28 +1,89 @@
-//! A lock-free set of ports: one bit per port, so membership costs one atomic load.
+//! Sets of ports, one bit per port, so membership costs one atomic load.
+//!
+//! The process's sets (the excluded ports and the pool's four) share one table that keeps the
+//! words of each 64 ports side by side: a port's first use touches one page of memory, not
+//! one per set. Each first touch of a page is a page fault, which costs a test process
+//! microseconds (several in a virtual machine), and every test process under nextest pays
+//! them at its first allocation.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::ports::exclude::DEFAULT_EXCLUDED_TCP_PORTS;
+
 const WORDS: usize = 65536 / 64;
 
-pub(crate) struct PortSet([AtomicU64; WORDS]);
+/// The sets of the process's table.
+#[derive(Clone, Copy)]
+pub(crate) enum Lane {
+    /// Ports never handed out ([`crate::ports::exclude`]).
+    Excluded,
+    /// Ports this process holds.
+    Held,
+    /// Ports in the pool's queue.
+    Queued,
+    /// Ports of the pool's that left it.
+    Dropped,
+    /// Fresh ports taken out of turn.
+    Drawn,
+}
+
+const LANES: usize = 5;
+
+/// The table: word `w` of lane `l` at `w * LANES + l`. Built at compile time, so it needs no
+/// initialisation and costs nothing until used.
+static TABLE: [AtomicU64; LANES * WORDS] = {
+    let plain = words_with(&DEFAULT_EXCLUDED_TCP_PORTS);
+    let mut table = [const { AtomicU64::new(0) }; LANES * WORDS];
+    let mut w = 0;
+    while w < WORDS {
+        table[w * LANES + Lane::Excluded as usize] = AtomicU64::new(plain[w]);
+        w += 1;
+    }
+    table
+};
+
+/// The words of a set of `ports`, at compile time.
+const fn words_with(ports: &[u16]) -> [u64; WORDS] {
+    let mut bits = [0u64; WORDS];
+    let mut i = 0;
+    while i < ports.len() {
+        let (word, bit) = PortSet::slot(ports[i]);
+        bits[word] |= bit;
+        i += 1;
+    }
+    bits
+}
+
+/// A set of ports: a lane of the process's table, or words of its own (in tests).
+pub(crate) struct PortSet {
+    words: &'static [AtomicU64],
+    stride: usize,
+    lane: usize,
+}
 
 impl PortSet {
-    /// A set holding `ports`, built at compile time so statics need no initialisation.
-    pub(crate) const fn with(ports: &[u16]) -> Self {
-        let mut bits = [0u64; WORDS];
-        let mut i = 0;
-        while i < ports.len() {
-            let (word, bit) = Self::slot(ports[i]);
-            bits[word] |= bit;
-            i += 1;
+    /// The set in `lane` of the process's table.
+    pub(crate) const fn of(lane: Lane) -> Self {
+        PortSet {
+            words: &TABLE,
+            stride: LANES,
+            lane: lane as usize,
         }
-        let mut words = [const { AtomicU64::new(0) }; WORDS];
-        let mut w = 0;
-        while w < WORDS {
-            words[w] = AtomicU64::new(bits[w]);
-            w += 1;
+    }
+
+    /// A set of its own holding `ports`, for tests.
+    #[cfg(test)]
+    pub(crate) fn with(ports: &[u16]) -> Self {
+        let words = words_with(ports).map(AtomicU64::new);
+        PortSet {
+            words: Box::leak(Box::new(words)),
+            stride: 1,
+            lane: 0,
         }
-        PortSet(words)
+    }
+
+    fn word(&self, word: usize) -> &AtomicU64 {
+        &self.words[word * self.stride + self.lane]
     }
 
     const fn slot(port: u16) -> (usize, u64) {
@@ -31,12 +92,12 @@ impl PortSet {
 
     pub(crate) fn contains(&self, port: u16) -> bool {
         let (word, bit) = Self::slot(port);
-        self.0[word].load(Ordering::Relaxed) & bit != 0
+        self.word(word).load(Ordering::Relaxed) & bit != 0
     }
 
     pub(crate) fn insert(&self, port: u16) {
         let (word, bit) = Self::slot(port);
-        self.0[word].fetch_or(bit, Ordering::Relaxed);
+        self.word(word).fetch_or(bit, Ordering::Relaxed);
     }
 
     /// Adds (`member`) or removes `port` with a plain load and store, not a locked
@@ -46,10 +107,10 @@ impl PortSet {
     /// change.
     pub(crate) fn set_exclusively(&self, port: u16, member: bool) -> bool {
         let (word, bit) = Self::slot(port);
-        let old = self.0[word].load(Ordering::Relaxed);
+        let old = self.word(word).load(Ordering::Relaxed);
         let new = if member { old | bit } else { old & !bit };
         if new != old {
-            self.0[word].store(new, Ordering::Relaxed);
+            self.word(word).store(new, Ordering::Relaxed);
         }
         old & bit != 0
     }
@@ -61,7 +122,7 @@ impl PortSet {
         let mut members = Vec::new();
         let mut word = usize::from(lo) / 64;
         while word <= usize::from(hi) / 64 {
-            let mut bits = self.0[word].load(Ordering::Relaxed);
+            let mut bits = self.word(word).load(Ordering::Relaxed);
             while bits != 0 {
                 let port = (word * 64) as u32 + bits.trailing_zeros();
                 bits &= bits - 1;
@@ -85,8 +146,7 @@ mod tests {
 
     #[test]
     fn an_empty_set_is_empty_and_usable() {
-        static SET: PortSet = PortSet::with(&[]);
-        let set = &SET;
+        let set = &PortSet::with(&[]);
         assert_eq!(set.iter().count(), 0);
         for port in [0, 1, 64, 6000, 65535] {
             assert!(!set.contains(port));

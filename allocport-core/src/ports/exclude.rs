@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::pool::portset::PortSet;
+use crate::pool::portset::{Lane, PortSet};
 
 /// Ports some web browsers refuse to connect to, never allocated by default (PySys's
 /// `excludedTCPPorts`): a browser-driven test against a server on one of them would fail.
@@ -12,7 +12,7 @@ pub const DEFAULT_EXCLUDED_TCP_PORTS: [u16; 17] = [
     10080,
 ];
 
-static EXCLUDED: PortSet = PortSet::with(&DEFAULT_EXCLUDED_TCP_PORTS);
+static EXCLUDED: PortSet = PortSet::of(Lane::Excluded);
 
 /// Set once a port beyond the defaults is excluded: until then the excluded ports are
 /// [`DEFAULT_EXCLUDED_TCP_PORTS`], which the pool's start-up reads instead of the whole set.
