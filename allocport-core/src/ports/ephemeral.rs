@@ -137,22 +137,40 @@ mod os {
 }
 
 /// Reads a `/proc/sys` file of a few bytes: open, read, close, without the size query
-/// `read_to_string` makes first, and without a read to the end once the value's newline has
-/// come (every test process pays for these reads).
+/// `read_to_string` makes first, without a read to the end once the value's newline has come,
+/// and without the check whether the descriptor is still open that `File` makes before its
+/// close in a debug build (every test process pays for these reads, in debug builds mostly).
 #[cfg(target_os = "linux")]
 pub(crate) fn read_short(path: &str) -> std::io::Result<String> {
-    use std::io::Read;
-    let mut file = std::fs::File::open(path)?;
+    use std::io::{Error, ErrorKind};
+    let mut c_path = [0u8; 64];
+    if path.len() >= c_path.len() || path.contains('\0') {
+        return Err(Error::new(ErrorKind::InvalidInput, "not a short path"));
+    }
+    c_path[..path.len()].copy_from_slice(path.as_bytes());
+    // SAFETY: a NUL-terminated path in a live buffer.
+    let fd = unsafe { libc::open(c_path.as_ptr().cast(), libc::O_RDONLY | libc::O_CLOEXEC) };
+    if fd == -1 {
+        return Err(Error::last_os_error());
+    }
     let mut buf = [0u8; 64];
     let mut len = 0;
-    while len < buf.len() && !buf[..len].ends_with(b"\n") {
-        match file.read(&mut buf[len..])? {
-            0 => break,
-            n => len += n,
+    let read = loop {
+        if len == buf.len() || buf[..len].ends_with(b"\n") {
+            break Ok(());
         }
-    }
-    String::from_utf8(buf[..len].to_vec())
-        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+        // SAFETY: `fd` is open; the pointer and length describe the buffer's free tail.
+        match unsafe { libc::read(fd, buf[len..].as_mut_ptr().cast(), buf.len() - len) } {
+            0 => break Ok(()),
+            -1 if Error::last_os_error().kind() == ErrorKind::Interrupted => {}
+            -1 => break Err(Error::last_os_error()),
+            n => len += n as usize,
+        }
+    };
+    // SAFETY: `fd` was opened above and is closed once, here.
+    unsafe { libc::close(fd) };
+    read?;
+    String::from_utf8(buf[..len].to_vec()).map_err(|e| Error::new(ErrorKind::InvalidData, e))
 }
 
 #[cfg(any(

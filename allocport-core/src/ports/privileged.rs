@@ -17,12 +17,21 @@ pub(crate) fn first_bindable_port() -> u16 {
 /// `lowest` up is privileged, the answer cannot leave any out, so the process's privileges
 /// are not looked up (on Linux a read and parse of `/proc/self/status`, at every test
 /// process's start under nextest).
+///
+/// A pool from 1024 up, the default one included, does not even read the first unprivileged
+/// port (three system calls at every test process's start): 1024 is the kernel's default,
+/// and where a machine raised it, the bind check refuses the ports below it (`EACCES`) and
+/// the pool leaves them out as they are met, with a warning.
 pub(crate) fn first_bindable_port_for(lowest: u16) -> u16 {
-    if lowest >= os::unprivileged_start() {
+    if lowest >= DEFAULT_UNPRIVILEGED_START || lowest >= os::unprivileged_start() {
         return 1;
     }
     first_bindable_port()
 }
+
+/// The first unprivileged port where the OS does not say otherwise (Linux's default of
+/// `net.ipv4.ip_unprivileged_port_start`, and the rule elsewhere).
+const DEFAULT_UNPRIVILEGED_START: u16 = 1024;
 
 /// Parses `/proc/self/status`: whether its `CapEff` line has `CAP_NET_BIND_SERVICE` (bit 10).
 /// `None` when the line is missing or malformed.
@@ -95,9 +104,11 @@ mod tests {
     fn a_pool_above_the_privileged_ports_needs_no_answer_about_privileges() {
         let start = os::unprivileged_start();
         assert_eq!(first_bindable_port_for(start), 1);
+        assert_eq!(first_bindable_port_for(DEFAULT_UNPRIVILEGED_START), 1);
         assert_eq!(first_bindable_port_for(u16::MAX), 1);
-        if start > 1 {
-            assert_eq!(first_bindable_port_for(start - 1), first_bindable_port());
+        let below = start.min(DEFAULT_UNPRIVILEGED_START);
+        if below > 1 {
+            assert_eq!(first_bindable_port_for(below - 1), first_bindable_port());
         }
     }
 

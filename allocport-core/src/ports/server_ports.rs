@@ -43,7 +43,9 @@ pub struct ServerPorts {
 ///   are left out too.
 ///
 /// On Linux, a process without `CAP_NET_BIND_SERVICE` leaves out the ports below
-/// `net.ipv4.ip_unprivileged_port_start`, with a warning naming any that were asked for.
+/// `net.ipv4.ip_unprivileged_port_start`, with a warning naming any that were asked for. A
+/// pool from 1024 up does not read that setting: where a machine raised it above 1024, the
+/// bind check refuses the ports below it and the pool leaves them out as it meets them.
 ///
 /// The [excluded ports](crate::excluded_tcp_ports) are removed; the result is sorted, has no
 /// duplicates and is never empty: an empty result is [`Error::EmptyPool`].
