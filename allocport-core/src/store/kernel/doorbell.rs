@@ -18,7 +18,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::time::Duration;
 
 use super::names::{DOORBELLS, Name};
-use super::{KernelStore, address, bind_abstract, datagram_sender, unix_socket};
+use super::{KernelStore, address, bind_abstract, unix_socket};
 
 /// How long the watcher blocks before it asks again whether anyone still waits, and tries a
 /// lower doorbell.
@@ -33,7 +33,7 @@ const NO_BELL_POLL: Duration = Duration::from_millis(50);
 
 /// Rings every bound doorbell: after a release of `port`, which was held.
 pub(crate) fn ring(store: &KernelStore, port: u16) {
-    let Some(sender) = datagram_sender() else {
+    let Some(sender) = store.datagram_sender() else {
         return;
     };
     let message = port.to_be_bytes();
