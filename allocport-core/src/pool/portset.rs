@@ -144,6 +144,61 @@ impl PortSet {
 mod tests {
     use super::*;
 
+    /// The sets of a table like the process's, with words of its own.
+    fn table_sets() -> Vec<PortSet> {
+        let words: Vec<AtomicU64> = (0..LANES * WORDS).map(|_| AtomicU64::new(0)).collect();
+        let words: &'static [AtomicU64] = Box::leak(words.into_boxed_slice());
+        (0..LANES)
+            .map(|lane| PortSet {
+                words,
+                stride: LANES,
+                lane,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_sets_of_one_table_keep_their_own_ports() {
+        let sets = table_sets();
+        // Ports of the same word in every lane, and the first and last words.
+        let ports = |lane: usize| [lane as u16, 64 + lane as u16, 6000, 65535 - lane as u16];
+        for (lane, set) in sets.iter().enumerate() {
+            for port in ports(lane) {
+                set.insert(port);
+            }
+        }
+        for (lane, set) in sets.iter().enumerate() {
+            let mut expected = ports(lane).to_vec();
+            expected.sort_unstable();
+            assert_eq!(set.iter().collect::<Vec<_>>(), expected, "lane {lane}");
+            assert_eq!(set.members_in(0, u16::MAX), expected, "lane {lane}");
+        }
+        assert!(sets[1].set_exclusively(6000, false));
+        assert!(!sets[1].contains(6000));
+        assert!(
+            sets.iter()
+                .enumerate()
+                .all(|(l, s)| l == 1 || s.contains(6000))
+        );
+    }
+
+    #[test]
+    fn the_process_table_starts_with_the_default_excluded_ports_in_their_lane() {
+        // Read only: the pool's lanes belong to the pool's tests.
+        let excluded = PortSet::of(Lane::Excluded);
+        for &port in &DEFAULT_EXCLUDED_TCP_PORTS {
+            assert!(excluded.contains(port), "{port}");
+            assert!(
+                !excluded.contains(port + 1) || DEFAULT_EXCLUDED_TCP_PORTS.contains(&(port + 1))
+            );
+        }
+        assert_eq!(excluded.members_in(0, 1718), [] as [u16; 0]);
+        for lane in [Lane::Held, Lane::Queued, Lane::Dropped, Lane::Drawn] {
+            let set = PortSet::of(lane);
+            assert!(DEFAULT_EXCLUDED_TCP_PORTS.iter().all(|&p| !set.contains(p)));
+        }
+    }
+
     #[test]
     fn an_empty_set_is_empty_and_usable() {
         let set = &PortSet::with(&[]);
