@@ -51,6 +51,20 @@ fn holder(options: &[&str], pool: &str) -> Process {
     holder
 }
 
+/// A request refused at once (within 2 s) although it may wait 30: its error line, which says
+/// `said`.
+fn refused_at_once(options: &[&str], pool: &str, said: &str) -> String {
+    let mut options = options.to_vec();
+    options.push("timeout=30");
+    let (line, ms) = request(&options, pool);
+    assert!(
+        line.starts_with("err ") && line.contains(said),
+        "{options:?}: {line}"
+    );
+    assert!(ms < 2000, "{options:?} took {ms} ms to fail");
+    line
+}
+
 /// A request that must time out: how long it took, in milliseconds.
 fn timing_out(options: &[&str], pool: &str) -> u64 {
     let (line, ms) = request(options, pool);
@@ -110,14 +124,7 @@ fn counts_larger_than_the_ports_that_exist_or_the_pool_are_refused_at_once() {
         ),
         (&["count=2", "consecutive=2"], "4 ports were asked for"),
     ] {
-        let mut options = options.to_vec();
-        options.push("timeout=30");
-        let (line, ms) = request(&options, pool);
-        assert!(
-            line.starts_with("err ") && line.contains(said),
-            "{options:?}: {line}"
-        );
-        assert!(ms < 2000, "{options:?} took {ms} ms to fail");
+        refused_at_once(options, pool, said);
     }
 }
 
@@ -136,19 +143,12 @@ fn groups_the_pool_cannot_hold_are_refused_at_once_saying_why() {
             "0 of its ports p have p + o - 0 in it for every offset o",
         ),
     ] {
-        let mut options = options.to_vec();
-        options.push("timeout=30");
-        let (line, ms) = request(&options, pool);
-        assert!(
-            line.starts_with("err ") && line.contains(said),
-            "{options:?}: {line}"
-        );
+        let line = refused_at_once(options, pool, said);
         assert!(
             line.contains("PYSYS_PORTS=\"28020-28022,28024-28026\"")
                 && !line.contains("do not use allocport"),
             "{line}"
         );
-        assert!(ms < 2000, "{options:?} took {ms} ms to fail");
     }
     let (line, _) = request(&["count=2", "consecutive=3", "timeout=30"], pool);
     assert!(
