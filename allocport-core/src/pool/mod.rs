@@ -41,9 +41,9 @@ pub(crate) use gather::Want;
 
 /// How often a waiting allocation looks again for ports that other processes may have freed
 /// without waking this process: it starts short and backs off to the maximum. Where releases
-/// in other processes wake this one (the claim layer's watcher, [`Claims::watch_releases`]), only a holder that
-/// died is left to poll for, and the maximum is longer, so that many waiting threads cost
-/// next to nothing.
+/// in other processes wake this one (the claim layer's watcher,
+/// [`Claims::watch_releases`]), only a holder that died is left to poll for, and the maximum
+/// is longer, so that many waiting threads cost next to nothing.
 const FIRST_POLL: Duration = Duration::from_millis(1);
 const MAX_POLL: Duration = Duration::from_millis(50);
 const MAX_POLL_WATCHED: Duration = Duration::from_millis(250);
