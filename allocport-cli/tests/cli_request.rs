@@ -19,7 +19,8 @@ fn allocport(dir: &TempDir, pool: &str, args: &[&str]) -> Output {
     output_within(&mut command, LIMIT)
 }
 
-/// The ports the command saw, from its `echo $ALLOCPORT_PORTS`.
+/// The ports the command saw, from its `echo $ALLOCPORT_PORTS` (a shell's: Unix only).
+#[cfg(unix)]
 fn ports_seen(out: &Output) -> Vec<u16> {
     assert!(
         out.status.success(),

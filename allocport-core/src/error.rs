@@ -222,11 +222,43 @@ pub enum Error {
     },
 }
 
-/// The messages: each names the variable or path and the offending value.
+/// The messages: each names the variable or path and the offending value. Grouped by where
+/// the fault lies, so each group's messages are read together; the match here is exhaustive,
+/// so a new variant cannot go without a message.
 impl std::fmt::Display for Error {
-    // Longer than 60 lines on purpose: one flat arm per variant, so every message is read and
-    // reviewed in one place; grouped helpers would scatter them without simplifying any arm.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::InvalidPortSpec { .. }
+            | Error::PortsFileUnreadable { .. }
+            | Error::PortsFileNotUtf8 { .. }
+            | Error::PortsFileNotRegular { .. }
+            | Error::PortsFileTooLarge { .. }
+            | Error::EphemeralRange { .. }
+            | Error::InvalidEnv { .. } => self.input_message(f),
+            Error::InvalidHosts { .. }
+            | Error::UnresolvableHost { .. }
+            | Error::PortCheck { .. } => self.host_message(f),
+            Error::LockDir { .. }
+            | Error::StoreUnavailable { .. }
+            | Error::OutOfDescriptors { .. } => self.store_message(f),
+            Error::EmptyPool { .. }
+            | Error::TooManyPorts { .. }
+            | Error::GroupsDoNotFit { .. }
+            | Error::InvalidRequest { .. }
+            | Error::Bind { .. } => self.request_message(f),
+            Error::Timeout { .. }
+            | Error::StrictTimeout { .. }
+            | Error::ExactPortTimeout { .. } => self.timeout_message(f),
+        }
+    }
+}
+
+/// The message of each group of variants; [`Display`](std::fmt::Display) routes every variant
+/// to its group, so another reaching a group is a bug.
+impl Error {
+    /// Where the ports and settings come from: `PYSYS_PORTS`, its file, the OS's ephemeral
+    /// range, another variable.
+    fn input_message(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Error::InvalidPortSpec {
                 origin,
@@ -241,27 +273,26 @@ impl std::fmt::Display for Error {
                 f,
                 "PYSYS_PORTS_FILE: {path:?} is not UTF-8 text (line {line})"
             ),
+            Error::PortsFileNotRegular { path, kind } => write!(
+                f,
+                "PYSYS_PORTS_FILE: cannot read {path:?}: it is {kind}, not a regular file (give a file of port specifications)"
+            ),
+            Error::PortsFileTooLarge { path, size, limit } => write!(
+                f,
+                "PYSYS_PORTS_FILE: cannot read {path:?}: it is {size} bytes, more than the {limit} a ports file may have"
+            ),
             Error::EphemeralRange { what, reason } => write!(
                 f,
                 "cannot determine the ephemeral TCP port range ({what}): {reason}"
             ),
-            Error::EmptyPool { origin } => write!(
-                f,
-                "the pool of server TCP ports is empty: {origin} leaves no port once the excluded ports and those this process may not bind are removed"
-            ),
             Error::InvalidEnv { var, value, reason } => write!(f, "{var}: {value:?} {reason}"),
-            Error::StoreUnavailable { store, reason } => write!(
-                f,
-                "the {store} store of allocport's claims is unusable: {reason} \
-                 (ALLOCPORT_STORE=files chooses the file store, but only processes on the same \
-                 store exclude each other)"
-            ),
-            Error::OutOfDescriptors { held, limit } => write!(
-                f,
-                "cannot hold another port: this process may open {limit} files and holds \
-                 {held} port claims (one descriptor each, besides its other files); raise the \
-                 limit (`ulimit -n`, up to the hard limit, which allocport already tried)"
-            ),
+            _ => unreachable!("not an input error"),
+        }
+    }
+
+    /// The hosts a port is checked on.
+    fn host_message(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
             Error::InvalidHosts { hosts, reason } => {
                 write!(f, "invalid host list {hosts:?}: {reason}")
             }
@@ -282,9 +313,46 @@ impl std::fmt::Display for Error {
                 f,
                 "cannot check port {port} on host {host:?} ({addr}): {cause}"
             ),
+            _ => unreachable!("not a host error"),
+        }
+    }
+
+    /// The store of the claims between processes.
+    fn store_message(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
             Error::LockDir { dir, reason } => write!(
                 f,
                 "lock directory {dir:?} (set ALLOCPORT_LOCK_DIR to choose another) is unusable: {reason}"
+            ),
+            Error::StoreUnavailable { store, reason } => write!(
+                f,
+                "the {store} store of allocport's claims is unusable: {reason} \
+                 (ALLOCPORT_STORE=files chooses the file store, but only processes on the same \
+                 store exclude each other)"
+            ),
+            Error::OutOfDescriptors { held, limit } => write!(
+                f,
+                "cannot hold another port: this process may open {limit} files and holds \
+                 {held} port claims (one descriptor each, besides its other files); raise the \
+                 limit (`ulimit -n`, up to the hard limit, which allocport already tried)"
+            ),
+            _ => unreachable!("not a store error"),
+        }
+    }
+
+    /// What was asked of the pool, refused at once, and the sockets bound for it.
+    fn request_message(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::EmptyPool { origin } => write!(
+                f,
+                "the pool of server TCP ports is empty: {origin} leaves no port once the excluded ports and those this process may not bind are removed"
+            ),
+            Error::TooManyPorts {
+                requested,
+                pool_size,
+            } => write!(
+                f,
+                "{requested} ports were asked for at once but the pool has only {pool_size}"
             ),
             Error::GroupsDoNotFit {
                 groups,
@@ -297,25 +365,7 @@ impl std::fmt::Display for Error {
                 "{groups} group(s) with offsets {offsets:?} were asked for but the pool \
                  ({origin}) has room for {fits} at most, however many ports are free: {why}"
             ),
-            Error::Timeout {
-                protocol,
-                timeout,
-                pool_size,
-                held_here,
-                holders,
-            } => write!(
-                f,
-                "timed out after {timeout:?} waiting for a free {protocol} server port: the pool has {pool_size} ports, \
-         {held_here} held by this process; {holders} \
-         (raise the timeout with ALLOCPORT_TIMEOUT_SECS or set_allocation_timeout, or widen PYSYS_PORTS)"
-            ),
-            Error::TooManyPorts {
-                requested,
-                pool_size,
-            } => write!(
-                f,
-                "{requested} ports were asked for at once but the pool has only {pool_size}"
-            ),
+            Error::InvalidRequest { reason } => write!(f, "invalid port request: {reason}"),
             Error::Bind {
                 addr,
                 udp,
@@ -328,15 +378,25 @@ impl std::fmt::Display for Error {
                 if *udp { "a UDP socket" } else { "a listener" },
                 if *attempts == 1 { "" } else { "s" }
             ),
-            Error::PortsFileNotRegular { path, kind } => write!(
+            _ => unreachable!("not a request error"),
+        }
+    }
+
+    /// The waits that ran out.
+    fn timeout_message(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::Timeout {
+                protocol,
+                timeout,
+                pool_size,
+                held_here,
+                holders,
+            } => write!(
                 f,
-                "PYSYS_PORTS_FILE: cannot read {path:?}: it is {kind}, not a regular file (give a file of port specifications)"
+                "timed out after {timeout:?} waiting for a free {protocol} server port: the pool has {pool_size} ports, \
+         {held_here} held by this process; {holders} \
+         (raise the timeout with ALLOCPORT_TIMEOUT_SECS or set_allocation_timeout, or widen PYSYS_PORTS)"
             ),
-            Error::PortsFileTooLarge { path, size, limit } => write!(
-                f,
-                "PYSYS_PORTS_FILE: cannot read {path:?}: it is {size} bytes, more than the {limit} a ports file may have"
-            ),
-            Error::InvalidRequest { reason } => write!(f, "invalid port request: {reason}"),
             Error::StrictTimeout {
                 timeout,
                 pool_size,
@@ -358,6 +418,7 @@ impl std::fmt::Display for Error {
                 "timed out after {timeout:?} waiting for port {port}: {}",
                 exact_reason(*time_wait)
             ),
+            _ => unreachable!("not a timeout"),
         }
     }
 }

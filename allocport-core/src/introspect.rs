@@ -3,10 +3,10 @@
 //! takes a port.
 
 use crate::claim::transport::Proto;
+use crate::claim::{self, Holding};
 use crate::error::Error;
 use crate::pool::existing_pool;
 use crate::pool::stats::PortAllocationStats;
-use crate::store::{self, Holding};
 
 /// The ports this process holds now, in port order. A number held for UDP
 /// ([`UdpPortOwner`](crate::UdpPortOwner)) is among them too: within one process a number is
@@ -33,7 +33,7 @@ pub fn is_tcp_port_held(port: u16) -> bool {
     crate::pool::is_held_here(port)
 }
 
-pub use crate::store::PortHolder;
+pub use crate::claim::PortHolder;
 
 /// The ports that other processes hold right now, in port order, read from the lock files
 /// (ports this process holds are in [`held_tcp_ports`]). It answers
@@ -49,9 +49,10 @@ pub fn tcp_port_holders() -> Result<Vec<PortHolder>, Error> {
     holders_of(Holding::Claim(Proto::Tcp))
 }
 
-/// The ports whose `kind` lock other processes hold, in port order.
+/// The ports other processes hold (or reserved) as `what` says, in port order.
 fn holders_of(what: Holding) -> Result<Vec<PortHolder>, Error> {
-    store::open()?.holders(what, 1..=u16::MAX)
+    let [found] = claim::holders_anywhere([what])?;
+    found
 }
 
 /// The UDP ports that other processes hold right now, in port order: [`tcp_port_holders`] for
@@ -79,8 +80,12 @@ pub fn udp_port_holders() -> Result<Vec<PortHolder>, Error> {
 /// }
 /// ```
 pub fn port_reservations() -> Result<Vec<PortHolder>, Error> {
-    let mut all = holders_of(Holding::Reservation(Proto::Tcp))?;
-    all.extend(holders_of(Holding::Reservation(Proto::Udp))?);
+    let [tcp, udp] = claim::holders_anywhere([
+        Holding::Reservation(Proto::Tcp),
+        Holding::Reservation(Proto::Udp),
+    ])?;
+    let mut all = tcp?;
+    all.extend(udp?);
     all.sort_by_key(|h| (h.port, h.pid));
     all.dedup();
     Ok(all)

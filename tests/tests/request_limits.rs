@@ -3,6 +3,7 @@
 //! waiting block request. Each request runs in a process of its own, on a small pool.
 
 use std::net::TcpListener;
+use std::ops::RangeInclusive;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -50,6 +51,36 @@ fn holder(options: &[&str], pool: &str) -> Process {
     holder
 }
 
+/// A request refused at once (within 2 s) although it may wait 30: its error line, which says
+/// `said`.
+fn refused_at_once(options: &[&str], pool: &str, said: &str) -> String {
+    let mut options = options.to_vec();
+    options.push("timeout=30");
+    let (line, ms) = request(&options, pool);
+    assert!(
+        line.starts_with("err ") && line.contains(said),
+        "{options:?}: {line}"
+    );
+    assert!(ms < 2000, "{options:?} took {ms} ms to fail");
+    line
+}
+
+/// A request that must time out: how long it took, in milliseconds.
+fn timing_out(options: &[&str], pool: &str) -> u64 {
+    let (line, ms) = request(options, pool);
+    assert!(line.starts_with("err timed out"), "{options:?}: {line}");
+    ms
+}
+
+/// Listeners of programs outside allocport on every `step`th port of `ports` (those that can
+/// be bound), kept open while the result lives.
+fn outside_listeners(ports: RangeInclusive<u16>, step: usize) -> Vec<TcpListener> {
+    ports
+        .step_by(step)
+        .filter_map(|p| TcpListener::bind(("127.0.0.1", p)).ok())
+        .collect()
+}
+
 #[test]
 fn timeouts_the_clock_cannot_add_wait_without_end_and_never_panic() {
     let pool = "28000-28001";
@@ -93,14 +124,7 @@ fn counts_larger_than_the_ports_that_exist_or_the_pool_are_refused_at_once() {
         ),
         (&["count=2", "consecutive=2"], "4 ports were asked for"),
     ] {
-        let mut options = options.to_vec();
-        options.push("timeout=30");
-        let (line, ms) = request(&options, pool);
-        assert!(
-            line.starts_with("err ") && line.contains(said),
-            "{options:?}: {line}"
-        );
-        assert!(ms < 2000, "{options:?} took {ms} ms to fail");
+        refused_at_once(options, pool, said);
     }
 }
 
@@ -119,19 +143,12 @@ fn groups_the_pool_cannot_hold_are_refused_at_once_saying_why() {
             "0 of its ports p have p + o - 0 in it for every offset o",
         ),
     ] {
-        let mut options = options.to_vec();
-        options.push("timeout=30");
-        let (line, ms) = request(&options, pool);
-        assert!(
-            line.starts_with("err ") && line.contains(said),
-            "{options:?}: {line}"
-        );
+        let line = refused_at_once(options, pool, said);
         assert!(
             line.contains("PYSYS_PORTS=\"28020-28022,28024-28026\"")
                 && !line.contains("do not use allocport"),
             "{line}"
         );
-        assert!(ms < 2000, "{options:?} took {ms} ms to fail");
     }
     let (line, _) = request(&["count=2", "consecutive=3", "timeout=30"], pool);
     assert!(
@@ -145,14 +162,10 @@ fn groups_the_pool_cannot_hold_are_refused_at_once_saying_why() {
 #[test]
 fn a_block_search_among_outside_listeners_keeps_its_deadline() {
     let pool = "28100-29599";
-    let _listeners: Vec<TcpListener> = (28100..=29599)
-        .step_by(300)
-        .filter_map(|p| TcpListener::bind(("127.0.0.1", p)).ok())
-        .collect();
+    let _listeners = outside_listeners(28100..=29599, 300);
     for (timeout, limit_ms) in [("1", 1000 + 1500), ("0", 1500)] {
         let t = format!("timeout={timeout}");
-        let (line, ms) = request(&["consecutive=400", &t], pool);
-        assert!(line.starts_with("err timed out"), "{line}");
+        let ms = timing_out(&["consecutive=400", &t], pool);
         assert!(ms < limit_ms, "timeout={timeout} took {ms} ms");
         println!("consecutive=400 timeout={timeout}: {ms} ms");
     }
@@ -232,17 +245,13 @@ fn a_udp_request_timing_out_says_udp() {
 #[test]
 fn a_long_pass_stops_soon_after_the_deadline() {
     let pool = "29600-31099";
-    let _listeners: Vec<TcpListener> = (29600..=31099)
-        .step_by(10)
-        .filter_map(|p| TcpListener::bind(("127.0.0.1", p)).ok())
-        .collect();
+    let _listeners = outside_listeners(29600..=31099, 10);
     let mut hosts: Vec<String> = (1..=4)
         .flat_map(|b| (1..=250).map(move |c| format!("127.0.{b}.{c}")))
         .collect();
     hosts.push("127.0.0.1".into());
     let hosts = format!("hosts={}", hosts.join(":"));
-    let (line, ms) = request(&["consecutive=20", "timeout=0", &hosts], pool);
-    assert!(line.starts_with("err timed out"), "{line}");
+    let ms = timing_out(&["consecutive=20", "timeout=0", &hosts], pool);
     println!("a long pass with timeout=0: {ms} ms");
     assert!(ms < 1500, "timeout=0 took {ms} ms");
 }

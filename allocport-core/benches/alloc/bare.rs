@@ -43,9 +43,9 @@ pub(crate) use unix::abstract_claim;
 pub(crate) use unix::{release, take};
 
 #[cfg(not(unix))]
-pub(crate) fn take(_n: usize) -> io::Result<Held> {
-    Err(io::Error::new(
-        io::ErrorKind::Unsupported,
+pub(crate) fn take(_n: usize) -> std::io::Result<Held> {
+    Err(std::io::Error::new(
+        std::io::ErrorKind::Unsupported,
         "the bare allocator is for Unix",
     ))
 }
@@ -234,11 +234,12 @@ mod unix {
         Ok(None)
     }
 
-    /// Sets (or, with `F_UNLCK`, clears) the one-byte lock of `port`; whether it was set.
-    unsafe fn set_lock(fd: i32, port: u16, kind: i32) -> bool {
+    /// Sets (or, with `F_UNLCK`, clears) the one-byte lock of `port`; whether it was set. The
+    /// lock kinds are `c_int` on Linux but `c_short` on macOS and the BSDs, hence the widening.
+    unsafe fn set_lock(fd: i32, port: u16, kind: impl Into<i64>) -> bool {
         // SAFETY: a zeroed `flock` is valid; the fields that matter are set below.
         let mut lock: libc::flock = unsafe { std::mem::zeroed() };
-        lock.l_type = kind as _;
+        lock.l_type = kind.into() as _;
         lock.l_whence = libc::SEEK_SET as _;
         lock.l_start = libc::off_t::from(port);
         lock.l_len = 1;

@@ -50,11 +50,13 @@ impl ScratchLocks {
         Ok(ScratchLocks { file, path })
     }
 
-    fn fcntl(&self, kind: libc::c_int, byte: u16) -> io::Result<()> {
+    /// The lock kinds are `c_int` on Linux but `c_short` on macOS and the BSDs, hence the
+    /// widening.
+    fn fcntl(&self, kind: impl Into<i64>, byte: u16) -> io::Result<()> {
         use std::os::fd::AsRawFd;
         // SAFETY: flock is plain data; all-zero is a valid value, and the fields are set below.
         let mut lock: libc::flock = unsafe { std::mem::zeroed() };
-        lock.l_type = kind as _;
+        lock.l_type = kind.into() as _;
         lock.l_whence = libc::SEEK_SET as _;
         lock.l_start = libc::off_t::from(byte);
         lock.l_len = 1;

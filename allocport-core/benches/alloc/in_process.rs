@@ -11,7 +11,7 @@ use allocport_core::{
 };
 use criterion::{BenchmarkId, Criterion, Throughput};
 
-use crate::floor::{self, V4_LOOPBACK, V4_WILDCARD, V6_LOOPBACK, V6_WILDCARD, bind_check};
+use crate::floor::{V4_LOOPBACK, V4_WILDCARD, V6_LOOPBACK, V6_WILDCARD, bind_check};
 use crate::paired::{self, Paired};
 use crate::record::Recorder;
 use crate::shared::{FLOOR_PORTS, HOLDERS, THREADS};
@@ -85,7 +85,8 @@ fn floor_group(c: &mut Criterion, rec: &Recorder, ipv6: bool) {
     });
     #[cfg(unix)]
     {
-        let scratch = floor::ScratchLocks::new("floor").expect("creating a scratch lock file");
+        let scratch =
+            crate::floor::ScratchLocks::new("floor").expect("creating a scratch lock file");
         let mut next = ports.iter().copied().cycle();
         g.bench_function("fcntl_lock_unlock", |b| {
             rec.iter(b, "floor/fcntl_lock_unlock", || {
@@ -284,8 +285,8 @@ fn holders_fcntl(c: &mut Criterion, rec: &Recorder) {
     ] {
         let mut g = c.benchmark_group(group);
         for h in HOLDERS {
-            let files: Vec<floor::ScratchLocks> = (0..shards)
-                .map(|i| floor::ScratchLocks::new(&format!("{group}-{i}")))
+            let files: Vec<crate::floor::ScratchLocks> = (0..shards)
+                .map(|i| crate::floor::ScratchLocks::new(&format!("{group}-{i}")))
                 .collect::<Result<_, _>>()
                 .expect("creating scratch lock files");
             let file = |port: u16| &files[usize::from(port) % shards];

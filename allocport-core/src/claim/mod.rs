@@ -18,9 +18,11 @@ use crate::claim::probe::{Check, check_port, check_udp_port};
 use crate::claim::transport::Transport;
 use crate::error::Error;
 use crate::store::files::Taken;
-use crate::store::{self, Holding, Store, Wake};
-// What the pool needs of the store, so that it reaches the store only through this layer.
-pub(crate) use crate::store::{PortHolder, Reservations, WaitToken};
+use crate::store::{self, Store, Wake};
+// What the pool and the introspection need of the store, so that they reach it only through
+// this layer.
+pub use crate::store::PortHolder;
+pub(crate) use crate::store::{Holding, Reservations, WaitToken};
 
 /// Whether a TCP claim takes a port whose only obstacle is lingering connections (TIME_WAIT).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,25 +129,16 @@ impl Claims {
         }
     }
 
-    /// Which of `ports` other processes hold for `transport` (TCP when both), and who.
-    pub(crate) fn holders(
+    /// Which of `ports` other processes hold for `transport` (TCP when both), and which they
+    /// reserved for their fair waits, and who: one look at the store for both.
+    pub(crate) fn holders_and_reservations(
         &self,
         transport: Transport,
         ports: impl IntoIterator<Item = u16>,
-    ) -> Result<Vec<PortHolder>, Error> {
+    ) -> [Result<Vec<PortHolder>, Error>; 2] {
         let proto = transport.protos()[0];
-        self.store.holders(Holding::Claim(proto), ports)
-    }
-
-    /// Which of `ports` other processes reserved for their fair waits, for `transport`'s
-    /// first protocol, and who.
-    pub(crate) fn reservations(
-        &self,
-        transport: Transport,
-        ports: impl IntoIterator<Item = u16>,
-    ) -> Result<Vec<PortHolder>, Error> {
-        let proto = transport.protos()[0];
-        self.store.holders(Holding::Reservation(proto), ports)
+        let what = [Holding::Claim(proto), Holding::Reservation(proto)];
+        self.store.holders(what, ports)
     }
 
     /// Takes the machine-wide wait token if it is free (see [`WaitToken`]).
@@ -163,6 +156,15 @@ impl Claims {
     ) -> bool {
         self.store.watch_releases(pool, wanted, wake)
     }
+}
+
+/// Which ports other processes hold or reserved, among all ports, for each of `what` (one look
+/// at the store for all): the store is opened as for a claim, so an unusable one is the
+/// error; each list may fail on its own.
+pub(crate) fn holders_anywhere<const N: usize>(
+    what: [Holding; N],
+) -> Result<[Result<Vec<PortHolder>, Error>; N], Error> {
+    Ok(store::open()?.holders(what, 1..=u16::MAX))
 }
 
 /// What claiming a port came to.
@@ -276,7 +278,8 @@ mod tests {
         ));
         // This process's own claims never show as another's holder. Windows cannot tell its
         // own locks from another's (store/files/windows.rs): there the UDP lock shows as held.
-        let held = claims.holders(Transport::Udp, [port]).unwrap();
+        let [held, _] = claims.holders_and_reservations(Transport::Udp, [port]);
+        let held = held.unwrap();
         assert_eq!(held.len(), usize::from(cfg!(windows)), "{held:?}");
         claims.release(Transport::TcpAndUdp, port);
     }

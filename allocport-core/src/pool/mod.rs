@@ -41,9 +41,9 @@ pub(crate) use gather::Want;
 
 /// How often a waiting allocation looks again for ports that other processes may have freed
 /// without waking this process: it starts short and backs off to the maximum. Where releases
-/// in other processes wake this one (the watcher, [`crate::store::files::wake`]), only a holder that
-/// died is left to poll for, and the maximum is longer, so that many waiting threads cost
-/// next to nothing.
+/// in other processes wake this one (the claim layer's watcher,
+/// [`Claims::watch_releases`]), only a holder that died is left to poll for, and the maximum
+/// is longer, so that many waiting threads cost next to nothing.
 const FIRST_POLL: Duration = Duration::from_millis(1);
 const MAX_POLL: Duration = Duration::from_millis(50);
 const MAX_POLL_WATCHED: Duration = Duration::from_millis(250);
@@ -269,9 +269,10 @@ impl Pool {
         if let Some((_, text)) = seen.as_ref().filter(|(at, _)| at.elapsed() < FRESH_FOR) {
             return text.clone();
         }
-        let holders = self.claims.holders(transport, self.ports.iter());
+        let [holders, reserved] = self
+            .claims
+            .holders_and_reservations(transport, self.ports.iter());
         let mut text = describe_holders(holders);
-        let reserved = self.claims.reservations(transport, self.ports.iter());
         if let Ok(reserved) = reserved {
             text += &describe_reservations(&reserved);
         }

@@ -57,20 +57,25 @@ pub(crate) fn describe_reservations(reserved: &[PortHolder]) -> String {
     let Some(&PortHolder { pid, .. }) = reserved.first() else {
         return String::new();
     };
-    let who = match pid {
-        Some(0) => OTHER_NAMESPACE.to_owned(),
-        Some(pid) => match process_command_line(pid).filter(|c| !c.is_empty()) {
-            Some(command) => format!("pid {pid} ({command})"),
-            None => format!("pid {pid}"),
-        },
-        None => "a process the OS does not name".to_owned(),
-    };
+    let who = process_named(pid, &process_command_line);
     let n = reserved.len();
     format!(
         "; {n} port{} reserved for the multi-port wait of {who}, which no other request takes \
          until that process gets its ports, gives up or exits (a stopped process keeps them)",
         if n == 1 { " is" } else { "s are" }
     )
+}
+
+/// A holding process as a message names it: its pid and command where they are known.
+fn process_named(pid: Option<u32>, command_of: &dyn Fn(u32) -> Option<String>) -> String {
+    match pid {
+        Some(0) => OTHER_NAMESPACE.to_owned(),
+        Some(pid) => match command_of(pid).filter(|c| !c.is_empty()) {
+            Some(command) => format!("pid {pid} ({command})"),
+            None => format!("pid {pid}"),
+        },
+        None => "a process the OS does not name".to_owned(),
+    }
 }
 
 /// The summary of `holders`; `command_of` gives a pid's command line (empty if unknown).
@@ -90,17 +95,7 @@ fn summarise(holders: &[PortHolder], command_of: &dyn Fn(u32) -> Option<String>)
     let named: Vec<String> = counts
         .iter()
         .take(NAMED_HOLDERS)
-        .map(|&(pid, count)| {
-            let who = match pid {
-                Some(0) => OTHER_NAMESPACE.to_owned(),
-                Some(pid) => match command_of(pid).filter(|c| !c.is_empty()) {
-                    Some(command) => format!("pid {pid} ({command})"),
-                    None => format!("pid {pid}"),
-                },
-                None => "a process the OS does not name".to_owned(),
-            };
-            format!("{who} holds {count}")
-        })
+        .map(|&(pid, count)| format!("{} holds {count}", process_named(pid, command_of)))
         .collect();
     let rest = counts.len().saturating_sub(NAMED_HOLDERS);
     format!(

@@ -55,3 +55,43 @@ pub(crate) fn bind_retrying<O, S>(
         }
     }
 }
+
+/// What the tests of both users of [`bind_retrying`] give it and check of it.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use std::cell::RefCell;
+    use std::io;
+    use std::net::SocketAddr;
+
+    use super::BIND_ATTEMPTS;
+    use crate::error::Error;
+
+    /// A bind that always loses the race, recording the ports it was asked for: every port
+    /// tried before is still held while the next is tried, so it is never the same one.
+    pub(crate) fn losing(tried: &RefCell<Vec<u16>>) -> impl Fn(SocketAddr) -> io::Result<()> + '_ {
+        |addr| {
+            assert!(!tried.borrow().contains(&addr.port()));
+            tried.borrow_mut().push(addr.port());
+            Err(io::Error::new(io::ErrorKind::AddrInUse, "taken"))
+        }
+    }
+
+    /// Checks that binding UDP sockets gave up after [`BIND_ATTEMPTS`] allocations, and that
+    /// none of the ports `tried` is held any more.
+    pub(crate) fn assert_udp_gave_up_holding_none(err: &Error, tried: &[u16]) {
+        assert!(
+            matches!(
+                err,
+                Error::Bind {
+                    udp: true,
+                    attempts: BIND_ATTEMPTS,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        for port in tried {
+            assert!(!crate::is_tcp_port_held(*port), "port {port} still held");
+        }
+    }
+}

@@ -96,14 +96,7 @@ mod tests {
     use std::cell::RefCell;
 
     use super::*;
-
-    /// A bind that always loses the race, recording the ports it was asked for.
-    fn losing(tried: &RefCell<Vec<u16>>) -> impl Fn(SocketAddr) -> io::Result<()> + '_ {
-        |addr| {
-            tried.borrow_mut().push(addr.port());
-            Err(io::Error::new(io::ErrorKind::AddrInUse, "taken"))
-        }
-    }
+    use crate::request::bind::test_support::{assert_udp_gave_up_holding_none, losing};
 
     /// Binds `request`'s UDP ports with a bind that always loses, and returns the error.
     fn bind_udp_losing(request: &PortRequest, tried: &RefCell<Vec<u16>>) -> Error {
@@ -122,26 +115,13 @@ mod tests {
         let tried = RefCell::new(Vec::new());
         let request = PortRequest::new().consecutive(2).hosts(&["localhost"]);
         let err = bind_udp_losing(&request, &tried);
-        assert!(
-            matches!(
-                err,
-                Error::Bind {
-                    udp: true,
-                    attempts: 3,
-                    ..
-                }
-            ),
-            "{err}"
-        );
+        assert_udp_gave_up_holding_none(&err, &tried.borrow());
         // Each attempt stopped at its group's first port, and never got a port tried before.
         let mut ports = tried.borrow().clone();
         assert_eq!(ports.len(), 3);
         ports.sort_unstable();
         ports.dedup();
         assert_eq!(ports.len(), 3, "{ports:?}");
-        for port in tried.borrow().iter() {
-            assert!(!crate::is_tcp_port_held(*port), "port {port} still held");
-        }
     }
 
     #[test]

@@ -319,6 +319,7 @@ mod tests {
     use std::net::Ipv4Addr;
 
     use super::*;
+    use crate::request::bind::test_support::{assert_udp_gave_up_holding_none, losing};
 
     /// What a chain reporter prints: each error's `Display`, then its sources', joined by ": ".
     fn chain(err: &Error) -> String {
@@ -361,33 +362,15 @@ mod tests {
             Transport::Udp,
             UdpPortOwner::held,
             UdpPortOwner::port,
-            |addr| -> io::Result<()> {
-                // Every earlier port is still held while the next is tried: never the same one.
-                assert!(!tried.borrow().contains(&addr.port()));
-                tried.borrow_mut().push(addr.port());
-                Err(io::Error::new(io::ErrorKind::AddrInUse, "taken"))
-            },
+            losing(&tried),
         )
         .unwrap_err();
-        assert!(
-            matches!(
-                err,
-                Error::Bind {
-                    udp: true,
-                    attempts: 3,
-                    ..
-                }
-            ),
-            "{err}"
-        );
+        assert_udp_gave_up_holding_none(&err, &tried.borrow());
         assert!(
             err.to_string()
                 .starts_with("cannot bind a UDP socket on 127.0.0.1:"),
             "{err}"
         );
         assert_eq!(tried.borrow().len(), BIND_ATTEMPTS);
-        for port in tried.borrow().iter() {
-            assert!(!crate::is_tcp_port_held(*port), "port {port} still held");
-        }
     }
 }

@@ -217,33 +217,21 @@ impl Store {
         }
     }
 
-    /// Which of `ports` other processes hold (or reserved), and their pids where they can be
-    /// known, in port order.
-    pub(crate) fn holders(
+    /// Which of `ports` other processes hold (or reserved), for each of `what`, and their pids
+    /// where they can be known, in port order. The kernel store answers every list from one
+    /// look at `/proc`: a look reads every process's descriptors, and a timeout asks for
+    /// holders and reservations together.
+    pub(crate) fn holders<const N: usize>(
         self,
-        what: Holding,
+        what: [Holding; N],
         ports: impl IntoIterator<Item = u16>,
-    ) -> Result<Vec<PortHolder>, Error> {
+    ) -> [Result<Vec<PortHolder>, Error>; N] {
         match self {
             #[cfg(target_os = "linux")]
             Store::Kernel(k) => kernel_holders(k, what, ports),
             Store::Files(f) => {
-                let locks: &[Lock] = match what {
-                    Holding::Claim(proto) => &[proto.lock()][..],
-                    Holding::Reservation(proto) => &[proto.lock().reservation()],
-                };
                 let ports: Vec<u16> = ports.into_iter().collect();
-                let mut all = Vec::new();
-                for &kind in locks {
-                    let found = f.holders(kind, ports.iter().copied())?;
-                    // The file store's own holder type stays inside it.
-                    let found = found
-                        .into_iter()
-                        .map(|(port, h)| PortHolder { port, pid: h.pid });
-                    all.extend(found);
-                }
-                all.sort_by_key(|h| h.port);
-                Ok(all)
+                what.map(|what| files_holders(f, what, &ports))
             }
         }
     }
@@ -273,47 +261,80 @@ impl Store {
     }
 }
 
+/// The file store's holders of `ports` for `what`.
+fn files_holders(f: &PortLocks, what: Holding, ports: &[u16]) -> Result<Vec<PortHolder>, Error> {
+    let kind = match what {
+        Holding::Claim(proto) => proto.lock(),
+        Holding::Reservation(proto) => proto.lock().reservation(),
+    };
+    let found = f.holders(kind, ports.iter().copied())?;
+    // The file store's own holder type stays inside it.
+    let mut all: Vec<PortHolder> = found
+        .into_iter()
+        .map(|(port, h)| PortHolder { port, pid: h.pid })
+        .collect();
+    all.sort_by_key(|h| h.port);
+    Ok(all)
+}
+
 #[cfg(target_os = "linux")]
-fn kernel_holders(
+fn kernel_holders<const N: usize>(
     k: &KernelStore,
-    what: Holding,
+    what: [Holding; N],
     ports: impl IntoIterator<Item = u16>,
-) -> Result<Vec<PortHolder>, Error> {
+) -> [Result<Vec<PortHolder>, Error>; N] {
     let mut wanted = vec![false; 1 << 16];
     for port in ports {
         wanted[usize::from(port)] = true;
     }
-    let relevant = |name: Name| {
-        matches!(
-            (what, name),
-            (Holding::Claim(Proto::Tcp), Name::Tcp(_))
-                | (Holding::Claim(Proto::Udp), Name::Udp(_))
-                | (Holding::Reservation(Proto::Tcp), Name::ReservedTcp(_))
-                | (Holding::Reservation(Proto::Udp), Name::ReservedUdp(_))
-        )
+    let names = match proc::bound_names(k.prefix()) {
+        Ok(names) => names,
+        Err(e) => {
+            let reason = format!("reading /proc/net/unix: {e}");
+            return what.map(|_| {
+                Err(Error::StoreUnavailable {
+                    store: "kernel",
+                    reason: reason.clone(),
+                })
+            });
+        }
     };
-    let names = proc::bound_names(k.prefix()).map_err(|e| Error::StoreUnavailable {
-        store: "kernel",
-        reason: format!("reading /proc/net/unix: {e}"),
-    })?;
     // This process's own names are not another's: they are in its descriptor table.
-    let found: Vec<(u16, u64)> = names
+    let found: Vec<(Holding, u16, u64)> = names
         .into_iter()
-        .filter(|&(name, _)| relevant(name) && !k.holds_here(name))
-        .filter_map(|(name, inode)| name.port().map(|p| (p, inode)))
-        .filter(|&(port, _)| wanted[usize::from(port)])
+        .filter_map(|(name, inode)| Some((name, name.holding()?, name.port()?, inode)))
+        .filter(|&(_, holding, port, _)| what.contains(&holding) && wanted[usize::from(port)])
+        .filter(|&(name, ..)| !k.holds_here(name))
+        .map(|(_, holding, port, inode)| (holding, port, inode))
         .collect();
-    let owners = proc::owners(found.iter().map(|&(_, inode)| inode));
-    let mut holders: Vec<PortHolder> = found
-        .into_iter()
-        .map(|(port, inode)| PortHolder {
-            port,
-            pid: owners.get(&inode).copied(),
-        })
-        .collect();
-    holders.sort_unstable_by_key(|h| (h.port, h.pid));
-    holders.dedup();
-    Ok(holders)
+    let owners = proc::owners(found.iter().map(|&(_, _, inode)| inode));
+    what.map(|what| {
+        let mut holders: Vec<PortHolder> = found
+            .iter()
+            .filter(|&&(holding, _, _)| holding == what)
+            .map(|&(_, port, inode)| PortHolder {
+                port,
+                pid: owners.get(&inode).copied(),
+            })
+            .collect();
+        holders.sort_unstable_by_key(|h| (h.port, h.pid));
+        holders.dedup();
+        Ok(holders)
+    })
+}
+
+#[cfg(target_os = "linux")]
+impl Name {
+    /// What holding the name means: the claim or the reservation of a port for a protocol.
+    fn holding(self) -> Option<Holding> {
+        match self {
+            Name::Tcp(_) => Some(Holding::Claim(Proto::Tcp)),
+            Name::Udp(_) => Some(Holding::Claim(Proto::Udp)),
+            Name::ReservedTcp(_) => Some(Holding::Reservation(Proto::Tcp)),
+            Name::ReservedUdp(_) => Some(Holding::Reservation(Proto::Udp)),
+            Name::WaitToken | Name::Doorbell(_) => None,
+        }
+    }
 }
 
 /// The kernel store's wait token: its name bound, and the mutex between this process's
