@@ -15,7 +15,7 @@ static TIMEOUT_MS: AtomicU64 = AtomicU64::new(if cfg!(test) { TESTS_WAIT_MS } el
 
 /// How long this crate's own unit tests wait for a port: a change that breaks the pool must
 /// fail them by this deadline, not hold them for the default's five minutes.
-const TESTS_WAIT_MS: u64 = 20_000;
+const TESTS_WAIT_MS: u64 = 5_000;
 
 /// Sets how long an allocation waits for a port when every port of the pool is held, for the
 /// whole process. Without a call it is `ALLOCPORT_TIMEOUT_SECS` (seconds, fractions allowed)
