@@ -54,7 +54,7 @@ fn register(handler: extern "C" fn()) {
 /// `main` returning leads, while `std::process::exit` (which libtest calls when a test fails)
 /// calls `ExitProcess` straight away. `ExitProcess` calls every module's TLS callbacks with
 /// `DLL_PROCESS_DETACH`, the executable's included: one of those prints the line then (once:
-/// after `main` returns, both hooks run). Wine calls an executable's TLS callbacks when the
+/// after `main` returns, both hooks run). Wine 8 calls an executable's TLS callbacks when the
 /// process starts but not when it exits, so there only the `atexit` handler works.
 #[cfg(windows)]
 mod at_process_detach {
