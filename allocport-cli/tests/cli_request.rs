@@ -4,7 +4,7 @@
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use allocport_testkit::{TempDir, output_within};
+use allocport_testkit::{TempDir, cargo_example, output_within};
 
 const BIN: &str = env!("CARGO_BIN_EXE_allocport");
 const LIMIT: Duration = Duration::from_secs(30);
@@ -19,35 +19,39 @@ fn allocport(dir: &TempDir, pool: &str, args: &[&str]) -> Output {
     output_within(&mut command, LIMIT)
 }
 
-/// The ports the command saw, from its `echo $ALLOCPORT_PORTS` (a shell's: Unix only).
-#[cfg(unix)]
+/// The ports the command saw: the `env=` field of the stand-in server's line, which is its
+/// `ALLOCPORT_PORTS`.
 fn ports_seen(out: &Output) -> Vec<u16> {
+    let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
-        "{:?}: {}",
+        "{:?}: {stdout}{}",
         out.status,
         String::from_utf8_lossy(&out.stderr)
     );
-    String::from_utf8_lossy(&out.stdout)
-        .trim()
+    stdout
+        .split_whitespace()
+        .find_map(|field| field.strip_prefix("env="))
+        .unwrap_or_else(|| panic!("no env= in {stdout:?}"))
         .split(',')
         .map(|p| p.parse().unwrap())
         .collect()
 }
 
-const ECHO: [&str; 4] = ["--", "sh", "-c", "echo \"$ALLOCPORT_PORTS\""];
-
+/// `allocport exec OPTIONS -- test_server`: the stand-in server (examples/test_server.rs)
+/// listens on nothing and prints what allocport put in its environment.
 fn exec(dir: &TempDir, pool: &str, options: &[&str]) -> Output {
+    let server = cargo_example("test_server");
+    let server = server.to_str().expect("a UTF-8 path");
     let args: Vec<&str> = ["exec"]
         .iter()
         .chain(options)
-        .chain(&ECHO)
+        .chain(&["--", server])
         .copied()
         .collect();
     allocport(dir, pool, &args)
 }
 
-#[cfg(unix)]
 #[test]
 fn offsets_and_consecutive_give_related_ports() {
     let dir = TempDir::new("cli-request");
@@ -61,7 +65,6 @@ fn offsets_and_consecutive_give_related_ports() {
     assert_eq!(ports[2], ports[0] + 2, "{ports:?}");
 }
 
-#[cfg(unix)]
 #[test]
 fn exact_takes_that_port_even_outside_the_pool_and_strict_is_accepted() {
     let dir = TempDir::new("cli-request");

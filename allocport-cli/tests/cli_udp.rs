@@ -1,14 +1,20 @@
 //! `allocport exec --udp` and `--tcp-and-udp`, and `--listen` with `--udp` and the request
 //! options: UDP ports skip numbers busy for UDP only, numbers held for both skip numbers busy
 //! for either, and the command gets bound sockets of the right protocol on related ports.
-#![cfg(unix)]
+//! `--listen` is Unix's, and so are the tests that run `sh` scripts.
 
-use std::net::{Ipv4Addr, TcpListener, TcpStream, UdpSocket};
-use std::process::{Command, Output, Stdio};
+#[cfg(unix)]
+use std::net::TcpStream;
+use std::net::{Ipv4Addr, TcpListener, UdpSocket};
+#[cfg(unix)]
+use std::process::Stdio;
+use std::process::{Command, Output};
 use std::time::Duration;
 
 use allocport_core::{PortRequest, TcpPortOwner, format_ports_spec};
-use allocport_testkit::{Process, Spawn, TempDir, output_within};
+#[cfg(unix)]
+use allocport_testkit::{Process, Spawn};
+use allocport_testkit::{TempDir, cargo_example, output_within};
 
 const BIN: &str = env!("CARGO_BIN_EXE_allocport");
 /// Generous: only there to turn a hang into a failure.
@@ -48,31 +54,42 @@ impl Sandbox {
         command
     }
 
-    /// `allocport exec OPTIONS -- sh -c SCRIPT` with `pool` as the pool.
-    fn exec_command(&self, pool: &[u16], options: &[&str], script: &str) -> Command {
+    /// `allocport exec OPTIONS -- COMMAND...` with `pool` as the pool.
+    fn exec_command(&self, pool: &[u16], options: &[&str], command: &[&str]) -> Command {
         let mut args = vec!["exec"];
         args.extend(options);
-        args.extend(["--", "sh", "-c", script]);
+        args.push("--");
+        args.extend(command);
         self.allocport(pool, &args)
     }
 
+    /// Runs `allocport exec OPTIONS --` the stand-in server (examples/test_server.rs), which
+    /// listens on nothing and prints what allocport put in its environment.
     fn exec(&self, pool: &[u16], options: &[&str]) -> Output {
-        let script = "echo \"$ALLOCPORT_PORTS\"";
-        output_within(&mut self.exec_command(pool, options, script), LIMIT)
+        let server = cargo_example("test_server");
+        let server = server.to_str().expect("a UTF-8 path");
+        output_within(&mut self.exec_command(pool, options, &[server]), LIMIT)
     }
 
     /// Starts `allocport exec OPTIONS -- sh -c SCRIPT` on the whole sandbox, its stdin a pipe
     /// the test closes when the command may end (a script's `cat` waits for that).
+    #[cfg(unix)]
     fn start(&self, options: &[&str], script: &str) -> Process {
         Spawn::new()
             .stdin(Stdio::piped())
             .deadline(LIMIT)
-            .start(&mut self.exec_command(&self.ports, options, script))
+            .start(&mut self.exec_command(&self.ports, options, &["sh", "-c", script]))
     }
 }
 
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+/// The ports the command got: the `env=` field (its `ALLOCPORT_PORTS`) of the stand-in
+/// server's line; empty where the server did not run.
+fn ports_got(out: &Output) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let env = stdout
+        .split_whitespace()
+        .find_map(|field| field.strip_prefix("env="));
+    env.unwrap_or_default().to_owned()
 }
 
 #[test]
@@ -85,21 +102,22 @@ fn udp_ports_skip_numbers_busy_for_udp_and_tcp_and_udp_skips_numbers_busy_for_ei
     let _tcp = TcpListener::bind((Ipv4Addr::UNSPECIFIED, b)).unwrap();
     // Busy for UDP: skipped; busy for TCP only: still free for UDP.
     let out = sandbox.exec(&[a, b], &["--udp"]);
-    assert_eq!(stdout(&out), b.to_string(), "{out:?}");
+    assert_eq!(ports_got(&out), b.to_string(), "{out:?}");
     let out = sandbox.exec(&[a, b], &["--tcp-and-udp"]);
     assert_eq!(out.status.code(), Some(125), "{out:?}");
     let out = sandbox.exec(&[a, b, c], &["--tcp-and-udp"]);
-    assert_eq!(stdout(&out), c.to_string(), "{out:?}");
+    assert_eq!(ports_got(&out), c.to_string(), "{out:?}");
     // The request options apply to UDP too.
     let out = sandbox.exec(&[a, b, c], &["--udp", "--exact", &b.to_string()]);
-    assert_eq!(stdout(&out), b.to_string(), "{out:?}");
+    assert_eq!(ports_got(&out), b.to_string(), "{out:?}");
     // Each process shuffles its pool: a few runs try `a` (busy) as a block's first port first.
     for _ in 0..4 {
         let out = sandbox.exec(&[a, b, c], &["--udp", "-n", "2", "--consecutive"]);
-        assert_eq!(stdout(&out), format!("{b},{c}"), "{out:?}");
+        assert_eq!(ports_got(&out), format!("{b},{c}"), "{out:?}");
     }
 }
 
+#[cfg(unix)]
 #[test]
 fn listen_with_udp_and_consecutive_passes_bound_udp_sockets_on_a_block() {
     let sandbox = Sandbox::new(3);
@@ -124,6 +142,7 @@ fn listen_with_udp_and_consecutive_passes_bound_udp_sockets_on_a_block() {
     assert_eq!(run.wait().code(), Some(0));
 }
 
+#[cfg(unix)]
 #[test]
 fn listen_with_offsets_passes_listeners_on_related_ports() {
     let sandbox = Sandbox::new(3);
@@ -141,6 +160,7 @@ fn listen_with_offsets_passes_listeners_on_related_ports() {
     assert_eq!(run.wait().code(), Some(0));
 }
 
+#[cfg(unix)]
 #[test]
 fn listen_with_tcp_and_udp_passes_listeners_then_udp_sockets_on_the_same_ports() {
     let sandbox = Sandbox::new(3);
@@ -182,6 +202,7 @@ fn what_does_not_combine_is_a_usage_error() {
     }
 }
 
+#[cfg(unix)]
 #[test]
 fn status_shows_udp_holders_and_the_reservations_of_a_fair_wait() {
     let sandbox = Sandbox::new(2);

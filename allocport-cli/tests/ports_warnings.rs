@@ -4,7 +4,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use allocport_testkit::output_within;
+use allocport_testkit::{output_within, under_wine};
 
 const BIN: &str = env!("CARGO_BIN_EXE_allocport");
 
@@ -34,11 +34,6 @@ fn ports_shows_a_reversed_range_warning() {
 
 /// The end of the warning where Windows' dynamic port range cannot be read.
 const WINDOWS_DEFAULT: &str = "assuming Windows' default dynamic port range 49152-65535";
-
-/// Whether the tests run under Wine (its runner, `.ci/wine/runner`, says so).
-fn under_wine() -> bool {
-    std::env::var_os("ALLOCPORT_UNDER_WINE").is_some()
-}
 
 #[test]
 fn ports_from_the_os_works_with_at_most_one_warning() {

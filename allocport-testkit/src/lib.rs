@@ -11,6 +11,8 @@
 //!   built for this run, including the running test or bench binary itself.
 //! - [`TempDir`]: the workspace's one temporary-directory helper.
 //! - [`cpu_time`]: the CPU time this process spent so far.
+//! - [`under_wine`], [`skip_under_wine`]: what a test leaves out where Wine differs from
+//!   Windows.
 //!
 //! Helpers panic with a message naming the process or path: they are for tests, where a panic
 //! is the failure report.
@@ -19,8 +21,10 @@ mod cargo;
 mod cpu;
 mod process;
 mod tempdir;
+mod wine;
 
 pub use cargo::{cargo_bin, cargo_example, rerun_tests, this_binary};
 pub use cpu::cpu_time;
 pub use process::{DEADLINE, Process, Signal, Spawn, output_within, signal};
 pub use tempdir::TempDir;
+pub use wine::{skip_under_wine, under_wine};

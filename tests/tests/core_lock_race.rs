@@ -3,15 +3,13 @@
 //! on it, so two threads that both opened the file, one dropping its copy, would silently
 //! unlock ports the other had just taken: other processes would then see them as free.
 
+use allocport_testkit::under_wine;
 use allocport_tests::{parse_ports_line, probe};
 
 #[test]
 fn ports_taken_by_racing_first_allocations_are_all_locked_between_processes() {
     // Under Wine each round took about 2 s (80 s for 40): fewer rounds keep CI short.
-    let rounds = match std::env::var_os("ALLOCPORT_UNDER_WINE") {
-        Some(_) => 5,
-        None => 40,
-    };
+    let rounds = if under_wine() { 5 } else { 40 };
     for round in 0..rounds {
         let mut racer = probe(&["race-first", "16"], &[]);
         let ports = parse_ports_line(&racer.line());

@@ -1,6 +1,7 @@
 //! Waking across processes: a port released in one process reaches another process waiting for
-//! it at once, not at that process's next poll, and however many threads wait, the waiting
-//! costs almost no CPU.
+//! it at once on Linux, not at that process's next poll (elsewhere, as on Windows, waiting
+//! processes poll, at most 50 ms apart), and however many threads wait, the waiting costs
+//! almost no CPU.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -19,7 +20,9 @@ fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
 
 /// The median of a few wake-ups: a waiter that only polled (backing off to every 50 ms) woke
 /// after 16-25 ms in the median; with the wake-up it takes one or two milliseconds. The bound
-/// leaves a loaded machine twice the target's 5 ms (the benchmark measures the figure).
+/// leaves a loaded machine twice the target's 5 ms (the benchmark measures the figure). Where
+/// no release wakes another process (not Linux), the waiter's polls must find the port: ten
+/// times their longest interval.
 #[test]
 fn a_release_in_one_process_wakes_a_waiting_process_at_once() {
     let _alone = one_at_a_time();
@@ -46,9 +49,17 @@ fn a_release_in_one_process_wakes_a_waiting_process_at_once() {
     latencies.sort();
     let median = latencies[latencies.len() / 2];
     eprintln!("release to wake-up in another process: median {median:?} of {latencies:?}");
+    let (bound, missing) = if cfg!(target_os = "linux") {
+        (Duration::from_millis(10), "the release did not wake it")
+    } else {
+        (
+            Duration::from_millis(500),
+            "its polls did not find the port",
+        )
+    };
     assert!(
-        median < Duration::from_millis(10),
-        "woke after {median:?} in the median ({latencies:?}): the release did not wake it"
+        median < bound,
+        "woke after {median:?} in the median ({latencies:?}): {missing}"
     );
 }
 
@@ -72,9 +83,12 @@ fn sixty_four_waiting_threads_use_little_cpu() {
     assert_eq!(fields[3], "64", "every thread must time out: {line}");
     eprintln!("CPU time of 64 threads waiting 3 s: {cpu_ms} ms");
     // Under 1% of a core is the target (the benchmark's figure); 10% catches spinning and
-    // polling (each thread looking every 50 ms costs several times that).
+    // polling (each thread looking every 50 ms costs several times that). Where no release
+    // wakes another process (not Linux), each thread does poll every 50 ms (under Wine about
+    // 30% of a core): there the bound only catches a thread that spins, a whole core.
+    let bound = if cfg!(target_os = "linux") { 300 } else { 3000 };
     assert!(
-        cpu_ms < 300,
+        cpu_ms < bound,
         "64 waiting threads used {cpu_ms} ms of CPU in 3 s"
     );
     holder.close_stdin();

@@ -1,6 +1,7 @@
 //! `PortRequest` in one process, on the default pool: counts, hosts, families, related ports,
 //! exact ports, and invalid requests refused at once.
 
+use std::hash::{BuildHasher, Hasher, RandomState};
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
@@ -83,19 +84,20 @@ fn offsets_and_consecutive_give_related_ports_held_together() {
     }
 }
 
-/// A port outside the pool that nothing uses now: one the OS just handed out and let go.
+/// A port outside the pool that nothing uses now: one of the ephemeral range, from a place of
+/// its own in the range, that binds. Not one the OS hands out for port 0: under Wine that
+/// comes from Linux's range, which the pool, built on Windows' default range there, includes.
 fn port_outside_the_pool() -> u16 {
     let pool = allocport_core::server_tcp_ports().unwrap();
-    loop {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        if !pool.contains(&port) {
-            return port;
-        }
-    }
+    let (low, high) = allocport_core::ephemeral_tcp_port_range().unwrap();
+    let range: Vec<u16> = (low..=high).collect();
+    let start = RandomState::new().build_hasher().finish() as usize % range.len();
+    range[start..]
+        .iter()
+        .chain(&range[..start])
+        .copied()
+        .find(|port| !pool.contains(port) && TcpListener::bind(("127.0.0.1", *port)).is_ok())
+        .unwrap_or_else(|| panic!("no port of {low}-{high} outside the pool binds"))
 }
 
 #[test]

@@ -8,7 +8,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use allocport_core::{Error, PortRequest, TcpPortOwner};
-use allocport_testkit::{DEADLINE, Process, Spawn, cpu_time, output_within, rerun_tests};
+use allocport_testkit::{
+    DEADLINE, Process, Spawn, cpu_time, output_within, rerun_tests, skip_under_wine,
+};
 use allocport_tests::request_probe_command;
 
 /// Set in a re-run of this binary, whose test then runs its scenario.
@@ -253,5 +255,12 @@ fn a_long_pass_stops_soon_after_the_deadline() {
     let hosts = format!("hosts={}", hosts.join(":"));
     let ms = timing_out(&["consecutive=20", "timeout=0", &hosts], pool);
     println!("a long pass with timeout=0: {ms} ms");
-    assert!(ms < 1500, "timeout=0 took {ms} ms");
+    if !skip_under_wine(
+        "the 1.5 s bound of a long pass",
+        "a bind costs 13 times Linux's there: one look, up to 10 claims of 1000 binds, outlasts it",
+    ) {
+        assert!(ms < 1500, "timeout=0 took {ms} ms");
+    }
+    // Under Wine too: the pass stopped after a look or two, far short of all 150 blocks.
+    assert!(ms < 6000, "timeout=0 took {ms} ms");
 }

@@ -2,11 +2,15 @@
 
 use std::fmt::{self, Write as _};
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::pool::stats::PortAllocationStats;
 
 /// Where the figures come from: the pool's reading of its counters.
 static STATS: OnceLock<fn() -> PortAllocationStats> = OnceLock::new();
+
+/// Whether the line was printed: on Windows two hooks may run at one exit (see `register`).
+static PRINTED: AtomicBool = AtomicBool::new(false);
 
 /// Prints `stats()` to standard error when the process exits; what the pool calls, once, when
 /// `ALLOCPORT_STATS` asks for it. Later calls change nothing.
@@ -17,11 +21,16 @@ pub(crate) fn print_stats_at_exit(stats: fn() -> PortAllocationStats) {
 }
 
 // Runs in `exit()`, after main returns, when std's streams may be closed and its locks are
-// best left alone: it only reads counters (takes no lock), formats on the stack and hands the
-// line to the OS in one write whose failure is ignored. A C `atexit` handler, not a crate's
-// link-time destructor: the same moment, without a proc-macro in every user's build.
+// best left alone (on Windows also in `ExitProcess`, where the other threads are gone, maybe
+// holding locks, and the loader's lock is held): it only reads counters (takes no lock),
+// formats on the stack and hands the line to the OS in one write whose failure is ignored.
+// A C `atexit` handler, not a crate's link-time destructor: the same moment, without a
+// proc-macro in every user's build.
 extern "C" fn print() {
     let Some(stats) = STATS.get() else { return };
+    if PRINTED.swap(true, Ordering::Relaxed) {
+        return;
+    }
     let mut line = StackLine::new();
     // Cannot fail: a line too long for the buffer is cut, not refused.
     let _ = writeln!(line, "allocport: {}", stats());
@@ -37,6 +46,49 @@ fn register(handler: extern "C" fn()) {
     // SAFETY: `handler` is a plain function that lives as long as the program; a failure
     // (the table full) only loses the report.
     let _ = unsafe { atexit(handler) };
+    #[cfg(windows)]
+    at_process_detach::keep();
+}
+
+/// On Windows the C library runs an executable's `atexit` handlers only in its `exit()`, where
+/// `main` returning leads, while `std::process::exit` (which libtest calls when a test fails)
+/// calls `ExitProcess` straight away. `ExitProcess` calls every module's TLS callbacks with
+/// `DLL_PROCESS_DETACH`, the executable's included: one of those prints the line then (once:
+/// after `main` returns, both hooks run). Wine 8 calls an executable's TLS callbacks when the
+/// process starts but not when it exits, so there only the `atexit` handler works.
+#[cfg(windows)]
+mod at_process_detach {
+    use std::ffi::c_void;
+
+    const DLL_PROCESS_DETACH: u32 = 0;
+
+    // The loader calls the functions whose pointers are in the `.CRT$XL*` sections, which the
+    // linker gathers into the array the TLS directory names (as the standard library does for
+    // its thread-local destructors).
+    #[used]
+    #[unsafe(link_section = ".CRT$XLB")]
+    static CALLBACK: unsafe extern "system" fn(*mut c_void, u32, *mut c_void) = on_tls_event;
+
+    unsafe extern "system" fn on_tls_event(_module: *mut c_void, reason: u32, _: *mut c_void) {
+        if reason == DLL_PROCESS_DETACH {
+            super::print();
+        }
+    }
+
+    unsafe extern "C" {
+        /// The C library's TLS directory, which the linker keeps only where it is referred to.
+        #[link_name = "_tls_used"]
+        static TLS_USED: u8;
+    }
+
+    /// Refers to the callback and the TLS directory, so no linker drops them.
+    pub(super) fn keep() {
+        // SAFETY: volatile reads of two statics that exist for the life of the program.
+        unsafe {
+            std::ptr::from_ref(&TLS_USED).read_volatile();
+            std::ptr::from_ref(&CALLBACK).read_volatile();
+        }
+    }
 }
 
 #[cfg(not(any(unix, windows)))]

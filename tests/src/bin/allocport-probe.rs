@@ -34,6 +34,9 @@
 //!   and the hard one to HARD (default: leave it), holds N
 //!   ports, checks they are distinct and each bindable on 127.0.0.1, prints `ok N`.
 //!
+//! Each exits through `std::process::exit`; `return COMMAND...` runs COMMAND and returns its
+//! exit code from `main` instead (the two exits differ on Windows).
+//!
 //! UDP ports, or ports held for TCP and UDP at once (KIND is `udp`, `dual` or `tcp`):
 //!
 //! - `udp hold KIND N`: as `hold N`, for KIND.
@@ -47,6 +50,7 @@
 use std::collections::HashSet;
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+use std::process::ExitCode;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -57,10 +61,14 @@ use allocport_core::{
 use allocport_testkit::cpu_time;
 use socket2::{Domain, Socket, Type};
 
-fn main() {
+fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let code = match args.as_slice() {
+    let (returns, args) = match args.as_slice() {
+        ["return", command @ ..] => (true, command),
+        command => (false, command),
+    };
+    let code = match args {
         ["hold", n] => hold("tcp", n.parse().expect("N")),
         ["udp", "hold", kind, n] => hold(kind, n.parse().expect("N")),
         ["udp", "try", kind] => try_one(allocate(kind, &["127.0.0.1"])),
@@ -107,7 +115,11 @@ fn main() {
             2
         }
     };
-    std::process::exit(code);
+    if returns {
+        ExitCode::from(u8::try_from(code).expect("an exit code of 0 to 255"))
+    } else {
+        std::process::exit(code)
+    }
 }
 
 fn say(line: &str) {
