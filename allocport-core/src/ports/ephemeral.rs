@@ -257,6 +257,29 @@ mod os {
 mod tests {
     use super::*;
 
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_short_read_stops_at_the_newline_and_names_what_went_wrong() {
+        use std::io::ErrorKind;
+        let text = read_short("/proc/sys/net/ipv4/ip_local_port_range").unwrap();
+        assert!(
+            text.ends_with('\n') && text.split_whitespace().count() == 2,
+            "{text:?}"
+        );
+        // A missing file is NotFound: the ephemeral range's reader warns and falls back on it.
+        let missing = read_short("/proc/sys/net/ipv4/no_such_setting").unwrap_err();
+        assert_eq!(missing.kind(), ErrorKind::NotFound);
+        let long = format!("/proc/sys/{}", "x".repeat(60));
+        assert_eq!(
+            read_short(&long).unwrap_err().kind(),
+            ErrorKind::InvalidInput
+        );
+        assert_eq!(
+            read_short("/proc\0/x").unwrap_err().kind(),
+            ErrorKind::InvalidInput
+        );
+    }
+
     #[test]
     fn linux_format_with_tab() {
         assert_eq!(

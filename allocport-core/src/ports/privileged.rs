@@ -23,10 +23,15 @@ pub(crate) fn first_bindable_port() -> u16 {
 /// and where a machine raised it, the bind check refuses the ports below it (`EACCES`) and
 /// the pool leaves them out as they are met, with a warning.
 pub(crate) fn first_bindable_port_for(lowest: u16) -> u16 {
-    if lowest >= DEFAULT_UNPRIVILEGED_START || lowest >= os::unprivileged_start() {
+    bindable_from(lowest, os::unprivileged_start, first_bindable_port)
+}
+
+/// [`first_bindable_port_for`] with the OS's answers passed in, each asked only when needed.
+fn bindable_from(lowest: u16, start: impl Fn() -> u16, first: impl Fn() -> u16) -> u16 {
+    if lowest >= DEFAULT_UNPRIVILEGED_START || lowest >= start() {
         return 1;
     }
-    first_bindable_port()
+    first()
 }
 
 /// The first unprivileged port where the OS does not say otherwise (Linux's default of
@@ -110,6 +115,30 @@ mod tests {
         if below > 1 {
             assert_eq!(first_bindable_port_for(below - 1), first_bindable_port());
         }
+    }
+
+    #[test]
+    fn the_os_is_asked_only_for_a_pool_below_1024() {
+        use std::cell::Cell;
+        let asked = Cell::new(0);
+        let start = |port: u16| {
+            let asked = &asked;
+            move || {
+                asked.set(asked.get() + 1);
+                port
+            }
+        };
+        // Unprivileged (no CAP_NET_BIND_SERVICE), with the kernel's start at 1024.
+        assert_eq!(bindable_from(1024, start(1024), || 1024), 1);
+        assert_eq!(bindable_from(u16::MAX, start(1024), || 1024), 1);
+        assert_eq!(asked.get(), 0, "a pool from 1024 up reads nothing");
+        assert_eq!(bindable_from(1023, start(1024), || 1024), 1024);
+        // A machine whose start is lower: a pool from it up needs no privilege.
+        assert_eq!(bindable_from(80, start(80), || 80), 1);
+        assert_eq!(bindable_from(79, start(80), || 80), 80);
+        // Raised above 1024: left to the bind check.
+        assert_eq!(bindable_from(1500, start(2000), || 2000), 1);
+        assert_eq!(asked.get(), 3);
     }
 
     #[test]
