@@ -35,8 +35,9 @@ fn bindable_from(lowest: u16, start: impl Fn() -> u16, first: impl Fn() -> u16) 
 }
 
 /// The first unprivileged port where the OS does not say otherwise (Linux's default of
-/// `net.ipv4.ip_unprivileged_port_start`, and the rule elsewhere).
-const DEFAULT_UNPRIVILEGED_START: u16 = 1024;
+/// `net.ipv4.ip_unprivileged_port_start`, and the rule elsewhere): where the OS-derived pool
+/// starts.
+pub(crate) const DEFAULT_UNPRIVILEGED_START: u16 = 1024;
 
 /// Parses `/proc/self/status`: whether its `CapEff` line has `CAP_NET_BIND_SERVICE` (bit 10).
 /// `None` when the line is missing or malformed.
@@ -84,7 +85,7 @@ mod os {
             crate::ports::ephemeral::read_short(START)
                 .ok()
                 .and_then(|text| parse_unprivileged_start(&text))
-                .unwrap_or(1024)
+                .unwrap_or(DEFAULT_UNPRIVILEGED_START)
         })
     }
 }

@@ -10,13 +10,11 @@ use crate::env::{self, Env, PYSYS_PORTS, PYSYS_PORTS_FILE};
 use crate::error::Error;
 use crate::ports::ephemeral::ephemeral_tcp_port_range;
 use crate::ports::port_ranges::PortRanges;
+use crate::ports::privileged::DEFAULT_UNPRIVILEGED_START;
 use crate::ports::reserved::{leave_out, reserved_tcp_ranges};
 use crate::ports::source::PortSource;
 use crate::ports::spec::{SpecRanges, format_ports_spec, parse_spec};
 use crate::warn::warn_once;
-
-/// The lowest port the OS-derived pool offers: ports below it need privileges on most systems.
-const FIRST_UNPRIVILEGED_PORT: u16 = 1024;
 
 /// Below this many ports left outside the ephemeral range, the range is ignored with a warning.
 const MIN_USEFUL_POOL: usize = 50;
@@ -263,7 +261,7 @@ fn file_kind(kind: &std::fs::FileType) -> &'static str {
 fn os_ports((eph_min, eph_max): (u16, u16)) -> (Vec<(u16, u16)>, PortSource) {
     let ephemeral = (eph_min, eph_max);
     let (first, eph_min, eph_max) = (
-        u32::from(FIRST_UNPRIVILEGED_PORT),
+        u32::from(DEFAULT_UNPRIVILEGED_START),
         u32::from(eph_min),
         u32::from(eph_max),
     );
@@ -293,7 +291,7 @@ fn os_ports((eph_min, eph_max): (u16, u16)) -> (Vec<(u16, u16)>, PortSource) {
         "the ephemeral port range {eph_min}-{eph_max} leaves only {count} server ports; using 1024-49151"
     ));
     (
-        vec![(FIRST_UNPRIVILEGED_PORT, 49151)],
+        vec![(DEFAULT_UNPRIVILEGED_START, 49151)],
         PortSource::OsFallback { ephemeral },
     )
 }
