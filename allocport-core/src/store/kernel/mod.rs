@@ -158,10 +158,7 @@ impl KernelStore {
                 keep_spare(fd);
                 Ok(None)
             }
-            Err(e) => Err(Error::StoreUnavailable {
-                store: "kernel",
-                reason: format!("binding the name of {}: {e}", describe(name)),
-            }),
+            Err(e) => Err(bind_failed(name, e)),
         }
     }
 
@@ -223,10 +220,7 @@ impl KernelStore {
         match bind_abstract(&fd, self.prefix(), Name::WaitToken) {
             Ok(()) => Ok(Some(fd)),
             Err(e) if e.raw_os_error() == Some(libc::EADDRINUSE) => Ok(None),
-            Err(e) => Err(Error::StoreUnavailable {
-                store: "kernel",
-                reason: format!("binding the name of the wait token: {e}"),
-            }),
+            Err(e) => Err(bind_failed(Name::WaitToken, e)),
         }
     }
 
@@ -252,6 +246,14 @@ fn token_held_in(sender: &OwnedFd, prefix: &Prefix) -> bool {
     // SAFETY: a valid socket and a sockaddr_un of `len` bytes.
     let rc = unsafe { libc::connect(sender.as_raw_fd(), (&raw const addr).cast(), len) };
     rc == 0 || io::Error::last_os_error().raw_os_error() != Some(libc::ECONNREFUSED)
+}
+
+/// A bind of `name` that failed otherwise than by the name being taken.
+fn bind_failed(name: Name, e: io::Error) -> Error {
+    Error::StoreUnavailable {
+        store: "kernel",
+        reason: format!("binding the name of {}: {e}", describe(name)),
+    }
 }
 
 /// What a name stands for, in messages.
