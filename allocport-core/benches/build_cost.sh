@@ -4,12 +4,16 @@
 # with its macro) and a test using #[with_ports], built from nothing in turn, ROUNDS times
 # each, alternating which goes first. Prints every build's wall and CPU time and the medians.
 #
-#   allocport-core/benches/build_cost.sh [ROUNDS]      # default 5
+#   allocport-core/benches/build_cost.sh [ROUNDS] [REV]   # default 5 rounds of HEAD
 #
+# allocport comes from this repository's git history at REV (a commit, so commit first), not
+# from its path: cargo builds a path dependency incrementally, which costs a cold build about
+# a third more than the non-incremental build a crates.io (or git) dependency gets.
 # Needs the crates.io registry (or a cargo home that has rstest, tokio and their dependencies).
 set -euo pipefail
 rounds=${1:-5}
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+rev=$(git -C "$repo" rev-parse "${2:-HEAD}")
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
@@ -47,7 +51,7 @@ EOF
 }
 
 project without "" ""
-project with "allocport-core = { path = \"$repo/allocport-core\" }" '
+project with "allocport-core = { git = \"file://$repo\", rev = \"$rev\" }" '
 #[allocport_core::with_ports(1)]
 #[test]
 fn holds(port: u16) {
@@ -55,6 +59,7 @@ fn holds(port: u16) {
 }'
 
 # Fetch once, outside the timings.
+echo "allocport at $rev"
 for p in without with; do (cd "$work/$p" && cargo fetch --quiet); done
 
 build() { # name -> "wall cpu" in seconds
