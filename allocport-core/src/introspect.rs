@@ -86,7 +86,7 @@ pub fn port_reservations() -> Result<Vec<PortHolder>, Error> {
     ])?;
     let mut all = tcp?;
     all.extend(udp?);
-    all.sort_by_key(|h| (h.port, h.pid));
+    all.sort_unstable();
     all.dedup();
     Ok(all)
 }

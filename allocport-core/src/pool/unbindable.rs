@@ -10,9 +10,10 @@ use crate::warn::warn_once;
 /// Host, address and reason: what the ports of one part of the warning share.
 type Reason = (String, IpAddr, String);
 
-/// The ports one pass of the pool found unbindable, grouped by host and reason. A vector, not
-/// a map: every pass of every allocation makes and drops one, nearly always empty, and an
-/// empty `BTreeMap` costs a hundred instructions to drop where a `Vec` costs none.
+/// The ports one pass of the pool found unbindable, grouped by host and reason, the groups in
+/// that order. A vector, not a map: every pass of every allocation makes and drops one,
+/// nearly always empty, and an empty `BTreeMap` costs a hundred instructions to drop where a
+/// `Vec` costs none.
 #[derive(Default)]
 pub(crate) struct Unbindable {
     by_reason: Vec<(Reason, Vec<u16>)>,
@@ -21,9 +22,10 @@ pub(crate) struct Unbindable {
 impl Unbindable {
     pub(crate) fn add(&mut self, port: u16, host: &str, addr: IpAddr, error: &std::io::Error) {
         let reason = (host.to_owned(), addr, error.to_string());
-        match self.by_reason.iter_mut().find(|(r, _)| *r == reason) {
-            Some((_, ports)) => ports.push(port),
-            None => self.by_reason.push((reason, vec![port])),
+        // Kept in order as groups come (a few per pass at most): no sort of groups to compile.
+        match self.by_reason.binary_search_by(|(r, _)| r.cmp(&reason)) {
+            Ok(at) => self.by_reason[at].1.push(port),
+            Err(at) => self.by_reason.insert(at, (reason, vec![port])),
         }
     }
 
@@ -38,8 +40,7 @@ impl Unbindable {
         }
     }
 
-    fn message(mut self) -> Option<String> {
-        self.by_reason.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    fn message(self) -> Option<String> {
         let parts: Vec<String> = self
             .by_reason
             .into_iter()

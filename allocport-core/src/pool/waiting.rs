@@ -1,7 +1,6 @@
 //! What an allocation that waits tells the user: once, after [`REPORT_AFTER`], a line on
 //! standard error; and in the timeout error, who holds the ports, as `allocport status` shows.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::claim::PortHolder;
@@ -85,13 +84,7 @@ fn summarise(holders: &[PortHolder], command_of: &dyn Fn(u32) -> Option<String>)
                 programs that do not use allocport"
             .to_owned();
     }
-    let mut by_pid: BTreeMap<Option<u32>, usize> = BTreeMap::new();
-    for holder in holders {
-        *by_pid.entry(holder.pid).or_default() += 1;
-    }
-    let mut counts: Vec<(Option<u32>, usize)> = by_pid.into_iter().collect();
-    // Most ports first; ties in pid order, so the text is stable.
-    counts.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let counts = ports_per_pid(holders);
     let named: Vec<String> = counts
         .iter()
         .take(NAMED_HOLDERS)
@@ -112,6 +105,32 @@ fn summarise(holders: &[PortHolder], command_of: &dyn Fn(u32) -> Option<String>)
             String::new()
         }
     )
+}
+
+/// How many of `holders` each pid holds: most ports first, ties in pid order (`None` first),
+/// so the text is stable. Counted through sorted `u64` keys (the pid in the low 33 bits, the
+/// count's complement above): a map and a sort by closure would each add an instantiation of
+/// the standard library's code to every user's build.
+fn ports_per_pid(holders: &[PortHolder]) -> Vec<(Option<u32>, usize)> {
+    const PID_BITS: u32 = 33;
+    const MOST: u64 = (1 << (64 - PID_BITS)) - 1;
+    let mut pids: Vec<u64> = holders
+        .iter()
+        .map(|h| h.pid.map_or(0, |pid| u64::from(pid) + 1))
+        .collect();
+    pids.sort_unstable();
+    let mut keys: Vec<u64> = pids
+        .chunk_by(|a, b| a == b)
+        .map(|same| (MOST - (same.len() as u64).min(MOST)) << PID_BITS | same[0])
+        .collect();
+    keys.sort_unstable();
+    keys.iter()
+        .map(|&key| {
+            let pid = key & ((1 << PID_BITS) - 1);
+            let count = MOST - (key >> PID_BITS);
+            (pid.checked_sub(1).map(|p| p as u32), count as usize)
+        })
+        .collect()
 }
 
 /// The command line of process `pid`, its arguments quoted as a shell would need them, where
@@ -205,6 +224,39 @@ mod tests {
             text,
             "other processes hold 2 ports: a process in another pid namespace holds 2; \
              `allocport status` shows them all"
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn ports_per_pid_counts_most_first_then_by_pid(
+            pids in proptest::collection::vec(
+                proptest::option::of(proptest::prop_oneof![0u32..4, proptest::num::u32::ANY]),
+                0..300,
+            )
+        ) {
+            let holders: Vec<PortHolder> = pids.iter().map(|&pid| holder(1, pid)).collect();
+            let mut model = std::collections::BTreeMap::<Option<u32>, usize>::new();
+            for &pid in &pids {
+                *model.entry(pid).or_default() += 1;
+            }
+            let mut expected: Vec<(Option<u32>, usize)> = model.into_iter().collect();
+            expected.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+            proptest::prop_assert_eq!(ports_per_pid(&holders), expected);
+        }
+    }
+
+    #[test]
+    fn ports_per_pid_keeps_the_extreme_pids_apart() {
+        let holders = [
+            holder(1, Some(u32::MAX)),
+            holder(2, Some(0)),
+            holder(3, None),
+            holder(4, Some(u32::MAX)),
+        ];
+        assert_eq!(
+            ports_per_pid(&holders),
+            [(Some(u32::MAX), 2), (None, 1), (Some(0), 1)]
         );
     }
 

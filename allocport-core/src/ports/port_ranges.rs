@@ -17,15 +17,7 @@ impl PortRanges {
     /// the ports excluded now.
     pub(crate) fn new(mut spans: Vec<(u16, u16)>) -> PortRanges {
         spans.retain(|&(lo, hi)| lo <= hi);
-        spans.sort_unstable();
-        let mut merged: Vec<(u16, u16)> = Vec::with_capacity(spans.len());
-        for (lo, hi) in spans {
-            match merged.last_mut() {
-                Some(last) if u32::from(lo) <= u32::from(last.1) + 1 => last.1 = last.1.max(hi),
-                _ => merged.push((lo, hi)),
-            }
-        }
-        let spans = subtract_excluded(merged);
+        let spans = subtract_excluded(merge_spans(spans));
         let mut total = 0;
         let ends = spans
             .iter()
@@ -73,6 +65,20 @@ impl PortRanges {
     pub(crate) fn iter(&self) -> impl Iterator<Item = u16> + '_ {
         self.spans.iter().flat_map(|&(lo, hi)| lo..=hi)
     }
+}
+
+/// `spans` (inclusive, none reversed) sorted, with overlapping or adjacent ones merged: at most
+/// 32,768 remain (every other port).
+pub(crate) fn merge_spans(mut spans: Vec<(u16, u16)>) -> Vec<(u16, u16)> {
+    spans.sort_unstable();
+    let mut merged: Vec<(u16, u16)> = Vec::with_capacity(spans.len().min(32768));
+    for (lo, hi) in spans {
+        match merged.last_mut() {
+            Some(last) if u32::from(lo) <= u32::from(last.1) + 1 => last.1 = last.1.max(hi),
+            _ => merged.push((lo, hi)),
+        }
+    }
+    merged
 }
 
 /// Splits the sorted, disjoint `spans` around the excluded ports inside them.

@@ -2,6 +2,7 @@
 //! ranges, with white space allowed around numbers and dashes.
 
 use crate::error::Error;
+use crate::ports::port_ranges::merge_spans;
 use crate::ports::source::PortSource;
 
 /// A set of ports built from `PYSYS_PORTS` ranges without expanding them: the ranges are kept
@@ -39,15 +40,7 @@ impl SpecRanges {
 
     /// Sorts and merges overlapping or adjacent intervals, in place.
     fn merge(&mut self) {
-        self.ranges.sort_unstable();
-        let mut merged: Vec<(u16, u16)> = Vec::with_capacity(self.ranges.len().min(32768));
-        for &(min, max) in &self.ranges {
-            match merged.last_mut() {
-                Some(last) if u32::from(min) <= u32::from(last.1) + 1 => last.1 = last.1.max(max),
-                _ => merged.push((min, max)),
-            }
-        }
-        self.ranges = merged;
+        self.ranges = merge_spans(std::mem::take(&mut self.ranges));
     }
 
     /// The intervals, sorted and merged: what the pool starts from without naming each port.

@@ -7,7 +7,9 @@
 /// let holders: Vec<allocport_core::PortHolder> = allocport_core::tcp_port_holders().unwrap();
 /// assert!(holders.windows(2).all(|w| w[0].port <= w[1].port));
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+///
+/// Holders order by port, then pid (`None` first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct PortHolder {
     /// The port.
     pub port: u16,

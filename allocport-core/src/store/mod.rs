@@ -273,7 +273,7 @@ fn files_holders(f: &PortLocks, what: Holding, ports: &[u16]) -> Result<Vec<Port
         .into_iter()
         .map(|(port, h)| PortHolder { port, pid: h.pid })
         .collect();
-    all.sort_by_key(|h| h.port);
+    all.sort_unstable();
     Ok(all)
 }
 
@@ -317,7 +317,7 @@ fn kernel_holders<const N: usize>(
                 pid: owners.get(&inode).copied(),
             })
             .collect();
-        holders.sort_unstable_by_key(|h| (h.port, h.pid));
+        holders.sort_unstable();
         holders.dedup();
         Ok(holders)
     })

@@ -433,7 +433,6 @@ impl PortLocks {
             })?;
             holders.extend(found.into_iter().filter(|&(p, _)| wanted[usize::from(p)]));
         }
-        holders.sort_unstable_by_key(|&(port, _)| port);
         Ok(holders)
     }
 
