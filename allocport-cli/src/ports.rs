@@ -7,7 +7,7 @@ use crate::exit::{EXIT_FAILURE, Failure};
 pub(crate) fn run() -> Result<(), Failure> {
     let server = allocport_core::server_tcp_ports_with_source()
         .map_err(|e| Failure::new(EXIT_FAILURE, e.to_string()))?;
-    let excluded: Vec<u16> = allocport_core::excluded_tcp_ports().into_iter().collect();
+    let excluded = allocport_core::excluded_tcp_ports();
     // Only worth a note when it cannot be read from the source itself; failing to read it then
     // loses nothing, as the pool does not depend on it.
     let ephemeral = match server.source {

@@ -8,7 +8,6 @@
 //! pipe, and a panic there would end the lock-file watcher (see [`write_line`]).
 
 use std::cell::Cell;
-use std::collections::HashSet;
 use std::io::Write as _;
 use std::sync::Mutex;
 
@@ -47,17 +46,20 @@ pub(crate) fn write_line(line: &str) {
     let _ = std::io::stderr().lock().write_all(&bytes);
 }
 
-/// The warnings this process has given.
-static GIVEN: Mutex<Option<HashSet<String>>> = Mutex::new(None);
+/// The warnings this process has given, sorted: a binary search finds one as a set would,
+/// without a `HashSet<String>`'s code in every user's build.
+static GIVEN: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
 /// Whether this process has not warned `message` before; remembers it.
 fn first_time(message: &str) -> bool {
     let mut given = GIVEN
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
-    given
-        .get_or_insert_with(HashSet::new)
-        .insert(message.to_owned())
+    let Err(at) = given.binary_search_by(|m| m.as_str().cmp(message)) else {
+        return false;
+    };
+    given.insert(at, message.to_owned());
+    true
 }
 
 /// Whether this process has given `message` as a warning, for unit tests of the callers.
@@ -66,7 +68,7 @@ pub(crate) fn given(message: &str) -> bool {
     let given = GIVEN
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
-    given.as_ref().is_some_and(|set| set.contains(message))
+    given.iter().any(|m| m == message)
 }
 
 #[cfg(test)]
@@ -79,5 +81,19 @@ mod tests {
         assert!(first_time(message));
         assert!(!first_time(message));
         assert!(first_time("warn.rs unit test: another one"));
+    }
+
+    #[test]
+    fn messages_met_in_any_order_are_each_given_once() {
+        let messages: Vec<String> = [7, 3, 9, 1, 5, 3, 8, 0, 7]
+            .iter()
+            .map(|n| format!("warn.rs unit test: number {n}"))
+            .collect();
+        let firsts: Vec<bool> = messages.iter().map(|m| first_time(m)).collect();
+        assert_eq!(
+            firsts,
+            [true, true, true, true, true, false, true, true, false]
+        );
+        assert!(messages.iter().all(|m| given(m) && !first_time(m)));
     }
 }

@@ -1,6 +1,5 @@
 //! Ports never handed out, process-wide: browsers' refused ports and the caller's additions.
 
-use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::pool::portset::{Lane, PortSet};
@@ -18,13 +17,16 @@ static EXCLUDED: PortSet = PortSet::of(Lane::Excluded);
 /// [`DEFAULT_EXCLUDED_TCP_PORTS`], which the pool's start-up reads instead of the whole set.
 static EXTENDED: AtomicBool = AtomicBool::new(false);
 
-/// The ports that are never allocated, process-wide; it starts as [`DEFAULT_EXCLUDED_TCP_PORTS`].
+/// The ports that are never allocated, process-wide, ascending and without duplicates; it
+/// starts as [`DEFAULT_EXCLUDED_TCP_PORTS`].
 ///
 /// ```
 /// use allocport_core::{excluded_tcp_ports, DEFAULT_EXCLUDED_TCP_PORTS};
-/// assert!(DEFAULT_EXCLUDED_TCP_PORTS.iter().all(|p| excluded_tcp_ports().contains(p)));
+/// let excluded = excluded_tcp_ports();
+/// assert!(DEFAULT_EXCLUDED_TCP_PORTS.iter().all(|p| excluded.binary_search(p).is_ok()));
+/// assert!(excluded.windows(2).all(|w| w[0] < w[1]));
 /// ```
-pub fn excluded_tcp_ports() -> BTreeSet<u16> {
+pub fn excluded_tcp_ports() -> Vec<u16> {
     EXCLUDED.iter().collect()
 }
 

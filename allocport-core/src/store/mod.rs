@@ -314,7 +314,7 @@ fn kernel_holders<const N: usize>(
             .filter(|&&(holding, _, _)| holding == what)
             .map(|&(_, port, inode)| PortHolder {
                 port,
-                pid: owners.get(&inode).copied(),
+                pid: owners.get(inode),
             })
             .collect();
         holders.sort_unstable();

@@ -3,7 +3,6 @@
 //! descriptor of a process to its socket's inode. Other users' processes cannot be read
 //! (unless this process is root): their claims show without a pid.
 
-use std::collections::HashMap;
 use std::io::Read;
 
 use super::names::{Name, Prefix};
@@ -54,14 +53,43 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
 
+/// Which process has each socket inode open: the inodes sorted, each beside its pid (0 for
+/// none found). Two vectors and a binary search, not a `HashMap`: the map's code would be
+/// compiled into every user's build for this rare look alone.
+#[derive(Debug)]
+pub(crate) struct Owners {
+    inodes: Vec<u64>,
+    pids: Vec<u32>,
+}
+
+impl Owners {
+    /// The process found with `inode` open.
+    pub(crate) fn get(&self, inode: u64) -> Option<u32> {
+        let at = self.inodes.binary_search(&inode).ok()?;
+        Some(self.pids[at]).filter(|&pid| pid != 0)
+    }
+
+    /// How many of the inodes have an owner.
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.pids.iter().filter(|&&pid| pid != 0).count()
+    }
+}
+
 /// The pid of the process that has each of `inodes` open, where this process may look: one
 /// pass over `/proc/*/fd`. Processes of other users (unless root) and of other pid
 /// namespaces are not found.
-pub(crate) fn owners(inodes: impl IntoIterator<Item = u64>) -> HashMap<u64, u32> {
-    let mut wanted: HashMap<u64, u32> = inodes.into_iter().map(|i| (i, 0)).collect();
-    let mut left = wanted.len();
+pub(crate) fn owners(inodes: impl IntoIterator<Item = u64>) -> Owners {
+    let mut inodes: Vec<u64> = inodes.into_iter().collect();
+    inodes.sort_unstable();
+    inodes.dedup();
+    let mut wanted = Owners {
+        pids: vec![0; inodes.len()],
+        inodes,
+    };
+    let mut left = wanted.inodes.len();
     let Ok(procs) = std::fs::read_dir("/proc") else {
-        return HashMap::new();
+        return wanted;
     };
     for entry in procs.flatten() {
         if left == 0 {
@@ -84,15 +112,15 @@ pub(crate) fn owners(inodes: impl IntoIterator<Item = u64>) -> HashMap<u64, u32>
             let Some(inode) = socket_inode(target.as_os_str().as_encoded_bytes()) else {
                 continue;
             };
-            if let Some(owner) = wanted.get_mut(&inode) {
-                if *owner == 0 {
-                    *owner = pid;
-                    left -= 1;
-                }
+            let Ok(at) = wanted.inodes.binary_search(&inode) else {
+                continue;
+            };
+            if wanted.pids[at] == 0 {
+                wanted.pids[at] = pid;
+                left -= 1;
             }
         }
     }
-    wanted.retain(|_, pid| *pid != 0);
     wanted
 }
 
@@ -141,7 +169,9 @@ mod tests {
             "{name:?} {inode} not in {found:?}"
         );
         let owners = owners([inode, u64::MAX]);
-        assert_eq!(owners.get(&inode), Some(&std::process::id()));
+        assert_eq!(owners.get(inode), Some(std::process::id()));
+        assert_eq!(owners.get(u64::MAX), None);
+        assert_eq!(owners.get(inode + 1), None);
         assert_eq!(
             owners.len(),
             1,
