@@ -307,7 +307,7 @@ fn kernel_holders<const N: usize>(
         .filter(|&(name, ..)| !k.holds_here(name))
         .map(|(_, holding, port, inode)| (holding, port, inode))
         .collect();
-    let owners = proc::owners(found.iter().map(|&(_, _, inode)| inode));
+    let owners = proc::owners(found.iter().map(|&(_, _, inode)| inode).collect());
     what.map(|what| {
         let mut holders: Vec<PortHolder> = found
             .iter()

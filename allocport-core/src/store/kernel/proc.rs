@@ -79,8 +79,7 @@ impl Owners {
 /// The pid of the process that has each of `inodes` open, where this process may look: one
 /// pass over `/proc/*/fd`. Processes of other users (unless root) and of other pid
 /// namespaces are not found.
-pub(crate) fn owners(inodes: impl IntoIterator<Item = u64>) -> Owners {
-    let mut inodes: Vec<u64> = inodes.into_iter().collect();
+pub(crate) fn owners(mut inodes: Vec<u64>) -> Owners {
     inodes.sort_unstable();
     inodes.dedup();
     let mut wanted = Owners {
@@ -168,7 +167,7 @@ mod tests {
             found.contains(&(name, inode)),
             "{name:?} {inode} not in {found:?}"
         );
-        let owners = owners([inode, u64::MAX]);
+        let owners = owners(vec![u64::MAX, inode, inode]);
         assert_eq!(owners.get(inode), Some(std::process::id()));
         assert_eq!(owners.get(u64::MAX), None);
         assert_eq!(owners.get(inode + 1), None);
