@@ -4,16 +4,24 @@
 # with its macro) and a test using #[with_ports], built from nothing in turn, ROUNDS times
 # each, alternating which goes first. Prints every build's wall and CPU time and the medians.
 #
-#   allocport-core/benches/build_cost.sh [ROUNDS] [REV]   # default 5 rounds of HEAD
+#   allocport-core/benches/build_cost.sh [ROUNDS] [REV|path]   # default 5 rounds of HEAD
 #
-# allocport comes from this repository's git history at REV (a commit, so commit first), not
-# from its path: cargo builds a path dependency incrementally, which costs a cold build about
-# a third more than the non-incremental build a crates.io (or git) dependency gets.
+# allocport comes from this repository's git history at REV (a commit, so commit first), as a
+# git dependency, which cargo builds as it does one from crates.io. With `path` it is a path
+# dependency on the working tree instead, which cargo builds incrementally: that costs a cold
+# build about a third more for allocport-core and is not what users of the published crate get.
 # Needs the crates.io registry (or a cargo home that has rstest, tokio and their dependencies).
 set -euo pipefail
 rounds=${1:-5}
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-rev=$(git -C "$repo" rev-parse "${2:-HEAD}")
+if [[ ${2:-} == path ]]; then
+    source_line="{ path = \"$repo/allocport-core\" }"
+    echo "allocport from the working tree at $repo (a path dependency)"
+else
+    rev=$(git -C "$repo" rev-parse "${2:-HEAD}")
+    source_line="{ git = \"file://$repo\", rev = \"$rev\" }"
+    echo "allocport at $rev (a git dependency)"
+fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
@@ -51,7 +59,7 @@ EOF
 }
 
 project without "" ""
-project with "allocport-core = { git = \"file://$repo\", rev = \"$rev\" }" '
+project with "allocport-core = $source_line" '
 #[allocport_core::with_ports(1)]
 #[test]
 fn holds(port: u16) {
@@ -59,7 +67,6 @@ fn holds(port: u16) {
 }'
 
 # Fetch once, outside the timings.
-echo "allocport at $rev"
 for p in without with; do (cd "$work/$p" && cargo fetch --quiet); done
 
 build() { # name -> "wall cpu" in seconds
