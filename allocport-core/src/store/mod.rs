@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 use crate::claim::transport::{Proto, Transport};
 use crate::env::{self, ALLOCPORT_LOCK_DIR, ALLOCPORT_STORE, Env};
 use crate::error::Error;
-use files::{Lock, PortLocks, Taken};
+use files::{Lock, PortLocks};
 
 pub(crate) mod files;
 mod holder;
@@ -24,6 +24,18 @@ pub use holder::PortHolder;
 use kernel::names::{self, Name};
 #[cfg(target_os = "linux")]
 use kernel::{Bound, KernelStore, doorbell, proc};
+
+/// What trying a port's claim came to, in either store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Taken {
+    /// The claim is this process's now.
+    Yes,
+    /// Another process holds it.
+    Held,
+    /// It was free, but another process reserved the port for its multi-port wait: given
+    /// back.
+    Reserved,
+}
 
 /// The two stores, as `ALLOCPORT_STORE` names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
