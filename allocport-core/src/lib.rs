@@ -46,7 +46,7 @@
 //! | `PYSYS_PORTS_FILE` | a UTF-8 regular file of at most [`MAX_PORTS_FILE_BYTES`], one such specification a line |
 //! | neither | ports 1024-65535 outside the OS's [ephemeral range](ephemeral_tcp_port_range) |
 //! | `ALLOCPORT_TIMEOUT_SECS` | how long an allocation waits when every port is held (default 300) |
-//! | `ALLOCPORT_STORE` | where claims between processes are kept: `kernel` (Linux's default) or `files` (see [`store_kind`]) |
+//! | `ALLOCPORT_STORE` | where claims between processes are kept: `kernel` (Linux's default) or `files` (see [`store_kind`]; on Linux, with the [`file-store` feature](#cargo-features)) |
 //! | `ALLOCPORT_NAMESPACE` | a tag that gives the kernel store names of its own, apart from everyone else's |
 //! | `ALLOCPORT_LOCK_DIR` | the file store's private directory (see [`lock_dir`]); setting it chooses the file store |
 //! | `ALLOCPORT_STATS=1` | print [`port_allocation_stats`] to standard error at exit |
@@ -75,7 +75,8 @@
 //! bind of a name and forgets it when its holder dies, even by `SIGKILL`. Every user and every
 //! process sharing the machine's network is excluded; nothing on disk can be deleted or aged
 //! out. Each held port is one descriptor (the soft limit is raised toward the hard one when
-//! needed). Elsewhere, or with `ALLOCPORT_STORE=files`, each held port is one byte-range lock
+//! needed). Elsewhere, or with `ALLOCPORT_STORE=files` (on Linux, with the [`file-store`
+//! feature](#cargo-features)), each held port is one byte-range lock
 //! on one of 64 files in a private per-user directory ([`lock_dir`]); deleted or replaced lock
 //! files free no port ([`lock_files_renewed`] counts such events). Processes on different
 //! stores do not exclude each other. `docs/guarantee.md` states each store's guarantee and
@@ -85,13 +86,39 @@
 //! `NEXTEST_TEST_GLOBAL_SLOT`), so concurrent tests rarely even try the same port. A process
 //! waiting for ports is woken when another process releases one of them (on Linux; elsewhere
 //! it looks again now and then).
+//!
+//! ## Cargo features
+//!
+//! - `macros` (default): [`with_ports`], re-exported from `allocport-macros`.
+//! - `file-store`: the file store on Linux, with [`lock_dir`] and [`lock_files_renewed`].
+//!   Linux uses the kernel store unless told otherwise, and the file store is a tenth of this
+//!   crate's code, which every cold debug build of a test suite would compile for nothing; so
+//!   it is off by default. Without it, choosing the files (`ALLOCPORT_STORE=files`, or
+//!   `ALLOCPORT_LOCK_DIR` set) is an [`Error::InvalidEnv`] naming the variable, never the
+//!   kernel store instead. macOS, the BSDs and Windows always have the file store: it is
+//!   their only one.
+// Where this build leaves the file store's functions out, the crate docs' links to them lead
+// to the feature that brings them instead of breaking the docs' build.
+#![cfg_attr(
+    any(feature = "file-store", not(target_os = "linux")),
+    doc = "",
+    doc = " [`lock_dir`]: lock_dir",
+    doc = " [`lock_files_renewed`]: lock_files_renewed"
+)]
+#![cfg_attr(
+    not(any(feature = "file-store", not(target_os = "linux"))),
+    doc = "",
+    doc = " [`lock_dir`]: crate#cargo-features",
+    doc = " [`lock_files_renewed`]: crate#cargo-features"
+)]
 
 // The folders, each using only those above it here (and the small files at the top: `env`,
 // `error`, `warn`, `background`): `ports/` (where the pool's ports come from), `store/` (the
-// claims between processes: `kernel/` on Linux, `files/` elsewhere), `claim/` (taking one
-// port: claim, bind checks, hosts, protocols), `pool/` (the queue, its order, waiting,
-// statistics), `request/` (what users hold and ask with: `PortRequest`, owners, bound
-// sockets); `introspect` reads all of it, and `private.rs` serves the macro's expansion.
+// claims between processes: `kernel/` on Linux, `files/` elsewhere and with the `file-store`
+// feature), `claim/` (taking one port: claim, bind checks, hosts, protocols), `pool/` (the
+// queue, its order, waiting, statistics), `request/` (what users hold and ask with:
+// `PortRequest`, owners, bound sockets); `introspect` reads all of it, and `private.rs`
+// serves the macro's expansion.
 mod background;
 mod claim;
 mod env;
@@ -130,6 +157,7 @@ pub use request::owner::{DEFAULT_HOSTS, TcpPortOwner};
 pub use request::pick::pick_unused_port;
 pub use request::receive::ReceivePorts;
 pub use request::udp::UdpPortOwner;
+#[cfg(any(feature = "file-store", not(target_os = "linux")))]
 pub use store::files::{lock_dir, lock_files_renewed};
 pub use store::{StoreKind, store_description, store_kind};
 

@@ -2,7 +2,7 @@
 //! the first allocation (the pool is built once per process), pools of other sizes (set by
 //! `PYSYS_PORTS`, read once per process) and several processes at once.
 //!
-//! Re-running this binary rather than a separate example keeps `cargo bench --bench alloc`
+//! Re-running this binary rather than a separate example keeps `cargo bench ... --bench alloc`
 //! the one command: it always exists, built with the same profile. This file only dispatches
 //! a mode to its worker; the parent side is `procs.rs`.
 

@@ -18,14 +18,16 @@ const BUILD_DEADLINE: Duration = Duration::from_secs(600);
 /// How long one probe process may take.
 const RUN_DEADLINE: Duration = Duration::from_secs(60);
 
-/// Builds a debug target of this package with `cargo <args> --message-format=json` and returns
+/// Builds a debug target of this package with `cargo <args>` (and the file store) and returns
 /// the executable cargo reports for the target named `name`.
 pub(crate) fn build_debug(args: &[&str], name: &str) -> Result<PathBuf, String> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
+    // The probes run on the file store too, which Linux builds only with the feature.
     cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
         .args(args)
-        .args(["-p", "allocport-core", "--message-format=json"]);
+        .args(["-p", "allocport-core", "--features", "file-store"])
+        .arg("--message-format=json");
     eprintln!(
         "building the debug probe {name} (cargo {})...",
         args.join(" ")

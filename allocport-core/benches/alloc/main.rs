@@ -1,8 +1,9 @@
 //! Allocation cost against its physical floor and against `portpicker`, pool initialisation,
 //! contention between threads and processes, and cost as the pool and the held ports grow.
 //!
-//! Run: `cargo bench -p allocport-core --bench alloc` (about four minutes). It ends with
-//! tables of medians and ratios; `allocport-core/BENCHMARKS.md` has the figures and the machine.
+//! Run: `cargo bench -p allocport-core --bench alloc --features file-store` (about four
+//! minutes; the feature brings the file store on Linux, measured beside the kernel store). It
+//! ends with tables of medians and ratios; `allocport-core/BENCHMARKS.md` has the figures and the machine.
 //! Every figure comes from one run on the default pool (the OS-derived ports, as users get),
 //! except the pool-size sweep, whose child processes each set `PYSYS_PORTS`. On Linux, issue
 //! 20's targets are measured on the kernel store and on the file store in the same run, in

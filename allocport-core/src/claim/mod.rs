@@ -17,8 +17,7 @@ use crate::claim::host::CheckAddr;
 use crate::claim::probe::{Check, check_port, check_udp_port};
 use crate::claim::transport::Transport;
 use crate::error::Error;
-use crate::store::files::Taken;
-use crate::store::{self, Store, Wake};
+use crate::store::{self, Store, Taken, Wake};
 // What the pool and the introspection need of the store, so that they reach it only through
 // this layer.
 pub use crate::store::PortHolder;

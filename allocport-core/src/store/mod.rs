@@ -5,14 +5,21 @@
 //! never a silent fallback: `ALLOCPORT_STORE=kernel` or `files`; unset, an
 //! `ALLOCPORT_LOCK_DIR` that is set chooses the files (its only use), and otherwise Linux
 //! uses the kernel store and every other system the files.
+//!
+//! On Linux the file store is compiled only with the `file-store` feature: nearly no one there
+//! uses it, yet it was a tenth of the crate's code, which every user's cold debug build paid
+//! for. Without it, choosing the files is an error naming the variable, never the kernel
+//! store instead.
 
 use std::sync::OnceLock;
 
 use crate::claim::transport::{Proto, Transport};
 use crate::env::{self, ALLOCPORT_LOCK_DIR, ALLOCPORT_STORE, Env};
 use crate::error::Error;
-use files::{Lock, PortLocks, Taken};
+#[cfg(any(feature = "file-store", not(target_os = "linux")))]
+use files::{Lock, PortLocks};
 
+#[cfg(any(feature = "file-store", not(target_os = "linux")))]
 pub(crate) mod files;
 mod holder;
 #[cfg(target_os = "linux")]
@@ -25,12 +32,25 @@ use kernel::names::{self, Name};
 #[cfg(target_os = "linux")]
 use kernel::{Bound, KernelStore, doorbell, proc};
 
+/// What trying a port's claim came to, in either store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Taken {
+    /// The claim is this process's now.
+    Yes,
+    /// Another process holds it.
+    Held,
+    /// It was free, but another process reserved the port for its multi-port wait: given
+    /// back.
+    Reserved,
+}
+
 /// The two stores, as `ALLOCPORT_STORE` names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StoreKind {
     /// Abstract Unix socket names the kernel keeps (Linux only): `ALLOCPORT_STORE=kernel`.
     Kernel,
-    /// Byte-range locks on files in a private directory: `ALLOCPORT_STORE=files`.
+    /// Byte-range locks on files in a private directory: `ALLOCPORT_STORE=files`. On Linux,
+    /// only with allocport-core's `file-store` feature.
     Files,
 }
 
@@ -68,19 +88,22 @@ pub fn store_description() -> Result<String, Error> {
         }
         #[cfg(not(target_os = "linux"))]
         StoreKind::Kernel => unreachable!("store_kind refuses the kernel store here"),
+        #[cfg(any(feature = "file-store", not(target_os = "linux")))]
         StoreKind::Files => Ok(format!("file store in {}", files::lock_dir()?.display())),
+        #[cfg(not(any(feature = "file-store", not(target_os = "linux"))))]
+        StoreKind::Files => unreachable!("store_kind refuses the file store in this build"),
     }
 }
 
 pub(crate) fn store_kind_from(env: Env<'_>) -> Result<StoreKind, Error> {
     let Some(value) = env::non_empty(env, ALLOCPORT_STORE) else {
-        let files =
-            cfg!(not(target_os = "linux")) || env::non_empty(env, ALLOCPORT_LOCK_DIR).is_some();
-        return Ok(if files {
-            StoreKind::Files
-        } else {
-            StoreKind::Kernel
-        });
+        if cfg!(not(target_os = "linux")) {
+            return Ok(StoreKind::Files);
+        }
+        return match env::non_empty(env, ALLOCPORT_LOCK_DIR) {
+            Some(dir) => files_here(ALLOCPORT_LOCK_DIR, &dir),
+            None => Ok(StoreKind::Kernel),
+        };
     };
     let invalid = |reason: &str| Error::InvalidEnv {
         var: ALLOCPORT_STORE,
@@ -88,7 +111,7 @@ pub(crate) fn store_kind_from(env: Env<'_>) -> Result<StoreKind, Error> {
         reason: reason.to_owned(),
     };
     match value.to_str() {
-        Some("files") => Ok(StoreKind::Files),
+        Some("files") => files_here(ALLOCPORT_STORE, &value),
         Some("kernel") if cfg!(target_os = "linux") => Ok(StoreKind::Kernel),
         Some("kernel") => Err(invalid(
             "names the kernel store, which exists on Linux only: use `files` (the default here)",
@@ -97,7 +120,26 @@ pub(crate) fn store_kind_from(env: Env<'_>) -> Result<StoreKind, Error> {
     }
 }
 
+/// The file store, which `var` set to `value` chose, if this build has it. Without it, the
+/// choice is refused rather than served by the kernel store: processes on two stores do not
+/// exclude each other, so the user's other processes on the files would share ports with this
+/// one.
+fn files_here(var: &'static str, value: &std::ffi::OsStr) -> Result<StoreKind, Error> {
+    if cfg!(any(feature = "file-store", not(target_os = "linux"))) {
+        return Ok(StoreKind::Files);
+    }
+    Err(Error::InvalidEnv {
+        var,
+        value: value.to_string_lossy().into_owned(),
+        reason: "chooses the file store, which on Linux is built only with allocport-core's \
+                 `file-store` feature: enable it (`features = [\"file-store\"]` in Cargo.toml), \
+                 or leave ALLOCPORT_STORE and ALLOCPORT_LOCK_DIR unset for the kernel store"
+            .to_owned(),
+    })
+}
+
 impl Proto {
+    #[cfg(any(feature = "file-store", not(target_os = "linux")))]
     fn lock(self) -> Lock {
         match self {
             Proto::Tcp => Lock::Tcp,
@@ -154,6 +196,7 @@ pub(crate) enum Wake {
 pub(crate) enum Store {
     #[cfg(target_os = "linux")]
     Kernel(&'static KernelStore),
+    #[cfg(any(feature = "file-store", not(target_os = "linux")))]
     Files(&'static PortLocks),
 }
 
@@ -170,7 +213,10 @@ pub(crate) fn open() -> Result<Store, Error> {
         StoreKind::Kernel => Store::Kernel(kernel::kernel_store()?),
         #[cfg(not(target_os = "linux"))]
         StoreKind::Kernel => unreachable!("store_kind refuses the kernel store here"),
+        #[cfg(any(feature = "file-store", not(target_os = "linux")))]
         StoreKind::Files => Store::Files(files::port_locks()?),
+        #[cfg(not(any(feature = "file-store", not(target_os = "linux"))))]
+        StoreKind::Files => unreachable!("store_kind refuses the file store in this build"),
     };
     Ok(*CHOSEN.get_or_init(|| store))
 }
@@ -198,6 +244,7 @@ impl Store {
                 }
                 Ok(Taken::Yes)
             }
+            #[cfg(any(feature = "file-store", not(target_os = "linux")))]
             Store::Files(f) => f.try_lock_unreserved(proto.lock(), port, respect),
         }
     }
@@ -213,6 +260,7 @@ impl Store {
                     doorbell::ring(k, port);
                 }
             }
+            #[cfg(any(feature = "file-store", not(target_os = "linux")))]
             Store::Files(f) => f.unlock_announcing(proto.lock(), port, announce),
         }
     }
@@ -229,6 +277,7 @@ impl Store {
         match self {
             #[cfg(target_os = "linux")]
             Store::Kernel(k) => kernel_holders(k, what, ports),
+            #[cfg(any(feature = "file-store", not(target_os = "linux")))]
             Store::Files(f) => {
                 let ports: Vec<u16> = ports.into_iter().collect();
                 what.map(|what| files_holders(f, what, &ports))
@@ -241,6 +290,7 @@ impl Store {
         match self {
             #[cfg(target_os = "linux")]
             Store::Kernel(k) => kernel_token(k),
+            #[cfg(any(feature = "file-store", not(target_os = "linux")))]
             Store::Files(f) => Ok(files::WaitToken::try_take(f)?.map(WaitToken::Files)),
         }
     }
@@ -256,12 +306,14 @@ impl Store {
         match self {
             #[cfg(target_os = "linux")]
             Store::Kernel(k) => doorbell::start_watcher(k, pool, wanted, wake),
+            #[cfg(any(feature = "file-store", not(target_os = "linux")))]
             Store::Files(f) => files::wake::start_listener(f, pool, wanted, wake),
         }
     }
 }
 
 /// The file store's holders of `ports` for `what`.
+#[cfg(any(feature = "file-store", not(target_os = "linux")))]
 fn files_holders(f: &PortLocks, what: Holding, ports: &[u16]) -> Result<Vec<PortHolder>, Error> {
     let kind = match what {
         Holding::Claim(proto) => proto.lock(),
@@ -364,6 +416,7 @@ pub(crate) enum WaitToken {
         _name: std::os::fd::OwnedFd,
         _thread: std::sync::MutexGuard<'static, ()>,
     },
+    #[cfg(any(feature = "file-store", not(target_os = "linux")))]
     Files(files::WaitToken),
 }
 
@@ -397,6 +450,7 @@ impl WaitToken {
             WaitToken::Kernel { store, .. } => {
                 Ok(store.bind(proto.reservation_name(port))? == Bound::Yes)
             }
+            #[cfg(any(feature = "file-store", not(target_os = "linux")))]
             WaitToken::Files(token) => token.reserve(proto.lock(), port),
         }
     }
@@ -406,6 +460,7 @@ impl WaitToken {
         match self {
             #[cfg(target_os = "linux")]
             WaitToken::Kernel { store, .. } => store.unbind(proto.reservation_name(port)),
+            #[cfg(any(feature = "file-store", not(target_os = "linux")))]
             WaitToken::Files(token) => token.unreserve(proto.lock(), port),
         }
     }
@@ -424,14 +479,6 @@ mod tests {
             StoreKind::Files
         };
         assert_eq!(store_kind_from(&fake(&[])).unwrap(), kernel_here);
-        assert_eq!(
-            store_kind_from(&fake(&[(ALLOCPORT_STORE, "files")])).unwrap(),
-            StoreKind::Files
-        );
-        assert_eq!(
-            store_kind_from(&fake(&[(ALLOCPORT_LOCK_DIR, "/x")])).unwrap(),
-            StoreKind::Files
-        );
         let both = fake(&[(ALLOCPORT_LOCK_DIR, "/x"), (ALLOCPORT_STORE, "kernel")]);
         if cfg!(target_os = "linux") {
             assert_eq!(store_kind_from(&both).unwrap(), StoreKind::Kernel);
@@ -444,5 +491,44 @@ mod tests {
                 .starts_with("ALLOCPORT_STORE: \"sysv\" is not a store"),
             "{err}"
         );
+    }
+
+    #[test]
+    #[cfg(any(feature = "file-store", not(target_os = "linux")))]
+    fn either_variable_chooses_the_files() {
+        assert_eq!(
+            store_kind_from(&fake(&[(ALLOCPORT_STORE, "files")])).unwrap(),
+            StoreKind::Files
+        );
+        assert_eq!(
+            store_kind_from(&fake(&[(ALLOCPORT_LOCK_DIR, "/x")])).unwrap(),
+            StoreKind::Files
+        );
+    }
+
+    #[test]
+    #[cfg(all(target_os = "linux", not(feature = "file-store")))]
+    fn choosing_the_files_without_them_is_an_error_naming_the_variable_and_the_feature() {
+        for (env, var, value) in [
+            (vec![(ALLOCPORT_STORE, "files")], ALLOCPORT_STORE, "files"),
+            (
+                vec![(ALLOCPORT_STORE, "files"), (ALLOCPORT_LOCK_DIR, "/x")],
+                ALLOCPORT_STORE,
+                "files",
+            ),
+            (vec![(ALLOCPORT_LOCK_DIR, "/x")], ALLOCPORT_LOCK_DIR, "/x"),
+        ] {
+            let err = store_kind_from(&fake(&env)).unwrap_err();
+            assert!(
+                matches!(&err, Error::InvalidEnv { var: v, value: got, .. } if *v == var && got == value),
+                "{err}"
+            );
+            let text = err.to_string();
+            assert!(
+                text.starts_with(&format!("{var}: {value:?} chooses the file store")),
+                "{text}"
+            );
+            assert!(text.contains("`file-store` feature"), "{text}");
+        }
     }
 }

@@ -21,6 +21,8 @@ use crate::error::Error;
 /// its own), and so is one with a `..` in it; a trailing `/` or `.` is dropped, so the
 /// symlink check applies to the directory itself however the path is spelled.
 ///
+/// Only with the `file-store` feature on Linux.
+///
 /// ```
 /// let dir = allocport_core::lock_dir().unwrap();
 /// assert!(dir.is_absolute());

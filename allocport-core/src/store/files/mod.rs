@@ -27,6 +27,7 @@ use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 use std::sync::{Mutex, MutexGuard, Once, OnceLock};
 use std::time::Instant;
 
+use super::Taken;
 use crate::error::Error;
 
 mod dir;
@@ -50,18 +51,6 @@ pub(crate) use fair::WaitToken;
 use lane::Lane;
 pub use renew::lock_files_renewed;
 use slot::Slot;
-
-/// What trying a port's lock came to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Taken {
-    /// The lock is this process's now.
-    Yes,
-    /// Another process holds it.
-    Held,
-    /// It was free, but another process reserved the port for its multi-port wait: given
-    /// back.
-    Reserved,
-}
 
 /// Another process's lock on a port: Unix names that process, Windows cannot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

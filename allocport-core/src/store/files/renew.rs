@@ -43,6 +43,8 @@ static SAID: AtomicBool = AtomicBool::new(false);
 /// clean-up script, an age-based cleaner, `rm -rf` of the lock directory) and opened the
 /// file now at its path, taking its locks again there. Zero in a quiet life.
 ///
+/// Only with the `file-store` feature on Linux.
+///
 /// ```
 /// assert_eq!(allocport_core::lock_files_renewed(), 0);
 /// ```
