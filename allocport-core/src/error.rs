@@ -327,8 +327,8 @@ impl Error {
             Error::StoreUnavailable { store, reason } => write!(
                 f,
                 "the {store} store of allocport's claims is unusable: {reason} \
-                 (ALLOCPORT_STORE=files chooses the file store, but only processes on the same \
-                 store exclude each other)"
+                 (ALLOCPORT_STORE=files chooses the file store, on Linux with allocport-core's \
+                 `file-store` feature, but only processes on the same store exclude each other)"
             ),
             Error::OutOfDescriptors { held, limit } => write!(
                 f,
