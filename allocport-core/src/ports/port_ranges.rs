@@ -126,6 +126,15 @@ mod tests {
     }
 
     #[test]
+    fn spans_sharing_a_port_or_touching_merge_and_others_stay_apart() {
+        assert_eq!(
+            merge_spans(vec![(5, 9), (20, 20), (1, 5), (10, 12), (14, 15)]),
+            [(1, 12), (14, 15), (20, 20)]
+        );
+        assert_eq!(merge_spans(vec![(65535, 65535), (1, 65534)]), [(1, 65535)]);
+    }
+
+    #[test]
     fn nth_is_the_port_of_that_rank() {
         let r = PortRanges::new(vec![(1024, 32767), (61000, 65535), (1, 1)]);
         let all: Vec<u16> = r.iter().collect();
