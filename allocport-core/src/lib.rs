@@ -144,8 +144,9 @@ pub use introspect::{
 pub use pool::stats::PortAllocationStats;
 pub use pool::timeout::{DEFAULT_ALLOCATION_TIMEOUT, allocation_timeout, set_allocation_timeout};
 pub use pool::waiting::process_command_line;
+pub use ports::browsers::DEFAULT_EXCLUDED_TCP_PORTS;
 pub use ports::ephemeral::ephemeral_tcp_port_range;
-pub use ports::exclude::{DEFAULT_EXCLUDED_TCP_PORTS, exclude_tcp_ports, excluded_tcp_ports};
+pub use ports::exclude::{exclude_tcp_ports, excluded_tcp_ports};
 pub use ports::server_ports::{
     MAX_PORTS_FILE_BYTES, ServerPorts, server_tcp_ports, server_tcp_ports_with_source,
 };

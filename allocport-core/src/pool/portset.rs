@@ -8,7 +8,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::ports::exclude::DEFAULT_EXCLUDED_TCP_PORTS;
+use crate::ports::browsers::DEFAULT_EXCLUDED_TCP_PORTS;
 
 const WORDS: usize = 65536 / 64;
 

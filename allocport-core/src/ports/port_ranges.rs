@@ -103,7 +103,7 @@ fn subtract_excluded(spans: Vec<(u16, u16)>) -> Vec<(u16, u16)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ports::exclude::DEFAULT_EXCLUDED_TCP_PORTS;
+    use crate::ports::browsers::DEFAULT_EXCLUDED_TCP_PORTS;
 
     #[test]
     fn merges_sorts_and_drops_excluded_and_reversed() {
