@@ -55,7 +55,7 @@ fn first_time(message: &str) -> bool {
     let mut given = GIVEN
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let Err(at) = given.binary_search_by(|m| m.as_str().cmp(message)) else {
+    let Err(at) = search(&given, message) else {
         return false;
     };
     given.insert(at, message.to_owned());
@@ -68,7 +68,12 @@ pub(crate) fn given(message: &str) -> bool {
     let given = GIVEN
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
-    given.iter().any(|m| m == message)
+    search(&given, message).is_ok()
+}
+
+/// Where `message` is in the sorted `given`, or where it would go.
+fn search(given: &[String], message: &str) -> Result<usize, usize> {
+    given.binary_search_by(|m| m.as_str().cmp(message))
 }
 
 #[cfg(test)]

@@ -3,7 +3,8 @@
 //!
 //! Run: `cargo bench -p allocport-core --bench alloc --features file-store` (about four
 //! minutes; the feature brings the file store on Linux, measured beside the kernel store). It
-//! ends with tables of medians and ratios; `allocport-core/BENCHMARKS.md` has the figures and the machine.
+//! ends with tables of medians and ratios; `allocport-core/BENCHMARKS.md` has the figures and
+//! the machine.
 //! Every figure comes from one run on the default pool (the OS-derived ports, as users get),
 //! except the pool-size sweep, whose child processes each set `PYSYS_PORTS`. On Linux, issue
 //! 20's targets are measured on the kernel store and on the file store in the same run, in

@@ -22,7 +22,7 @@ pub(crate) struct Unbindable {
 impl Unbindable {
     pub(crate) fn add(&mut self, port: u16, host: &str, addr: IpAddr, error: &std::io::Error) {
         let reason = (host.to_owned(), addr, error.to_string());
-        // Kept in order as groups come (a few per pass at most): no sort of groups to compile.
+        // Kept sorted as groups come (a few per pass at most): no sort of groups to compile.
         match self.by_reason.binary_search_by(|(r, _)| r.cmp(&reason)) {
             Ok(at) => self.by_reason[at].1.push(port),
             Err(at) => self.by_reason.insert(at, (reason, vec![port])),
